@@ -1,0 +1,31 @@
+# `make run`: set up and start the app. `make test`: set up and run every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench setup chromium
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+setup: $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run app.py
+
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(VENV)/.test chromium
+	$(PY) -m pytest
+
+bench: $(VENV)/.runtime
+	$(PY) -m bench.bench_grad_cam

@@ -1,0 +1,17 @@
+"""Lumen: why did the model decide what it did? (``streamlit run app.py``)"""
+
+import streamlit as st
+
+from models.device import default_device, describe
+
+st.set_page_config(page_title="Lumen", page_icon="🔦", layout="wide")
+
+page = st.navigation(
+    [st.Page("pages/image.py", title="Image", icon="🖼️", default=True)],
+)
+
+with st.sidebar:
+    st.markdown("### Lumen")
+    st.caption(f"Device: **{describe(default_device())}**")
+
+page.run()

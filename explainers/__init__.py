@@ -1,0 +1,22 @@
+"""The attribution library (no Streamlit here).
+
+    from explainers import explain, list_explainers
+    e = explain(model, image, method="grad-cam")
+"""
+
+from explainers import cam  # noqa: F401  (registers the CAM methods)
+from explainers.api import explain
+from explainers.explanation import Explanation
+from explainers.registry import Method, get_method, list_explainers, register
+from models.errors import ExplainerError, InputError
+
+__all__ = [
+    "ExplainerError",
+    "Explanation",
+    "InputError",
+    "Method",
+    "explain",
+    "get_method",
+    "list_explainers",
+    "register",
+]

@@ -1,0 +1,83 @@
+"""``Explanation``: the one object that flows from explainers to pages, metrics and reports."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+_OPTIONAL_LISTS = ("tokens", "target_tokens", "feature_names")
+
+
+@dataclass
+class Explanation:
+    """Attribution scores with everything needed to show, compare and reproduce them.
+
+    ``scores`` is float32: (H, W) on the input image's own pixel grid for images,
+    (n_tokens,) for text classification, (n_target_tokens, n_input_tokens) for
+    generation, (n_features,) for tables.
+    """
+
+    scores: np.ndarray
+    method: str
+    modality: str
+    model: str
+    target: int | None = None
+    target_label: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    runtime_s: float = 0.0
+    n_forward: int = 0
+    n_backward: int = 0
+    tokens: list[str] | None = None
+    target_tokens: list[str] | None = None
+    feature_names: list[str] | None = None
+
+    def __post_init__(self):
+        self.scores = np.asarray(self.scores, dtype=np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain fields, with ``scores`` as a float32 array (see ``to_json`` for text)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["scores"] = self.scores.copy()
+        d["params"] = dict(self.params)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Explanation":
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        scores = kwargs["scores"]
+        if isinstance(scores, dict):  # the JSON form written by to_json
+            raw = base64.b64decode(scores["data"])
+            scores = np.frombuffer(raw, dtype=scores["dtype"]).reshape(scores["shape"])
+        kwargs["scores"] = np.array(scores, dtype=np.float32)
+        for name in _OPTIONAL_LISTS:
+            if kwargs.get(name) is not None:
+                kwargs[name] = list(kwargs[name])
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        """Lossless JSON: scores as base64 of their float32 bytes, with shape and dtype."""
+        d = self.to_dict()
+        d["scores"] = {
+            "dtype": "float32",
+            "shape": list(self.scores.shape),
+            "data": base64.b64encode(np.ascontiguousarray(self.scores).tobytes()).decode("ascii"),
+        }
+        return json.dumps(d, default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Explanation":
+        return cls.from_dict(json.loads(text))
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,58 @@
+"""The method registry: an explainer is one function plus one ``@register`` line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from models.errors import ExplainerError
+
+Cost = Callable[[dict[str, Any]], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Method:
+    id: str
+    modality: str
+    family: str
+    fn: Callable
+    cost: Cost  # params -> (n_forward, n_backward), shown to the user before running
+    defaults: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            allowed = ", ".join(sorted(self.defaults)) or "none"
+            raise ExplainerError(f"{self.id} has no parameter {', '.join(unknown)} (parameters: {allowed}).")
+        return {**self.defaults, **params}
+
+    def estimate(self, params: dict[str, Any] | None = None) -> tuple[int, int]:
+        return self.cost(self.resolve_params(params or {}))
+
+
+_METHODS: dict[tuple[str, str], Method] = {}
+
+
+def register(id: str, modality: str, family: str, cost: Cost, defaults: dict[str, Any] | None = None):
+    """Register ``fn(model, x, target, **params) -> (scores, target_index)`` under ``id``."""
+
+    def decorate(fn):
+        summary = (fn.__doc__ or "").strip().split("\n")[0]
+        _METHODS[(modality, id)] = Method(id, modality, family, fn, cost, dict(defaults or {}), summary)
+        return fn
+
+    return decorate
+
+
+def list_explainers(modality: str | None = None) -> list[str]:
+    """Method ids, in registration order, optionally for one modality."""
+    return [m.id for (mod, _), m in _METHODS.items() if modality in (None, mod)]
+
+
+def get_method(id: str, modality: str) -> Method:
+    try:
+        return _METHODS[(modality, id)]
+    except KeyError:
+        available = ", ".join(list_explainers(modality)) or "none yet"
+        raise ExplainerError(f"No {modality} explainer named '{id}'. Available: {available}.") from None

@@ -1,0 +1,155 @@
+"""The image-classifier adapter: one interface over every kind of image model.
+
+Pages and explainers ask the adapter, never the model: ``preprocess``,
+``forward`` (counted), ``predict``, ``target_layer``, ``reshape``, ``labels``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from models.device import default_device, describe
+from models.errors import ExplainerError, InputError
+from models.images import to_rgb_array
+
+
+@dataclass
+class Prediction:
+    """Class probabilities for one input, with the class names."""
+
+    probs: np.ndarray  # (n_classes,) float32, sums to 1
+    labels: list[str]
+
+    def top(self, k: int = 5) -> list[tuple[int, str, float]]:
+        """The k most probable classes as (index, label, probability), best first."""
+        order = np.argsort(-self.probs, kind="stable")[:k]
+        return [(int(i), self.labels[i], float(self.probs[i])) for i in order]
+
+
+class ImageClassifier:
+    """A torch image classifier with its preprocessing and class names.
+
+    ``mean``/``std`` normalise an RGB image scaled to [0, 1]:
+    ``(x - mean) / std`` per channel. The image is resized (not cropped) to
+    ``input_size`` so that every input pixel has a place on the model's grid
+    and maps back exactly onto the heatmap.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        name: str,
+        module: nn.Module,
+        labels: list[str],
+        input_size: tuple[int, int] = (224, 224),
+        mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        std: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        target_layer: str | None = None,
+        device: torch.device | str | None = None,
+    ):
+        self.name = name
+        self.device = torch.device(device) if device is not None else default_device()
+        self.module = module.eval().to(self.device)
+        self.labels = list(labels)
+        self.input_size = tuple(input_size)
+        self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.target_layer_name = target_layer or self._last_spatial_layer()
+        self.lock = threading.RLock()  # hooks are per module: one explanation at a time
+        self.n_forward = 0
+        self.n_backward = 0
+
+    @property
+    def device_description(self) -> str:
+        return describe(self.device)
+
+    def preprocess(self, image) -> torch.Tensor:
+        """An image (PIL or array) as a normalised (1, 3, H, W) tensor on the model's device."""
+        rgb = to_rgb_array(image)
+        h, w = self.input_size
+        resized = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BICUBIC), dtype=np.float32)
+        x = torch.from_numpy(resized).permute(2, 0, 1).unsqueeze(0).to(self.device) / 255.0
+        return (x - self._mean) / self._std
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Logits for a preprocessed batch; every image counts as one forward pass."""
+        self.n_forward += int(batch.shape[0])
+        return self.module(batch)
+
+    def count_backward(self, n: int = 1) -> None:
+        self.n_backward += n
+
+    def predict(self, image) -> Prediction:
+        with torch.inference_mode():
+            logits = self.forward(self.preprocess(image))
+        probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
+        if probs.shape[0] != len(self.labels):
+            raise InputError(
+                f"The model gives {probs.shape[0]} outputs but has {len(self.labels)} class names."
+            )
+        return Prediction(probs=probs, labels=self.labels)
+
+    def layer(self, name: str | None = None) -> nn.Module:
+        """The named submodule (default: the target layer)."""
+        name = name or self.target_layer_name
+        try:
+            return self.module.get_submodule(name)
+        except AttributeError:
+            raise ExplainerError(f"The model has no layer named '{name}'.") from None
+
+    @property
+    def target_layer(self) -> nn.Module:
+        return self.layer()
+
+    def reshape(self, activation: torch.Tensor) -> torch.Tensor:
+        """A layer output as a (N, C, h, w) feature map. CNN outputs already are."""
+        if activation.ndim != 4:
+            raise ExplainerError(
+                f"Layer '{self.target_layer_name}' gives a {activation.ndim}-D output; "
+                "CAM methods need a spatial feature map (N, C, h, w)."
+            )
+        return activation
+
+    def class_index(self, target: int | str | None, image=None) -> int:
+        """A class given as index or label, or the top-1 class of ``image`` when None."""
+        if target is None:
+            if image is None:
+                raise ExplainerError("No target class given and no image to pick the top class from.")
+            return int(np.argmax(self.predict(image).probs))
+        if isinstance(target, str):
+            if target not in self.labels:
+                raise ExplainerError(f"'{target}' is not one of the model's {len(self.labels)} classes.")
+            return self.labels.index(target)
+        index = int(target)
+        if not 0 <= index < len(self.labels):
+            raise ExplainerError(f"Class index {index} is out of range 0..{len(self.labels) - 1}.")
+        return index
+
+    def _last_spatial_layer(self) -> str:
+        """Name of the last module, in execution order, that outputs an (N, C, h, w) map with h, w > 1."""
+        fired: list[str] = []
+
+        def hook(name):
+            def record(_module, _inputs, output):
+                if isinstance(output, torch.Tensor) and output.ndim == 4 and min(output.shape[2:]) > 1:
+                    fired.append(name)
+
+            return record
+
+        handles = [m.register_forward_hook(hook(n)) for n, m in self.module.named_modules() if n]
+        try:
+            with torch.inference_mode():
+                self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
+        finally:
+            for h in handles:
+                h.remove()
+        if not fired:
+            raise ExplainerError("The model has no layer with a spatial feature map to explain.")
+        return fired[-1]

@@ -1,0 +1,130 @@
+"""Turning files, PIL images and arrays into the one image form Lumen uses:
+an H×W×3 uint8 RGB array, oriented as a person sees it (EXIF applied).
+
+Every failure is an ``InputError`` with a sentence for the user.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from models.errors import InputError
+
+MAX_PIXELS = 50_000_000
+"""Images above this many pixels are refused (decompression-bomb guard)."""
+
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+
+# PIL's own guard would fire at 2 * MAX_IMAGE_PIXELS with a developer message;
+# keep it above ours so that our check, with its sentence, always comes first.
+Image.MAX_IMAGE_PIXELS = 4 * MAX_PIXELS
+
+
+def _too_large(width: int, height: int) -> InputError:
+    return InputError(
+        f"This image is {width}×{height} = {width * height / 1e6:.1f} megapixels; "
+        f"Lumen accepts images up to {MAX_PIXELS / 1e6:.0f} megapixels. "
+        "Please downscale it and upload again."
+    )
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode image file bytes (PNG, JPEG, WebP, BMP, TIFF, GIF's first frame)."""
+    if not data:
+        raise InputError("The file is empty (0 bytes); please upload an image file.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.width * img.height > MAX_PIXELS:  # header only: nothing decoded yet
+                raise _too_large(img.width, img.height)
+            img.seek(0)
+            img.load()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(
+            f"This image declares more than {MAX_PIXELS / 1e6:.0f} megapixels, "
+            "the most Lumen accepts; it may be a decompression bomb."
+        ) from None
+    except UnidentifiedImageError:
+        raise InputError(
+            "This file is not an image Lumen can read. "
+            f"Supported formats: {', '.join(t.upper() for t in UPLOAD_TYPES)}."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"The image file is truncated or corrupt and cannot be decoded ({exc}).") from None
+    return to_rgb_array(img)
+
+
+def to_rgb_array(image) -> np.ndarray:
+    """A PIL image or a numpy array (H×W, H×W×1, H×W×3, H×W×4) as H×W×3 uint8 RGB."""
+    if isinstance(image, Image.Image):
+        return _pil_to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return _array_to_rgb(image)
+    raise InputError(f"Expected an image (PIL image or H×W×3 array), got {type(image).__name__}.")
+
+
+def _pil_to_rgb(img: Image.Image) -> np.ndarray:
+    if img.width * img.height > MAX_PIXELS:
+        raise _too_large(img.width, img.height)
+    img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I;16"):
+        return _array_to_rgb(_to_uint8(np.asarray(img), top=65535))
+    if img.mode in ("I", "F"):
+        return _array_to_rgb(np.asarray(img))
+    if img.mode == "CMYK" or img.mode == "YCbCr" or img.mode == "LAB" or img.mode == "HSV":
+        img = img.convert("RGB")
+    if img.mode != "RGB":
+        # palette, grey, alpha: composite transparency onto white, as viewers show it
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba).convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise InputError(f"An image array must be H×W, H×W×3 or H×W×4; got shape {arr.shape}.")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError(f"The image has no pixels (shape {arr.shape}).")
+    if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise _too_large(arr.shape[1], arr.shape[0])
+    arr = _to_uint8(arr)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.shape[2] == 4:
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        arr = (arr[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def _to_uint8(arr: np.ndarray, top: float | None = None) -> np.ndarray:
+    """Scale to 0..255; ``top`` is the input's full-scale value (guessed when None)."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.integer):
+        top = top or (255 if arr.max(initial=0) <= 255 else 65535)
+        return (arr.astype(np.float64) * (255.0 / top)).clip(0, 255).round().astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise InputError("The image contains NaN or infinite values.")
+        top = top or (1.0 if arr.max(initial=0.0) <= 1.0 else 255.0)
+        return (arr.astype(np.float64) * (255.0 / top)).clip(0, 255).round().astype(np.uint8)
+    raise InputError(f"Unsupported image array type {arr.dtype}.")
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an H×W×3 uint8 array."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
