@@ -19,6 +19,7 @@ class Method:
     cost: Cost  # params -> (n_forward, n_backward), shown to the user before running
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    signed: bool = False  # scores keep their sign (in [-1, 1]); otherwise they lie in [0, 1]
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -34,12 +35,18 @@ class Method:
 _METHODS: dict[tuple[str, str], Method] = {}
 
 
-def register(id: str, modality: str, family: str, cost: Cost, defaults: dict[str, Any] | None = None):
-    """Register ``fn(model, x, target, **params) -> (scores, target_index)`` under ``id``."""
+def register(
+    id: str, modality: str, family: str, cost: Cost, defaults: dict[str, Any] | None = None, signed: bool = False
+):
+    """Register ``fn(model, x, target, **params) -> (scores, target_index)`` under ``id``.
+
+    ``x`` is the prepared input (an H×W×3 uint8 array for images), ``target`` a class
+    index or None for the top class; the first docstring line is the summary shown to users.
+    """
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
-        _METHODS[(modality, id)] = Method(id, modality, family, fn, cost, dict(defaults or {}), summary)
+        _METHODS[(modality, id)] = Method(id, modality, family, fn, cost, dict(defaults or {}), summary, signed)
         return fn
 
     return decorate
