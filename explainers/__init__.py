@@ -4,7 +4,7 @@
     e = explain(model, image, method="grad-cam")
 """
 
-from explainers import cam  # noqa: F401  (registers the CAM methods)
+from explainers import cam, cf_cam  # noqa: F401  (importing registers the methods)
 from explainers.api import explain
 from explainers.explanation import Explanation
 from explainers.registry import Method, get_method, list_explainers, register
