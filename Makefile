@@ -28,4 +28,4 @@ test: $(VENV)/.test chromium
 	$(PY) -m pytest
 
 bench: $(VENV)/.runtime
-	$(PY) -m bench.bench_grad_cam
+	$(PY) -m bench.bench_cams

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from models.errors import ExplainerError
 
-Cost = Callable[[dict[str, Any]], tuple[int, int]]
+Cost = Callable[[dict[str, Any], Any], tuple[int, int]]  # (params, model) -> (n_forward, n_backward)
 
 
 @dataclass(frozen=True)
@@ -16,27 +16,39 @@ class Method:
     modality: str
     family: str
     fn: Callable
-    cost: Cost  # params -> (n_forward, n_backward), shown to the user before running
+    cost: Cost  # (params, model) -> (n_forward, n_backward), shown to the user before running
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     signed: bool = False  # scores keep their sign (in [-1, 1]); otherwise they lie in [0, 1]
+    choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of categorical params
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             allowed = ", ".join(sorted(self.defaults)) or "none"
             raise ExplainerError(f"{self.id} has no parameter {', '.join(unknown)} (parameters: {allowed}).")
-        return {**self.defaults, **params}
+        resolved = {**self.defaults, **params}
+        for name, allowed in self.choices.items():
+            if resolved[name] not in allowed:
+                raise ExplainerError(f"{self.id}: {name} must be one of {', '.join(map(str, allowed))}.")
+        return resolved
 
-    def estimate(self, params: dict[str, Any] | None = None) -> tuple[int, int]:
-        return self.cost(self.resolve_params(params or {}))
+    def estimate(self, params: dict[str, Any] | None = None, model=None) -> tuple[int, int]:
+        """Passes this method makes with ``params``; some costs depend on the model (e.g. its layer's channels)."""
+        return self.cost(self.resolve_params(params or {}), model)
 
 
 _METHODS: dict[tuple[str, str], Method] = {}
 
 
 def register(
-    id: str, modality: str, family: str, cost: Cost, defaults: dict[str, Any] | None = None, signed: bool = False
+    id: str,
+    modality: str,
+    family: str,
+    cost: Cost,
+    defaults: dict[str, Any] | None = None,
+    signed: bool = False,
+    choices: dict[str, tuple] | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index)`` under ``id``.
 
@@ -46,7 +58,9 @@ def register(
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
-        _METHODS[(modality, id)] = Method(id, modality, family, fn, cost, dict(defaults or {}), summary, signed)
+        _METHODS[(modality, id)] = Method(
+            id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {})
+        )
         return fn
 
     return decorate

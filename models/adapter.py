@@ -104,6 +104,22 @@ class ImageClassifier:
         except AttributeError:
             raise ExplainerError(f"The model has no layer named '{name}'.") from None
 
+    def layer_output_shape(self, name: str | None = None) -> tuple[int, ...]:
+        """Shape of a layer's output (as ``reshape`` gives it) for one input; probed once per layer."""
+        name = name or self.target_layer_name
+        shapes = self.__dict__.setdefault("_layer_shapes", {})
+        if name not in shapes:
+            seen = []
+            handle = self.layer(name).register_forward_hook(lambda _m, _i, out: seen.append(out))
+            try:
+                with self.lock, torch.inference_mode():
+                    self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
+            finally:
+                handle.remove()
+            out = seen[-1][0] if isinstance(seen[-1], (tuple, list)) else seen[-1]
+            shapes[name] = tuple(self.reshape(out).shape)
+        return shapes[name]
+
     @property
     def target_layer(self) -> nn.Module:
         return self.layer()

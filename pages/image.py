@@ -1,45 +1,25 @@
-"""Image page: pick or upload an image, see the model's top classes, explain one of them."""
-
-import hashlib
+"""Image page: pick or upload an image, see the model's top classes, explain one with many methods."""
 
 import streamlit as st
 
 from explainers import explain, get_method, list_explainers
-from models import describe_model
-from models.images import UPLOAD_TYPES
-from models.samples import IMAGE_SAMPLES, sample_image
-from pages.common import cached_decode, cached_model, show_error
+from explainers.cost import estimate
+from pages.common import (
+    choose_image,
+    choose_image_model,
+    method_params,
+    show_error,
+)
 from reports.figures import COLORMAPS, heatmap_overlay, top_classes_bar
-
-MODEL = "efficientnet-lite0"
 
 st.title("Image attribution")
 
-model = cached_model(MODEL)
-with st.sidebar:
-    st.caption(f"Model: **{describe_model(MODEL)}** — loaded")
-
-source = st.radio("Image source", ["Sample", "Upload"], horizontal=True, key="image_source")
-if source == "Upload":
-    upload = st.file_uploader(
-        "Upload an image",
-        type=list(UPLOAD_TYPES),
-        help="PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), up to 50 megapixels.",
-    )
-    if upload is None:
-        st.info("Upload an image, or switch to a bundled sample.")
-        st.stop()
-    data = upload.getvalue()
-    image_id = hashlib.sha1(data).hexdigest()[:16]
-    try:
-        image = cached_decode(data)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
-        show_error(exc)
-        st.stop()
-else:
-    name = st.selectbox("Sample image", list(IMAGE_SAMPLES), key="image_sample")
-    image_id = f"sample:{name}"
-    image = sample_image(name)
+model = choose_image_model()
+if model is None:
+    st.stop()
+image, image_id = choose_image()
+if image is None:
+    st.stop()
 
 prediction = model.predict(image)
 left, right = st.columns([3, 2])
@@ -55,36 +35,83 @@ target = st.selectbox(
     options=range(len(model.labels)),
     index=top1,
     format_func=lambda i: f"{model.labels[i]} ({i}) — {prediction.probs[i]:.1%}",
-    key=f"target:{image_id}",
+    key=f"target:{model.name}:{image_id}",
 )
-method = st.selectbox("Method", list_explainers("image"), key="image_method")
-spec = get_method(method, "image")
-n_forward, n_backward = spec.estimate()
-st.caption(f"{spec.summary}  \nCost: {n_forward} forward + {n_backward} backward pass(es).")
 
-if st.button("Run", type="primary", key="run"):
-    try:
-        with st.spinner(f"Running {method}…"):
-            st.session_state["image_result"] = (image_id, explain(model, image, method=method, target=target))
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
+st.subheader("Methods")
+families = {}
+for method_id in list_explainers("image"):
+    families.setdefault(get_method(method_id, "image").family, []).append(method_id)
+chosen: dict[str, dict] = {}
+tabs = st.tabs([f"{family} ({len(ids)})" for family, ids in families.items()])
+for tab, (family, ids) in zip(tabs, families.items()):
+    with tab:
+        default = ["grad-cam"] if "grad-cam" in ids else []
+        picked = st.multiselect(f"{family} methods", ids, default=default, key=f"methods:{family}")
+        for method_id in picked:
+            chosen[method_id] = method_params(get_method(method_id, "image"), model)
 
-result = st.session_state.get("image_result")
-if result is None or result[0] != image_id:
-    st.info("Choose a class and press **Run** to see the heatmap.")
+if not chosen:
+    st.info("Choose at least one method.")
     st.stop()
 
-explanation = result[1]
-c1, c2 = st.columns(2)
-opacity = c1.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
-colormap = c2.selectbox("Colormap", COLORMAPS, key="colormap")
-st.plotly_chart(
-    heatmap_overlay(image, explanation.scores, colormap=colormap, opacity=opacity,
-                    title=f"{explanation.method} — {explanation.target_label}"),
-    width="stretch",
-    key="heatmap",
-)
+try:
+    costs = {m: estimate(model, m, p) for m, p in chosen.items()}
+except Exception as exc:  # noqa: BLE001 - a bad parameter becomes a sentence
+    show_error(exc)
+    st.stop()
+total_f = sum(c[0] for c in costs.values())
+total_b = sum(c[1] for c in costs.values())
+total_s = sum(c[2] for c in costs.values())
 st.caption(
-    f"{explanation.method} for **{explanation.target_label}** · {explanation.runtime_s * 1000:.0f} ms · "
-    f"{explanation.n_forward} forward + {explanation.n_backward} backward · device {explanation.device}"
+    f"Estimated cost: {total_f} forward + {total_b} backward passes ≈ {total_s:.1f} s on {model.device_description} "
+    "(passes × measured time per pass)."
 )
+
+result_key = (model.name, image_id, target)
+results = st.session_state.get("image_results")
+if results is None or results["key"] != result_key:
+    results = st.session_state["image_results"] = {"key": result_key, "explanations": {}}
+
+if st.button("Run", type="primary", key="run"):
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key="cancel", help="Stops the run; methods already finished are kept.")
+    bar = st.progress(0.0, text="Starting…")
+    for i, (method_id, params) in enumerate(chosen.items()):
+
+        def progress(done, total, i=i, method_id=method_id):
+            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+
+        try:
+            results["explanations"][method_id] = explain(
+                model, image, method=method_id, target=target, progress=progress, **params
+            )
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
+    bar.empty()
+    cancel_slot.empty()
+
+shown = {m: e for m, e in results["explanations"].items() if m in chosen}
+if not shown:
+    st.info("Choose a class and methods, then press **Run**.")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+opacity = c1.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
+colormap = c2.selectbox("Colormap", COLORMAPS, key="colormap", help="Signed methods always use a diverging red–blue map.")
+n_cols = c3.slider("Columns", 1, 4, min(3, len(shown)), key="n_cols")
+columns = st.columns(n_cols)
+for i, (method_id, explanation) in enumerate(shown.items()):
+    with columns[i % n_cols]:
+        signed = get_method(method_id, "image").signed
+        st.plotly_chart(
+            heatmap_overlay(image, explanation.scores, colormap=colormap, opacity=opacity, signed=signed,
+                            title=f"{method_id} — {explanation.target_label}"),
+            width="stretch",
+            key=f"heatmap:{method_id}",
+        )
+        st.caption(
+            f"{method_id} for **{explanation.target_label}** · {explanation.runtime_s * 1000:.0f} ms · "
+            f"{explanation.n_forward} forward + {explanation.n_backward} backward · device {explanation.device}"
+        )

@@ -40,8 +40,11 @@ def heatmap_overlay(
     colormap: str = "Jet",
     opacity: float = 0.5,
     title: str | None = None,
+    signed: bool = False,
 ) -> go.Figure:
     """The image with ``scores`` (H, W, on the image's pixel grid) drawn over it.
+
+    Unsigned scores use ``colormap`` on [0, 1]; signed scores a diverging map on [-1, 1].
 
     Axes are in the original image's pixels whatever the display resolution,
     so hovering reads the score at a pixel of the image as uploaded.
@@ -62,7 +65,8 @@ def heatmap_overlay(
     )
     fig.add_trace(
         go.Heatmap(
-            z=grid, x=xs, y=ys, colorscale=colormap, zmin=0.0, zmax=1.0, opacity=opacity,
+            z=grid, x=xs, y=ys, colorscale="RdBu_r" if signed else colormap, zmin=-1.0 if signed else 0.0, zmax=1.0,
+            opacity=opacity,
             zsmooth="best", colorbar=dict(title="score", thickness=14),
             hovertemplate="x %{x:.0f}, y %{y:.0f}<br>score %{z:.3f}<extra></extra>",
         )

@@ -22,7 +22,7 @@ def at():
 
 
 def heatmap_charts(app) -> int:
-    return sum(1 for chart in app.get("plotly_chart") if chart.proto.id.endswith("-heatmap"))
+    return sum(1 for chart in app.get("plotly_chart") if "-heatmap:" in chart.proto.id)
 
 
 def caption_texts(app) -> str:

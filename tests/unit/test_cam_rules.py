@@ -116,7 +116,7 @@ def test_eigen_cam_is_class_agnostic(net, image):
 @pytest.mark.parametrize("method", ["grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "cf-cam"])
 def test_costs_are_what_is_counted(net, image, method):
     e = explain(net, image, method=method)
-    assert (e.n_forward, e.n_backward) == get_method(method, "image").estimate()
+    assert (e.n_forward, e.n_backward) == get_method(method, "image").estimate(model=net)
 
 
 # --- CF-CAM -------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""What a method will cost on this device, before it runs: passes × measured time per pass."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from explainers.registry import get_method
+
+_PROBE_BATCH = 8
+
+
+def pass_times(model) -> tuple[float, float]:
+    """Seconds per forward pass (per image, at a small batch) and per backward pass, measured once per model."""
+    cached = getattr(model, "_lumen_pass_times", None)
+    if cached is not None:
+        return cached
+    with model.lock:
+        model._lumen_pass_times = _measure(model)
+    return model._lumen_pass_times
+
+
+def _measure(model) -> tuple[float, float]:
+    x = torch.zeros(_PROBE_BATCH, 3, *model.input_size, device=model.device)
+    with torch.inference_mode():
+        model.module(x)  # warm-up
+        _sync(model.device)
+        start = time.perf_counter()
+        model.module(x)
+        _sync(model.device)
+        forward = (time.perf_counter() - start) / _PROBE_BATCH
+    x1 = x[:1].clone().requires_grad_(True)
+    start = time.perf_counter()
+    with torch.enable_grad():
+        out = model.module(x1)
+        forward_one = time.perf_counter() - start
+        out[0].sum().backward()
+    _sync(model.device)
+    backward = max(time.perf_counter() - start - forward_one, 0.0)
+    model.module.zero_grad(set_to_none=True)
+    return forward, backward
+
+
+def estimate(model, method: str, params: dict | None = None) -> tuple[int, int, float]:
+    """(n_forward, n_backward, seconds) for ``method`` with ``params`` on ``model``'s device."""
+    n_forward, n_backward = get_method(method, model.modality).estimate(params, model)
+    forward, backward = pass_times(model)
+    return n_forward, n_backward, float(np.round(n_forward * forward + n_backward * backward, 3))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
