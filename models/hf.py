@@ -100,7 +100,11 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
         raise ModelLoadError(f"'{source}' is neither a Hugging Face model directory nor a hub id.")
     if not local and hub_offline():
         raise _offline_error(source)
-    ref = str(path) if local else source
+    ref, shown = (str(path), path.name) if local else (source, source)
+    if local and not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"{shown} is not a Hugging Face model directory: it has no config.json (save one with save_pretrained)."
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -108,12 +112,12 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
     except OSError as e:
         if local:
             raise ModelLoadError(
-                f"{path.name} is not a complete Hugging Face model directory (it needs config.json and "
+                f"{shown} is not a complete Hugging Face model directory (it needs config.json and "
                 f"the weights saved by save_pretrained): {str(e).splitlines()[0][:200]}"
             ) from None
         raise ModelLoadError(f"Could not get '{source}' from the Hugging Face hub: {str(e).splitlines()[0][:200]}") from None
     except ValueError as e:
-        raise ModelLoadError(f"'{source}' is not an image-classification model: {str(e).splitlines()[0][:200]}") from None
+        raise ModelLoadError(f"'{shown}' is not an image-classification model: {str(e).splitlines()[0][:200]}") from None
     try:
         processor = AutoImageProcessor.from_pretrained(ref, local_files_only=local)
     except (OSError, ValueError):
@@ -121,7 +125,7 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
     size, p_mean, p_std = _preprocessing(processor, model.config)
     defaults = hf_transformer_defaults(model)
     return classifier(
-        f"hf:{path.name if local else source}",
+        f"hf:{shown}",
         LogitsOnly(model),
         input_size=input_size or size,
         mean=mean or p_mean,

@@ -93,8 +93,9 @@ def to_feature_map(activation: torch.Tensor, layout: TokenLayout, input_size: tu
     prefix = layout.prefix_tokens if layout.prefix_tokens is not None else t - math.isqrt(t) ** 2
     patches = t - prefix
     in_h, in_w = input_size
-    h = max(1, round(math.sqrt(patches * in_h / in_w))) if patches > 0 else 0
-    w = patches // h if h else 0
+    # the grid has the input's aspect ratio: h ≈ sqrt(patches * in_h / in_w), w ≈ sqrt(patches * in_w / in_h)
+    h = round(math.sqrt(max(patches, 0) * in_h / in_w))
+    w = round(math.sqrt(max(patches, 0) * in_w / in_h))
     if patches <= 0 or h * w != patches:
         raise ExplainerError(
             f"The layer's {t} tokens ({prefix} class/distillation tokens) do not form a patch grid "
