@@ -17,6 +17,7 @@ from torch import nn
 from models.device import default_device, describe
 from models.errors import ExplainerError, InputError
 from models.images import to_rgb_array
+from models.vit import TokenLayout, to_feature_map, transformer_defaults
 
 
 @dataclass
@@ -39,6 +40,13 @@ class ImageClassifier:
     ``(x - mean) / std`` per channel. The image is resized (not cropped) to
     ``input_size`` so that every input pixel has a place on the model's grid
     and maps back exactly onto the heatmap.
+
+    ``target_layer``: the default layer of CAM methods; None picks the last
+    block's ``norm1`` for a known ViT/DeiT/Swin (models/vit.py), else the
+    last layer with a spatial map. ``layout`` says how to read a layer's
+    output as a feature map (tokens, channels last); None detects it.
+    TorchScript modules take no hooks: they load, predict and take
+    input-level methods, but have no layers (``supports_layers`` False).
     """
 
     modality = "image"
@@ -53,6 +61,7 @@ class ImageClassifier:
         std: tuple[float, float, float] = (1.0, 1.0, 1.0),
         target_layer: str | None = None,
         device: torch.device | str | None = None,
+        layout: TokenLayout | None = None,
     ):
         self.name = name
         self.device = torch.device(device) if device is not None else default_device()
@@ -61,7 +70,16 @@ class ImageClassifier:
         self.input_size = tuple(input_size)
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.target_layer_name = target_layer or self._last_spatial_layer()
+        known = transformer_defaults(module)
+        self.layout = layout or (known.layout if known else TokenLayout())
+        self.supports_layers = not isinstance(module, torch.jit.ScriptModule)
+        self._no_layer = "TorchScript models cannot be hooked, so layer-based methods (CAMs) do not apply."
+        self.target_layer_name = None
+        if self.supports_layers:
+            try:
+                self.target_layer_name = target_layer or (known.target_layer if known else self._last_spatial_layer())
+            except ExplainerError as e:  # the model still predicts; only layer methods are unavailable
+                self._no_layer = str(e)
         self.lock = threading.RLock()  # hooks are per module: one explanation at a time
         self.n_forward = 0
         self.n_backward = 0
@@ -98,6 +116,8 @@ class ImageClassifier:
 
     def layer(self, name: str | None = None) -> nn.Module:
         """The named submodule (default: the target layer)."""
+        if not self.supports_layers or not (name or self.target_layer_name):
+            raise ExplainerError(self._no_layer)
         name = name or self.target_layer_name
         try:
             return self.module.get_submodule(name)
@@ -125,13 +145,13 @@ class ImageClassifier:
         return self.layer()
 
     def reshape(self, activation: torch.Tensor) -> torch.Tensor:
-        """A layer output as a (N, C, h, w) feature map. CNN outputs already are."""
-        if activation.ndim != 4:
-            raise ExplainerError(
-                f"Layer '{self.target_layer_name}' gives a {activation.ndim}-D output; "
-                "CAM methods need a spatial feature map (N, C, h, w)."
-            )
-        return activation
+        """A layer output as a (N, C, h, w) feature map.
+
+        CNN maps already are; Swin's (N, H, W, C) is permuted; ViT tokens
+        (N, T, C) lose their class/distillation tokens and are laid on the
+        patch grid (models/vit.py).
+        """
+        return to_feature_map(activation, self.layout, self.input_size)
 
     def class_index(self, target: int | str | None, image=None) -> int:
         """A class given as index or label, or the top-1 class of ``image`` when None."""

@@ -18,6 +18,14 @@ def cnn():
 
 
 @pytest.fixture(scope="session")
+def vit():
+    """The embedded digits ViT: trained on first use (seconds), then read from the cache."""
+    from models import load_model
+
+    return load_model("vit-digits", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def chelsea() -> np.ndarray:
     return sample_image("chelsea (cat)")
 

@@ -1,0 +1,138 @@
+"""Hugging Face image classifiers: a local ``save_pretrained`` directory, or a hub id when online.
+
+Offline (no network, or ``HF_HUB_OFFLINE=1``) a hub id fails at once with a
+sentence, never after a network timeout. Remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import warnings
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from models.adapter import ImageClassifier
+from models.errors import ModelLoadError
+from models.labels import from_metadata
+from models.loaders import IMAGENET_MEAN, IMAGENET_STD, classifier
+from models.vit import hf_transformer_defaults
+
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+
+
+class LogitsOnly(nn.Module):
+    """A transformers model called like a torch classifier: pixels in, logits out."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=pixel_values).logits
+
+
+def hub_offline(timeout: float = 2.0) -> bool:
+    """True when offline mode is set or the hub's address does not answer within ``timeout`` seconds."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    if constants.HF_HUB_OFFLINE or any(str(f).strip().lower() in ("1", "true", "yes", "on") for f in flags):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return False
+    except OSError:
+        return True
+
+
+def _offline_error(name: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{name}' is not a local directory, and the Hugging Face hub cannot be reached (offline) "
+        "to download it. Use a local directory instead: one saved with save_pretrained "
+        "(config.json, the weights and preprocessor_config.json)."
+    )
+
+
+def _preprocessing(processor, config) -> tuple[tuple[int, int], tuple, tuple]:
+    """Input size, mean and std equivalent to the processor's resize/crop, rescale and normalise.
+
+    The processor computes ``(x255 * factor - mean) / std``; with x01 = x255 / 255 that is
+    ``(x01 - mean / g) / (std / g)`` where g = 255 * factor.
+    """
+    if processor is None:  # no preprocessor_config.json: the config's size and ImageNet statistics
+        size = getattr(config, "image_size", 224)
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        return size, IMAGENET_MEAN, IMAGENET_STD
+    crop = getattr(processor, "crop_size", None) if getattr(processor, "do_center_crop", False) else None
+    sizes = crop or processor.size
+    if sizes.get("height") and sizes.get("width"):
+        size = (int(sizes.get("height")), int(sizes.get("width")))
+    else:
+        edge = sizes.get("shortest_edge") or sizes.get("longest_edge") or 224
+        size = (int(edge), int(edge))
+    if not getattr(processor, "do_normalize", True):
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    else:
+        mean, std = processor.image_mean, processor.image_std
+        mean = (mean,) * 3 if isinstance(mean, (int, float)) else tuple(mean)
+        std = (std,) * 3 if isinstance(std, (int, float)) else tuple(std)
+    g = 255.0 * (getattr(processor, "rescale_factor", 1 / 255) if getattr(processor, "do_rescale", True) else 1.0)
+    return size, tuple(m / g for m in mean), tuple(s / g for s in std)
+
+
+def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, std=None) -> ImageClassifier:
+    """``AutoModelForImageClassification`` + ``AutoImageProcessor`` from a directory or hub id.
+
+    Labels: the config's ``id2label`` (unless only placeholders), else as
+    models/labels.py decides. Size and normalisation: the processor's.
+    """
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    path = Path(source).expanduser()
+    local = path.is_dir()
+    if not local and (path.exists() or not _HUB_ID.fullmatch(source) or source.startswith(".")):
+        raise ModelLoadError(f"'{source}' is neither a Hugging Face model directory nor a hub id.")
+    if not local and hub_offline():
+        raise _offline_error(source)
+    ref, shown = (str(path), path.name) if local else (source, source)
+    if local and not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"{shown} is not a Hugging Face model directory: it has no config.json (save one with save_pretrained)."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = AutoModelForImageClassification.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
+    except OSError as e:
+        if local:
+            raise ModelLoadError(
+                f"{shown} is not a complete Hugging Face model directory (it needs config.json and "
+                f"the weights saved by save_pretrained): {str(e).splitlines()[0][:200]}"
+            ) from None
+        raise ModelLoadError(f"Could not get '{source}' from the Hugging Face hub: {str(e).splitlines()[0][:200]}") from None
+    except ValueError as e:
+        raise ModelLoadError(f"'{shown}' is not an image-classification model: {str(e).splitlines()[0][:200]}") from None
+    try:
+        processor = AutoImageProcessor.from_pretrained(ref, local_files_only=local)
+    except (OSError, ValueError):
+        processor = None
+    size, p_mean, p_std = _preprocessing(processor, model.config)
+    defaults = hf_transformer_defaults(model)
+    return classifier(
+        f"hf:{shown}",
+        LogitsOnly(model),
+        input_size=input_size or size,
+        mean=mean or p_mean,
+        std=std or p_std,
+        labels=labels,
+        stored_labels=from_metadata({"id2label": model.config.id2label}),
+        device=device,
+        target_layer=f"model.{defaults.target_layer}" if defaults else None,
+        layout=defaults.layout if defaults else None,
+    )
