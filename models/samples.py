@@ -25,6 +25,16 @@ def _sklearn(name: str) -> Callable[[], np.ndarray]:
     return load
 
 
+def _digit(label: int) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from models.digits import digit_images
+
+        images, labels = digit_images("test")
+        return images[int(np.flatnonzero(labels == label)[0])]  # 8×8, as the model saw in training
+
+    return load
+
+
 IMAGE_SAMPLES: dict[str, Callable[[], np.ndarray]] = {
     "chelsea (cat)": _skimage("chelsea"),
     "coffee": _skimage("coffee"),
@@ -32,6 +42,8 @@ IMAGE_SAMPLES: dict[str, Callable[[], np.ndarray]] = {
     "rocket": _skimage("rocket"),
     "china.jpg": _sklearn("china.jpg"),
     "flower.jpg": _sklearn("flower.jpg"),
+    "digit 3 (for vit-digits)": _digit(3),
+    "digit 7 (for vit-digits)": _digit(7),
 }
 
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from models import LumenError, describe_model, list_models, load_model
+from models import (
+    LABEL_FILE_TYPES,
+    MODEL_SOURCES,
+    InputError,
+    LumenError,
+    describe_model,
+    list_architectures,
+    list_models,
+    load_model,
+)
 from models.images import UPLOAD_TYPES, decode_image
 from models.samples import IMAGE_SAMPLES, sample_image
 
@@ -34,17 +45,91 @@ def show_error(exc: Exception) -> None:
         st.error(f"Something went wrong ({type(exc).__name__}: {exc}). The session keeps working; try again.")
 
 
+@st.cache_resource(max_entries=4, show_spinner="Loading your model…")
+def cached_user_model(name: str, files: tuple[tuple[str, str, bytes], ...], input_size, mean, std):
+    """Load a user's model; ``files`` are (argument, file name, bytes) of uploads, written to a private temp dir."""
+    with tempfile.TemporaryDirectory(prefix="lumen-upload-") as tmp:
+        paths = {}
+        for argument, filename, data in files:
+            path = Path(tmp) / f"{argument}{Path(filename).suffix}"
+            path.write_bytes(data)
+            paths[argument] = str(path)
+        if "model" in paths:  # a TorchScript file is the model itself
+            name = f"{name}{paths.pop('model')}"
+        return load_model(name, input_size=input_size, mean=mean, std=std, **paths)
+
+
+def _rgb_triple(text: str, what: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise InputError(f"The {what} must be three numbers separated by commas, e.g. 0.5,0.5,0.5.")
+    return values
+
+
+def _user_model_form(source_key: str):
+    """Widgets for one kind of user model; returns (name, files, input_size, mean, std) or None until ready."""
+    source = MODEL_SOURCES[source_key]
+    st.caption(source.description)
+    files = []
+    if source_key in ("timm", "torchvision"):
+        arch = st.selectbox("Architecture", list_architectures(source_key), index=None,
+                            placeholder="type to search…", key=f"arch:{source_key}")
+        weights = st.file_uploader("Weights (state dict)", type=list(source.weight_types), key=f"weights:{source_key}")
+        if arch is None or weights is None:
+            st.info("Choose the architecture and upload its weights.")
+            return None
+        name = f"{source.prefix}{arch}"
+        files.append(("weights", weights.name, weights.getvalue()))
+    elif source_key == "torchscript":
+        scripted = st.file_uploader("TorchScript file", type=["pt", "pth", "ts", "torchscript"], key="weights:ts")
+        if scripted is None:
+            st.info("Upload a file saved with torch.jit.save.")
+            return None
+        name = source.prefix
+        files.append(("model", scripted.name, scripted.getvalue()))
+    else:  # Hugging Face
+        where = st.text_input("Local directory or hub id", key="hf:where",
+                              help="A save_pretrained directory on the server, or a hub id (needs internet).")
+        if not where.strip():
+            return None
+        name = f"{source.prefix}{where.strip()}"
+    labels = st.file_uploader("Class names (optional)", type=list(LABEL_FILE_TYPES), key=f"labels:{source_key}",
+                              help="A .txt with one name per line, or a .json list or {index: name}.")
+    if labels is not None:
+        files.append(("labels", labels.name, labels.getvalue()))
+    input_size = mean = std = None
+    with st.expander("Preprocessing (optional)"):
+        size = int(st.number_input("Input size (px, 0 = the model's default)", 0, 4096, 0, key=f"size:{source_key}"))
+        input_size = size or None
+        if st.checkbox("Custom mean/std", key=f"norm:{source_key}"):
+            mean = _rgb_triple(st.text_input("mean (R,G,B)", "0.485,0.456,0.406", key=f"mean:{source_key}"), "mean")
+            std = _rgb_triple(st.text_input("std (R,G,B)", "0.229,0.224,0.225", key=f"std:{source_key}"), "std")
+    return name, tuple(files), input_size, mean, std
+
+
 def choose_image_model():
     """The sidebar's model chooser; returns the loaded adapter, or None after showing why not."""
     with st.sidebar:
-        names = list_models("image")
-        name = st.selectbox("Image model", names, format_func=describe_model, key="image_model")
+        source_key = st.selectbox("Model source", list(MODEL_SOURCES), format_func=lambda k: MODEL_SOURCES[k].title,
+                                  key="model_source")
         try:
-            model = cached_model(name)
+            if source_key == "embedded":
+                name = st.selectbox("Image model", list_models("image"), format_func=describe_model, key="image_model")
+                model = cached_model(name)
+                label = describe_model(name)
+            else:
+                form = _user_model_form(source_key)
+                if form is None:
+                    return None
+                model = cached_user_model(*form)
+                label = model.name
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
             return None
-        st.caption(f"Model: **{describe_model(name)}** — loaded")
+        st.caption(f"Model: **{label}** — loaded · {len(model.labels)} classes · {model.device_description}")
     return model
 
 

@@ -41,7 +41,10 @@ target = st.selectbox(
 st.subheader("Methods")
 families = {}
 for method_id in list_explainers("image"):
-    families.setdefault(get_method(method_id, "image").family, []).append(method_id)
+    spec = get_method(method_id, "image")
+    if "layer" in spec.defaults and not model.supports_layers:
+        continue  # e.g. TorchScript: no hooks, so no layer-based methods
+    families.setdefault(spec.family, []).append(method_id)
 chosen: dict[str, dict] = {}
 tabs = st.tabs([f"{family} ({len(ids)})" for family, ids in families.items()])
 for tab, (family, ids) in zip(tabs, families.items()):
