@@ -178,7 +178,7 @@ def rise_masks(n: int, grid: int, p: float, size: tuple[int, int], seed: int, de
         big = F.interpolate(cells[a:b, None].float(), size=upsampled, mode="bilinear", align_corners=False)[:, 0]
         r = (shifts[a:b, 0, None] + rows)[:, :, None]
         c = (shifts[a:b, 1, None] + cols)[:, None, :]
-        return big[torch.arange(b - a, device=device)[:, None, None], r, c]
+        return big[torch.arange(b - a, device=device)[:, None, None], r, c].clamp_(0, 1)  # float rounding
 
     return masks
 
