@@ -4,7 +4,8 @@
     e = explain(model, image, method="grad-cam")
 """
 
-from explainers import cam, cf_cam  # noqa: F401  (importing registers the methods)
+from explainers import cam, cf_cam, score_cam  # noqa: F401  (importing registers the methods)
+from explainers import perturbation, shap_image  # noqa: F401  (register occlusion, rise, sobol, shap)
 from explainers.api import explain
 from explainers.explanation import Explanation
 from explainers.registry import Method, get_method, list_explainers, register

@@ -19,3 +19,13 @@ def to_pixel_grid(saliency: torch.Tensor, height: int, width: int) -> np.ndarray
         fill = 1.0 if torch.isfinite(hi) and hi > 0 else 0.0
         return np.full((height, width), fill, dtype=np.float32)
     return ((grid - lo) / (hi - lo)).clamp_(0, 1).cpu().numpy().astype(np.float32, copy=False)
+
+
+def to_pixel_grid_signed(saliency: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """A signed (h, w) map, bilinearly upsampled to (height, width) and divided by its largest
+    absolute value: in [-1, 1], zero stays zero and the sign says for or against the class."""
+    grid = F.interpolate(saliency[None, None].float(), size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    peak = grid.abs().max()
+    if not torch.isfinite(peak) or peak <= 0:
+        return np.zeros((height, width), dtype=np.float32)
+    return (grid / peak).clamp_(-1, 1).cpu().numpy().astype(np.float32, copy=False)

@@ -1,0 +1,149 @@
+"""The one perturbation engine: every method that runs the model many times goes through here.
+
+``batched_logits`` owns batching, ``torch.inference_mode``, optional autocast,
+halving the batch on out-of-memory, progress reporting and cancellation.
+``run_control`` (set by ``explain()``) tells it whom to report to and what to
+watch for a cancel, so methods never pass callbacks around.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from models.errors import ExplainerError
+
+CPU_BATCH_SIZE = 32  # per-image CPU time is flat from ~8 up (bench.bench_perturbation); 32 keeps memory small
+CUDA_MAX_BATCH = 512
+_CUDA_BYTES_PER_PIXEL = 4 * 3 * 40  # a generous guess at activation memory per input value, refined by OOM halving
+_CUDA_FREE_SHARE = 0.5
+
+
+class Cancelled(ExplainerError):
+    """The person pressed Cancel; the run stopped between two batches."""
+
+    def __init__(self, message: str = "Cancelled by the user."):
+        super().__init__(message)
+
+
+@dataclass
+class _Control:
+    progress: Callable[[int, int], None] | None
+    cancel: threading.Event | None
+    done: int = 0
+    total: int = 0  # passes announced by ``expect`` or seen so far; grows when a method runs longer
+
+
+_CONTROL: contextvars.ContextVar[_Control | None] = contextvars.ContextVar("lumen_run_control", default=None)
+
+
+@contextmanager
+def run_control(progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None):
+    """Route the progress and cancel of every ``batched_logits`` call inside the block.
+
+    ``progress(done, total)`` counts forward passes over the whole block (all the
+    engine calls a method makes), ``cancel`` is a ``threading.Event``: once set, the
+    next batch raises ``Cancelled``.
+    """
+    token = _CONTROL.set(_Control(progress, cancel))
+    try:
+        yield
+    finally:
+        _CONTROL.reset(token)
+
+
+def expect(total: int) -> None:
+    """Announce how many passes the current run will make in all (for methods that call the
+    engine several times, like shap), so that progress reports a stable total."""
+    control = _CONTROL.get()
+    if control is not None:
+        control.total = max(control.total, int(total))
+
+
+def check_cancel() -> None:
+    """Raise ``Cancelled`` if the person asked to stop (for work between engine calls)."""
+    control = _CONTROL.get()
+    if control is not None and control.cancel is not None and control.cancel.is_set():
+        raise Cancelled()
+
+
+def default_batch_size(model, n: int) -> int:
+    """CUDA: what fits in half the free memory by a generous per-input guess; CPU: a fixed size."""
+    device = torch.device(model.device)
+    if device.type != "cuda":
+        return max(1, min(n, CPU_BATCH_SIZE))
+    free, _total = torch.cuda.mem_get_info(device)
+    h, w = model.input_size
+    per_input = _CUDA_BYTES_PER_PIXEL * h * w
+    return max(1, min(n, CUDA_MAX_BATCH, int(free * _CUDA_FREE_SHARE // per_input)))
+
+
+def batched_logits(
+    model,
+    n: int,
+    make_batch: Callable[[int, int], torch.Tensor],
+    batch_size: int | None = None,
+    autocast: bool = False,
+) -> torch.Tensor:
+    """Logits (n, n_classes), float32, on ``model.device``, for n perturbed inputs.
+
+    ``make_batch(i, j)`` returns the preprocessed inputs i..j-1 as a (j-i, 3, h, w)
+    tensor on ``model.device``; it runs under ``torch.inference_mode`` too. Every
+    input goes through ``model.forward`` (so it is counted). On out-of-memory the
+    batch is halved and the same inputs are retried; the smaller size is kept.
+    Progress is reported after each batch; a set cancel event stops before the next.
+    """
+    n = int(n)
+    if n <= 0:
+        raise ExplainerError("Nothing to evaluate: the method asked for no model passes.")
+    control = _CONTROL.get()
+    if control is not None:
+        control.total = max(control.total, control.done + n)
+    size = max(1, int(batch_size)) if batch_size else default_batch_size(model, n)
+    use_autocast = bool(autocast) and torch.device(model.device).type == "cuda"
+    out: torch.Tensor | None = None
+    i = 0
+    with torch.inference_mode():
+        while i < n:
+            if control is not None and control.cancel is not None and control.cancel.is_set():
+                raise Cancelled()
+            j = min(n, i + size)
+            try:
+                with torch.autocast("cuda") if use_autocast else nullcontext():
+                    logits = model.forward(make_batch(i, j))
+            except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                if not _is_out_of_memory(error):
+                    raise
+                if size == 1:
+                    raise ExplainerError(
+                        "Not enough memory to run the model on even one input; free memory or use a smaller model."
+                    ) from None
+                size = max(1, size // 2)
+                _release_cached(model)
+                continue
+            if out is None:
+                out = torch.empty((n, logits.shape[1]), dtype=torch.float32, device=logits.device)
+            out[i:j] = logits.float()
+            if control is not None:
+                control.done += j - i
+                if control.progress is not None:
+                    control.progress(control.done, control.total)
+            i = j
+    return out
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(error).lower()
+    return "out of memory" in message or "allocate" in message
+
+
+def _release_cached(model) -> None:
+    if torch.device(model.device).type == "cuda":
+        torch.cuda.empty_cache()

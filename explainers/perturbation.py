@@ -1,0 +1,239 @@
+"""Perturbation methods for images: occlusion, RISE and Sobol attribution.
+
+Each one builds masks on the model's input grid, hides pixels with the image masker
+(explainers/image_maskers.py), runs every masked input through the one engine
+(explainers/engine.py) and turns the target's probabilities into a map with a
+modality-free estimator. The first input of every run is the unmasked image: it
+gives the top class when no target is given (and occlusion's reference), so each
+method costs one pass more than its masks.
+
+All three explain the target's softmax probability, as the RISE and occlusion
+papers do; the scores are on the model's grid, then brought to the image's grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explainers import sobol as sobol_core
+from explainers.engine import batched_logits, default_batch_size
+from explainers.image_maskers import ImageMasker, cells_to_pixels
+from explainers.maps import to_pixel_grid, to_pixel_grid_signed
+from explainers.registry import register
+from models.errors import ExplainerError
+
+COST_INPUT_SIZE = 224  # cost models know no model: occlusion's window count assumes a 224 × 224 input
+
+
+def whole_image_first(masks, masker: ImageMasker):
+    """``make_batch`` for the engine: input 0 is the unmasked image, input k the k-th mask (``masks(a, b)``)."""
+
+    def make_batch(i: int, j: int) -> torch.Tensor:
+        parts = [torch.ones((1, *masker.size), device=masker.x.device)] if i == 0 else []
+        if j > max(i, 1):
+            parts.append(masks(max(i, 1) - 1, j - 1))
+        return masker(torch.cat(parts) if len(parts) > 1 else parts[0])
+
+    return make_batch
+
+
+def target_probability(logits: torch.Tensor, target: int | None) -> tuple[torch.Tensor, int]:
+    """The target's softmax probability for every input; None targets the top class of input 0."""
+    index = int(logits[0].argmax()) if target is None else int(target)
+    return torch.softmax(logits, dim=1)[:, index], index
+
+
+# ---------------------------------------------------------------- modality-free estimators
+
+
+def mean_drop_over_windows(drops: torch.Tensor, window: tuple[int, int], stride: int, size: tuple[int, int]):
+    """Occlusion estimator: each position's score is the mean of the drops of the windows covering it.
+
+    ``drops``: (ny, nx), one per window on a regular grid of starts ``k · stride``;
+    windows reaching past the border are clipped, so every position is covered.
+    """
+    box = torch.ones((1, 1, *window), dtype=drops.dtype, device=drops.device)
+    total = F.conv_transpose2d(drops[None, None], box, stride=stride)[0, 0, : size[0], : size[1]]
+    count = F.conv_transpose2d(torch.ones_like(drops)[None, None], box, stride=stride)[0, 0, : size[0], : size[1]]
+    return total / count
+
+
+def rise_weighting(scores: torch.Tensor, masks, n: int, p: float, chunk: int) -> torch.Tensor:
+    """RISE estimator: Σ_i scores_i · M_i / (n · p), with the masks ``masks(a, b)`` made chunk by chunk."""
+    total = None
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        part = torch.einsum("n,n...->...", scores[a:b].float(), masks(a, b).to(scores.device).float())
+        total = part if total is None else total + part
+    return total / (n * p)
+
+
+# ---------------------------------------------------------------- occlusion
+
+
+def _positions(size: int, window: int, stride: int) -> tuple[int, int]:
+    """Number of window starts 0, stride, 2·stride, ... needed to cover ``size``, and the clipped window."""
+    window = min(window, size)
+    return math.ceil((size - window) / stride) + 1, window
+
+
+def _occlusion_cost(params, model=None) -> tuple[int, int]:
+    window, stride = _int(params, "window", 1), _int(params, "stride", 1)
+    count, _ = _positions(COST_INPUT_SIZE, window, stride)
+    return count * count + 1, 0
+
+
+@register(
+    "occlusion",
+    modality="image",
+    family="perturbation",
+    cost=_occlusion_cost,
+    defaults={"window": 32, "stride": 16, "fill": "zero"},
+    signed=True,
+)
+def occlusion(model, image, target, window=32, stride=16, fill="zero"):
+    """Occlusion (Zeiler & Fergus, ECCV 2014): how much the class probability drops when a patch is hidden.
+
+    A ``window`` × ``window`` square (model-grid pixels) slides over the model's input
+    in steps of ``stride``, replaced by the ``fill`` baseline (image_maskers.py).
+    Window k's drop is p(x) - p(x with window k hidden), p the target's softmax
+    probability; a pixel's score is the mean drop over the windows covering it.
+    Signed: negative where hiding helps the class; scaled by the largest |score| into
+    [-1, 1]. Passes: one per window, plus the unmasked image.
+    """
+    window, stride = _int({"window": window}, "window", 1), _int({"stride": stride}, "stride", 1)
+    masker = ImageMasker(model, image, fill)
+    h, w = masker.size
+    (ny, wy), (nx, wx) = _positions(h, window, stride), _positions(w, window, stride)
+    device = masker.x.device
+    rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
+
+    def masks(a: int, b: int) -> torch.Tensor:
+        k = torch.arange(a, b, device=device)
+        top, left = (k // nx)[:, None] * stride, (k % nx)[:, None] * stride
+        hide_rows = (rows >= top) & (rows < top + wy)
+        hide_cols = (cols >= left) & (cols < left + wx)
+        return 1.0 - (hide_rows[:, :, None] & hide_cols[:, None, :]).float()
+
+    logits = batched_logits(model, ny * nx + 1, whole_image_first(masks, masker))
+    probs, index = target_probability(logits, target)
+    drops = (probs[0] - probs[1:]).view(ny, nx)
+    saliency = mean_drop_over_windows(drops, (wy, wx), stride, (h, w))
+    return to_pixel_grid_signed(saliency, image.shape[0], image.shape[1]), index
+
+
+# ---------------------------------------------------------------- RISE
+
+
+@register(
+    "rise",
+    modality="image",
+    family="perturbation",
+    cost=lambda params, model=None: (_int(params, "n_masks", 1) + 1, 0),
+    defaults={"n_masks": 1000, "grid": 7, "p": 0.5, "seed": 0},
+)
+def rise(model, image, target, n_masks=1000, grid=7, p=0.5, seed=0):
+    """RISE (Petsiuk, Das & Saenko, BMVC 2018): the mean of random masks weighted by the class probability.
+
+    N = ``n_masks`` binary ``grid`` × ``grid`` masks, each cell kept with probability
+    ``p``, are upsampled bilinearly to (grid + 1) · ⌈H / grid⌉ and cropped to H × W at
+    a random shift below one cell, giving smooth masks M_i in [0, 1]. Saliency =
+    Σ_i f(M_i ⊙ x) · M_i / (N · p), f the target's softmax probability. As in the
+    authors' PyTorch code M_i multiplies the normalised input (hidden pixels take the
+    model's mean colour). Min-max scaled to [0, 1]. Passes: N, plus the unmasked image.
+    """
+    n, s = _int({"n_masks": n_masks}, "n_masks", 1), _int({"grid": grid}, "grid", 1)
+    p = float(p)
+    if not 0 < p <= 1:
+        raise ExplainerError(f"rise needs a keep probability p in (0, 1]; got {p}.")
+    masker = ImageMasker(model, image, "zero")
+    masks = rise_masks(n, s, p, masker.size, seed, masker.x.device)
+    logits = batched_logits(model, n + 1, whole_image_first(masks, masker))
+    probs, index = target_probability(logits, target)
+    saliency = rise_weighting(probs[1:], masks, n, p, chunk=default_batch_size(model, n))
+    return to_pixel_grid(saliency, image.shape[0], image.shape[1]), index
+
+
+def rise_masks(n: int, grid: int, p: float, size: tuple[int, int], seed: int, device):
+    """RISE's random masks as a function ``masks(a, b)`` -> (b - a, h, w), the same on every call.
+
+    The coarse grids and shifts are drawn once (small); the full-size masks are made
+    on demand, so that N masks never sit in memory at once.
+    """
+    h, w = size
+    if grid > min(h, w):
+        raise ExplainerError(f"rise's grid ({grid}) cannot have more cells than the model input has pixels ({h}×{w}).")
+    rng = np.random.default_rng(seed)
+    cells = torch.from_numpy(rng.random((n, grid, grid)) < p).to(device)
+    cell_h, cell_w = math.ceil(h / grid), math.ceil(w / grid)
+    shifts = torch.from_numpy(rng.integers(0, [cell_h, cell_w], size=(n, 2))).to(device)
+    rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
+    upsampled = ((grid + 1) * cell_h, (grid + 1) * cell_w)
+
+    def masks(a: int, b: int) -> torch.Tensor:
+        big = F.interpolate(cells[a:b, None].float(), size=upsampled, mode="bilinear", align_corners=False)[:, 0]
+        r = (shifts[a:b, 0, None] + rows)[:, :, None]
+        c = (shifts[a:b, 1, None] + cols)[:, None, :]
+        return big[torch.arange(b - a, device=device)[:, None, None], r, c].clamp_(0, 1)  # float rounding
+
+    return masks
+
+
+# ---------------------------------------------------------------- Sobol attribution
+
+PERTURBATIONS = {"inpainting": "zero", "blur": "blur", "amplitude": "black"}
+
+
+def _sobol_cost(params, model=None) -> tuple[int, int]:
+    g = _int(params, "grid_size", 1)
+    return sobol_core.check_nb_design(params["nb_design"]) * (g * g + 2) + 1, 0
+
+
+@register(
+    "sobol",
+    modality="image",
+    family="perturbation",
+    cost=_sobol_cost,
+    defaults={"grid_size": 8, "nb_design": 32, "perturbation": "inpainting", "scramble": True, "seed": 0},
+)
+def sobol_attribution(model, image, target, grid_size=8, nb_design=32, perturbation="inpainting", scramble=True, seed=0):
+    """Sobol attribution (Fel et al., NeurIPS 2021, "Look at the Variance!"): each cell's total Sobol index.
+
+    The model input is cut into ``grid_size`` × ``grid_size`` cells; each cell i gets
+    a real mask value X_i in [0, 1] from a (scrambled or plain) quasi-Monte-Carlo Sobol
+    design of ``nb_design`` points (a power of two), upsampled nearest to the input.
+    The perturbed input is, with M the upsampled mask: ``inpainting`` x·M + (1-M)·µ
+    (µ = 0 of the model's input space), ``blur`` x·M + (1-M)·blur(x), ``amplitude``
+    x·M (in pixel space). The score of cell i is the Jansen estimate of its total
+    index ST_i = E[Var(f | X_~i)] / Var(f) for f the target's softmax probability
+    (explainers/sobol.py). Min-max scaled to [0, 1]. Passes: nb_design · (grid_size² + 2),
+    plus the unmasked image.
+    """
+    g = _int({"grid_size": grid_size}, "grid_size", 1)
+    if perturbation not in PERTURBATIONS:
+        raise ExplainerError(f"Unknown perturbation {perturbation!r}: use {', '.join(PERTURBATIONS)}.")
+    masker = ImageMasker(model, image, PERTURBATIONS[perturbation])
+    if g > min(masker.size):
+        raise ExplainerError(f"grid_size ({g}) cannot exceed the model input's side ({min(masker.size)} pixels).")
+    points = sobol_core.design(g * g, nb_design, seed, scramble)
+    cells = torch.from_numpy(points).float().to(masker.x.device).view(-1, g, g)
+
+    def masks(a: int, b: int) -> torch.Tensor:
+        return cells_to_pixels(cells[a:b], masker.size)
+
+    logits = batched_logits(model, len(cells) + 1, whole_image_first(masks, masker))
+    probs, index = target_probability(logits, target)
+    indices = sobol_core.jansen_total_order(probs[1:].cpu().numpy(), g * g, nb_design)
+    saliency = torch.from_numpy(indices.reshape(g, g)).float()
+    return to_pixel_grid(saliency, image.shape[0], image.shape[1]), index
+
+
+def _int(params, name: str, low: int) -> int:
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != int(value) or value < low:
+        raise ExplainerError(f"{name} must be a whole number of at least {low}; got {value!r}.")
+    return int(value)

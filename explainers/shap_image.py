@@ -1,0 +1,103 @@
+"""``shap`` for images: the shap library's Partition explainer with its image blur masker.
+
+shap owns the masking (``shap.maskers.Image("blur(k,k)")``) and the Owen-value
+recursion; Lumen feeds it the model through the one engine, so every masked image
+is batched, counted, cancellable and reported as progress.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from explainers.engine import batched_logits, check_cancel, expect
+from explainers.maps import to_pixel_grid_signed
+from explainers.registry import register
+from models.errors import ExplainerError
+
+SHAP_BATCH = 64  # masked images per call from shap to the model (the engine may split it further)
+
+
+def _passes(max_evals: int) -> int:
+    """What shap's Partition explainer runs for ``max_evals``: the fully masked and the whole
+    image, then pairs of masked images until the budget ``max_evals - 2`` is reached."""
+    return 2 + 2 * -(-(max_evals - 2) // 2)
+
+
+def _max_evals(params) -> int:
+    value = params["max_evals"]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
+        raise ExplainerError(f"max_evals must be a whole number of at least 2; got {value!r}.")
+    return int(value)
+
+
+@register(
+    "shap",
+    modality="image",
+    family="perturbation",
+    cost=lambda params, model=None: (_passes(_max_evals(params)), 0),
+    defaults={"max_evals": 500, "blur": 128, "seed": 0},
+    signed=True,
+)
+def shap_partition(model, image, target, max_evals=500, blur=128, seed=0):
+    """SHAP (Lundberg & Lee, NeurIPS 2017), Partition explainer: Owen values over a hierarchy of image halves.
+
+    shap splits the model's input recursively in halves along its longest side; a
+    hidden region is replaced by the image blurred with a ``blur`` × ``blur`` box
+    filter (model-grid pixels). Within ``max_evals`` model passes it refines the
+    splits that change the target's softmax probability most; the values of every
+    pixel (summed over colour channels) add up to p(x) - p(all blurred). Signed,
+    scaled by the largest |value| into [-1, 1]. ``seed`` fixes shap's tie-breaking.
+    """
+    values, _base, index = shap_values(model, image, target, max_evals, blur, seed)
+    return to_pixel_grid_signed(torch.from_numpy(values), image.shape[0], image.shape[1]), index
+
+
+def shap_values(model, image, target, max_evals=500, blur=128, seed=0):
+    """(values (h, w) float64 on the model grid, base value, target index).
+
+    Additivity: ``values.sum() + base`` is the target's probability for the image,
+    ``base`` its probability for the fully blurred image.
+    """
+    import shap
+
+    max_evals = _max_evals({"max_evals": max_evals})
+    blur = int(blur)
+    if blur < 1:
+        raise ExplainerError(f"blur must be a box size of at least 1 pixel; got {blur}.")
+    x = model.preprocess(image)
+    pixels = x[0].permute(1, 2, 0).contiguous().cpu().numpy()  # shap's maskers want (h, w, c) arrays
+    device = x.device
+    expect(_passes(max_evals))
+
+    def probabilities(batch: np.ndarray) -> np.ndarray:
+        check_cancel()
+        inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
+        logits = batched_logits(model, len(inputs), lambda i, j: inputs[i:j])
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+    masker = shap.maskers.Image(f"blur({blur},{blur})", pixels.shape)
+    explainer = shap.PartitionExplainer(probabilities, masker)
+    outputs = shap.Explanation.argsort.flip[:1] if target is None else [int(target)]
+    with _numpy_seed(seed):  # explain_row: one image, and it says which output the top class was
+        row = explainer.explain_row(
+            pixels, max_evals=max_evals, main_effects=False, error_bounds=False,
+            batch_size=SHAP_BATCH, outputs=outputs, silent=True,
+        )
+    values = np.asarray(row["values"], dtype=np.float64).reshape(*pixels.shape, -1)[..., 0].sum(axis=-1)
+    base = float(np.asarray(row["expected_values"]).reshape(-1)[0])
+    index = int(np.asarray(row["output_indices"]).reshape(-1)[0])
+    return values, base, index
+
+
+@contextmanager
+def _numpy_seed(seed: int):
+    """shap breaks priority ties with ``np.random.randn``: seed it, then restore the global state."""
+    state = np.random.get_state()
+    np.random.seed(int(seed))
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
