@@ -73,28 +73,27 @@ def _user_model_form(source_key: str):
     """Widgets for one kind of user model; returns (name, files, input_size, mean, std) or None until ready."""
     source = MODEL_SOURCES[source_key]
     st.caption(source.description)
-    files = []
+    files, missing, name = [], None, source.prefix
     if source_key in ("timm", "torchvision"):
         arch = st.selectbox("Architecture", list_architectures(source_key), index=None,
                             placeholder="type to search…", key=f"arch:{source_key}")
         weights = st.file_uploader("Weights (state dict)", type=list(source.weight_types), key=f"weights:{source_key}")
         if arch is None or weights is None:
-            st.info("Choose the architecture and upload its weights.")
-            return None
-        name = f"{source.prefix}{arch}"
-        files.append(("weights", weights.name, weights.getvalue()))
+            missing = "Choose the architecture and upload its weights."
+        else:
+            name = f"{source.prefix}{arch}"
+            files.append(("weights", weights.name, weights.getvalue()))
     elif source_key == "torchscript":
         scripted = st.file_uploader("TorchScript file", type=["pt", "pth", "ts", "torchscript"], key="weights:ts")
         if scripted is None:
-            st.info("Upload a file saved with torch.jit.save.")
-            return None
-        name = source.prefix
-        files.append(("model", scripted.name, scripted.getvalue()))
+            missing = "Upload a file saved with torch.jit.save."
+        else:
+            files.append(("model", scripted.name, scripted.getvalue()))
     else:  # Hugging Face
         where = st.text_input("Local directory or hub id", key="hf:where",
                               help="A save_pretrained directory on the server, or a hub id (needs internet).")
         if not where.strip():
-            return None
+            missing = "Give a local directory or a hub id."
         name = f"{source.prefix}{where.strip()}"
     labels = st.file_uploader("Class names (optional)", type=list(LABEL_FILE_TYPES), key=f"labels:{source_key}",
                               help="A .txt with one name per line, or a .json list or {index: name}.")
@@ -107,6 +106,9 @@ def _user_model_form(source_key: str):
         if st.checkbox("Custom mean/std", key=f"norm:{source_key}"):
             mean = _rgb_triple(st.text_input("mean (R,G,B)", "0.485,0.456,0.406", key=f"mean:{source_key}"), "mean")
             std = _rgb_triple(st.text_input("std (R,G,B)", "0.229,0.224,0.225", key=f"std:{source_key}"), "std")
+    if missing:
+        st.info(missing)
+        return None
     return name, tuple(files), input_size, mean, std
 
 

@@ -31,7 +31,7 @@ def caption_texts(app) -> str:
 
 def test_sample_run_shows_heatmap(at):
     at.selectbox(key="image_sample").set_value("coffee").run()
-    target = at.selectbox(key="target:sample:coffee")
+    target = at.selectbox(key="target:efficientnet-lite0:sample:coffee")
     assert target.value == 967  # top-1 preselected: espresso
     assert not heatmap_charts(at)
     at.button(key="run").click().run()
@@ -42,7 +42,7 @@ def test_sample_run_shows_heatmap(at):
 
 
 def test_other_target_class(at):
-    at.selectbox(key="target:sample:chelsea (cat)").set_value(967).run()
+    at.selectbox(key="target:efficientnet-lite0:sample:chelsea (cat)").set_value(967).run()
     at.button(key="run").click().run()
     assert "grad-cam for **espresso**" in caption_texts(at)
 

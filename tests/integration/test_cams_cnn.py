@@ -30,6 +30,14 @@ def test_class_sensitivity(cnn, chelsea, method, layer):
     assert pearson(cat, cup) < 0.9
 
 
+def test_score_cam_class_sensitivity(cnn, chelsea):
+    """On the last block's output (320 channels, 321 passes: affordable on a CPU test run)."""
+    cat = explain(cnn, chelsea, method="score-cam", target="Egyptian cat", layer="blocks.6")
+    cup = explain(cnn, chelsea, method="score-cam", target="espresso", layer="blocks.6")
+    assert pearson(cat.scores, cup.scores) < 0.9
+    assert cat.n_forward == 321
+
+
 def test_eigen_cam_on_the_cnn(cnn, chelsea):
     e = explain(cnn, chelsea, method="eigen-cam")
     assert e.scores.shape == chelsea.shape[:2] and 0 <= e.scores.min() and e.scores.max() == 1

@@ -113,7 +113,27 @@ def test_eigen_cam_is_class_agnostic(net, image):
     assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("method", ["grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "cf-cam"])
+@pytest.mark.parametrize("target", [0, 2])
+def test_score_cam_matches_its_definition(net, image, target):
+    x = torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        A = net.module.features(net.module.stem(x))[0]
+        masks = F.interpolate(A[None], size=(8, 8), mode="bilinear", align_corners=True)[0]
+        logits = []
+        for k in range(A.shape[0]):
+            m = masks[k]
+            m = (m - m.min()) / (m.max() - m.min() + 1e-8)
+            logits.append(net.module(x * m)[0, target])
+        weights = torch.softmax(torch.stack(logits), dim=0)
+        cam = torch.relu((weights[:, None, None] * A).sum(0)).double().numpy()
+    e = explain(net, image, method="score-cam", target=target, batch_size=4)
+    np.testing.assert_allclose(e.scores, finish(cam), atol=1e-5)
+    assert (e.n_forward, e.n_backward) == (1 + A.shape[0], 0)
+
+
+@pytest.mark.parametrize(
+    "method", ["grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "cf-cam", "score-cam"]
+)
 def test_costs_are_what_is_counted(net, image, method):
     e = explain(net, image, method=method)
     assert (e.n_forward, e.n_backward) == get_method(method, "image").estimate(model=net)
