@@ -13,23 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
+from bench.common import forward_backward, timed
 from explainers import explain
 from models import load_model
 from models.samples import sample_image
-
-
-def timed(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -43,9 +33,7 @@ def main() -> None:
     x = model.preprocess(image)
     target = int(model.predict(image).probs.argmax())
 
-    def floor():
-        model.module.zero_grad(set_to_none=True)
-        model.module(x)[0, target].backward()
+    floor = forward_backward(model, x, target)
 
     def grad_cam():
         explain(model, image, method="grad-cam", target=target)

@@ -5,6 +5,7 @@
 """
 
 from explainers import cam  # noqa: F401  (registers the CAM methods)
+from explainers import gradients  # noqa: F401  (registers the Captum gradient methods)
 from explainers.api import explain
 from explainers.explanation import Explanation
 from explainers.registry import Method, get_method, list_explainers, register
