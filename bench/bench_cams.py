@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.common import best_forward_per_image, forward_backward_floor, median_time
+from bench.common import best_forward_per_image, forward_backward, median_time
 from explainers import explain, get_method
 from models import load_model
 from models.samples import sample_image
@@ -37,7 +37,7 @@ def main() -> None:
     image = sample_image("chelsea (cat)")
     x = model.preprocess(image)
     target = int(model.predict(image).probs.argmax())
-    floor = median_time(forward_backward_floor(model, x, target), model.device, args.repeats, warmup=3)
+    floor = median_time(forward_backward(model, x, target), model.device, args.repeats, warmup=3)
     print(f"device: {model.device_description}, torch {torch.__version__}, image {image.shape[1]}x{image.shape[0]}")
     print(f"floor: forward + backward = {floor * 1e3:.2f} ms (median of {args.repeats})")
     print(f"{'method':<14}{'median ms':>11}{'ratio to floor':>16}")

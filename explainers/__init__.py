@@ -5,6 +5,7 @@
 """
 
 from explainers import cam, cf_cam, score_cam  # noqa: F401  (importing registers the methods)
+from explainers import gradients  # noqa: F401  (registers the Captum gradient methods)
 from explainers import perturbation, shap_image  # noqa: F401  (register occlusion, rise, sobol, shap)
 from explainers.api import explain
 from explainers.explanation import Explanation
