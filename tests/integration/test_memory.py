@@ -15,7 +15,7 @@ CHEAP = {
     "sobol": {"grid_size": 2, "nb_design": 2},
     "shap": {"max_evals": 16},
     "integrated-gradients": {"n_steps": 4},
-    "smoothgrad": {"nt_samples": 2},
+    "smoothgrad": {"n_samples": 2},
     "gradient-shap": {"n_samples": 2},
 }
 
