@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from explainers import sobol as sobol_core
-from explainers.engine import batched_logits, default_batch_size
+from explainers.engine import batched_logits
 from explainers.image_maskers import ImageMasker, cells_to_pixels
 from explainers.maps import to_pixel_grid, to_pixel_grid_signed
 from explainers.registry import register
@@ -47,7 +47,7 @@ def target_probability(logits: torch.Tensor, target: int | None) -> tuple[torch.
     return torch.softmax(logits, dim=1)[:, index], index
 
 
-# ---------------------------------------------------------------- modality-free estimators
+# ---------------------------------------------------------------- estimators (scores -> map)
 
 
 def mean_drop_over_windows(drops: torch.Tensor, window: tuple[int, int], stride: int, size: tuple[int, int]):
@@ -62,8 +62,8 @@ def mean_drop_over_windows(drops: torch.Tensor, window: tuple[int, int], stride:
     return total / count
 
 
-def rise_weighting(scores: torch.Tensor, masks, n: int, p: float, chunk: int) -> torch.Tensor:
-    """RISE estimator: Σ_i scores_i · M_i / (n · p), with the masks ``masks(a, b)`` made chunk by chunk."""
+def rise_weighting(scores: torch.Tensor, masks, n: int, p: float, chunk: int = 64) -> torch.Tensor:
+    """RISE estimator, modality-free: Σ_i scores_i · M_i / (n · p), the masks ``masks(a, b)`` made chunk by chunk."""
     total = None
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
@@ -154,7 +154,7 @@ def rise(model, image, target, n_masks=1000, grid=7, p=0.5, seed=0):
     masks = rise_masks(n, s, p, masker.size, seed, masker.x.device)
     logits = batched_logits(model, n + 1, whole_image_first(masks, masker))
     probs, index = target_probability(logits, target)
-    saliency = rise_weighting(probs[1:], masks, n, p, chunk=default_batch_size(model, n))
+    saliency = rise_weighting(probs[1:], masks, n, p)
     return to_pixel_grid(saliency, image.shape[0], image.shape[1]), index
 
 

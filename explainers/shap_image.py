@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from explainers.engine import batched_logits, check_cancel, expect
+from explainers.engine import batched_logits, expect
 from explainers.maps import to_pixel_grid_signed
 from explainers.registry import register
 from models.errors import ExplainerError
@@ -73,7 +73,6 @@ def shap_values(model, image, target, max_evals=500, blur=128, seed=0):
     expect(_passes(max_evals))
 
     def probabilities(batch: np.ndarray) -> np.ndarray:
-        check_cancel()
         inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
         logits = batched_logits(model, len(inputs), lambda i, j: inputs[i:j])
         return torch.softmax(logits, dim=1).cpu().numpy()
