@@ -35,9 +35,11 @@ class ImageMasker:
     """One preprocessed image and its baseline; ``masker(keep)`` gives the masked batch."""
 
     def __init__(self, model, image: np.ndarray, fill="zero"):
-        self.x = model.preprocess(image)  # (1, 3, h, w) on the model's device
-        self.baseline = _baseline(model, self.x, fill)
-        self.size = tuple(self.x.shape[-2:])
+        x = model.preprocess(image)  # (1, 3, h, w) on the model's device
+        # channels-last: mixing with an (n, 1, h, w) mask is ~3x faster, and the engine feeds CPU models so
+        self.x = x.contiguous(memory_format=torch.channels_last)
+        self.baseline = _baseline(model, x, fill).contiguous(memory_format=torch.channels_last)
+        self.size = tuple(x.shape[-2:])
 
     def __call__(self, keep: torch.Tensor) -> torch.Tensor:
         """``keep``: (n, h, w) or (n, 1, h, w) weights in [0, 1] on the model grid -> (n, 3, h, w)."""
@@ -47,8 +49,13 @@ class ImageMasker:
 
 
 def cells_to_pixels(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(n, g, g') cell values -> (n, h, w) by nearest-neighbour upsampling: each cell a block."""
-    return F.interpolate(cells[:, None].float(), size=size, mode="nearest")[:, 0]
+    """(n, g, g') cell values -> (n, h, w) by nearest-neighbour upsampling (as F.interpolate): each cell a block."""
+    rows, cols = (_nearest_source(g, s, cells.device) for g, s in zip(cells.shape[1:], size))
+    return cells.float().index_select(1, rows).index_select(2, cols)  # cheaper than interpolate on CPU
+
+
+def _nearest_source(n_in: int, n_out: int, device) -> torch.Tensor:
+    return F.interpolate(torch.arange(n_in, dtype=torch.float32, device=device)[None, None], size=n_out)[0, 0].long()
 
 
 def _baseline(model, x: torch.Tensor, fill) -> torch.Tensor:

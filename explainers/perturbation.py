@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from explainers import sobol as sobol_core
-from explainers.engine import batched_logits, default_batch_size
+from explainers.engine import batched_logits
 from explainers.image_maskers import ImageMasker, cells_to_pixels
 from explainers.maps import to_pixel_grid, to_pixel_grid_signed
 from explainers.registry import register
@@ -47,7 +47,7 @@ def target_probability(logits: torch.Tensor, target: int | None) -> tuple[torch.
     return torch.softmax(logits, dim=1)[:, index], index
 
 
-# ---------------------------------------------------------------- modality-free estimators
+# ---------------------------------------------------------------- estimators (scores -> map)
 
 
 def mean_drop_over_windows(drops: torch.Tensor, window: tuple[int, int], stride: int, size: tuple[int, int]):
@@ -62,8 +62,8 @@ def mean_drop_over_windows(drops: torch.Tensor, window: tuple[int, int], stride:
     return total / count
 
 
-def rise_weighting(scores: torch.Tensor, masks, n: int, p: float, chunk: int) -> torch.Tensor:
-    """RISE estimator: Σ_i scores_i · M_i / (n · p), with the masks ``masks(a, b)`` made chunk by chunk."""
+def rise_weighting(scores: torch.Tensor, masks, n: int, p: float, chunk: int = 64) -> torch.Tensor:
+    """RISE estimator, modality-free: Σ_i scores_i · M_i / (n · p), the masks ``masks(a, b)`` made chunk by chunk."""
     total = None
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
@@ -154,33 +154,41 @@ def rise(model, image, target, n_masks=1000, grid=7, p=0.5, seed=0):
     masks = rise_masks(n, s, p, masker.size, seed, masker.x.device)
     logits = batched_logits(model, n + 1, whole_image_first(masks, masker))
     probs, index = target_probability(logits, target)
-    saliency = rise_weighting(probs[1:], masks, n, p, chunk=default_batch_size(model, n))
+    saliency = rise_weighting(probs[1:], masks, n, p)
     return to_pixel_grid(saliency, image.shape[0], image.shape[1]), index
 
 
 def rise_masks(n: int, grid: int, p: float, size: tuple[int, int], seed: int, device):
     """RISE's random masks as a function ``masks(a, b)`` -> (b - a, h, w), the same on every call.
 
-    The coarse grids and shifts are drawn once (small); the full-size masks are made
-    on demand, so that N masks never sit in memory at once.
+    The coarse grids and shifts are drawn once (small); full-size masks are made on
+    demand, so that N masks never sit in memory at once. Bilinear upsampling is
+    separable: the upsampled grid G is U_rows · G · U_colsᵀ, and cropping at a shift
+    takes a block of rows of U_rows and U_cols — two small batched matrix products.
     """
     h, w = size
     if grid > min(h, w):
         raise ExplainerError(f"rise's grid ({grid}) cannot have more cells than the model input has pixels ({h}×{w}).")
     rng = np.random.default_rng(seed)
-    cells = torch.from_numpy(rng.random((n, grid, grid)) < p).to(device)
+    cells = torch.from_numpy(rng.random((n, grid, grid)) < p).float().to(device)
     cell_h, cell_w = math.ceil(h / grid), math.ceil(w / grid)
     shifts = torch.from_numpy(rng.integers(0, [cell_h, cell_w], size=(n, 2))).to(device)
+    up_rows = _linear_upsampling(grid, (grid + 1) * cell_h, device)  # ((grid + 1) · cell_h, grid)
+    up_cols = _linear_upsampling(grid, (grid + 1) * cell_w, device)
     rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
-    upsampled = ((grid + 1) * cell_h, (grid + 1) * cell_w)
 
     def masks(a: int, b: int) -> torch.Tensor:
-        big = F.interpolate(cells[a:b, None].float(), size=upsampled, mode="bilinear", align_corners=False)[:, 0]
-        r = (shifts[a:b, 0, None] + rows)[:, :, None]
-        c = (shifts[a:b, 1, None] + cols)[:, None, :]
-        return big[torch.arange(b - a, device=device)[:, None, None], r, c].clamp_(0, 1)  # float rounding
+        r = up_rows[shifts[a:b, 0, None] + rows]  # (b - a, h, grid)
+        c = up_cols[shifts[a:b, 1, None] + cols]  # (b - a, w, grid)
+        return (r @ cells[a:b] @ c.transpose(1, 2)).clamp_(0, 1)  # clamp: float rounding
 
     return masks
+
+
+def _linear_upsampling(n_in: int, n_out: int, device) -> torch.Tensor:
+    """The (n_out, n_in) matrix of 1-D linear upsampling as F.interpolate does it (align_corners=False)."""
+    eye = torch.eye(n_in, device=device)[:, None, :]
+    return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[:, 0, :].T.contiguous()
 
 
 # ---------------------------------------------------------------- Sobol attribution

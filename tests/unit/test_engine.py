@@ -164,3 +164,13 @@ def test_explain_routes_progress_and_cancel_without_recording_them():
     with pytest.raises(Cancelled):
         explain(model, image, "rise", n_masks=40, grid=4, cancel=cancel)
     np.testing.assert_array_equal(e.scores, explain(model, image, "rise", n_masks=40, grid=4).scores)
+
+
+def test_shap_reports_one_stable_total_over_its_many_engine_calls():
+    from tests.tiny_models import RegionScore
+
+    model = classifier(RegionScore((slice(0, 8), slice(0, 8))), 32)
+    calls = []
+    e = explain(model, random_image(32), "shap", max_evals=40, blur=8, progress=lambda d, t: calls.append((d, t)))
+    assert {t for _, t in calls} == {40} and calls[-1] == (40, 40) and e.n_forward == 40
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

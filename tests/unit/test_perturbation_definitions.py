@@ -232,3 +232,17 @@ def test_shap_counts_and_signs():
 def test_shap_bad_parameters(params):
     with pytest.raises(ExplainerError):
         explain(classifier(RegionScore(REGION), SIZE), random_image(SIZE), "shap", **params)
+
+
+def test_shap_keeps_nothing_from_one_image_to_the_next():
+    """The masker's partition tree is built once per shape; its blurred image must be the new image's."""
+    from explainers.shap_image import _masker_template
+
+    model = classifier(RegionScore(REGION, scale=0.02), SIZE)
+    first, second = random_image(SIZE, seed=5), random_image(SIZE, seed=6)
+    shap_values(model, first, 0, max_evals=30, blur=8)
+    after_other = shap_values(model, second, 0, max_evals=30, blur=8)
+    _masker_template.cache_clear()
+    fresh = shap_values(model, second, 0, max_evals=30, blur=8)
+    np.testing.assert_array_equal(after_other[0], fresh[0])
+    assert after_other[1] == fresh[1]
