@@ -303,7 +303,11 @@ def image_method(id, attribute, reduce, cost, defaults, signed):
         return scale_by_max_abs(grid), index
 
     explain_with.__doc__ = attribute.__doc__
-    register(id, modality="image", family="gradient", cost=cost, defaults=defaults, signed=signed)(explain_with)
+    allowed = {"baseline": BASELINES, "quadrature": QUADRATURES}
+    choices = {name: values for name, values in allowed.items() if name in defaults}
+    register(id, modality="image", family="gradient", cost=cost, defaults=defaults, signed=signed, choices=choices)(
+        explain_with
+    )
 
 
 def model_grid_attribution(model, image, method: str, target: int | None = None, **params):

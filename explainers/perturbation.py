@@ -21,12 +21,12 @@ import torch.nn.functional as F
 
 from explainers import sobol as sobol_core
 from explainers.engine import batched_logits
-from explainers.image_maskers import ImageMasker, cells_to_pixels
+from explainers.image_maskers import FILLS, ImageMasker, cells_to_pixels
 from explainers.maps import to_pixel_grid, to_pixel_grid_signed
 from explainers.registry import register
 from models.errors import ExplainerError
 
-COST_INPUT_SIZE = 224  # cost models know no model: occlusion's window count assumes a 224 × 224 input
+COST_INPUT_SIZE = 224  # occlusion's window count when no model is given to the cost model
 
 
 def whole_image_first(masks, masker: ImageMasker):
@@ -83,8 +83,8 @@ def _positions(size: int, window: int, stride: int) -> tuple[int, int]:
 
 def _occlusion_cost(params, model=None) -> tuple[int, int]:
     window, stride = _int(params, "window", 1), _int(params, "stride", 1)
-    count, _ = _positions(COST_INPUT_SIZE, window, stride)
-    return count * count + 1, 0
+    h, w = model.input_size if model is not None else (COST_INPUT_SIZE, COST_INPUT_SIZE)
+    return _positions(h, window, stride)[0] * _positions(w, window, stride)[0] + 1, 0
 
 
 @register(
@@ -94,6 +94,7 @@ def _occlusion_cost(params, model=None) -> tuple[int, int]:
     cost=_occlusion_cost,
     defaults={"window": 32, "stride": 16, "fill": "zero"},
     signed=True,
+    choices={"fill": FILLS},
 )
 def occlusion(model, image, target, window=32, stride=16, fill="zero"):
     """Occlusion (Zeiler & Fergus, ECCV 2014): how much the class probability drops when a patch is hidden.
@@ -207,6 +208,7 @@ def _sobol_cost(params, model=None) -> tuple[int, int]:
     family="perturbation",
     cost=_sobol_cost,
     defaults={"grid_size": 8, "nb_design": 32, "perturbation": "inpainting", "scramble": True, "seed": 0},
+    choices={"perturbation": tuple(PERTURBATIONS)},
 )
 def sobol_attribution(model, image, target, grid_size=8, nb_design=32, perturbation="inpainting", scramble=True, seed=0):
     """Sobol attribution (Fel et al., NeurIPS 2021, "Look at the Variance!"): each cell's total Sobol index.
