@@ -30,7 +30,9 @@ class Method:
         resolved = {**self.defaults, **params}
         for name, allowed in self.choices.items():
             if resolved[name] not in allowed:
-                raise ExplainerError(f"{self.id}: {name} must be one of {', '.join(map(str, allowed))}.")
+                raise ExplainerError(
+                    f"Unknown {name} '{resolved[name]}' for {self.id}. Choose one of: {', '.join(map(str, allowed))}."
+                )
         return resolved
 
     def estimate(self, params: dict[str, Any] | None = None, model=None) -> tuple[int, int]:
