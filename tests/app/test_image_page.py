@@ -1,24 +1,11 @@
 """The image page through Streamlit's AppTest: samples, uploads, bad files, the Run flow."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from models.images import MAX_PIXELS
 from tests.conftest import encode
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-@pytest.fixture
-def at():
-    app = AppTest.from_file(APP, default_timeout=180)
-    app.run()
-    assert not app.exception
-    return app
 
 
 def heatmap_charts(app) -> int:

@@ -1,20 +1,10 @@
 """The image page with several methods and with models the user brings (AppTest, real files)."""
 
-import pytest
 import timm
 import torch
 from safetensors.torch import save
 
-from tests.app.test_image_page import APP, caption_texts, heatmap_charts
-from streamlit.testing.v1 import AppTest
-
-
-@pytest.fixture
-def at():
-    app = AppTest.from_file(APP, default_timeout=300)
-    app.run()
-    assert not app.exception
-    return app
+from tests.app.test_image_page import caption_texts, heatmap_charts
 
 
 def test_several_methods_in_a_grid_with_cost_estimate(at):
