@@ -27,5 +27,7 @@ chromium:
 test: $(VENV)/.test chromium
 	$(PY) -m pytest
 
-bench: $(VENV)/.runtime
+bench: $(VENV)/.test
 	$(PY) -m bench.bench_cams
+	$(PY) -m bench.bench_gradients
+	$(PY) -m bench.bench_perturbation
