@@ -90,9 +90,11 @@ def batched_logits(
 
     ``make_batch(i, j)`` returns the preprocessed inputs i..j-1 as a (j-i, 3, h, w)
     tensor on ``model.device``; it runs under ``torch.inference_mode`` too. Every
-    input goes through ``model.forward`` (so it is counted). On out-of-memory the
-    batch is halved and the same inputs are retried; the smaller size is kept.
-    Progress is reported after each batch; a set cancel event stops before the next.
+    input goes through ``model.forward`` (so it is counted; a batch that ran out of
+    memory was attempted and stays counted). On out-of-memory the batch is halved and
+    the same inputs are retried; the smaller size is kept. CPU batches are fed
+    channels-last (same logits, faster convolutions). Progress is reported after each
+    batch; a set cancel event stops before the next.
     """
     n = int(n)
     if n <= 0:

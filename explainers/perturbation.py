@@ -81,8 +81,17 @@ def _positions(size: int, window: int, stride: int) -> tuple[int, int]:
     return math.ceil((size - window) / stride) + 1, window
 
 
-def _occlusion_cost(params, model=None) -> tuple[int, int]:
+def _window_and_stride(params) -> tuple[int, int]:
     window, stride = _int(params, "window", 1), _int(params, "stride", 1)
+    if stride > window:
+        raise ExplainerError(
+            f"occlusion's stride ({stride}) must not exceed its window ({window}): pixels would be left out."
+        )
+    return window, stride
+
+
+def _occlusion_cost(params, model=None) -> tuple[int, int]:
+    window, stride = _window_and_stride(params)
     h, w = model.input_size if model is not None else (COST_INPUT_SIZE, COST_INPUT_SIZE)
     return _positions(h, window, stride)[0] * _positions(w, window, stride)[0] + 1, 0
 
@@ -106,7 +115,7 @@ def occlusion(model, image, target, window=32, stride=16, fill="zero"):
     Signed: negative where hiding helps the class; scaled by the largest |score| into
     [-1, 1]. Passes: one per window, plus the unmasked image.
     """
-    window, stride = _int({"window": window}, "window", 1), _int({"stride": stride}, "stride", 1)
+    window, stride = _window_and_stride({"window": window, "stride": stride})
     masker = ImageMasker(model, image, fill)
     h, w = masker.size
     (ny, wy), (nx, wx) = _positions(h, window, stride), _positions(w, window, stride)
@@ -210,7 +219,9 @@ def _sobol_cost(params, model=None) -> tuple[int, int]:
     defaults={"grid_size": 8, "nb_design": 32, "perturbation": "inpainting", "scramble": True, "seed": 0},
     choices={"perturbation": tuple(PERTURBATIONS)},
 )
-def sobol_attribution(model, image, target, grid_size=8, nb_design=32, perturbation="inpainting", scramble=True, seed=0):
+def sobol_attribution(
+    model, image, target, grid_size=8, nb_design=32, perturbation="inpainting", scramble=True, seed=0
+):
     """Sobol attribution (Fel et al., NeurIPS 2021, "Look at the Variance!"): each cell's total Sobol index.
 
     The model input is cut into ``grid_size`` × ``grid_size`` cells; each cell i gets

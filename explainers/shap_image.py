@@ -74,8 +74,9 @@ def shap_values(model, image, target, max_evals=500, blur=128, seed=0):
     device = x.device
     expect(_passes(max_evals))
 
-    def probabilities(batch: np.ndarray) -> np.ndarray:
-        inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
+    def probabilities(batch: np.ndarray) -> np.ndarray:  # batch: (n, h·w·c) flat masked images
+        batch = np.ascontiguousarray(batch, dtype=np.float32).reshape(len(batch), *pixels.shape)
+        inputs = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2)
         logits = batched_logits(model, len(inputs), lambda i, j: inputs[i:j])
         return torch.softmax(logits, dim=1).cpu().numpy()
 
@@ -83,8 +84,8 @@ def shap_values(model, image, target, max_evals=500, blur=128, seed=0):
     explainer = shap.PartitionExplainer(probabilities, masker)
     outputs = shap.Explanation.argsort.flip[:1] if target is None else [int(target)]
     with _numpy_seed(seed):  # explain_row: one image, and it says which output the top class was
-        row = explainer.explain_row(
-            pixels, max_evals=max_evals, main_effects=False, error_bounds=False,
+        row = explainer.explain_row(  # a flat image: the masker then blurs it once, not once per mask
+            pixels.ravel(), max_evals=max_evals, main_effects=False, error_bounds=False,
             batch_size=SHAP_BATCH, outputs=outputs, silent=True,
         )
     values = np.asarray(row["values"], dtype=np.float64).reshape(*pixels.shape, -1)[..., 0].sum(axis=-1)

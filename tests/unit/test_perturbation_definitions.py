@@ -110,6 +110,19 @@ def test_occlusion_is_signed():
     assert e.scores.min() == -1 and e.scores.max() == 0
 
 
+@pytest.mark.parametrize(
+    "params", [{"window": 0}, {"stride": 0}, {"window": 4, "stride": 8}, {"window": "big"}, {"fill": "grey"}]
+)
+def test_occlusion_bad_parameters(params):
+    with pytest.raises(ExplainerError):
+        explain(classifier(RegionScore(REGION), SIZE), random_image(SIZE), "occlusion", **params)
+
+
+def test_occlusion_window_larger_than_the_input_is_one_window():
+    e = explain(classifier(RegionScore(REGION), SIZE), random_image(SIZE), "occlusion", window=100, stride=50)
+    assert e.n_forward == 2 and np.all(e.scores == 1)  # hiding everything drops the probability: one uniform score
+
+
 # ---------------------------------------------------------------- RISE
 
 
