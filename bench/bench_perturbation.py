@@ -96,7 +96,10 @@ def main() -> None:
     print(f"device: {model.device_description}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"image {image.shape[1]}x{image.shape[0]}, engine CPU batch {CPU_BATCH_SIZE}, repeats {args.repeats}")
 
-    sweep = per_image_forward(model, x, [(b, layout) for b in BATCH_SIZES for layout in ("nchw", "nhwc")], repeats=5)
+    configs = [(b, layout) for b in BATCH_SIZES for layout in ("nchw", "nhwc")]
+    sweep = per_image_forward(model, x, configs)
+    again = per_image_forward(model, x, configs[::-1])  # twice, in both orders: a busy moment hits no config twice
+    sweep = {c: min(sweep[c], again[c]) for c in configs}
     print("per-image forward (ms), bare module, by batch size:")
     for b in BATCH_SIZES:
         print(f"  batch {b:>3}: nchw {sweep[(b, 'nchw')] * 1e3:7.2f}   nhwc {sweep[(b, 'nhwc')] * 1e3:7.2f}")
