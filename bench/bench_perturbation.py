@@ -31,7 +31,7 @@ BUDGETS = {  # moderate budgets: the ratio hardly depends on them, the run time 
     "occlusion": {},
     "rise": {"n_masks": 256},
     "sobol": {"grid_size": 8, "nb_design": 8},
-    "shap": {"max_evals": 256},
+    "shap": {},  # its default, max_evals=500
 }
 QUICK = {
     "occlusion": {"window": 56, "stride": 28},
