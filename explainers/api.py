@@ -10,7 +10,25 @@ from explainers.registry import get_method
 from models.errors import ExplainerError
 from models.images import to_rgb_array
 
-_PREPARE = {"image": to_rgb_array}
+
+def _prepare_images(x):
+    """One image as an H×W×3 uint8 array; a list or tuple of images (CRAFT) as a list of them."""
+    if isinstance(x, (list, tuple)):
+        return [to_rgb_array(image) for image in x]
+    return to_rgb_array(x)
+
+
+# How each modality turns what a caller passes into what its methods take; a modality's
+# module adds its entry with ``register_input`` when imported.
+_PREPARE = {"image": _prepare_images}
+
+# Explanation fields a method may set besides ``scores`` and ``target``.
+_METHOD_FIELDS = ("tokens", "target_tokens", "feature_names", "base_value", "extras", "target_label")
+
+
+def register_input(modality: str, prepare) -> None:
+    """``prepare(x) -> data`` validates and normalises a caller's input for ``modality``'s methods."""
+    _PREPARE[modality] = prepare
 
 
 def explain(
@@ -35,19 +53,25 @@ def explain(
         forward0, backward0 = model.n_forward, model.n_backward
         start = time.perf_counter()
         with run_control(progress=progress, cancel=cancel):
-            scores, index = spec.fn(model, data, index, **params)
+            scores, index, *rest = spec.fn(model, data, index, **params)
         runtime = time.perf_counter() - start
         n_forward, n_backward = model.n_forward - forward0, model.n_backward - backward0
+    fields = rest[0] if rest else {}
+    unknown = set(fields) - set(_METHOD_FIELDS)
+    if unknown:
+        raise ExplainerError(f"{method} returned unknown Explanation fields: {', '.join(sorted(unknown))}.")
+    if "target_label" not in fields:
+        fields["target_label"] = None if index is None else model.labels[index]
     return Explanation(
         scores=scores,
         method=method,
         modality=model.modality,
         model=model.name,
         target=index,
-        target_label=model.labels[index],
         params=params,
         device=str(model.device),
         runtime_s=runtime,
         n_forward=n_forward,
         n_backward=n_backward,
+        **fields,
     )

@@ -35,6 +35,8 @@ class Explanation:
     tokens: list[str] | None = None
     target_tokens: list[str] | None = None
     feature_names: list[str] | None = None
+    base_value: float | None = None  # the explainer's reference output (SHAP's expected value)
+    extras: dict[str, Any] = field(default_factory=dict)  # method-specific named results: arrays or JSON values
 
     def __post_init__(self):
         self.scores = np.asarray(self.scores, dtype=np.float32)
@@ -44,6 +46,7 @@ class Explanation:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["scores"] = self.scores.copy()
         d["params"] = dict(self.params)
+        d["extras"] = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.extras.items()}
         return d
 
     @classmethod
@@ -52,9 +55,9 @@ class Explanation:
         kwargs = {k: v for k, v in d.items() if k in known}
         scores = kwargs["scores"]
         if isinstance(scores, dict):  # the JSON form written by to_json
-            raw = base64.b64decode(scores["data"])
-            scores = np.frombuffer(raw, dtype=scores["dtype"]).reshape(scores["shape"])
+            scores = _decode_array({**scores, "__array__": True})
         kwargs["scores"] = np.array(scores, dtype=np.float32)
+        kwargs["extras"] = {k: _decode_array(v) for k, v in (kwargs.get("extras") or {}).items()}
         for name in _OPTIONAL_LISTS:
             if kwargs.get(name) is not None:
                 kwargs[name] = list(kwargs[name])
@@ -63,16 +66,26 @@ class Explanation:
     def to_json(self) -> str:
         """Lossless JSON: scores as base64 of their float32 bytes, with shape and dtype."""
         d = self.to_dict()
-        d["scores"] = {
-            "dtype": "float32",
-            "shape": list(self.scores.shape),
-            "data": base64.b64encode(np.ascontiguousarray(self.scores).tobytes()).decode("ascii"),
-        }
+        d["scores"] = _encode_array(self.scores)
+        d["extras"] = {k: _encode_array(v) if isinstance(v, np.ndarray) else v for k, v in d["extras"].items()}
         return json.dumps(d, default=_json_default)
 
     @classmethod
     def from_json(cls, text: str) -> "Explanation":
         return cls.from_dict(json.loads(text))
+
+
+def _encode_array(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    return {"__array__": True, "dtype": a.dtype.str, "shape": list(a.shape),
+            "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _decode_array(value):
+    if isinstance(value, dict) and value.get("__array__"):
+        raw = base64.b64decode(value["data"])
+        return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+    return value
 
 
 def _json_default(value):

@@ -52,10 +52,12 @@ def register(
     signed: bool = False,
     choices: dict[str, tuple] | None = None,
 ):
-    """Register ``fn(model, x, target, **params) -> (scores, target_index)`` under ``id``.
+    """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
     ``x`` is the prepared input (an H×W×3 uint8 array for images), ``target`` a class
     index or None for the top class; the first docstring line is the summary shown to users.
+    ``fields``, optional: other ``Explanation`` fields the method fills (tokens,
+    target_tokens, feature_names, base_value, extras, target_label).
     """
 
     def decorate(fn):

@@ -45,3 +45,22 @@ def test_to_dict_is_a_copy():
 def test_token_fields_survive():
     e = Explanation(scores=[0.1, 0.2], method="x", modality="text", model="m", tokens=["a", "b"])
     assert Explanation.from_json(e.to_json()).tokens == ["a", "b"]
+
+
+def test_extras_and_base_value_survive_bit_exact():
+    rng = np.random.default_rng(1)
+    extras = {
+        "concept_bank": rng.random((3, 4)).astype(np.float32),
+        "crops": rng.integers(0, 255, (2, 5, 5, 3), dtype=np.uint8),
+        "order": np.arange(3, dtype=np.int64),
+        "metrics": {"reconstruction_error": 0.25, "names": ["a", "b"]},
+    }
+    e = Explanation(scores=[1.0, 2.0, 3.0], method="craft", modality="image", model="m",
+                    base_value=0.125, extras=extras)
+    for back in (Explanation.from_json(e.to_json()), Explanation.from_dict(e.to_dict())):
+        assert back.base_value == 0.125
+        assert back.extras["metrics"] == extras["metrics"]
+        for name in ("concept_bank", "crops", "order"):
+            assert back.extras[name].dtype == extras[name].dtype
+            assert back.extras[name].tobytes() == extras[name].tobytes()
+            assert back.extras[name].shape == extras[name].shape
