@@ -151,9 +151,9 @@ def load_model(
 
         return torchscript_model(rest, **options)
     if source == "hf" and rest:
-        from models.hf import hf_model
+        from models.hf import hf_any
 
-        return hf_model(rest, **options)
+        return hf_any(rest, **options)
     raise ModelLoadError(
         f"Unknown model '{name}'. Embedded: {', '.join(_EMBEDDED)}; or bring one as "
         + ", ".join(f"{s.prefix}NAME" for s in MODEL_SOURCES.values() if s.prefix)

@@ -86,14 +86,11 @@ def _preprocessing(processor, config) -> tuple[tuple[int, int], tuple, tuple]:
     return size, tuple(m / g for m in mean), tuple(s / g for s in std)
 
 
-def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, std=None) -> ImageClassifier:
-    """``AutoModelForImageClassification`` + ``AutoImageProcessor`` from a directory or hub id.
+def resolve_source(source: str) -> tuple[str, str, bool]:
+    """(reference for from_pretrained, name to show, is local) of a directory or hub id, or a sentence.
 
-    Labels: the config's ``id2label`` (unless only placeholders), else as
-    models/labels.py decides. Size and normalisation: the processor's.
+    A local directory must hold config.json; a hub id offline fails at once.
     """
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
     path = Path(source).expanduser()
     local = path.is_dir()
     if not local and (path.exists() or not _HUB_ID.fullmatch(source) or source.startswith(".")):
@@ -105,6 +102,50 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
         raise ModelLoadError(
             f"{shown} is not a Hugging Face model directory: it has no config.json (save one with save_pretrained)."
         )
+    return ref, shown, local
+
+
+# Which loader takes a model, by the suffix of the architecture named in its config.json:
+# (suffix, "module:function"); the function takes (source, **options) like hf_model.
+HF_ROUTES: list[tuple[str, str]] = []
+
+
+def hf_any(source: str, **options):
+    """Route a Hugging Face model to the loader of its task (image, text classifier, causal LM)."""
+    ref, shown, local = resolve_source(source)
+    architectures = []
+    if local:
+        import json
+
+        try:
+            architectures = json.loads((Path(ref) / "config.json").read_text()).get("architectures") or []
+        except (OSError, ValueError, AttributeError):
+            raise ModelLoadError(f"{shown}/config.json is not valid JSON.") from None
+    else:
+        from transformers import AutoConfig
+
+        try:
+            architectures = AutoConfig.from_pretrained(ref, trust_remote_code=False).architectures or []
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(f"Could not get '{source}' from the Hugging Face hub: {str(e).splitlines()[0][:200]}") from None
+    for suffix, target in HF_ROUTES:
+        if any(str(a).endswith(suffix) for a in architectures):
+            import importlib
+
+            module, _, function = target.partition(":")
+            return getattr(importlib.import_module(module), function)(source, **options)
+    return hf_model(source, **options)
+
+
+def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, std=None) -> ImageClassifier:
+    """``AutoModelForImageClassification`` + ``AutoImageProcessor`` from a directory or hub id.
+
+    Labels: the config's ``id2label`` (unless only placeholders), else as
+    models/labels.py decides. Size and normalisation: the processor's.
+    """
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    ref, shown, local = resolve_source(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
