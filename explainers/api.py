@@ -48,7 +48,9 @@ def explain(
     if prepare is None:
         raise ExplainerError(f"No input handling for the {model.modality} modality yet.")
     data = prepare(x)
-    index = None if target is None else model.class_index(target)
+    # classifiers turn a label into its index; a generative model takes its target (a continuation text) as given
+    class_index = getattr(model, "class_index", None)
+    index = target if target is None or class_index is None else class_index(target)
     with model.lock:
         forward0, backward0 = model.n_forward, model.n_backward
         start = time.perf_counter()
@@ -62,6 +64,8 @@ def explain(
         raise ExplainerError(f"{method} returned unknown Explanation fields: {', '.join(sorted(unknown))}.")
     if "target_label" not in fields:
         fields["target_label"] = None if index is None else model.labels[index]
+    if not isinstance(index, (int, type(None))):
+        index = None  # only a class index goes into ``target``; a method reports other targets in its fields
     return Explanation(
         scores=scores,
         method=method,
