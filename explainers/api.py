@@ -48,6 +48,12 @@ def explain(
     if prepare is None:
         raise ExplainerError(f"No input handling for the {model.modality} modality yet.")
     data = prepare(x)
+    if spec.many and not isinstance(data, list):
+        data = [data]
+    elif isinstance(data, list) and not spec.many:
+        raise ExplainerError(f"{method} explains one input at a time; give one, not a list of {len(data)}.")
+    if spec.many and not data:
+        raise ExplainerError(f"{method} needs at least one input; the list is empty.")
     # classifiers turn a label into its index; a generative model takes its target (a continuation text) as given
     class_index = getattr(model, "class_index", None)
     index = target if target is None or class_index is None else class_index(target)

@@ -68,6 +68,13 @@ def expect(total: int) -> None:
         control.total = max(control.total, int(total))
 
 
+def check_cancel() -> None:
+    """Raise ``Cancelled`` if the person pressed Cancel (for loops that do not go through ``batched_logits``)."""
+    control = _CONTROL.get()
+    if control is not None and control.cancel is not None and control.cancel.is_set():
+        raise Cancelled()
+
+
 def default_batch_size(model, n: int) -> int:
     """CUDA: what fits in half the free memory by a generous per-input guess; CPU: a fixed size."""
     device = torch.device(model.device)
@@ -85,8 +92,13 @@ def batched_logits(
     make_batch: Callable[[int, int], torch.Tensor],
     batch_size: int | None = None,
     autocast: bool = False,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Logits (n, n_classes), float32, on ``model.device``, for n perturbed inputs.
+
+    ``forward``: what to run on each batch instead of ``model.forward`` — part of the
+    model, e.g. the head above a layer for concept importance (outputs (b, ...) of any
+    trailing shape; counting its passes is then its own business).
 
     ``make_batch(i, j)`` returns the preprocessed inputs i..j-1 as a (j-i, 3, h, w)
     tensor on ``model.device``; it runs under ``torch.inference_mode`` too. Every
@@ -110,15 +122,14 @@ def batched_logits(
     i = 0
     with torch.inference_mode():
         while i < n:
-            if control is not None and control.cancel is not None and control.cancel.is_set():
-                raise Cancelled()
+            check_cancel()
             j = min(n, i + size)
             try:
                 batch = make_batch(i, j)
                 if channels_last and batch.ndim == 4:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda") if use_autocast else nullcontext():
-                    logits = model.forward(batch)
+                    logits = (forward or model.forward)(batch)
             except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
                 if not _is_out_of_memory(error):
                     raise
@@ -130,7 +141,7 @@ def batched_logits(
                 _release_cached(model)
                 continue
             if out is None:
-                out = torch.empty((n, logits.shape[1]), dtype=torch.float32, device=logits.device)
+                out = torch.empty((n, *logits.shape[1:]), dtype=torch.float32, device=logits.device)
             out[i:j] = logits.float()
             if control is not None:
                 control.done += j - i

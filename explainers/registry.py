@@ -21,6 +21,7 @@ class Method:
     summary: str = ""
     signed: bool = False  # scores keep their sign (in [-1, 1]); otherwise they lie in [0, 1]
     choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of categorical params
+    many: bool = False  # explains a set of inputs at once (a list); its cost is then per input
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -51,6 +52,7 @@ def register(
     defaults: dict[str, Any] | None = None,
     signed: bool = False,
     choices: dict[str, tuple] | None = None,
+    many: bool = False,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -63,7 +65,7 @@ def register(
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
         _METHODS[(modality, id)] = Method(
-            id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {})
+            id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {}), many
         )
         return fn
 

@@ -50,3 +50,22 @@ IMAGE_SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 def sample_image(name: str) -> np.ndarray:
     """One bundled sample image as an H×W×3 uint8 array."""
     return IMAGE_SAMPLES[name]()
+
+
+def sample_views(name: str, n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """``n`` views of one sample (random crops of 60–95 % of each side, some mirrored), seeded.
+
+    No wheel ships several photos of one ImageNet class, and concept extraction needs
+    a set of images of one class: views of one photo are the honest stand-in (the
+    concepts found are then the parts of that photo).
+    """
+    image = sample_image(name)
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    views = []
+    for _ in range(int(n)):
+        ch, cw = int(h * rng.uniform(0.6, 0.95)), int(w * rng.uniform(0.6, 0.95))
+        top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        view = image[top : top + ch, left : left + cw]
+        views.append(np.ascontiguousarray(view[:, ::-1] if rng.random() < 0.5 else view))
+    return views

@@ -19,6 +19,25 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
+class HeadedCNN(SmallCNN):
+    """SmallCNN split the way timm models are: ``forward_head(forward_features(x))``, a linear head on
+    pooled ReLUs; the feature map is the input's size / 8 (4×4 at 32 px)."""
+
+    def __init__(self, n_classes: int = 5, channels: int = 8):
+        nn.Module.__init__(self)
+        self.features = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(), nn.AvgPool2d(8))
+        self.head = nn.Linear(channels, n_classes)
+
+    def forward_features(self, x):
+        return self.features(x)
+
+    def forward_head(self, features):
+        return self.head(features.mean(dim=(2, 3)))
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
 class RegionScore(nn.Module):
     """Class 0's logit is ``scale`` × the sum of the input over ``region`` (rows, cols) - ``offset``
     (squared if ``square``); class 1's is 0. Nothing outside the region can change the output."""
