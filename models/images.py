@@ -128,3 +128,53 @@ def encode_png(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()
+
+
+MAX_ZIP_IMAGES = 200
+MAX_ZIP_BYTES = 500_000_000  # uncompressed, all images together
+
+
+def decode_zip(data: bytes) -> list[tuple[str, np.ndarray]]:
+    """The images in a ZIP archive as (name, H×W×3 uint8), in name order; read in memory, nothing written.
+
+    Entries that are not images by their extension (and folders, macOS resource forks)
+    are skipped. A corrupt archive, one with no image, more than ``MAX_ZIP_IMAGES``
+    images or more than ``MAX_ZIP_BYTES`` uncompressed (a zip bomb) is refused with
+    a sentence; so is any image in it that does not decode, naming it.
+    """
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = sorted(
+            (info for info in archive.infolist()
+             if not info.is_dir() and "__MACOSX" not in info.filename
+             and info.filename.rsplit(".", 1)[-1].lower() in UPLOAD_TYPES),
+            key=lambda info: info.filename,
+        )
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise InputError("The file is not a readable ZIP archive.") from None
+    if not entries:
+        raise InputError(f"The ZIP archive holds no images ({', '.join(UPLOAD_TYPES)}).")
+    if len(entries) > MAX_ZIP_IMAGES:
+        raise InputError(f"The ZIP archive holds {len(entries)} images; Lumen takes up to {MAX_ZIP_IMAGES} at once.")
+    total = sum(info.file_size for info in entries)
+    if total > MAX_ZIP_BYTES:
+        raise InputError(
+            f"The ZIP archive would unpack to {total / 1e6:,.0f} MB of images; the limit is {MAX_ZIP_BYTES / 1e6:,.0f} MB."
+        )
+    images = []
+    for info in entries:
+        try:
+            with archive.open(info) as member:
+                raw = member.read(info.file_size + 1)  # the declared size can lie: never read past it
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as err:
+            raise InputError(f"'{info.filename}' in the ZIP archive cannot be read ({err}).") from None
+        if len(raw) > info.file_size:
+            raise InputError(f"'{info.filename}' in the ZIP archive is larger than it declares; refused.")
+        try:
+            images.append((info.filename, decode_image(raw)))
+        except InputError as err:
+            raise InputError(f"'{info.filename}' in the ZIP archive: {err}") from None
+    return images

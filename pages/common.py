@@ -157,10 +157,10 @@ def choose_image():
         return None, None
 
 
-def method_params(spec, model) -> dict:
+def method_params(spec, model, expanded: bool = False) -> dict:
     """One widget per parameter of a method, from its defaults; returns only the values that differ."""
     values = {}
-    with st.expander(f"{spec.id} — parameters", expanded=False):
+    with st.expander(f"{spec.id} — parameters", expanded=expanded):
         st.caption(spec.summary)
         for name, default in spec.defaults.items():
             key = f"param:{spec.id}:{name}"

@@ -44,6 +44,8 @@ for method_id in list_explainers("image"):
     spec = get_method(method_id, "image")
     if "layer" in spec.defaults and not model.supports_layers:
         continue  # e.g. TorchScript: no hooks, so no layer-based methods
+    if spec.many:
+        continue  # explains a set of images (CRAFT): the Concepts page
     families.setdefault(spec.family, []).append(method_id)
 chosen: dict[str, dict] = {}
 tabs = st.tabs([f"{family} ({len(ids)})" for family, ids in families.items()])

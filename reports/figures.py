@@ -16,7 +16,7 @@ DISPLAY_SIDE = 768  # longest side of the base image sent to the browser
 HEATMAP_SIDE = 256  # longest side of the heatmap grid sent to the browser
 
 
-def _downscale(rgb: np.ndarray, side: int) -> np.ndarray:
+def downscale(rgb: np.ndarray, side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     scale = side / max(h, w)
     if scale >= 1:
@@ -52,7 +52,7 @@ def heatmap_overlay(
     h, w = image.shape[:2]
     if scores.shape != (h, w):
         raise ValueError(f"scores {scores.shape} do not match the image {(h, w)}")
-    shown = _downscale(image, DISPLAY_SIDE)
+    shown = downscale(image, DISPLAY_SIDE)
     source = "data:image/png;base64," + base64.b64encode(encode_png(shown)).decode("ascii")
     grid = _block_mean(scores, HEATMAP_SIDE)
     gh, gw = grid.shape

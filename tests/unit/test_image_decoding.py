@@ -119,3 +119,38 @@ def test_array_inputs_become_rgb_uint8(arr):
 def test_wrong_arrays_and_types(bad):
     with pytest.raises(InputError):
         to_rgb_array(bad)
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_of_images_decodes_in_name_order_and_skips_the_rest():
+    from models.images import decode_zip
+
+    red = encode(Image.new("RGB", (5, 4), (255, 0, 0)), "PNG")
+    blue = encode(Image.new("RGB", (3, 3), (0, 0, 255)), "JPEG")
+    got = decode_zip(_zip({"b/blue.jpg": blue, "a.png": red, "notes.txt": b"hi", "__MACOSX/._a.png": b"x"}))
+    assert [name for name, _ in got] == ["a.png", "b/blue.jpg"]
+    assert got[0][1].shape == (4, 5, 3) and tuple(got[0][1][0, 0]) == (255, 0, 0)
+
+
+def test_bad_zips_are_refused_with_a_sentence():
+    from models.images import MAX_ZIP_BYTES, decode_zip
+
+    with pytest.raises(InputError, match="not a readable ZIP"):
+        decode_zip(b"PK\x03\x04 truncated")
+    with pytest.raises(InputError, match="no images"):
+        decode_zip(_zip({"a.txt": b"text"}))
+    with pytest.raises(InputError, match="broken.png"):
+        decode_zip(_zip({"broken.png": b"\x89PNG not really"}))
+    bomb = _zip({"bomb.png": b"\0" * (MAX_ZIP_BYTES + 1)})  # deflates to about half a megabyte
+    with pytest.raises(InputError, match="would unpack"):
+        decode_zip(bomb)

@@ -1,0 +1,162 @@
+"""Concepts page: CRAFT over a set of images of one class — what the model sees, how much each concept matters."""
+
+import hashlib
+from collections import Counter
+
+import streamlit as st
+
+from explainers import explain, get_method
+from explainers.cost import estimate
+from models.images import UPLOAD_TYPES, decode_zip
+from models.samples import IMAGE_SAMPLES, sample_views
+from pages.common import cached_decode, choose_image_model, method_params, show_error
+from reports.concept_figures import cluster_graph, concept_name, concept_overlay, importance_bar
+
+st.title("Concepts (CRAFT)")
+st.caption(
+    "Heatmaps say *where* a model looks; concepts say *what* it sees there. CRAFT cuts images of one class into "
+    "crops, factorises the model's activations on them into a bank of concepts, and measures how much each "
+    "concept drives the class (Fel et al., CVPR 2023; Lens framework, NeurIPS 2023)."
+)
+
+model = choose_image_model()
+if model is None:
+    st.stop()
+if not model.supports_layers:
+    st.error("Concept extraction needs the model's activations at a layer; TorchScript models take no hooks.")
+    st.stop()
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the images…")
+def _decode_uploads(files: tuple[tuple[str, bytes], ...]):
+    images = []
+    for name, data in files:
+        if name.lower().endswith(".zip"):
+            images.extend(decode_zip(data))
+        else:
+            images.append((name, cached_decode(data)))
+    return images
+
+
+source = st.radio("Images", ["Sample views", "Upload"], horizontal=True, key="concept_source")
+if source == "Sample views":
+    c1, c2 = st.columns([3, 1])
+    sample = c1.selectbox("Sample", [n for n in IMAGE_SAMPLES if "digit" not in n], key="concept_sample")
+    n_views = int(c2.number_input("Views", 2, 32, 8, key="concept_views"))
+    st.caption("No package ships several photos of one class, so the sample set is random crops and mirrors of one photo.")
+    named = [(f"view {i + 1}", v) for i, v in enumerate(sample_views(sample, n_views))]
+    set_id = f"sample:{sample}:{n_views}"
+else:
+    uploads = st.file_uploader(
+        "Upload images of one class (several files, or a ZIP)", type=[*UPLOAD_TYPES, "zip"],
+        accept_multiple_files=True, key="concept_uploads",
+    )
+    if not uploads:
+        st.info("Upload a few images of one class (8 or more is best), or switch to the sample views.")
+        st.stop()
+    files = tuple((u.name, u.getvalue()) for u in uploads)
+    try:
+        named = _decode_uploads(files)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        show_error(exc)
+        st.stop()
+    set_id = hashlib.sha1(b"".join(hashlib.sha1(d).digest() for _, d in files)).hexdigest()[:16]
+
+names = [n for n, _ in named]
+images = [im for _, im in named]
+st.image(images[:16], caption=names[:16], width=96)
+if len(images) > 16:
+    st.caption(f"… and {len(images) - 16} more ({len(images)} images).")
+
+top1 = [model.predict(im).top(1)[0][0] for im in images]
+common = Counter(top1).most_common(1)[0][0]
+target = st.selectbox(
+    "Class (type to search)", range(len(model.labels)), index=common,
+    format_func=lambda i: f"{model.labels[i]} ({i}) — top-1 of {top1.count(i)}/{len(images)} images",
+    key=f"concept_target:{model.name}:{set_id}",
+)
+
+spec = get_method("craft", "image")
+params = method_params(spec, model, expanded=True)
+try:
+    n_forward, n_backward, seconds = estimate(model, "craft", params)
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+st.caption(
+    f"Estimated cost: {n_forward * len(images)} forward + {n_backward * len(images)} backward passes "
+    f"≈ {seconds * len(images):.1f} s on {model.device_description} ({len(images)} images; passes × measured time "
+    "per pass, plus the factorisation)."
+)
+
+key = (model.name, set_id, target, tuple(sorted(params.items())))
+if st.button("Run", type="primary", key="concept_run"):
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key="concept_cancel", help="Stops the run.")
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        st.session_state["concept_result"] = (key, explain(
+            model, images, method="craft", target=target,
+            progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done}/{total} passes"),
+            **params,
+        ))
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+    bar.empty()
+    cancel_slot.empty()
+
+stored = st.session_state.get("concept_result")
+if stored is None or stored[0] != key:
+    st.info("Choose the class and the parameters, then press **Run**.")
+    st.stop()
+e = stored[1]
+x = e.extras
+order = [int(i) for i in (-e.scores).argsort(kind="stable")]
+timings = " · ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in x["timings"].items())
+st.caption(
+    f"craft for **{e.target_label}** · {e.runtime_s:.1f} s ({timings}) · {e.n_forward} forward + "
+    f"{e.n_backward} backward passes, {x['n_head_passes']} through the head · {x['n_crops']} crops · "
+    f"layer {x['layer']} · device {e.device}"
+)
+
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(importance_bar(e.scores, f"Global importance ({e.params['importance']}) for {e.target_label}"),
+                    width="stretch", key="concept_importance")
+with right:
+    st.markdown("**Lens metrics**")
+    m = x["metrics"]
+    a, b = st.columns(2)
+    a.metric("Reconstruction error", f"{m['reconstruction_error']:.3f}", help="‖A − UW‖ / ‖A‖ on the crops; lower is better.")
+    b.metric("Sparsity of U", f"{m['sparsity']:.0%}", help="Share of zero concept coefficients.")
+    a.metric("C-Deletion", f"{m['c_deletion']:.3f}", help="Area under the class logit as concepts are removed by importance; lower is better.")
+    b.metric("C-Insertion", f"{m['c_insertion']:.3f}", help="Area under the class logit as concepts are added by importance; higher is better.")
+    a.metric("C-µFidelity", f"{m['c_mufidelity']:.3f}", help="Correlation of summed importance and logit drop over random concept subsets; higher is better.")
+
+st.subheader("What each concept looks like")
+st.caption("The crops where each concept is strongest, most important concept first.")
+for i in order:
+    st.markdown(f"**{concept_name(i)}** — importance {e.scores[i]:.4f}")
+    st.image(list(x["concept_crops"][i]), width=88)
+
+st.subheader("Concepts in one image")
+c1, c2, c3 = st.columns([2, 1, 1])
+chosen = c1.selectbox("Image", range(len(images)), format_func=lambda k: f"{names[k]} — predicted {x['predictions'][k]}",
+                      key="concept_image")
+k_top = int(c2.slider("Top concepts shown", 1, len(order), min(3, len(order)), key="concept_topk"))
+opacity = c3.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="concept_opacity")
+local = x["importance_local"][chosen]
+shown = [int(i) for i in (-local).argsort(kind="stable")[:k_top]]
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(concept_overlay(images[chosen], x["concept_maps"][chosen], shown, opacity), width="stretch",
+                    key="concept_maps")
+with right:
+    st.plotly_chart(importance_bar(local, "Local importance"), width="stretch", key="concept_local")
+
+st.subheader("Strategic cluster graph")
+st.caption("Each image goes to its most important concept. Prevalence: the share of images it dominates; "
+           "reliability: how often the model is right on those images. Size: global importance.")
+clusters = x["clusters"]
+st.plotly_chart(cluster_graph(clusters["prevalence"], clusters["reliability"], e.scores), width="stretch",
+                key="concept_clusters")
