@@ -132,6 +132,31 @@ class TextClassifier:
         self.n_forward += int(input_ids.shape[0])
         return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
 
+    def measure_pass_times(self, n_tokens: int = 20, batch: int = 8) -> tuple[float, float]:
+        """Seconds per forward pass (per text of ``n_tokens``, at ``batch``) and per backward pass; not counted."""
+        import time
+
+        ids = torch.full((batch, n_tokens), self.pad_token_id, dtype=torch.long, device=self.device)
+        mask = torch.ones_like(ids)
+        with torch.inference_mode():
+            self.module(ids, mask)  # warm-up
+            start = time.perf_counter()
+            self.module(ids, mask)
+            forward = (time.perf_counter() - start) / batch
+        emb = self.embeddings
+        seen = []
+        handle = emb.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        try:
+            with torch.enable_grad():
+                start = time.perf_counter()
+                out = self.module(ids[:1], mask[:1])
+                middle = time.perf_counter()
+                torch.autograd.grad(out[0, 0], seen[-1])
+                backward = max(time.perf_counter() - middle, 0.0)
+        finally:
+            handle.remove()
+        return forward, backward
+
     def count_backward(self, n: int = 1) -> None:
         self.n_backward += n
 
