@@ -32,13 +32,17 @@ def weights_size(directory: Path) -> int:
     return sum(p.stat().st_size for p in files)
 
 
+def _size(n: int) -> str:
+    return f"{n / _GIB:.2f} GiB" if n >= _GIB else f"{n / 1024**2:.1f} MiB"
+
+
 def check_fits_memory(size: int, shown: str) -> None:
     import psutil
 
     free = psutil.virtual_memory().available
     if size > free:
         raise ModelLoadError(
-            f"{shown} needs {size / _GIB:.2f} GiB for its weights but only {free / _GIB:.2f} GiB of memory is free."
+            f"{shown} needs {_size(size)} for its weights but only {_size(free)} of memory is free."
         )
 
 
