@@ -2,7 +2,8 @@
 
     python -m bench.bench_text [--repeats 3] [--methods a,b]
 
-Floors: one bare forward + backward at batch 1 (gradient methods), and the best
+Floors: one bare forward + backward at batch 1 (gradient methods; × backward passes for IG), one
+forward at batch 1 (attention methods), and the best
 per-text forward time over batch sizes (perturbation methods: passes × that).
 Ratios are the method's median time over its floor.
 """
@@ -47,8 +48,10 @@ def main() -> None:
             batch, m = ids.expand(b, -1).contiguous(), mask.expand(b, -1).contiguous()
             best = min(best, (median_time(lambda: model.module(batch, m), model.device, args.repeats) / b, b))
     per_pass, best_batch = best
+    with torch.inference_mode():
+        forward1 = median_time(lambda: model.module(ids, mask), model.device, args.repeats)
     print(f"minilm-sentiment on {model.device_description}; {n} tokens (+2 special); repeats {args.repeats}")
-    print(f"floor: forward+backward at batch 1 {fb * 1000:.1f} ms; best forward {per_pass * 1000:.2f} ms/text at batch {best_batch}")
+    print(f"floor: forward+backward at batch 1 {fb * 1000:.1f} ms; best forward {per_pass * 1000:.2f} ms/text at batch {best_batch}; forward at batch 1 {forward1 * 1000:.1f} ms")
     print(f"{'method':22} {'median s':>9} {'fwd':>5} {'bwd':>5} {'floor s':>8} {'ratio':>6}")
     for method in args.methods.split(","):
         explain(model, TEXT, method=method, target="positive")  # warm-up (numba compile for shap)
@@ -61,6 +64,8 @@ def main() -> None:
         t = statistics.median(times)
         if method in GRADIENT:
             floor = fb * max(1, e.n_backward) if method == "integrated-gradients" else fb
+        elif e.n_forward == 1:  # attention methods: one forward at batch 1
+            floor = forward1
         else:
             floor = e.n_forward * per_pass
         print(f"{method:22} {t:9.3f} {e.n_forward:5d} {e.n_backward:5d} {floor:8.3f} {t / floor:6.1f}")
