@@ -31,3 +31,4 @@ bench: $(VENV)/.test
 	$(PY) -m bench.bench_cams
 	$(PY) -m bench.bench_gradients
 	$(PY) -m bench.bench_perturbation
+	$(PY) -m bench.bench_text

@@ -10,6 +10,7 @@ page = st.navigation(
     [
         st.Page("pages/image.py", title="Image", icon="🖼️", default=True),
         st.Page("pages/concepts.py", title="Concepts", icon="🧩"),
+        st.Page("pages/text.py", title="Text classification", icon="📝"),
     ],
 )
 

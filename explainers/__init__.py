@@ -9,6 +9,7 @@ from explainers import gradients  # noqa: F401  (registers the Captum gradient m
 from explainers import perturbation, shap_image  # noqa: F401  (register occlusion, rise, sobol, shap)
 from explainers import craft  # noqa: F401  (registers CRAFT concepts)
 from explainers import baseline  # noqa: F401  (registers the random baseline)
+from explainers import text_methods  # noqa: F401  (registers the text-classifier methods and text input)
 from explainers.api import explain, register_input
 from explainers.explanation import Explanation
 from explainers.registry import Method, get_method, list_explainers, register

@@ -34,12 +34,23 @@ def _vit_digits(device=None):
     return vit_digits(device=device)
 
 
+def _minilm_sentiment(device=None):
+    from models.sentiment import minilm_sentiment
+
+    return minilm_sentiment(device=device)
+
+
 _EMBEDDED = {
     "efficientnet-lite0": (_efficientnet, "image", "EfficientNet-Lite0, ImageNet (1000 classes), embedded"),
     "vit-digits": (
         _vit_digits,
         "image",
         "Tiny ViT on 8×8 handwritten digits (10 classes), embedded; trained at first use (~15 s), then cached",
+    ),
+    "minilm-sentiment": (
+        _minilm_sentiment,
+        "text",
+        "all-MiniLM-L6-v2 + sentiment head (negative/positive), embedded; head trained at first use (~20 s), then cached",
     ),
 }
 

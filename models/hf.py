@@ -107,7 +107,9 @@ def resolve_source(source: str) -> tuple[str, str, bool]:
 
 # Which loader takes a model, by the suffix of the architecture named in its config.json:
 # (suffix, "module:function"); the function takes (source, **options) like hf_model.
-HF_ROUTES: list[tuple[str, str]] = []
+HF_ROUTES: list[tuple[str, str]] = [
+    ("ForSequenceClassification", "models.text_hf:hf_text_classifier"),
+]
 
 
 def hf_any(source: str, **options):

@@ -49,3 +49,11 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 def _deterministic():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The embedded sentiment classifier: its head trained on first use (~20 s), then read from the cache."""
+    from models import load_model
+
+    return load_model("minilm-sentiment", device="cpu")

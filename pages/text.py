@@ -1,0 +1,136 @@
+"""Text classification page: type, upload or pick a text, see the model's classes, explain one with many methods."""
+
+import streamlit as st
+
+from explainers import explain, get_method, list_explainers
+from explainers.cost import estimate
+from explainers.text_faithfulness import text_faithfulness
+from models import describe_model, list_models
+from models.text_samples import TEXT_SAMPLES
+from models.texts import UPLOAD_TYPES, clean_text
+from pages.common import cached_model, method_params, show_error
+from reports.figures import top_classes_bar
+from reports.text_figures import token_bar, token_html
+
+st.title("Text classification")
+
+with st.sidebar:
+    source = st.selectbox("Text model source", ["Embedded", "Hugging Face directory"], key="text_model_source")
+    try:
+        if source == "Embedded":
+            name = st.selectbox("Text model", list_models("text"), format_func=describe_model, key="text_model")
+        else:
+            where = st.text_input("Local directory (or hub id, online)", key="text_hf_dir",
+                                  help="A save_pretrained directory of a *ForSequenceClassification model "
+                                       "(config.json, model.safetensors, tokenizer files).")
+            if not where.strip():
+                st.info("Give the directory of a Hugging Face sequence classifier.")
+                st.stop()
+            name = f"hf:{where.strip()}"
+        model = cached_model(name)
+        if model.modality != "text":
+            st.error(f"{model.name} is not a text classifier; choose one on its own page.")
+            st.stop()
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        st.stop()
+    st.caption(f"Model: **{model.name}** — loaded · {len(model.labels)} classes · {model.device_description}")
+
+sample = st.selectbox("Sample text", list(TEXT_SAMPLES), key="text_sample")
+upload = st.file_uploader("…or upload a text file", type=list(UPLOAD_TYPES), key="text_upload")
+default = TEXT_SAMPLES[sample]
+if upload is not None:
+    try:
+        default = clean_text(upload.getvalue())
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+text = st.text_area("Text to classify", value=default, height=120, key=f"text:{sample}:{upload.name if upload else ''}")
+
+try:
+    encoding = model.encode(text)
+    prediction = model.predict(text)
+except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
+    show_error(exc)
+    st.stop()
+if encoding.warning:
+    st.warning(encoding.warning)
+
+st.markdown("**Predictions**")
+st.plotly_chart(top_classes_bar(prediction.top(min(5, len(model.labels)))), width="stretch", key="text_top")
+top1 = prediction.top(1)[0][0]
+target = st.selectbox(
+    "Class to explain",
+    options=range(len(model.labels)),
+    index=top1,
+    format_func=lambda i: f"{model.labels[i]} — {prediction.probs[i]:.1%}",
+    key=f"text_target:{model.name}",
+)
+
+st.subheader("Methods")
+methods = st.multiselect("Methods", list_explainers("text"), default=["integrated-gradients"], key="text_methods")
+chosen = {m: method_params(get_method(m, "text"), model) for m in methods}
+if not chosen:
+    st.info("Choose at least one method.")
+    st.stop()
+try:
+    costs = {m: estimate(model, m, p) for m, p in chosen.items()}
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+st.caption(
+    f"Estimated cost: {sum(c[0] for c in costs.values())} forward + {sum(c[1] for c in costs.values())} backward "
+    f"passes ≈ {sum(c[2] for c in costs.values()):.1f} s on {model.device_description} "
+    "(passes × measured time per pass; shap's is an upper bound)."
+)
+
+result_key = (model.name, encoding.text, target)
+results = st.session_state.get("text_results")
+if results is None or results["key"] != result_key:
+    results = st.session_state["text_results"] = {"key": result_key, "explanations": {}, "faithfulness": {}}
+
+if st.button("Run", type="primary", key="text_run"):
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key="text_cancel", help="Stops the run; methods already finished are kept.")
+    bar = st.progress(0.0, text="Starting…")
+    for i, (method_id, params) in enumerate(chosen.items()):
+
+        def progress(done, total, i=i, method_id=method_id):
+            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+
+        try:
+            e = explain(model, text, method=method_id, target=target, progress=progress, **params)
+            results["explanations"][method_id] = e
+            results["faithfulness"][method_id] = text_faithfulness(model, text, e)
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
+    bar.empty()
+    cancel_slot.empty()
+
+shown = {m: e for m, e in results["explanations"].items() if m in chosen}
+if not shown:
+    st.info("Choose a class and methods, then press **Run**.")
+    st.stop()
+
+per_word = st.radio("Scores per", ["token", "word"], horizontal=True, key="text_granularity") == "word"
+for method_id, e in shown.items():
+    signed = get_method(method_id, "text").signed
+    st.markdown(f"#### {method_id} for **{e.target_label}**")
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(token_html(encoding.text, e, per_word=per_word, signed=signed), unsafe_allow_html=True)
+        st.caption(
+            f"{method_id} for **{e.target_label}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
+            f"{e.n_backward} backward · device {e.device}"
+            + ("" if signed else " · unsigned (magnitude only)")
+        )
+        if "completeness" in e.extras:
+            st.caption(f"Completeness error: {e.extras['completeness']['relative_error']:.2%}")
+        f = results["faithfulness"].get(method_id)
+        if f:
+            st.caption(
+                f"Faithfulness — comprehensiveness AOPC **{f['aopc_comprehensiveness']:.3f}** (higher is better) · "
+                f"sufficiency AOPC **{f['aopc_sufficiency']:.3f}** (lower is better)"
+            )
+    with right:
+        st.plotly_chart(token_bar(e, per_word=per_word, title="Top tokens"), width="stretch", key=f"text_bar:{method_id}")
