@@ -13,3 +13,14 @@ def random_image(model, image, target, *, seed):
     index = model.class_index(target, image)  # None: one forward pass for the top class
     h, w = image.shape[:2]
     return np.random.default_rng(seed).random((h, w), dtype=np.float32), index
+
+
+@register("random", "text", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0), signed=True)
+def random_text(model, text, target, *, seed):
+    """Uniform random scores in [-1, 1] for every token (seeded; special tokens 0): what any explainer must beat."""
+    from explainers.text_methods import encode, fields, finish, top_index
+
+    enc = encode(model, text)
+    index = top_index(model, enc, target)
+    scores = np.random.default_rng(seed).uniform(-1, 1, len(enc.tokens)).astype(np.float32)
+    return finish(scores, enc), index, fields(enc)

@@ -132,3 +132,13 @@ def test_agreement_refuses_mismatched_shapes_and_unknown_metrics():
         pairwise_agreement(np.ones(3), np.ones(4))
     with pytest.raises(ExplainerError, match="Unknown agreement"):
         pairwise_agreement(np.arange(3.0), np.arange(3.0), "pearson")
+
+
+def test_random_text_baseline_is_seeded_and_skips_special_tokens():
+    from tests.tiny_text import bag_model
+
+    model = bag_model()
+    a = explain(model, "a good day", method="random", seed=1)
+    assert np.array_equal(a.scores, explain(model, "a good day", method="random", seed=1).scores)
+    assert a.tokens[0] == "[CLS]" and a.scores[0] == 0 and a.scores[-1] == 0
+    assert np.all(np.abs(a.scores[1:-1]) > 0) and np.all(np.abs(a.scores) <= 1)
