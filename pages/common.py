@@ -22,6 +22,9 @@ from models import (
 )
 from models.images import UPLOAD_TYPES, decode_image
 from models.samples import IMAGE_SAMPLES, sample_image
+from models.text_samples import TEXT_SAMPLES
+from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
+from models.texts import clean_text
 
 log = logging.getLogger("lumen")
 
@@ -184,3 +187,43 @@ def method_params(spec, model, expanded: bool = False) -> dict:
             if value != default:
                 values[name] = value
     return values
+
+
+def choose_text_model():
+    """The sidebar's text-classifier chooser (embedded or a Hugging Face directory); stops the page until one loads."""
+    with st.sidebar:
+        source = st.selectbox("Text model source", ["Embedded", "Hugging Face directory"], key="text_model_source")
+        try:
+            if source == "Embedded":
+                name = st.selectbox("Text model", list_models("text"), format_func=describe_model, key="text_model")
+            else:
+                where = st.text_input("Local directory (or hub id, online)", key="text_hf_dir",
+                                      help="A save_pretrained directory of a *ForSequenceClassification model "
+                                           "(config.json, model.safetensors, tokenizer files).")
+                if not where.strip():
+                    st.info("Give the directory of a Hugging Face sequence classifier.")
+                    st.stop()
+                name = f"hf:{where.strip()}"
+            model = cached_model(name)
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+            st.stop()
+        if model.modality != "text":
+            st.error(f"{model.name} is not a text classifier; choose one on its own page.")
+            st.stop()
+        st.caption(f"Model: **{model.name}** — loaded · {len(model.labels)} classes · {model.device_description}")
+    return model
+
+
+def choose_text() -> str:
+    """A bundled sample, an uploaded file or typed text (validated later by the model's encoder)."""
+    sample = st.selectbox("Sample text", list(TEXT_SAMPLES), key="text_sample")
+    upload = st.file_uploader("…or upload a text file", type=list(TEXT_UPLOAD_TYPES), key="text_upload")
+    default = TEXT_SAMPLES[sample]
+    if upload is not None:
+        try:
+            default = clean_text(upload.getvalue())
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+    return st.text_area("Text to classify", value=default, height=120,
+                        key=f"text:{sample}:{upload.name if upload else ''}")

@@ -5,46 +5,14 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from models import describe_model, list_models
-from models.text_samples import TEXT_SAMPLES
-from models.texts import UPLOAD_TYPES, clean_text
-from pages.common import cached_model, method_params, show_error
+from pages.common import choose_text, choose_text_model, method_params, show_error
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
 
 st.title("Text classification")
 
-with st.sidebar:
-    source = st.selectbox("Text model source", ["Embedded", "Hugging Face directory"], key="text_model_source")
-    try:
-        if source == "Embedded":
-            name = st.selectbox("Text model", list_models("text"), format_func=describe_model, key="text_model")
-        else:
-            where = st.text_input("Local directory (or hub id, online)", key="text_hf_dir",
-                                  help="A save_pretrained directory of a *ForSequenceClassification model "
-                                       "(config.json, model.safetensors, tokenizer files).")
-            if not where.strip():
-                st.info("Give the directory of a Hugging Face sequence classifier.")
-                st.stop()
-            name = f"hf:{where.strip()}"
-        model = cached_model(name)
-        if model.modality != "text":
-            st.error(f"{model.name} is not a text classifier; choose one on its own page.")
-            st.stop()
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-        st.stop()
-    st.caption(f"Model: **{model.name}** — loaded · {len(model.labels)} classes · {model.device_description}")
-
-sample = st.selectbox("Sample text", list(TEXT_SAMPLES), key="text_sample")
-upload = st.file_uploader("…or upload a text file", type=list(UPLOAD_TYPES), key="text_upload")
-default = TEXT_SAMPLES[sample]
-if upload is not None:
-    try:
-        default = clean_text(upload.getvalue())
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-text = st.text_area("Text to classify", value=default, height=120, key=f"text:{sample}:{upload.name if upload else ''}")
+model = choose_text_model()
+text = choose_text()
 
 try:
     encoding = model.encode(text)
