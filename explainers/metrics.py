@@ -106,14 +106,20 @@ def confidence_change(model, image, scores, target: int) -> tuple[float, float]:
     return float(max(0.0, y - o) / y * 100 if y > 0 else 0.0), float(o > y)
 
 
-def image_faithfulness(model, image, e: Explanation, pixels_per_step: int = 224) -> dict[str, float]:
-    """Deletion and insertion AUC, Average Drop and Increase in Confidence of ``e`` for its target."""
+def image_faithfulness(model, image, e: Explanation, pixels_per_step: int = 224) -> dict:
+    """Deletion and insertion AUC, Average Drop and Increase in Confidence of ``e`` for its target,
+    with the two curves (``fractions``, ``deletion_curve``, ``insertion_curve``: lists, for drawing)."""
     drop, increase = confidence_change(model, image, e.scores, e.target)
+    deletion = deletion_curve(model, image, e.scores, e.target, pixels_per_step)
+    insertion = insertion_curve(model, image, e.scores, e.target, pixels_per_step)
     return {
-        "deletion_auc": deletion_auc(model, image, e.scores, e.target, pixels_per_step),
-        "insertion_auc": insertion_auc(model, image, e.scores, e.target, pixels_per_step),
+        "deletion_auc": deletion.auc,
+        "insertion_auc": insertion.auc,
         "average_drop": drop,
         "increase_in_confidence": increase,
+        "fractions": deletion.fractions.tolist(),
+        "deletion_curve": deletion.probabilities.tolist(),
+        "insertion_curve": insertion.probabilities.tolist(),
     }
 
 

@@ -86,3 +86,27 @@ def top_classes_bar(top: list[tuple[int, str, float]]) -> go.Figure:
     fig.update_layout(margin=dict(l=0, r=10, t=10, b=0), height=40 + 34 * len(top),
                       xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"))
     return fig
+
+
+def agreement_heatmap(names: list[str], matrix, metric: str) -> go.Figure:
+    """The agreement matrix between explainers, on a diverging scale from -1 to 1."""
+    matrix = np.asarray(matrix, dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu", text=np.round(matrix, 2),
+        texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
+        colorbar=dict(title=metric, thickness=14),
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=120 + 40 * len(names))
+    return fig
+
+
+def faithfulness_curves(fractions, deletion, insertion, title: str = "") -> go.Figure:
+    """Deletion and insertion curves: the class probability against the share of pixels changed."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=fractions, y=deletion, name="deletion", mode="lines"))
+    fig.add_trace(go.Scatter(x=fractions, y=insertion, name="insertion", mode="lines"))
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 10, b=0), height=260,
+                      xaxis=dict(title="share of pixels changed", tickformat=".0%"),
+                      yaxis=dict(title="probability", range=[0, 1]))
+    return fig

@@ -84,7 +84,8 @@ def test_image_faithfulness_counts_its_passes(region_model, bright_square):
     before = region_model.n_forward
     figures = image_faithfulness(region_model, bright_square, e, pixels_per_step=64)
     assert region_model.n_forward - before == faithfulness_passes(region_model, 64) == 2 * (16 + 1) + 2
-    assert set(figures) == {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"}
+    assert {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"} <= set(figures)
+    assert len(figures["deletion_curve"]) == len(figures["fractions"]) == 17
 
 
 def test_random_baseline_is_seeded_and_uniform(region_model, bright_square):
@@ -142,3 +143,17 @@ def test_random_text_baseline_is_seeded_and_skips_special_tokens():
     assert np.array_equal(a.scores, explain(model, "a good day", method="random", seed=1).scores)
     assert a.tokens[0] == "[CLS]" and a.scores[0] == 0 and a.scores[-1] == 0
     assert np.all(np.abs(a.scores[1:-1]) > 0) and np.all(np.abs(a.scores) <= 1)
+
+
+def test_compare_adds_the_random_baseline_figures_and_keeps_going_after_a_failure(region_model, bright_square):
+    from explainers.compare import compare
+
+    errors = []
+    out = compare(region_model, bright_square, {"saliency": {}, "occlusion": {"nope": 1}}, 0,
+                  on_error=lambda method, exc: errors.append(method))
+    assert [e.method for e in out] == ["saliency", "random"] and errors == ["occlusion"]
+    for e in out:
+        assert {"deletion_auc", "insertion_auc", "average_drop"} <= set(e.extras["faithfulness"])
+        assert e.target == 0
+    saliency, random = out
+    assert saliency.extras["faithfulness"]["deletion_auc"] < random.extras["faithfulness"]["deletion_auc"]

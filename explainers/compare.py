@@ -1,0 +1,61 @@
+"""Compare explainers on one input: run each, measure how faithful it is, and how much they agree.
+
+``compare`` is what the Compare page and the command line call. Each explanation
+gets ``extras["faithfulness"]`` (the modality's figures, from ``FAITHFULNESS``)
+and, when asked, ``extras["sanity"]`` (the model-randomisation check). The
+random baseline is always among the methods, so every figure has its reference.
+"""
+
+from __future__ import annotations
+
+from explainers.api import explain
+from explainers.engine import run_control
+from explainers.explanation import Explanation
+from explainers.metrics import image_faithfulness
+from explainers.sanity import sanity_check
+
+
+def _text_faithfulness(model, text, e):
+    from explainers.text_faithfulness import text_faithfulness
+
+    return text_faithfulness(model, text, e)
+
+
+# modality -> fn(model, x, explanation) -> {figure name: value, ...}; "higher is better" per figure below
+FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness}
+BETTER = {  # which way each headline figure is better, for the page and the reports
+    "deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher",
+    "aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower",
+}
+
+
+def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bool = True, sanity: bool = False,
+            sanity_layers: int = 2, progress=None, cancel=None, on_error=None) -> list[Explanation]:
+    """Explanations of ``x`` by each method (with its params), the random baseline included.
+
+    ``progress(step, n_steps, method)`` after each method; ``on_error(method, exc)``
+    receives a method's failure (else it is raised), and the others still run.
+    """
+    methods = dict(methods)
+    methods.setdefault("random", {})
+    figures = FAITHFULNESS.get(model.modality) if faithfulness else None
+    out = []
+    for step, (method, params) in enumerate(methods.items()):
+        try:
+            e = explain(model, x, method=method, target=target, cancel=cancel, **params)
+            target = e.target if target is None else target  # every method explains the same class
+            with run_control(cancel=cancel):
+                if figures is not None:
+                    e.extras["faithfulness"] = figures(model, x, e)
+                if sanity and method != "random":
+                    result = sanity_check(model, x, e, n_layers=sanity_layers)
+                    e.extras["sanity"] = {"spearman": result.spearman, "passed": result.passed,
+                                          "randomized_layers": result.randomized_layers}
+            out.append(e)
+        except Exception as exc:  # noqa: BLE001 - the caller decides how to show it
+            if on_error is None or type(exc).__name__ == "Cancelled":
+                raise
+            on_error(method, exc)
+        if progress is not None:
+            progress(step + 1, len(methods), method)
+    return out

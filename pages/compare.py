@@ -1,0 +1,117 @@
+"""Compare page: one input, one class, many explainers side by side — how faithful each is, how much they agree."""
+
+import numpy as np
+import streamlit as st
+
+from explainers import get_method, list_explainers
+from explainers.compare import BETTER, compare
+from explainers.metrics import AGREEMENTS, agreement
+from explainers.sanity import PASS_BELOW
+from pages.common import choose_image, choose_image_model, choose_text, choose_text_model, method_params, show_error
+from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, heatmap_overlay
+from reports.text_figures import token_bar, token_html
+
+st.title("Compare explainers")
+st.caption("Every explainer on the same input and class, each with how faithful it is to the model, and how "
+           "much they agree. The random baseline is always in the grid: a method should beat it.")
+
+MODALITIES = {"Image": "image", "Text": "text"}
+modality = MODALITIES[st.radio("Input", list(MODALITIES), horizontal=True, key="compare_modality")]
+DEFAULTS = {"image": ["grad-cam", "integrated-gradients", "rise"], "text": ["integrated-gradients", "occlusion"]}
+
+if modality == "image":
+    model = choose_image_model()
+    if model is None:
+        st.stop()
+    x, input_id = choose_image()
+    if x is None:
+        st.stop()
+else:
+    model = choose_text_model()
+    x = choose_text()
+    input_id = x
+try:
+    prediction = model.predict(x)
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+top1 = prediction.top(1)[0][0]
+target = st.selectbox("Class to explain", range(len(model.labels)), index=top1,
+                      format_func=lambda i: f"{model.labels[i]} ({i}) — {prediction.probs[i]:.1%}",
+                      key=f"compare_target:{modality}:{model.name}")
+
+available = [m for m in list_explainers(modality) if m != "random" and not get_method(m, modality).many
+             and not ("layer" in get_method(m, modality).defaults and not getattr(model, "supports_layers", True))]
+picked = st.multiselect("Explainers (the random baseline is always added)", available,
+                        default=[m for m in DEFAULTS[modality] if m in available], key=f"compare_methods:{modality}")
+params = {m: method_params(get_method(m, modality), model) for m in picked}
+c1, c2, c3 = st.columns(3)
+sanity = c1.checkbox("Sanity check (randomise the top layers and re-run)", key="compare_sanity",
+                     help="Adebayo et al. 2018: a map that does not change when the model is destroyed fails.")
+metric = c2.selectbox("Agreement", AGREEMENTS, key="compare_agreement")
+top_k = c3.slider("Top-k share (for top-k IoU)", 0.01, 0.5, 0.1, 0.01, key="compare_topk")
+
+key = (modality, model.name, input_id, target, tuple(picked), repr(params), sanity)
+if st.button("Run", type="primary", key="compare_run"):
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key="compare_cancel", help="Stops the comparison.")
+    bar = st.progress(0.0, text="Starting…")
+    results = compare(
+        model, x, params, target, sanity=sanity,
+        progress=lambda done, total, method: bar.progress(done / total, text=f"{method} done ({done}/{total})"),
+        on_error=lambda method, exc: show_error(exc),
+    )
+    st.session_state["compare_results"] = (key, results)
+    bar.empty()
+    cancel_slot.empty()
+
+stored = st.session_state.get("compare_results")
+if stored is None or stored[0] != key:
+    st.info("Choose explainers, then press **Run**.")
+    st.stop()
+results = stored[1]
+
+
+def figures_caption(e) -> str:
+    f = e.extras.get("faithfulness", {})
+    parts = [f"{name.replace('_', ' ')} **{f[name]:.3f}** ({BETTER[name]} is better)" for name in BETTER if name in f]
+    if "sanity" in e.extras:
+        s = e.extras["sanity"]
+        verdict = "passes" if s["passed"] else "**FAILS**"
+        parts.append(f"sanity check {verdict}: ρ = {s['spearman']:.2f} with the top layers randomised "
+                     f"(passes below {PASS_BELOW})")
+    return " · ".join(parts)
+
+
+if modality == "image":
+    c1, c2 = st.columns(2)
+    colormap = c1.selectbox("Colormap (shared by every tile)", COLORMAPS, key="compare_colormap")
+    opacity = c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity")
+    st.caption("One colour scale for all: each map is shown in [0, 1]; signed maps by their absolute value.")
+columns = st.columns(min(3, len(results)) or 1)
+for i, e in enumerate(results):
+    with columns[i % len(columns)]:
+        if modality == "image":
+            shown = np.abs(e.scores) if get_method(e.method, modality).signed else e.scores
+            st.plotly_chart(heatmap_overlay(x, shown, colormap=colormap, opacity=opacity, title=e.method),
+                            width="stretch", key=f"compare_map:{e.method}")
+        else:
+            st.markdown(f"#### {e.method}")
+            st.markdown(token_html(x, e, signed=get_method(e.method, modality).signed), unsafe_allow_html=True)
+            st.plotly_chart(token_bar(e, title="Top tokens"), width="stretch", key=f"compare_bar:{e.method}")
+        st.caption(f"{e.method} for **{e.target_label}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
+                   f"{e.n_backward} backward · device {e.device}")
+        st.caption(figures_caption(e))
+        f = e.extras.get("faithfulness", {})
+        if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
+            st.plotly_chart(faithfulness_curves(f["fractions"], f["deletion_curve"], f["insertion_curve"]),
+                            width="stretch", key=f"compare_curve:{e.method}")
+
+if len(results) > 1:
+    st.subheader("Agreement")
+    st.caption("Explainers often disagree, and that is information, not an error: each answers a different "
+               "question about the model (Krishna et al., \"The Disagreement Problem\"; \"A Song of (Dis)agreement\"). "
+               "Read agreement together with the faithfulness figures above.")
+    names = [e.method for e in results]
+    st.plotly_chart(agreement_heatmap(names, agreement(results, metric, top_k), metric), width="stretch",
+                    key="compare_agreement_matrix")

@@ -1,0 +1,43 @@
+"""The Compare page through AppTest: image and text, faithfulness figures, the random baseline, agreement."""
+
+
+def open_page(at):
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    return at
+
+
+def chart_keys(app) -> str:
+    return " ".join(chart.proto.id for chart in app.get("plotly_chart"))
+
+
+def captions(app) -> str:
+    return "\n".join(c.value for c in app.caption)
+
+
+def test_image_comparison_with_sanity_check(at):
+    open_page(at)
+    at.multiselect(key="compare_methods:image").set_value(["grad-cam"]).run()
+    at.checkbox(key="compare_sanity").check().run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    keys = chart_keys(at)
+    assert "compare_map:grad-cam" in keys and "compare_map:random" in keys and "compare_agreement_matrix" in keys
+    text = captions(at)
+    assert "grad-cam for **Egyptian cat**" in text and "random for **Egyptian cat**" in text
+    assert "deletion auc" in text and "insertion auc" in text and "sanity check passes" in text
+    at.toggle(key="compare_curves:grad-cam").set_value(True).run()
+    assert "compare_curve:grad-cam" in chart_keys(at)
+    at.selectbox(key="compare_agreement").set_value("kendall").run()
+    assert not at.exception
+
+
+def test_text_comparison(at):
+    open_page(at)
+    at.radio(key="compare_modality").set_value("Text").run()
+    at.multiselect(key="compare_methods:text").set_value(["occlusion"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    keys = chart_keys(at)
+    assert "compare_bar:occlusion" in keys and "compare_bar:random" in keys and "compare_agreement_matrix" in keys
+    assert "aopc comprehensiveness" in captions(at)
