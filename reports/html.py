@@ -96,9 +96,7 @@ def _contents(report: Report) -> str:
 
 
 def _heading(item: ReportItem) -> str:
-    ex = item.explanation
-    target = ex.target_label if ex.target_label is not None else ex.target
-    return f"{ex.method} — {target}" if target is not None else ex.method
+    return raster.heading(item.explanation)
 
 
 def _item(i: int, item: ReportItem, figure: _Figures) -> str:
@@ -108,7 +106,7 @@ def _item(i: int, item: ReportItem, figure: _Figures) -> str:
                          (f"SHA-256 ({item.model.sha256_of or 'not available'})", item.model.sha256 or "—")]),
         _prediction(item.prediction),
         _table("Explanation", [("method", ex.method), ("modality", ex.modality), ("model", ex.model),
-                               ("target", f"{ex.target_label} (index {ex.target})"),
+                               ("target", raster.target_text(ex)),
                                ("runtime", f"{ex.runtime_s:.3f} s"), ("forward passes", ex.n_forward),
                                ("backward passes", ex.n_backward), ("device", ex.device)]
                + ([("base value", ex.base_value)] if ex.base_value is not None else [])),

@@ -134,9 +134,7 @@ def to_pdf(report: Report) -> bytes:
 
 
 def _heading(item: ReportItem) -> str:
-    ex = item.explanation
-    target = ex.target_label if ex.target_label is not None else ex.target
-    return f"{ex.method} — {target}" if target is not None else ex.method
+    return raster.heading(item.explanation)
 
 
 def _value(v) -> str:
@@ -153,7 +151,7 @@ def _item(pdf: _Doc, i: int, item: ReportItem):
                                   for r, (idx, label, p) in enumerate(item.prediction)],
                    header=("rank", "class", "index", "probability"), widths=(0.1, 0.5, 0.15, 0.25))
     pdf.table_rows("Explanation", [("method", ex.method), ("modality", ex.modality), ("model", ex.model),
-                                   ("target", f"{ex.target_label} (index {ex.target})"),
+                                   ("target", raster.target_text(ex)),
                                    ("runtime", f"{ex.runtime_s:.3f} s"), ("forward passes", ex.n_forward),
                                    ("backward passes", ex.n_backward), ("device", ex.device)]
                    + ([("base value", ex.base_value)] if ex.base_value is not None else []))

@@ -110,3 +110,17 @@ def feature_names(e: Explanation) -> list[str]:
 
 def is_craft(e: Explanation) -> bool:
     return e.method == "craft" or "concept_bank" in e.extras
+
+
+def target_text(e: Explanation) -> str:
+    if e.target is None and e.target_label is None:
+        return "—"
+    if e.target is None:
+        return str(e.target_label)
+    return f"{e.target_label} (index {e.target})" if e.target_label is not None else f"index {e.target}"
+
+
+def heading(e: Explanation) -> str:
+    """"method — target" for titles."""
+    target = e.target_label if e.target_label is not None else e.target
+    return f"{e.method} — {target}" if target is not None else e.method
