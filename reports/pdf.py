@@ -184,7 +184,7 @@ def _views(pdf: _Doc, item: ReportItem):
     elif ex.scores.ndim == 2 and ex.modality == "image" and item.input_kind == "image" \
             and ex.scores.shape == item.input.shape[:2]:
         pdf.heading("Attribution" + (" (blue negative, red positive)" if signed else ""), 9.5)
-        pdf.png(raster.overlay_png(item.input, ex.scores, signed), max_w=pdf.epw, max_h=150)
+        pdf.png(raster.overlay_png(item.input, ex.scores, signed), max_w=pdf.epw, max_h=110)
     elif ex.scores.ndim == 2:
         pdf.heading("Attribution matrix (rows: generated tokens, columns: input tokens)", 9.5)
         _matrix(pdf, ex, signed)
