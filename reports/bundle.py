@@ -1,0 +1,234 @@
+"""A report as a data bundle (ZIP): every explanation as JSON + NPZ, the inputs, PNG figures, a manifest.
+
+Layout::
+
+    manifest.json                 format, version, title, environment, items, SHA-256 of every other file
+    items/001/explanation.json    Explanation.to_json(): lossless on its own
+    items/001/arrays.npz          the same scores and array extras, for numpy users
+    items/001/input.png           image input (input_000.png, ... for a set), input.txt (text) or input.json (row)
+    items/001/figure*.png         the heatmap overlay, matrix or concept crops, as shown in the PDF
+
+``read_bundle`` checks everything before it trusts it, reads only into memory, and
+refuses path traversal, zip bombs, files the manifest does not list or whose hash
+differs, with an ``InputError`` sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from pathlib import PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+from explainers.explanation import Explanation
+from models.errors import InputError
+from models.images import MAX_PIXELS, encode_png
+from reports import raster
+from reports.report import Agreement, ModelIdentity, Report, ReportItem
+
+FORMAT = "lumen-report-bundle"
+VERSION = 1
+MANIFEST = "manifest.json"
+MAX_MEMBERS = 10_000
+MAX_TOTAL_BYTES = 1 << 30  # declared uncompressed size of all members together
+_CHUNK = 1 << 20
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bundle(report: Report) -> bytes:
+    """The report as ZIP bytes."""
+    files: dict[str, bytes] = {}
+    items = []
+    for i, item in enumerate(report.items):
+        folder = f"items/{i + 1:03d}"
+        ex = item.explanation
+        files[f"{folder}/explanation.json"] = ex.to_json().encode("utf-8")
+        files[f"{folder}/arrays.npz"] = _npz(ex)
+        inputs = _input_files(folder, item.input)
+        files.update(inputs)
+        figures = _figures(folder, item)
+        files.update(figures)
+        items.append({
+            "explanation": f"{folder}/explanation.json",
+            "arrays": f"{folder}/arrays.npz",
+            "input": {"kind": item.input_kind, "files": list(inputs)},
+            "input_name": item.input_name,
+            "figures": list(figures),
+            "model": item.model.to_dict(),
+            "prediction": [list(p) for p in item.prediction],
+            "metrics": item.metrics,
+            "agreement": item.agreement.to_dict() if item.agreement is not None else None,
+        })
+    manifest = {"format": FORMAT, "version": VERSION, "title": report.title, "environment": report.environment,
+                "items": items, "files": {name: _sha256(data) for name, data in files.items()}}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False, default=str).encode("utf-8"))
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _npz(ex: Explanation) -> bytes:
+    arrays = {"scores": ex.scores}
+    arrays.update({f"extra_{k}": v for k, v in ex.extras.items() if isinstance(v, np.ndarray) and v.dtype != object})
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)
+    return buf.getvalue()
+
+
+def _input_files(folder: str, x) -> dict[str, bytes]:
+    if isinstance(x, np.ndarray):
+        return {f"{folder}/input.png": encode_png(x)}
+    if isinstance(x, list):
+        return {f"{folder}/input_{k:03d}.png": encode_png(a) for k, a in enumerate(x)}
+    if isinstance(x, str):
+        return {f"{folder}/input.txt": x.encode("utf-8")}
+    return {f"{folder}/input.json": json.dumps(x, ensure_ascii=False).encode("utf-8")}
+
+
+def _figures(folder: str, item: ReportItem) -> dict[str, bytes]:
+    ex = item.explanation
+    signed = raster.is_signed(ex)
+    if raster.is_craft(ex):
+        crops = ex.extras.get("concept_crops")
+        ok = isinstance(crops, np.ndarray) and crops.ndim == 5 and crops.size
+        return {f"{folder}/figure_concept_crops.png": raster.crops_png(crops)} if ok else {}
+    if ex.scores.ndim == 2 and item.input_kind == "image" and ex.scores.shape == item.input.shape[:2]:
+        return {f"{folder}/figure_overlay.png": raster.overlay_png(item.input, ex.scores, signed)}
+    if ex.scores.ndim == 2:
+        return {f"{folder}/figure_matrix.png": raster.matrix_png(ex.scores, signed)}
+    return {}
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
+    """A report back from bundle bytes, exactly as written. Nothing is written to disk."""
+    members = _read_members(data, max_total_bytes)
+    if MANIFEST not in members:
+        raise InputError("This ZIP is not a Lumen report bundle: it has no manifest.json.")
+    try:
+        manifest = json.loads(members.pop(MANIFEST).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError("The bundle's manifest.json is not valid JSON.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError("This ZIP is not a Lumen report bundle: its manifest names another format.")
+    if manifest.get("version") != VERSION:
+        raise InputError(f"This report bundle has version {manifest.get('version')!r}; "
+                         f"this Lumen reads version {VERSION}.")
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not isinstance(manifest.get("items"), list):
+        raise InputError("The bundle's manifest is incomplete: it lacks its list of files or of items.")
+    for name in members:
+        if name not in listed:
+            raise InputError(f"The bundle holds a file its manifest does not list ({name!r}).")
+    for name, digest in listed.items():
+        if name not in members:
+            raise InputError(f"The bundle's manifest lists a file that is missing ({name!r}).")
+        if _sha256(members[name]) != digest:
+            raise InputError(f"The bundle's file {name!r} does not match its SHA-256 in the manifest: "
+                             "it was changed or damaged.")
+    try:
+        items = [_item(entry, members) for entry in manifest["items"]]
+        return Report(str(manifest.get("title", "")), items, dict(manifest.get("environment") or {}))
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise InputError(f"The bundle's manifest or an explanation in it is invalid ({type(err).__name__}: "
+                         f"{err}).") from None
+
+
+def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
+    ex = Explanation.from_json(members[entry["explanation"]].decode("utf-8"))
+    kind, files = entry["input"]["kind"], entry["input"]["files"]
+    if kind == "image":
+        x = _image(members[files[0]])
+    elif kind == "images":
+        x = [_image(members[f]) for f in files]
+    elif kind == "text":
+        x = members[files[0]].decode("utf-8")
+    elif kind == "row":
+        x = json.loads(members[files[0]].decode("utf-8"))
+    else:
+        raise InputError(f"The bundle has an input of unknown kind {kind!r}.")
+    agreement = Agreement.from_dict(entry["agreement"]) if entry.get("agreement") is not None else None
+    model = ModelIdentity(**{k: entry["model"].get(k) for k in ("name", "source", "sha256", "sha256_of")})
+    return ReportItem(ex, x, model, [tuple(p) for p in entry.get("prediction", [])], dict(entry.get("metrics") or {}),
+                      agreement, entry.get("input_name"))
+
+
+def _image(data: bytes) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise InputError(f"An image in the bundle is over {MAX_PIXELS / 1e6:.0f} megapixels.")
+            return np.asarray(img).copy()
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - any decoding failure is a damaged bundle
+        raise InputError("An input image in the bundle is not a readable PNG.") from None
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _safe_name(name: str) -> bool:
+    if not name or name.startswith(("/", "\\")) or "\\" in name or "\0" in name or _DRIVE.match(name):
+        return False
+    return all(part not in ("", "..") for part in PurePosixPath(name).parts) and not name.endswith("/")
+
+
+def _read_members(data: bytes, max_total_bytes: int) -> dict[str, bytes]:
+    """Every member into memory, after checking names and declared sizes; reading stops at the declared size."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise InputError("This file is not a readable ZIP archive.") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise InputError(f"The bundle holds more than {MAX_MEMBERS} files; it is refused.")
+        for info in infos:
+            if not _safe_name(info.filename):
+                raise InputError(f"The bundle holds an unsafe file name ({info.filename!r}): absolute paths, "
+                                 "'..' and backslashes are refused.")
+        names = [info.filename for info in infos]
+        if len(set(names)) != len(names):
+            raise InputError("The bundle holds two files with the same name; it is refused.")
+        total = sum(info.file_size for info in infos)
+        if total > max_total_bytes:
+            raise InputError(f"The bundle would unpack to {total / 1e6:.0f} MB, over the limit of "
+                             f"{max_total_bytes / 1e6:.0f} MB; it is refused.")
+        members = {}
+        for info in infos:
+            members[info.filename] = _read_member(zf, info)
+        return members
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    out = bytearray()
+    try:
+        with zf.open(info) as f:
+            while chunk := f.read(_CHUNK):
+                out += chunk
+                if len(out) > info.file_size:
+                    raise InputError(f"The bundle's file {info.filename!r} unpacks beyond its declared size "
+                                     "(a zip bomb?); it is refused.")
+    except InputError:
+        raise
+    except zipfile.BadZipFile as err:  # zipfile stops at the declared size, so a bomb ends here on its CRC
+        raise InputError(f"The bundle's file {info.filename!r} is damaged or unpacks beyond its declared size "
+                         f"({err}); it is refused.") from None
+    except Exception as err:  # noqa: BLE001 - zlib.error and friends: a damaged archive
+        raise InputError(f"The bundle's file {info.filename!r} cannot be read ({err}).") from None
+    return bytes(out)

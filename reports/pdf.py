@@ -1,0 +1,309 @@
+"""A report laid out for print (fpdf2): figures as PNG images or vector bars, tables as tables.
+
+Text is set in DejaVu Sans (shipped with matplotlib, a dependency of captum) so that
+non-Latin texts print; without it the core Helvetica font is used and characters
+outside Latin-1 print as '?'.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from fpdf import FPDF
+from fpdf.enums import ResourceAccessPolicy
+
+from explainers.explanation import Explanation
+from reports import raster
+from reports.concept_figures import concept_colour, concept_name
+from reports.report import Agreement, Report, ReportItem
+
+FONT = "DejaVu"
+TEXT_SIZE = 9
+MAX_TOKENS_DRAWN = 400  # longer texts: the highlight is cut, the ranked bars still cover them
+MAX_MATRIX_DRAWN = 60   # generation matrices up to this side are drawn as labelled cells, larger ones as a PNG
+
+
+def dejavu_fonts() -> dict[str, Path] | None:
+    """Paths of DejaVu Sans regular and bold from matplotlib's data, without importing matplotlib."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    ttf = Path(list(spec.submodule_search_locations)[0]) / "mpl-data" / "fonts" / "ttf"
+    fonts = {"": ttf / "DejaVuSans.ttf", "B": ttf / "DejaVuSans-Bold.ttf"}
+    return fonts if all(p.is_file() for p in fonts.values()) else None
+
+
+class _Doc(FPDF):
+    def __init__(self, title: str):
+        super().__init__(format="A4")
+        self.report_title = title
+        fonts = dejavu_fonts()
+        if fonts:
+            for style, path in fonts.items():
+                self.add_font(FONT, style, str(path))
+            self.family = FONT
+        else:
+            self.family = "Helvetica"
+        self.resource_access_policy = ResourceAccessPolicy.NONE  # images come from memory only
+        self.set_auto_page_break(True, margin=15)
+        self.set_title(self.clean(title))
+        self.set_creator("Lumen")
+
+    def clean(self, text) -> str:
+        text = str(text)
+        if self.family != FONT:
+            return text.encode("latin-1", "replace").decode("latin-1")
+        return text
+
+    def font(self, size=TEXT_SIZE, bold=False):
+        self.set_font(self.family, "B" if bold else "", size)
+
+    def footer(self):
+        self.set_y(-12)
+        self.font(7)
+        self.set_text_color(120)
+        self.cell(0, 5, self.clean(f"{self.report_title} — page {self.page_no()}"), align="C")
+        self.set_text_color(0)
+
+    def heading(self, text, size=11):
+        self.font(size, bold=True)
+        self.multi_cell(0, size * 0.5, self.clean(text), new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+        self.font()
+
+    def paragraph(self, text, size=TEXT_SIZE):
+        self.font(size)
+        self.multi_cell(0, size * 0.45, self.clean(text), new_x="LMARGIN", new_y="NEXT")
+        self.ln(1)
+
+    def table_rows(self, title, rows, header=None, widths=(0.35, 0.65)):
+        self.heading(title, 9.5)
+        if not rows:
+            self.paragraph("none")
+            return
+        self.font(8)
+        body = ([list(header)] if header else []) + [[self.clean(c) for c in row] for row in rows]
+        n = len(body[0])
+        with self.table(col_widths=widths if n == len(widths) else None, first_row_as_headings=bool(header),
+                        text_align="LEFT", line_height=4, padding=0.8, wrapmode="CHAR") as table:
+            for row in body:
+                cells = table.row()
+                for c in row:
+                    cells.cell(str(c))
+        self.ln(2)
+        self.font()
+
+    def png(self, data: bytes, max_w: float, max_h: float = 120):
+        """Place PNG bytes at the left margin, scaled to fit ``max_w`` × ``max_h`` mm."""
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+        scale = min(max_w / w, max_h / h)
+        if self.get_y() + h * scale > self.page_break_trigger:
+            self.add_page()
+        self.image(io.BytesIO(data), x=self.l_margin, w=w * scale, h=h * scale)
+        self.ln(2)
+
+
+def to_pdf(report: Report) -> bytes:
+    """The whole report as PDF bytes."""
+    pdf = _Doc(report.title)
+    pdf.add_page()
+    pdf.heading(report.title, 16)
+    pdf.paragraph(f"{len(report.items)} explanation(s). Made with Lumen.")
+    for i, item in enumerate(report.items):
+        pdf.paragraph(f"{i + 1}. {_heading(item)}")
+    for i, item in enumerate(report.items):
+        pdf.add_page()
+        _item(pdf, i, item)
+    agreements = report.agreements()
+    if agreements:
+        pdf.add_page()
+        pdf.heading("Agreement between explainers", 13)
+        pdf.paragraph("Explainers often disagree; disagreement is information about the explanations, not an error.")
+        for agreement, owners in agreements:
+            _agreement(pdf, agreement, owners)
+    pdf.add_page()
+    _environment(pdf, report.environment)
+    return bytes(pdf.output())
+
+
+def _heading(item: ReportItem) -> str:
+    return raster.heading(item.explanation)
+
+
+def _value(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v, default=str, ensure_ascii=False)
+
+
+def _item(pdf: _Doc, i: int, item: ReportItem):
+    ex = item.explanation
+    pdf.heading(f"{i + 1}. {_heading(item)}", 13)
+    _input(pdf, item)
+    pdf.table_rows("Model", [("name", item.model.name), ("source", item.model.source),
+                             (f"SHA-256 ({item.model.sha256_of or 'not available'})", item.model.sha256 or "—")])
+    pdf.table_rows("Prediction", [(r + 1, label, "" if idx is None else idx, f"{p:.2%}")
+                                  for r, (idx, label, p) in enumerate(item.prediction)],
+                   header=("rank", "class", "index", "probability"), widths=(0.1, 0.5, 0.15, 0.25))
+    pdf.table_rows("Explanation", [("method", ex.method), ("modality", ex.modality), ("model", ex.model),
+                                   ("target", raster.target_text(ex)),
+                                   ("runtime", f"{ex.runtime_s:.3f} s"), ("forward passes", ex.n_forward),
+                                   ("backward passes", ex.n_backward), ("device", ex.device)]
+                   + ([("base value", ex.base_value)] if ex.base_value is not None else []))
+    pdf.table_rows("Parameters", [(k, _value(v)) for k, v in ex.params.items()])
+    pdf.table_rows("Metrics", [(k, f"{v:.6g}") for k, v in item.metrics.items()])
+    _views(pdf, item)
+
+
+def _input(pdf: _Doc, item: ReportItem):
+    pdf.heading("Input", 9.5)
+    if item.input_name:
+        pdf.paragraph(f"file: {item.input_name}", 8)
+    kind = item.input_kind
+    if kind == "image":
+        pdf.png(raster.thumbnail_png(item.input), max_w=80, max_h=70)
+    elif kind == "images":
+        pdf.paragraph(f"{len(item.input)} images; the first:", 8)
+        pdf.png(raster.thumbnail_png(item.input[0], 256), max_w=50, max_h=50)
+    elif kind == "text":
+        pdf.paragraph(item.input)
+    else:
+        pdf.table_rows("Row", [(k, _value(v)) for k, v in item.input.items()], header=("feature", "value"))
+
+
+def _views(pdf: _Doc, item: ReportItem):
+    ex = item.explanation
+    signed = raster.is_signed(ex)
+    if raster.is_craft(ex):
+        _craft(pdf, ex)
+    elif ex.scores.ndim == 2 and ex.modality == "image" and item.input_kind == "image" \
+            and ex.scores.shape == item.input.shape[:2]:
+        pdf.heading("Attribution" + (" (blue negative, red positive)" if signed else ""), 9.5)
+        pdf.png(raster.overlay_png(item.input, ex.scores, signed), max_w=pdf.epw, max_h=110)
+    elif ex.scores.ndim == 2:
+        pdf.heading("Attribution matrix (rows: generated tokens, columns: input tokens)", 9.5)
+        _matrix(pdf, ex, signed)
+    else:
+        if ex.tokens and len(ex.tokens) == ex.scores.size:
+            pdf.heading("Tokens", 9.5)
+            _tokens(pdf, ex.tokens, ex.scores, signed)
+        pdf.heading("Ranked", 9.5)
+        _bars(pdf, raster.ranked(ex.scores, raster.feature_names(ex)))
+
+
+def _tint(colour, alpha):
+    return tuple(round(255 + (c - 255) * alpha) for c in colour)
+
+
+def _tokens(pdf: _Doc, tokens, scores, signed):
+    shown = raster.display_scores(scores, signed)
+    pdf.font(8)
+    h = 5
+    right = pdf.w - pdf.r_margin
+    for token, value in list(zip(tokens, shown))[:MAX_TOKENS_DRAWN]:
+        text = pdf.clean(token)
+        w = pdf.get_string_width(text) + 1.5
+        if pdf.get_x() + w > right:
+            pdf.ln(h + 1)
+        base = (214, 39, 40) if (value >= 0 or not signed) else (31, 119, 180)
+        pdf.set_fill_color(*_tint(base, min(1.0, abs(float(value))) * 0.8))
+        pdf.cell(w, h, text, fill=True)
+        pdf.set_x(pdf.get_x() + 0.8)
+    pdf.ln(h + 3)
+    if len(tokens) > MAX_TOKENS_DRAWN:
+        pdf.paragraph(f"(first {MAX_TOKENS_DRAWN} of {len(tokens)} tokens shown)", 7)
+    pdf.font()
+
+
+def _bars(pdf: _Doc, entries, colours=None, label_w=55.0, row_h=4.5):
+    """Horizontal bars from a zero line, largest magnitude first."""
+    if not entries:
+        return
+    pdf.font(7.5)
+    top = max(abs(v) for _, v in entries) or 1.0
+    negative = any(v < 0 for _, v in entries)
+    span = pdf.epw - label_w - 18
+    zero = pdf.l_margin + label_w + (span / 2 if negative else 0)
+    scale = (span / 2 if negative else span) / top
+    for k, (name, v) in enumerate(entries):
+        if pdf.get_y() + row_h > pdf.page_break_trigger:
+            pdf.add_page()
+        y = pdf.get_y()
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(label_w - 2, row_h, pdf.clean(_shorten(name, 40)), align="R")
+        colour = colours[k] if colours else ((214, 39, 40) if v >= 0 else (31, 119, 180))
+        pdf.set_fill_color(*colour)
+        x0, w = (zero, v * scale) if v >= 0 else (zero + v * scale, -v * scale)
+        pdf.rect(x0, y + 0.6, max(w, 0.2), row_h - 1.2, style="F")
+        pdf.set_xy(pdf.l_margin + label_w + span + 1, y)
+        pdf.cell(17, row_h, f"{v:.3g}")
+        pdf.set_y(y + row_h)
+    pdf.set_draw_color(80)
+    pdf.line(zero, pdf.get_y() - row_h * len(entries), zero, pdf.get_y())
+    pdf.ln(3)
+    pdf.font()
+
+
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _matrix(pdf: _Doc, ex: Explanation, signed: bool):
+    rows, cols = ex.scores.shape
+    if max(rows, cols) > MAX_MATRIX_DRAWN:
+        pdf.png(raster.matrix_png(ex.scores, signed), max_w=pdf.epw, max_h=180)
+        return
+    xs = ex.tokens if ex.tokens and len(ex.tokens) == cols else [str(j) for j in range(cols)]
+    ys = ex.target_tokens if ex.target_tokens and len(ex.target_tokens) == rows else [str(i) for i in range(rows)]
+    label_w, top_h = 28.0, 22.0
+    cell = min(8.0, (pdf.epw - label_w) / cols, 170.0 / rows)
+    if pdf.get_y() + top_h + cell * rows > pdf.page_break_trigger:
+        pdf.add_page()
+    x0, y0 = pdf.l_margin + label_w, pdf.get_y() + top_h
+    grid = raster.colours(raster.display_scores(ex.scores, signed), signed)
+    pdf.font(min(7.0, cell * 2.2))
+    for j, token in enumerate(xs):  # column labels, written upwards
+        with pdf.rotation(90, x0 + (j + 0.7) * cell, y0 - 1):
+            pdf.text(x0 + (j + 0.7) * cell, y0 - 1, pdf.clean(_shorten(token, 16)))
+    for i, token in enumerate(ys):
+        pdf.set_xy(pdf.l_margin, y0 + i * cell)
+        pdf.cell(label_w - 1, cell, pdf.clean(_shorten(token, 16)), align="R")
+        for j in range(cols):
+            pdf.set_fill_color(*(int(c) for c in grid[i, j]))
+            pdf.rect(x0 + j * cell, y0 + i * cell, cell, cell, style="F")
+    pdf.set_y(y0 + rows * cell + 3)
+    pdf.font()
+
+
+def _craft(pdf: _Doc, ex: Explanation):
+    pdf.heading("Concept importance", 9.5)
+    order = np.argsort(-ex.scores, kind="stable")
+    colours = [tuple(int(concept_colour(int(i))[k: k + 2], 16) for k in (1, 3, 5)) for i in order]
+    _bars(pdf, [(concept_name(int(i)), float(ex.scores[i])) for i in order], colours=colours)
+    crops = ex.extras.get("concept_crops")
+    if isinstance(crops, np.ndarray) and crops.ndim == 5 and crops.size:
+        pdf.heading("Crops where each concept is strongest (one row per concept, concept 1 on top)", 9.5)
+        pdf.png(raster.crops_png(crops), max_w=pdf.epw, max_h=200)
+    lens = ex.extras.get("metrics")
+    if isinstance(lens, dict):
+        pdf.table_rows("Concept metrics (Lens)", [(k, _value(v)) for k, v in lens.items()])
+
+
+def _agreement(pdf: _Doc, agreement: Agreement, owners):
+    items = ", ".join(str(i + 1) for i in owners)
+    pdf.heading(f"{agreement.metric} (items {items})", 10)
+    header = ["", *agreement.methods]
+    rows = [[m, *(f"{v:.3f}" for v in agreement.matrix[i])] for i, m in enumerate(agreement.methods)]
+    pdf.table_rows("Matrix", rows, header=header, widths=())
+
+
+def _environment(pdf: _Doc, env: dict):
+    pdf.heading("Environment", 13)
+    pdf.table_rows("Run", [(k, _value(v)) for k, v in env.items() if k != "packages"])
+    pdf.table_rows("Packages", [(k, v or "not installed") for k, v in (env.get("packages") or {}).items()],
+                   header=("package", "version"))

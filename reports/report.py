@@ -1,0 +1,248 @@
+"""A report: an ordered list of explanations, each with its input, model, prediction and metrics.
+
+``Report`` is what the HTML, PDF and bundle exports take; ``read_bundle`` gives one back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from explainers.explanation import Explanation
+from models.errors import InputError
+
+# An image (H×W×3 uint8), a set of images (CRAFT), a text (classification or prompt) or a table row.
+ReportInput = Union[np.ndarray, list, str, dict]
+
+PACKAGES = ("torch", "captum", "shap", "transformers", "streamlit", "numpy", "plotly", "fpdf2")
+HASH_OF_FILE = "weights file"
+HASH_OF_PARAMETERS = "parameters (state dict)"
+
+
+@dataclass
+class ModelIdentity:
+    """Which model made the explanation. ``sha256_of`` says what was hashed (a file or the parameters)."""
+
+    name: str
+    source: str = ""
+    sha256: str | None = None
+    sha256_of: str | None = None  # HASH_OF_FILE, HASH_OF_PARAMETERS or None when nothing could be hashed
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(name=self.name, source=self.source, sha256=self.sha256, sha256_of=self.sha256_of)
+
+
+@dataclass
+class Agreement:
+    """Pairwise agreement between explanations of one input: ``matrix[i, j]`` for ``methods[i]``, ``methods[j]``."""
+
+    methods: list[str]
+    matrix: np.ndarray
+    metric: str
+
+    def __post_init__(self):
+        self.methods = [str(m) for m in self.methods]
+        self.matrix = np.asarray(self.matrix, dtype=np.float64)
+        if self.matrix.shape != (len(self.methods), len(self.methods)):
+            raise InputError(f"An agreement matrix of {len(self.methods)} methods must be square of that size; "
+                             f"got shape {self.matrix.shape}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(methods=list(self.methods), matrix=self.matrix.tolist(), metric=self.metric)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Agreement":
+        return cls(methods=d["methods"], matrix=np.array(d["matrix"], dtype=np.float64).reshape(
+            len(d["methods"]), len(d["methods"])), metric=str(d["metric"]))
+
+    def same_as(self, other: "Agreement") -> bool:
+        return (self.metric == other.metric and self.methods == other.methods
+                and np.array_equal(self.matrix, other.matrix, equal_nan=True))
+
+
+@dataclass
+class ReportItem:
+    """One explanation with its context. ``prediction``: (class index, label, probability), best first."""
+
+    explanation: Explanation
+    input: ReportInput
+    model: ModelIdentity
+    prediction: list[tuple[int | None, str, float]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    agreement: Agreement | None = None
+    input_name: str | None = None  # the uploaded file's name, when there is one
+
+    def __post_init__(self):
+        self.input = _normalise_input(self.input)
+        self.prediction = [(None if i is None else int(i), str(label), float(p)) for i, label, p in self.prediction]
+        self.metrics = {str(k): float(v) for k, v in self.metrics.items()}
+
+    @property
+    def input_kind(self) -> str:
+        """"image", "images", "text" or "row"."""
+        return input_kind(self.input)
+
+
+@dataclass
+class Report:
+    title: str
+    items: list[ReportItem]
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def agreements(self) -> list[tuple[Agreement, list[int]]]:
+        """Distinct agreement matrices, each with the (0-based) items that carry it."""
+        found: list[tuple[Agreement, list[int]]] = []
+        for i, item in enumerate(self.items):
+            if item.agreement is None:
+                continue
+            for agreement, owners in found:
+                if agreement.same_as(item.agreement):
+                    owners.append(i)
+                    break
+            else:
+                found.append((item.agreement, [i]))
+        return found
+
+
+def input_kind(x) -> str:
+    if isinstance(x, np.ndarray):
+        return "image"
+    if isinstance(x, list):
+        return "images"
+    if isinstance(x, str):
+        return "text"
+    if isinstance(x, dict):
+        return "row"
+    raise InputError(f"A report input must be an image array, a list of images, a text or a table row; "
+                     f"got {type(x).__name__}.")
+
+
+def _normalise_input(x):
+    kind = input_kind(x)
+    if kind == "image":
+        return _check_image(x)
+    if kind == "images":
+        if not x:
+            raise InputError("A report input given as a list of images must hold at least one image.")
+        return [_check_image(np.asarray(a)) for a in x]
+    if kind == "row":
+        return {str(k): v.item() if isinstance(v, np.generic) else v for k, v in x.items()}
+    return x
+
+
+def _check_image(a: np.ndarray) -> np.ndarray:
+    if a.dtype != np.uint8 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise InputError(f"A report image must be an H×W×3 (or ×4, or H×W) uint8 array; got {a.dtype} {a.shape}.")
+    return a
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parameters_sha256(module_or_state_dict) -> str:
+    """SHA-256 over a state dict: names in sorted order, each with its dtype, shape and raw bytes.
+
+    Independent of the device, of dict order and of memory layout; identical weights give
+    identical hashes, a change in any value, name, dtype or shape gives another.
+    """
+    import torch
+
+    state = module_or_state_dict.state_dict() if hasattr(module_or_state_dict, "state_dict") else module_or_state_dict
+    h = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        h.update(name.encode("utf-8") + b"\0")
+        if isinstance(value, torch.Tensor):
+            t = value.detach().to("cpu").contiguous()
+            h.update(f"{t.dtype}|{tuple(t.shape)}\0".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:  # rare non-tensor entries (extra state)
+            h.update(repr(value).encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+def model_identity(model, source: str = "", weights=None) -> ModelIdentity:
+    """The model's name, where it came from, and a SHA-256: of ``weights`` (a file path) when
+    given (or the model's ``weights_path`` attribute), else of its parameters."""
+    name = str(getattr(model, "name", type(model).__name__))
+    path = weights if weights is not None else getattr(model, "weights_path", None)
+    if path is not None and Path(path).is_file():
+        return ModelIdentity(name, source, file_sha256(path), HASH_OF_FILE)
+    module = getattr(model, "module", model)
+    if hasattr(module, "state_dict"):
+        return ModelIdentity(name, source, parameters_sha256(module), HASH_OF_PARAMETERS)
+    return ModelIdentity(name, source)
+
+
+def make_item(model, x, explanation: Explanation, *, source: str = "", weights=None, top_k: int = 5,
+              metrics: dict[str, float] | None = None, agreement: Agreement | None = None,
+              input_name: str | None = None, identity: ModelIdentity | None = None) -> ReportItem:
+    """A report item from what a page has: the model, its input and the explanation.
+
+    The prediction is the model's top ``top_k`` on ``x`` (none for a set of images).
+    Pass ``identity`` to reuse one computed before (hashing parameters takes a moment).
+    """
+    prediction = [] if isinstance(x, list) else list(model.predict(x).top(top_k))
+    return ReportItem(explanation, x, identity or model_identity(model, source, weights), prediction,
+                      dict(metrics or {}), agreement, input_name)
+
+
+def environment(explanations=(), device: str | None = None) -> dict[str, Any]:
+    """Package versions, Lumen's git commit (when known), device, Python version and the seeds used."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    seeds: dict[str, list] = {}
+    for e in explanations:
+        if "seed" in e.params and e.params["seed"] not in seeds.setdefault(e.method, []):
+            seeds[e.method].append(e.params["seed"])
+    return {
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "lumen_commit": _git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device or _device(),
+        "packages": versions,
+        "seeds": {k: v for k, v in seeds.items() if v},
+    }
+
+
+def _device() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda ({torch.cuda.get_device_name(0)})"
+    except Exception:  # noqa: BLE001 - the environment is informative only
+        pass
+    return "cpu"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except Exception:  # noqa: BLE001 - no git, not a checkout: the commit is simply unknown
+        return None
+
+
+def new_report(title: str, items: list[ReportItem], device: str | None = None) -> Report:
+    """A report with its environment collected now."""
+    return Report(title, list(items), environment([item.explanation for item in items], device))
