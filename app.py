@@ -12,6 +12,7 @@ page = st.navigation(
         st.Page("pages/concepts.py", title="Concepts", icon="🧩"),
         st.Page("pages/text.py", title="Text classification", icon="📝"),
         st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+        st.Page("pages/report.py", title="Report", icon="📄"),
     ],
 )
 

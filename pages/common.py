@@ -227,3 +227,35 @@ def choose_text() -> str:
             show_error(exc)
     return st.text_area("Text to classify", value=default, height=120,
                         key=f"text:{sample}:{upload.name if upload else ''}")
+
+
+MAX_REPORT_ITEMS = 60  # session memory: the oldest item goes first, and the page says so
+
+
+def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=None, agreement=None) -> None:
+    """An "Add to report" button; the item (explanation + input + model identity) goes to this session's report."""
+    if not st.button("Add to report", key=f"add_report:{key}", help="Collect it on the Report page for export."):
+        return
+    from reports.report import make_item
+
+    identities = st.session_state.setdefault("report_identities", {})
+    try:
+        item = make_item(model, x, explanation, metrics=metrics, agreement=agreement, input_name=input_name,
+                         source=getattr(model, "source", ""), identity=identities.get(model.name))
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return
+    identities[model.name] = item.model
+    items = st.session_state.setdefault("report_items", [])
+    items.append(item)
+    if len(items) > MAX_REPORT_ITEMS:
+        dropped = items.pop(0)
+        st.warning(f"The report keeps {MAX_REPORT_ITEMS} items: the oldest ({dropped.explanation.method}) was dropped.")
+    st.toast(f"Added {explanation.method} to the report ({len(items)} items).")
+
+
+def headline_metrics(explanation) -> dict[str, float]:
+    """The faithfulness figures of an explanation that a report shows as numbers."""
+    from explainers.compare import BETTER
+
+    return {k: float(v) for k, v in explanation.extras.get("faithfulness", {}).items() if k in BETTER}

@@ -7,8 +7,18 @@ from explainers import get_method, list_explainers
 from explainers.compare import BETTER, compare
 from explainers.metrics import AGREEMENTS, agreement
 from explainers.sanity import PASS_BELOW
-from pages.common import choose_image, choose_image_model, choose_text, choose_text_model, method_params, show_error
+from pages.common import (
+    add_to_report,
+    choose_image,
+    choose_image_model,
+    choose_text,
+    choose_text_model,
+    headline_metrics,
+    method_params,
+    show_error,
+)
 from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, heatmap_overlay
+from reports.report import Agreement
 from reports.text_figures import token_bar, token_html
 
 st.title("Compare explainers")
@@ -72,6 +82,11 @@ if stored is None or stored[0] != key:
 results = stored[1]
 
 
+names = [e.method for e in results]
+matrix = agreement(results, metric, top_k) if len(results) > 1 else None
+shared_agreement = Agreement(names, matrix, metric) if matrix is not None else None
+
+
 def figures_caption(e) -> str:
     f = e.extras.get("faithfulness", {})
     parts = [f"{name.replace('_', ' ')} **{f[name]:.3f}** ({BETTER[name]} is better)" for name in BETTER if name in f]
@@ -102,16 +117,16 @@ for i, e in enumerate(results):
         st.caption(f"{e.method} for **{e.target_label}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))
+        add_to_report(model, x, e, key=f"compare:{e.method}", metrics=headline_metrics(e), agreement=shared_agreement)
         f = e.extras.get("faithfulness", {})
         if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
             st.plotly_chart(faithfulness_curves(f["fractions"], f["deletion_curve"], f["insertion_curve"]),
                             width="stretch", key=f"compare_curve:{e.method}")
 
-if len(results) > 1:
+if matrix is not None:
     st.subheader("Agreement")
     st.caption("Explainers often disagree, and that is information, not an error: each answers a different "
                "question about the model (Krishna et al., \"The Disagreement Problem\"; \"A Song of (Dis)agreement\"). "
                "Read agreement together with the faithfulness figures above.")
-    names = [e.method for e in results]
-    st.plotly_chart(agreement_heatmap(names, agreement(results, metric, top_k), metric), width="stretch",
+    st.plotly_chart(agreement_heatmap(names, matrix, metric), width="stretch",
                     key="compare_agreement_matrix")

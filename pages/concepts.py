@@ -9,7 +9,7 @@ from explainers import explain, get_method
 from explainers.cost import estimate
 from models.images import UPLOAD_TYPES, decode_zip
 from models.samples import IMAGE_SAMPLES, sample_views
-from pages.common import cached_decode, choose_image_model, method_params, show_error
+from pages.common import add_to_report, cached_decode, choose_image_model, method_params, show_error
 from reports.concept_figures import cluster_graph, concept_name, concept_overlay, importance_bar
 
 st.title("Concepts (CRAFT)")
@@ -119,6 +119,7 @@ st.caption(
     f"layer {x['layer']} · device {e.device}"
 )
 
+add_to_report(model, images, e, key="concepts", input_name=f"{len(images)} images")
 left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(importance_bar(e.scores, f"Global importance ({e.params['importance']}) for {e.target_label}"),

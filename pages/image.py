@@ -5,6 +5,7 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from pages.common import (
+    add_to_report,
     choose_image,
     choose_image_model,
     method_params,
@@ -120,3 +121,4 @@ for i, (method_id, explanation) in enumerate(shown.items()):
             f"{method_id} for **{explanation.target_label}** · {explanation.runtime_s * 1000:.0f} ms · "
             f"{explanation.n_forward} forward + {explanation.n_backward} backward · device {explanation.device}"
         )
+        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id)

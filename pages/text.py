@@ -5,7 +5,7 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from pages.common import choose_text, choose_text_model, method_params, show_error
+from pages.common import add_to_report, choose_text, choose_text_model, method_params, show_error
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
 
@@ -80,6 +80,10 @@ if not shown:
     st.info("Choose a class and methods, then press **Run**.")
     st.stop()
 
+def faithfulness_figures(f) -> dict:
+    return {k: v for k, v in (f or {}).items() if k.startswith("aopc_")}
+
+
 per_word = st.radio("Scores per", ["token", "word"], horizontal=True, key="text_granularity") == "word"
 for method_id, e in shown.items():
     signed = get_method(method_id, "text").signed
@@ -102,3 +106,4 @@ for method_id, e in shown.items():
             )
     with right:
         st.plotly_chart(token_bar(e, per_word=per_word, title="Top tokens"), width="stretch", key=f"text_bar:{method_id}")
+        add_to_report(model, encoding.text, e, key=f"text:{method_id}", metrics=faithfulness_figures(results["faithfulness"].get(method_id)))

@@ -1,0 +1,71 @@
+"""Report page: the explanations collected with "Add to report", in order, exported as HTML, PDF or a bundle."""
+
+import base64
+
+import streamlit as st
+
+from pages.common import show_error
+from reports.bundle import read_bundle, write_bundle
+from reports.html import to_html
+from reports.pdf import to_pdf
+from reports.report import new_report
+
+st.title("Report")
+st.caption("Collect explanations with **Add to report** on any page; order them here and export: one "
+           "self-contained HTML file (opens offline), a PDF for print, or a bundle (ZIP of JSON + NPZ + PNG) that "
+           "this page imports again.")
+
+items = st.session_state.setdefault("report_items", [])
+
+with st.expander("Import a bundle", expanded=not items):
+    bundle = st.file_uploader("Lumen bundle (.zip)", type=["zip"], key="report_import")
+    if bundle is not None and st.session_state.get("report_imported") != bundle.file_id:
+        try:
+            imported = read_bundle(bundle.getvalue())
+            items.extend(imported.items)
+            st.session_state["report_imported"] = bundle.file_id
+            st.session_state["report_title"] = imported.title
+            st.success(f"Imported {len(imported.items)} items from {bundle.name}.")
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+
+if not items:
+    st.info("The report is empty: add explanations from the other pages, or import a bundle.")
+    st.stop()
+
+st.session_state.setdefault("report_title", "Lumen report")
+title = st.text_input("Title", key="report_title")
+st.markdown(f"**{len(items)} items**")
+for i, item in enumerate(items):
+    e = item.explanation
+    c1, c2, c3, c4 = st.columns([6, 1, 1, 1])
+    name = f" · {item.input_name}" if item.input_name else ""
+    c1.text(f"{i + 1}. {e.method} for {e.target_label} — {item.model.name}{name}")
+    if c2.button("↑", key=f"report_up:{i}", disabled=i == 0):
+        items[i - 1], items[i] = items[i], items[i - 1]
+        st.rerun()
+    if c3.button("↓", key=f"report_down:{i}", disabled=i == len(items) - 1):
+        items[i + 1], items[i] = items[i], items[i + 1]
+        st.rerun()
+    if c4.button("✕", key=f"report_remove:{i}"):
+        items.pop(i)
+        st.rerun()
+
+report = new_report(title, items)
+try:
+    html = to_html(report)
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+c1, c2, c3 = st.columns(3)
+c1.download_button("Download HTML", html.encode("utf-8"), "lumen-report.html", "text/html", key="report_html")
+c2.download_button("Download PDF", lambda: to_pdf(report), "lumen-report.pdf", "application/pdf", key="report_pdf")
+c3.download_button("Download bundle", lambda: write_bundle(report), "lumen-report.zip", "application/zip",
+                   key="report_bundle")
+if st.button("Clear the report", key="report_clear"):
+    items.clear()
+    st.rerun()
+
+st.subheader("Preview")
+# a data: URL gives the preview an opaque origin: even a flaw in the escaping could not reach the app
+st.iframe("data:text/html;base64," + base64.b64encode(html.encode("utf-8")).decode("ascii"), height=900)

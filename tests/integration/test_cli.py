@@ -1,0 +1,77 @@
+"""The command line: images and texts to HTML, PDF and bundle; bad arguments give exit 2 and one sentence."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cli import main
+from models.samples import sample_image
+from reports.bundle import read_bundle
+from tests.conftest import encode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    (folder / "cat.png").write_bytes(encode(Image.fromarray(sample_image("chelsea (cat)")), "PNG"))
+    (folder / "cup.jpg").write_bytes(encode(Image.fromarray(sample_image("coffee")), "JPEG"))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_images_to_every_format(image_folder, tmp_path, capsys):
+    html, pdf, bundle = tmp_path / "r.html", tmp_path / "r.pdf", tmp_path / "r.zip"
+    code = main(["explain", "--model", "efficientnet-lite0", "--methods", "grad-cam,random", "--input",
+                 str(image_folder), "--param", "random.seed=3", "--html", str(html), "--pdf", str(pdf),
+                 "--bundle", str(bundle)])
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("cat.png\tgrad-cam\tEgyptian cat") and out[3].startswith("cup.jpg\trandom\tespresso")
+    report = read_bundle(bundle.read_bytes())
+    assert [(i.input_name, i.explanation.method) for i in report.items] == [
+        ("cat.png", "grad-cam"), ("cat.png", "random"), ("cup.jpg", "grad-cam"), ("cup.jpg", "random")]
+    assert report.items[1].explanation.params["seed"] == 3
+    text = html.read_text()
+    assert "grad-cam" in text and "espresso" in text
+    from pypdf import PdfReader
+
+    assert len(PdfReader(str(pdf)).pages) >= 1
+
+
+def test_texts_with_metrics(tmp_path, capsys):
+    lines = tmp_path / "texts.txt"
+    lines.write_text("The food was awful.\n\nWhat a lovely day!\n")
+    bundle = tmp_path / "t.zip"
+    assert main(["explain", "--model", "minilm-sentiment", "--methods", "occlusion", "--input", str(lines),
+                 "--metrics", "--bundle", str(bundle)]) == 0
+    items = read_bundle(bundle.read_bytes()).items
+    assert [i.input for i in items] == ["The food was awful.", "What a lovely day!"]
+    assert [i.explanation.target_label for i in items] == ["negative", "positive"]
+    assert "aopc_comprehensiveness" in items[0].metrics
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["explain", "--model", "efficientnet-lite0", "--methods", "nope", "--input", "."], "No image explainer named 'nope'"),
+    (["explain", "--model", "no-such-model", "--input", "."], "Unknown model"),
+    (["explain", "--model", "efficientnet-lite0", "--input", "missing.png"], "does not exist"),
+    (["explain", "--model", "efficientnet-lite0", "--param", "x", "--input", "."], "METHOD.NAME=VALUE"),
+    (["explain", "--input", "."], "required: --model"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_sentence(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_real_process_exit_code(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG broken")
+    run = subprocess.run([sys.executable, "cli.py", "explain", "--model", "efficientnet-lite0", "--input", str(bad)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr.strip().startswith("cli.py: ") and "Traceback" not in run.stderr
