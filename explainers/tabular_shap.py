@@ -196,6 +196,7 @@ def _positive(name, value) -> int:
 # --- the explainers ----------------------------------------------------------------------------------
 
 
+# Costs are for one explained row (a global run multiplies them by its rows): model rows evaluated.
 @register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
           defaults={}, signed=True)
 def shap_tree(model, frame, target):
@@ -250,11 +251,12 @@ def shap_linear(model, frame, target, background=MAX_EXACT_BACKGROUND, seed=0):
 
 
 def _kernel_cost(params, model=None):
+    """Rows evaluated for one explained row: the centroids once, the row, each coalition × centroids, the output."""
     k = _positive("background", params["background"])
     n = _positive("nsamples", params["nsamples"])
-    if model is not None:
-        n = min(n, 2 ** len(model.feature_names) - 2) if len(model.feature_names) < 30 else n
-    return k + 1 + n * k, 0  # the background once, then per row: the row and every sampled coalition × background
+    if model is not None and len(model.feature_names) <= 30:
+        n = min(n, 2 ** len(model.feature_names) - 2)  # shap enumerates when there are fewer coalitions
+    return k + 2 + n * k, 0
 
 
 @register("shap-kernel", modality="tabular", family="shap", cost=_kernel_cost,
@@ -277,7 +279,7 @@ def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     bg = np.where(np.isnan(bg), np.nanmedian(np.where(np.isnan(bg), np.nan, bg), axis=0), bg)  # k-means needs numbers
     bg = np.nan_to_num(bg)
     summary = shap.kmeans(bg, min(k, len(np.unique(bg, axis=0))))
-    expect(_kernel_cost({"background": k, "nsamples": n}, model)[0] * len(frame))
+    expect(k + (_kernel_cost({"background": k, "nsamples": n}, model)[0] - k) * len(frame))
     with _numpy_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         explainer = shap.KernelExplainer(_engine_output(model, index), summary)
@@ -287,9 +289,12 @@ def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
 
 
 def _permutation_cost(params, model=None):
+    """Rows evaluated for one explained row: 2m + 1 masks per ordering × background rows, then the output."""
     m = len(model.feature_names) if model is not None else 10
     k = _positive("background", params["background"])
-    return k * (_positive("permutations", params["permutations"]) * (2 * m + 1) + 1), 0
+    if model is not None:
+        k = min(k, len(model.background))
+    return k * _positive("permutations", params["permutations"]) * (2 * m + 1) + 1, 0
 
 
 @register("shap-permutation", modality="tabular", family="shap", cost=_permutation_cost,
@@ -321,8 +326,9 @@ def shap_permutation(model, frame, target, background=50, permutations=10, seed=
 
 
 def _importance_cost(params, model=None):
+    """Rows scored: the held-out rows once unshuffled, then once per column and repeat, then the base score."""
     n = 0 if model is None or model.held_out is None else len(model.held_out[0])
-    return n * (1 + _positive("repeats", params["repeats"]) * (len(model.feature_names) if model else 1)), 0
+    return n * (2 + _positive("repeats", params["repeats"]) * (len(model.feature_names) if model else 1)), 0
 
 
 @register("permutation-importance", modality="tabular", family="global", cost=_importance_cost,
@@ -332,8 +338,9 @@ def permutation_importance(model, frame, target, repeats=5, seed=0):
 
     Global only and model-agnostic: on the model's held-out rows (the rows passed, when
     they carry the target column), each column is shuffled ``repeats`` times (seeded) and
-    the mean drop in the estimator's score (accuracy or R²) is its importance. The
-    explained row is not used; ``base_value`` is the unshuffled score.
+    the mean drop in ``model.score_frame`` (negative log-loss for classifiers with
+    probabilities, else accuracy; R² for regressors) is its importance. The explained row
+    is not used; ``base_value`` is the unshuffled score.
     """
     from sklearn.inspection import permutation_importance as sk_importance
 

@@ -175,10 +175,8 @@ def _infer_types(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         if filled and n_numbers >= NUMERIC_SHARE * filled:
             bad = int(filled - n_numbers)
             if bad:
-                notes.append(
-                    f"Column '{column}': {bad} value{'s' if bad > 1 else ''} that {'are' if bad > 1 else 'is'} "
-                    "not a number were treated as missing."
-                )
+                what = "values that are not numbers were" if bad > 1 else "value that is not a number was"
+                notes.append(f"Column '{column}': {bad} {what} treated as missing.")
             out[column] = numbers.astype(float)
         else:
             out[column] = raw.astype(object).where(raw.notna(), np.nan)

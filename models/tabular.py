@@ -278,9 +278,20 @@ class TabularModel:
         return index
 
     def score_frame(self, frame: pd.DataFrame, y) -> float:
-        """The estimator's own score (accuracy or R²) on rows with their true targets; counts the rows."""
+        """How well the model fits rows with their true targets; counts the rows.
+
+        Classifiers with probabilities: the negative mean log-loss (smooth, so a change that
+        only shakes the model's confidence still shows); other classifiers: accuracy;
+        regressors: R².
+        """
+        frame = self.rows(frame)
         self.n_forward += len(frame)
-        return float(self.estimator.score(self.rows(frame), y))
+        if self.task == "classification" and hasattr(self.estimator, "predict_proba"):
+            from sklearn.metrics import log_loss
+
+            truth = pd.Series(y).astype(type(self.estimator.classes_[0]) if len(self.estimator.classes_) else str)
+            return -float(log_loss(truth, self.estimator.predict_proba(frame), labels=self.estimator.classes_))
+        return float(self.estimator.score(frame, y))
 
 
 # --- loading -----------------------------------------------------------------------------------------
