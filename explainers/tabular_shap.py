@@ -397,3 +397,18 @@ def _display(value, categories):
     if np.isnan(value):
         return "missing"
     return categories[int(value)] if categories else float(value)
+
+
+def strongest_interaction(explanation, feature: str) -> str | None:
+    """The feature that seems to interact most with ``feature`` in a global explanation (shap's
+    ``approximate_interactions``: how well each other feature explains the spread of ``feature``'s
+    SHAP values at similar values of ``feature``); None when there is no other feature."""
+    from shap.utils import approximate_interactions
+
+    names = list(explanation.feature_names)
+    if len(names) < 2 or "shap_values" not in explanation.extras:
+        return None
+    order = approximate_interactions(names.index(feature), explanation.extras["shap_values"],
+                                     np.nan_to_num(explanation.extras["rows"], nan=np.nanmean(explanation.extras["rows"])))
+    others = [int(i) for i in order if int(i) != names.index(feature)]
+    return names[others[0]] if others else None

@@ -37,8 +37,8 @@ from models.tables import Dataset, TableSchema, load_dataset
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
 
 MODEL_KINDS = {
-    "linear": "Logistic regression (classification) or linear regression",
     "random-forest": "Random forest (100 trees)",
+    "linear": "Logistic regression (classification) or linear regression",
     "gradient-boosting": "Gradient boosting (100 trees of depth 3)",
     "mlp": "Multi-layer perceptron (one hidden layer of 32 units)",
 }
