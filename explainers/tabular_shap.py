@@ -33,13 +33,15 @@ import pandas as pd
 import torch
 
 from explainers.api import explain, register_input
-from explainers.engine import batched_logits, expect
+from explainers import engine
+from explainers.engine import Cancelled, batched_logits, expect
 from explainers.registry import register
 from models.errors import ExplainerError, InputError
 
 ROWS_PER_BATCH = 2048  # rows per model call from the engine (scikit-learn is fastest on big batches)
 ADDITIVITY_TOLERANCE = 1e-4  # kernel/permutation, relative to max(1, |output|): float32 model outputs in the engine
 MAX_EXACT_BACKGROUND = 100  # background rows of the interventional linear explainer
+EXACT_CHUNK = 256  # rows per call of the exact explainers, with progress and a cancel check in between
 TREE_MODELS = ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree", "HistGradientBoosting")
 
 
@@ -133,6 +135,29 @@ def default_explainer(model) -> tuple[str, str]:
 # --- helpers -----------------------------------------------------------------------------------------
 
 
+def _tick(done: int, total: int) -> None:
+    """Progress and cancel for the exact explainers, which never call the model through ``batched_logits``.
+    (The same as ``engine.check_cancel`` plus a progress report; the engine's run control is read directly.)"""
+    control = engine._CONTROL.get()
+    if control is None:
+        return
+    if control.cancel is not None and control.cancel.is_set():
+        raise Cancelled()
+    if control.progress is not None and done:
+        control.progress(done, total)
+
+
+def _in_chunks(frame: pd.DataFrame, explain_chunk) -> np.ndarray:
+    """``explain_chunk(part) -> (rows, m)`` over chunks of ``EXACT_CHUNK`` rows, stacked; progress in rows."""
+    parts = []
+    for start in range(0, len(frame), EXACT_CHUNK):
+        _tick(start, len(frame))
+        parts.append(explain_chunk(frame.iloc[start:start + EXACT_CHUNK]))
+    _tick(len(frame), len(frame))
+    return np.concatenate(parts, axis=0)
+
+
+
 def _target(model, frame: pd.DataFrame, target) -> int:
     if target is not None:
         return int(target)
@@ -152,15 +177,19 @@ def _engine_output(model, index: int):
     return f
 
 
-def _select(values, base, index: int, n_outputs: int):
-    """The target's values (n, m) and base from shap's output, which has one column for two-class margins."""
+def _select(values, index: int, n_outputs: int) -> np.ndarray:
+    """The target's values (n, m) from shap's output, which has one column for two-class margins."""
     values = np.asarray(values, dtype=np.float64)
-    base = np.atleast_1d(np.asarray(base, dtype=np.float64))
     if values.ndim == 3:
-        return values[:, :, index], float(base[index])
-    if n_outputs == 2 and index == 0:  # the margin explains class 1; class 0's output is its negative
-        return -values, -float(base[0])
-    return values, float(base[0])
+        return values[:, :, index]
+    return -values if n_outputs == 2 and index == 0 else values  # the margin explains class 1; class 0's is its negative
+
+
+def _select_base(expected, index: int, n_outputs: int) -> float:
+    expected = np.atleast_1d(np.asarray(expected, dtype=np.float64))
+    if len(expected) > 1:
+        return float(expected[index])
+    return -float(expected[0]) if n_outputs == 2 and index == 0 else float(expected[0])
 
 
 def _finish(model, frame, values, base, index, method, output=None):
@@ -219,9 +248,14 @@ def shap_tree(model, frame, target):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         explainer = shap.TreeExplainer(model.final)
-        raw = explainer.shap_values(model.transform(frame), check_additivity=False)
-    values, base = _select(raw, explainer.expected_value, index, len(model.labels))
-    return _finish(model, frame, values @ g, base, index, "shap-tree")
+    n_outputs, expected = len(model.labels), explainer.expected_value
+
+    def chunk(part):
+        raw = explainer.shap_values(model.transform(part), check_additivity=False)
+        return _select(raw, index, n_outputs) @ g
+
+    values = _in_chunks(frame, chunk)
+    return _finish(model, frame, values, _select_base(expected, index, n_outputs), index, "shap-tree")
 
 
 @register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
@@ -245,9 +279,9 @@ def shap_linear(model, frame, target, background=MAX_EXACT_BACKGROUND, seed=0):
     bg = bg.sample(n=size, random_state=seed) if len(bg) > size else bg
     masker = shap.maskers.Independent(model.transform(bg), max_samples=size)
     explainer = shap.LinearExplainer(model.final, masker)
-    raw = explainer.shap_values(model.transform(frame))
-    values, base = _select(raw, explainer.expected_value, index, len(model.labels))
-    return _finish(model, frame, values @ g, base, index, "shap-linear")
+    n_outputs, expected = len(model.labels), explainer.expected_value
+    values = _in_chunks(frame, lambda part: _select(explainer.shap_values(model.transform(part)), index, n_outputs) @ g)
+    return _finish(model, frame, values, _select_base(expected, index, n_outputs), index, "shap-linear")
 
 
 def _kernel_cost(params, model=None):

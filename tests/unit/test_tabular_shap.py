@@ -162,3 +162,18 @@ def test_regression_prediction_and_methods_listed():
     assert p.top(1)[0][1] == "progression" and p.value == pytest.approx(m.output(m.held_out[0].iloc[0])[0, 0])
     assert {"shap-tree", "shap-linear", "shap-kernel", "shap-permutation", "permutation-importance"} <= set(
         list_explainers("tabular"))
+
+
+def test_exact_explainers_report_progress_and_stop_on_cancel():
+    import threading
+
+    from explainers.engine import Cancelled
+
+    m = model("breast_cancer", "random-forest")
+    seen = []
+    explain_global(m, method="shap-tree", rows=140, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (140, 140)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        explain_global(m, method="shap-tree", rows=140, cancel=stop)
