@@ -310,8 +310,9 @@ def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     frame = model.rows(frame)
     index = _target(model, frame, target)
     bg = model.schema.encode(model.background)
-    bg = np.where(np.isnan(bg), np.nanmedian(np.where(np.isnan(bg), np.nan, bg), axis=0), bg)  # k-means needs numbers
-    bg = np.nan_to_num(bg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an all-missing column has no median: it becomes 0 below
+        bg = np.nan_to_num(np.where(np.isnan(bg), np.nanmedian(bg, axis=0), bg))  # k-means needs numbers
     summary = shap.kmeans(bg, min(k, len(np.unique(bg, axis=0))))
     expect(k + (_kernel_cost({"background": k, "nsamples": n}, model)[0] - k) * len(frame))
     with _numpy_seed(seed), warnings.catch_warnings():

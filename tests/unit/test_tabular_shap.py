@@ -177,3 +177,16 @@ def test_exact_explainers_report_progress_and_stop_on_cancel():
     stop.set()
     with pytest.raises(Cancelled):
         explain_global(m, method="shap-tree", rows=140, cancel=stop)
+
+
+@pytest.mark.parametrize("method", ["shap-tree", "shap-kernel", "shap-permutation"])
+def test_row_with_a_missing_value_is_imputed_and_stays_additive(method):
+    m = model("tips", "gradient-boosting")
+    row = m.held_out[0].iloc[4].copy()
+    row["total_bill"] = np.nan
+    row["day"] = np.nan
+    e = explain(m, row, method=method, **FAST.get(method, {}))
+    output = m.output(row)[0, 0]
+    tolerance = 1e-6 if method in EXACT else ADDITIVITY_TOLERANCE * max(1.0, abs(output))
+    assert abs(e.base_value + float(np.sum(e.scores, dtype=np.float64)) - output) <= tolerance
+    assert ranked(e).set_index("feature").loc["day", "value"] == "missing"
