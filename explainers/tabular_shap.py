@@ -284,6 +284,21 @@ def shap_linear(model, frame, target, background=MAX_EXACT_BACKGROUND, seed=0):
     return _finish(model, frame, values, _select_base(expected, index, n_outputs), index, "shap-linear")
 
 
+def _kmeans_background(model, k: int):
+    """shap's k-means summary of the background (``shap.kmeans``, seeded): computed once per model and size,
+    since its ten k-means restarts cost more than explaining a row."""
+    import shap
+
+    cache = model.__dict__.setdefault("_lumen_kmeans", {})
+    if k not in cache:
+        bg = model.schema.encode(model.background)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an all-missing column has no median: it becomes 0 below
+            bg = np.nan_to_num(np.where(np.isnan(bg), np.nanmedian(bg, axis=0), bg))  # k-means needs numbers
+        cache[k] = shap.kmeans(bg, min(k, len(np.unique(bg, axis=0))))
+    return cache[k]
+
+
 def _kernel_cost(params, model=None):
     """Rows evaluated for one explained row: the centroids once, the row, each coalition × centroids, the output."""
     k = _positive("background", params["background"])
@@ -309,11 +324,7 @@ def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     n = _positive("nsamples", nsamples)
     frame = model.rows(frame)
     index = _target(model, frame, target)
-    bg = model.schema.encode(model.background)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an all-missing column has no median: it becomes 0 below
-        bg = np.nan_to_num(np.where(np.isnan(bg), np.nanmedian(bg, axis=0), bg))  # k-means needs numbers
-    summary = shap.kmeans(bg, min(k, len(np.unique(bg, axis=0))))
+    summary = _kmeans_background(model, k)
     expect(k + (_kernel_cost({"background": k, "nsamples": n}, model)[0] - k) * len(frame))
     with _numpy_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")
