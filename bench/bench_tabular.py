@@ -13,6 +13,7 @@ through Lumen (``train_model``) on 75% of the rows. For 1 000 and 10 000 rows:
 - shap-kernel: Kernel SHAP at its Lumen defaults (20 k-means centroids, 512 coalitions)
   is far too slow to run on 10 000 rows: it is timed on ``--kernel-rows`` rows and
   **extrapolated linearly** per row (each row is explained independently), and says so.
+  The k-means background summary is computed once per model, inside the first measured row.
 
 Times are the best of ``--repeats``; ratios are to the floor.
 """
