@@ -1,6 +1,5 @@
 """The Tables page through Streamlit's AppTest: datasets, CSV uploads, skops uploads, global and local SHAP."""
 
-import io
 import pickle
 
 import numpy as np
