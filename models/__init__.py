@@ -7,6 +7,8 @@
     m = load_model("torchvision:resnet18", weights="w.pth", labels="classes.txt")
     m = load_model("torchscript:model.pt")
     m = load_model("hf:path/to/save_pretrained_dir")          # or a hub id when online
+    m = load_model("tabular:breast_cancer:random-forest")      # trained now on a bundled table
+    m = load_model("skops:model.skops", data="iris", trusted=[...])  # after showing untrusted types
     m.predict(image).top(5)
 
 ``MODEL_SOURCES`` describes each kind of source for a page to offer.
@@ -136,6 +138,8 @@ def load_model(
     input_size=None,
     mean=None,
     std=None,
+    trusted=None,
+    data=None,
 ) -> ImageClassifier:
     """Load a model: an embedded id, or ``timm:``/``torchvision:``/``torchscript:``/``hf:`` + name.
 
@@ -144,7 +148,13 @@ def load_model(
     of names; else names stored with the weights, ImageNet's for 1000 outputs,
     or "class i". ``input_size`` (int or (h, w)), ``mean``, ``std`` (RGB in
     [0, 1]) override the source's preprocessing.
+    ``tabular:DATASET:KIND`` and ``skops:PATH`` (with ``trusted`` types and ``data``) give a
+    ``TabularModel`` (models/tabular.py).
     """
+    if name.startswith(("tabular:", "skops:")):
+        from models.tabular import load_tabular
+
+        return load_tabular(name, trusted=trusted, data=data)
     if name in _EMBEDDED:
         if any(v is not None for v in (weights, labels, input_size, mean, std)):
             raise ModelLoadError(f"'{name}' is embedded: it takes no weights, labels or preprocessing settings.")

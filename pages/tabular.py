@@ -1,0 +1,236 @@
+"""Tables page: a bundled dataset or a CSV, a model trained here or uploaded (skops), SHAP global and local."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explainers import explain, get_method
+from explainers.tabular_shap import (
+    default_explainer,
+    explain_global,
+    is_linear,
+    is_tree,
+    ranked,
+    strongest_interaction,
+)
+from models.tables import DATASETS, load_dataset, prepare_target, read_csv
+from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
+from pages.common import method_params, show_error
+from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
+
+st.title("Tables")
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the CSV…")
+def _read(data: bytes):
+    return read_csv(data)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Training the model…")
+def _train(key: str, _dataset, kind: str):
+    return train_model(_dataset, kind)
+
+
+def _upload_path(tmp: str, name: str, data: bytes) -> Path:
+    path = Path(tmp) / f"model{Path(name).suffix.lower()}"
+    path.write_bytes(data)
+    return path
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _untrusted(name: str, data: bytes):
+    with tempfile.TemporaryDirectory(prefix="lumen-skops-") as tmp:
+        return untrusted_types(_upload_path(tmp, name, data))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _skops(key: str, name: str, data: bytes, _dataset, trusted: tuple):
+    with tempfile.TemporaryDirectory(prefix="lumen-skops-") as tmp:
+        return load_skops(_upload_path(tmp, name, data), _dataset, trusted=list(trusted))
+
+
+def _run(label: str, fn):
+    """Run ``fn(progress)`` with a progress bar and a Cancel button (pressing it reruns the page, which stops the run)."""
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key=f"cancel:{label}", help="Stops the computation.")
+    bar = st.progress(0.0, text=f"{label}: starting…")
+
+    def progress(done, total):
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done:,}/{total:,} model rows evaluated")
+
+    try:
+        return fn(progress)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return None
+    finally:
+        bar.empty()
+        cancel_slot.empty()
+
+
+def _ranked_table(explanation, key: str):
+    table = ranked(explanation)
+    st.dataframe(table, hide_index=True, width="stretch", key=f"table:{key}")
+    st.download_button("Download ranked table (CSV)", table.to_csv(index=False).encode("utf-8"),
+                       file_name=f"{explanation.method}-{key}.csv", mime="text/csv", key=f"download:{key}")
+
+
+# --- data ----------------------------------------------------------------------------------------------
+
+source = st.radio("Data", ["Bundled dataset", "Upload CSV"], horizontal=True, key="tab_source")
+try:
+    if source == "Bundled dataset":
+        name = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k][1], key="tab_dataset")
+        dataset, data_key = load_dataset(name), name
+    else:
+        upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="tab_csv",
+                                  help="Delimiter, encoding and column types are inferred.")
+        if upload is None:
+            st.info("Upload a CSV file, or switch to a bundled dataset.")
+            st.stop()
+        raw = upload.getvalue()
+        frame, notes = _read(raw)
+        for note in notes:
+            st.info(note)
+        target = st.selectbox("Target column (what the model predicts)", list(frame.columns),
+                              index=len(frame.columns) - 1, key="tab_target")
+        dataset = prepare_target(frame, target, name=Path(upload.name).stem, notes=[])
+        for note in dataset.notes:
+            st.info(note)
+        data_key = f"csv:{hashlib.sha1(raw).hexdigest()[:12]}:{target}"
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+
+n_cat = sum(1 for c in dataset.features.columns if not np.issubdtype(dataset.features[c].dtype, np.number))
+st.caption(
+    f"{len(dataset.frame):,} rows · {dataset.features.shape[1]} features ({n_cat} categorical) · target "
+    f"'{dataset.target}' ({dataset.task}). Missing values are filled in (median, or most frequent category) and "
+    "categorical columns one-hot encoded by the model's scikit-learn pipeline."
+)
+
+# --- model ---------------------------------------------------------------------------------------------
+
+model_source = st.radio("Model", ["Train here", "Upload a skops model"], horizontal=True, key="tab_model_source")
+try:
+    if model_source == "Train here":
+        kind = st.selectbox("Model kind", list(MODEL_KINDS), format_func=lambda k: MODEL_KINDS[k], key="tab_kind")
+        model = _train(f"{data_key}:{kind}", dataset, kind)
+        st.caption(f"Trained on 75% of the rows · held-out {model.score_name}: **{model.score:.3f}**")
+    else:
+        upload = st.file_uploader(
+            "Model saved with skops (skops.io.dump)", type=["skops", "pkl", "pickle", "joblib"], key="tab_skops",
+            help="Pickle and joblib files are refused: opening them can run any code.")
+        if upload is None:
+            st.info("Upload a .skops file of a scikit-learn model trained on these columns.")
+            st.stop()
+        data = upload.getvalue()
+        types = _untrusted(upload.name, data)
+        if types:
+            st.warning("The file contains types that skops does not trust by default. Accept them only if you "
+                       "trust where the file comes from:")
+            st.code("\n".join(types), language=None)
+            if not st.checkbox("I trust these types; load the model", key="tab_trust"):
+                st.stop()
+        model = _skops(f"{data_key}:{hashlib.sha1(data).hexdigest()[:12]}", upload.name, data, dataset, tuple(types))
+        if model.score is not None:
+            st.caption(f"Loaded {model.name} · {model.score_name}: **{model.score:.3f}**")
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+
+# --- explainer -----------------------------------------------------------------------------------------
+
+default_id, reason = default_explainer(model)
+methods = [m for m, ok in (("shap-tree", is_tree(model)), ("shap-linear", is_linear(model)),
+                           ("shap-kernel", True), ("shap-permutation", True)) if ok]
+method = st.selectbox("Explainer", methods, index=methods.index(default_id), key=f"tab_method:{model.name}")
+st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **{model.output_kind}**"
+           + (" of the chosen class." if model.task == "classification" else "."))
+spec = get_method(method, "tabular")
+params = method_params(spec, model)
+background_size = params.get("background", spec.defaults.get("background"))
+bg_note = f"{min(background_size, len(model.background))} rows sampled from" if background_size else "the trees' own"
+st.caption(f"Background: {bg_note} {len(model.background):,} training rows"
+           + (f" (k-means summary of {background_size} centroids)" if method == "shap-kernel" else "") + ".")
+
+target = None
+if model.task == "classification":
+    target = st.selectbox("Class to explain", [None, *range(len(model.labels))], key=f"tab_class:{model.name}",
+                          format_func=lambda i: "the predicted class" if i is None else model.labels[i])
+
+try:
+    per_row = spec.estimate(params, model)[0]
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+
+global_tab, local_tab = st.tabs(["Global", "Local"])
+
+with global_tab:
+    pool = model.held_out[0] if model.held_out is not None else model.background
+    rows = int(st.number_input("Rows to explain (sampled)", 2, max(2, len(pool)), min(200, len(pool)), key="tab_rows"))
+    st.caption(f"Estimated cost: about {per_row * rows:,} model rows evaluated ({per_row:,} per row).")
+    compare = st.checkbox("Also compute permutation importance (scikit-learn, held-out rows)", key="tab_perm")
+    if st.button("Explain globally", type="primary", key="run_global"):
+        e = _run(method, lambda progress: explain_global(model, pool, method=method, rows=rows, target=target,
+                                                         progress=progress, **params))
+        p = _run("permutation-importance", lambda progress: explain_global(
+            model, pool, method="permutation-importance", rows=len(pool), progress=progress)) if compare and e else None
+        st.session_state["tab_global"] = {"model": model.name, "e": e, "perm": p} if e else None
+    result = st.session_state.get("tab_global")
+    if result and result["model"] == model.name:
+        e = result["e"]
+        st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{e.target_label}** · "
+                   f"{e.runtime_s:.2f} s · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
+        st.plotly_chart(importance_bar(e.feature_names, e.scores, f"Mean |SHAP| ({e.method})"), key="tab_bar")
+        st.plotly_chart(beeswarm(e.extras["shap_values"], e.extras["rows"], e.feature_names), key="tab_beeswarm")
+        order = [e.feature_names[i] for i in np.argsort(-e.scores)]
+        feature = st.selectbox("Dependence plot for", order, key="tab_dep_feature")
+        partner = strongest_interaction(e, feature)
+        st.plotly_chart(dependence(e.extras["shap_values"], e.extras["rows"], e.feature_names, feature, partner,
+                                   e.extras.get("categories")), key="tab_dependence")
+        _ranked_table(e, "global")
+        if result["perm"] is not None:
+            p = result["perm"]
+            st.plotly_chart(importance_bar(p.feature_names, p.scores, "Permutation importance (scikit-learn)",
+                                           "drop in score when shuffled"), key="tab_perm_bar")
+
+with local_tab:
+    frame = dataset.features
+    index = int(st.number_input(f"Row (0–{len(frame) - 1})", 0, len(frame) - 1, 0, key="tab_row"))
+    row = frame.iloc[index].to_dict()
+    with st.form(key="tab_whatif"):
+        st.caption("What-if: edit the row's values, then explain.")
+        edited = {}
+        columns = st.columns(3)
+        for i, column in enumerate(model.feature_names):
+            with columns[i % 3]:
+                key = f"tab_value:{index}:{i}"
+                if column in model.schema.categories:
+                    options = model.schema.categories[column]
+                    value = row.get(column)
+                    edited[column] = st.selectbox(column, options, key=key,
+                                                  index=options.index(value) if value in options else None)
+                else:
+                    value = row.get(column)
+                    edited[column] = st.number_input(column, value=None if value is None or np.isnan(value)
+                                                     else float(value), format="%.6g", key=key)
+        submitted = st.form_submit_button("Explain this row", type="primary")
+    if submitted:
+        values = {c: (np.nan if v is None else v) for c, v in edited.items()}
+        e = _run(method, lambda progress: explain(model, values, method=method, target=target, progress=progress,
+                                                  **params))
+        st.session_state["tab_local"] = {"model": model.name, "e": e} if e else None
+    result = st.session_state.get("tab_local")
+    if result and result["model"] == model.name:
+        e = result["e"]
+        output = e.extras["output"]
+        st.caption(f"{e.method} for **{e.target_label}** · {e.runtime_s:.2f} s · {e.n_forward:,} model rows "
+                   f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
+        st.plotly_chart(waterfall(e.feature_names, e.scores, e.base_value, output,
+                                  output_name=f"{model.output_kind} ({e.target_label})"), key="tab_waterfall")
+        _ranked_table(e, "local")

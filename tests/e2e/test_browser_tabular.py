@@ -1,0 +1,39 @@
+"""End to end: the Tables page in a real headless Chromium — upload a CSV, explain globally and one row."""
+
+import os
+import shutil
+
+import numpy as np
+
+
+def test_csv_upload_global_and_local_shap(server, browser, tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["size,colour,price,sold"]
+    for i in range(120):
+        size = rng.normal(10, 3)
+        colour = ["red", "blue", "green"][i % 3]
+        lines.append(f"{size:.2f},{colour},{rng.normal(50, 10):.1f},{'yes' if size + (colour == 'red') * 3 > 11 else 'no'}")
+    csv_path = tmp_path / "shop.csv"
+    csv_path.write_text("\n".join(lines))
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.set_default_timeout(120_000)
+    page.goto(f"{server}/tabular")
+    page.get_by_role("heading", name="Tables").wait_for()
+    page.get_by_text("Upload CSV", exact=True).click()
+    page.locator('input[type="file"]').set_input_files(str(csv_path))
+    page.get_by_text("held-out accuracy").wait_for()
+    page.get_by_role("button", name="Explain globally").click()
+    page.get_by_text("shap-tree on 30 rows").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3  # bar, beeswarm, dependence
+    page.get_by_role("tab", name="Local").click()
+    page.get_by_role("button", name="Explain this row").click()
+    page.get_by_text("= base value").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .waterfalllayer').first.wait_for(state="attached")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot = tmp_path / "tables_page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("LUMEN_SCREENSHOT_TABLES"):
+        shutil.copy(shot, os.environ["LUMEN_SCREENSHOT_TABLES"])
+    page.close()
