@@ -75,6 +75,14 @@ def check_cancel() -> None:
         raise Cancelled()
 
 
+def report_progress(done: int, total: int) -> None:
+    """Cancel check and progress report for work that does not go through ``batched_logits`` (e.g. TreeSHAP)."""
+    check_cancel()
+    control = _CONTROL.get()
+    if control is not None and control.progress is not None and done:
+        control.progress(done, total)
+
+
 def default_batch_size(model, n: int) -> int:
     """CUDA: what fits in half the free memory by a generous per-input guess; CPU: a fixed size."""
     device = torch.device(model.device)

@@ -34,7 +34,7 @@ import torch
 
 from explainers.api import explain, register_input
 from explainers import engine
-from explainers.engine import Cancelled, batched_logits, expect
+from explainers.engine import batched_logits, expect
 from explainers.registry import register
 from models.errors import ExplainerError, InputError
 
@@ -135,25 +135,13 @@ def default_explainer(model) -> tuple[str, str]:
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def _tick(done: int, total: int) -> None:
-    """Progress and cancel for the exact explainers, which never call the model through ``batched_logits``.
-    (The same as ``engine.check_cancel`` plus a progress report; the engine's run control is read directly.)"""
-    control = engine._CONTROL.get()
-    if control is None:
-        return
-    if control.cancel is not None and control.cancel.is_set():
-        raise Cancelled()
-    if control.progress is not None and done:
-        control.progress(done, total)
-
-
 def _in_chunks(frame: pd.DataFrame, explain_chunk) -> np.ndarray:
     """``explain_chunk(part) -> (rows, m)`` over chunks of ``EXACT_CHUNK`` rows, stacked; progress in rows."""
     parts = []
     for start in range(0, len(frame), EXACT_CHUNK):
-        _tick(start, len(frame))
+        engine.report_progress(start, len(frame))
         parts.append(explain_chunk(frame.iloc[start:start + EXACT_CHUNK]))
-    _tick(len(frame), len(frame))
+    engine.report_progress(len(frame), len(frame))
     return np.concatenate(parts, axis=0)
 
 
