@@ -16,8 +16,15 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_METHODS = {"image": "grad-cam", "text": "integrated-gradients", "generation": "reagent",
-                   "tabular": "shap-tree"}
+DEFAULT_METHODS = {"image": "grad-cam", "text": "integrated-gradients", "generation": "reagent"}
+
+
+def default_method(model) -> str:
+    if model.modality == "tabular":
+        from explainers.tabular_shap import default_explainer
+
+        return default_explainer(model)[0]  # exact SHAP where the model allows it
+    return DEFAULT_METHODS[model.modality]
 
 
 class UsageError(Exception):
@@ -88,9 +95,13 @@ def read_inputs(path: Path, modality: str, model) -> list[tuple[str, object]]:
     if path.is_dir():
         raise UsageError(f"{path} is a folder; give a text file (one input per line) or a CSV")
     if modality == "tabular":
-        from models.tabular import read_rows
+        from models.tables import read_csv
 
-        return read_rows(path.read_bytes(), model)
+        frame, notes = read_csv(path.read_bytes())
+        for note in notes:
+            print(f"cli.py: {note}", file=sys.stderr)
+        frame = model.rows(frame)  # the model's columns, or a sentence naming the missing ones
+        return [(f"row {i + 1}", row.to_dict()) for i, row in frame.iterrows()]
     from models.texts import clean_text
 
     lines = [line for line in clean_text(path.read_bytes()).splitlines() if line.strip()]
@@ -107,7 +118,7 @@ def explain_command(args) -> int:
 
     model = load_model(args.model, device=args.device, weights=args.weights, labels=args.labels) \
         if (args.weights or args.labels) else load_model(args.model, device=args.device)
-    methods = [m.strip() for m in (args.methods or DEFAULT_METHODS[model.modality]).split(",") if m.strip()]
+    methods = [m.strip() for m in (args.methods or default_method(model)).split(",") if m.strip()]
     for m in methods:
         get_method(m, model.modality)  # unknown ids fail before any work
     params = method_params(methods, args.param)

@@ -24,3 +24,12 @@ def random_text(model, text, target, *, seed):
     index = top_index(model, enc, target)
     scores = np.random.default_rng(seed).uniform(-1, 1, len(enc.tokens)).astype(np.float32)
     return finish(scores, enc), index, fields(enc)
+
+
+@register("random", "tabular", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0), signed=True)
+def random_tabular(model, frame, target, *, seed):
+    """Uniform random scores in [-1, 1] for every feature of one row (seeded): what any explainer must beat."""
+    frame = model.rows(frame)
+    index = model.class_index(target, frame.iloc[:1])
+    scores = np.random.default_rng(seed).uniform(-1, 1, len(model.feature_names)).astype(np.float32)
+    return scores, index, {"feature_names": model.feature_names}

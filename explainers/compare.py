@@ -21,8 +21,14 @@ def _text_faithfulness(model, text, e):
     return text_faithfulness(model, text, e)
 
 
+def _tabular_faithfulness(model, row, e):
+    from explainers.tabular_metrics import tabular_deletion
+
+    return tabular_deletion(model, row, e)
+
+
 # modality -> fn(model, x, explanation) -> {figure name: value, ...}; "higher is better" per figure below
-FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness}
+FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness, "tabular": _tabular_faithfulness}
 BETTER = {  # which way each headline figure is better, for the page and the reports
     "deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher",
     "aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower",

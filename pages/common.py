@@ -259,3 +259,23 @@ def headline_metrics(explanation) -> dict[str, float]:
     from explainers.compare import BETTER
 
     return {k: float(v) for k, v in explanation.extras.get("faithfulness", {}).items() if k in BETTER}
+
+
+def choose_table_row():
+    """A bundled dataset, a model kind trained on it (cached) and one of its rows: (model, row, id), or Nones."""
+    from models.tables import DATASETS, load_dataset
+    from models.tabular import MODEL_KINDS
+
+    c1, c2, c3 = st.columns(3)
+    dataset = c1.selectbox("Dataset", list(DATASETS), format_func=lambda d: DATASETS[d][1], key="row_dataset")
+    kind = c2.selectbox("Model (trained here, cached)", list(MODEL_KINDS), key="row_model_kind")
+    try:
+        model = cached_model(f"tabular:{dataset}:{kind}")
+        features = load_dataset(dataset).features
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return None, None, None
+    index = int(c3.number_input(f"Row (0–{len(features) - 1})", 0, len(features) - 1, 0, key=f"row_index:{dataset}"))
+    row = features.iloc[index].to_dict()
+    st.dataframe(features.iloc[[index]], hide_index=True)
+    return model, row, f"{dataset}:{index}"

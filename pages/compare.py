@@ -11,6 +11,7 @@ from pages.common import (
     add_to_report,
     choose_image,
     choose_image_model,
+    choose_table_row,
     choose_text,
     choose_text_model,
     headline_metrics,
@@ -19,15 +20,17 @@ from pages.common import (
 )
 from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, heatmap_overlay
 from reports.report import Agreement
+from reports.tabular_figures import importance_bar
 from reports.text_figures import token_bar, token_html
 
 st.title("Compare explainers")
 st.caption("Every explainer on the same input and class, each with how faithful it is to the model, and how "
            "much they agree. The random baseline is always in the grid: a method should beat it.")
 
-MODALITIES = {"Image": "image", "Text": "text"}
+MODALITIES = {"Image": "image", "Text": "text", "Table row": "tabular"}
 modality = MODALITIES[st.radio("Input", list(MODALITIES), horizontal=True, key="compare_modality")]
-DEFAULTS = {"image": ["grad-cam", "integrated-gradients", "rise"], "text": ["integrated-gradients", "occlusion"]}
+DEFAULTS = {"image": ["grad-cam", "integrated-gradients", "rise"], "text": ["integrated-gradients", "occlusion"],
+            "tabular": ["shap-tree", "shap-permutation"]}
 
 if modality == "image":
     model = choose_image_model()
@@ -36,21 +39,28 @@ if modality == "image":
     x, input_id = choose_image()
     if x is None:
         st.stop()
-else:
+elif modality == "text":
     model = choose_text_model()
     x = choose_text()
     input_id = x
+else:
+    model, x, input_id = choose_table_row()
+    if model is None:
+        st.stop()
 try:
     prediction = model.predict(x)
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
 top1 = prediction.top(1)[0][0]
+probs = getattr(prediction, "probs", None)  # a regressor predicts a value, not class probabilities
 target = st.selectbox("Class to explain", range(len(model.labels)), index=top1,
-                      format_func=lambda i: f"{model.labels[i]} ({i}) — {prediction.probs[i]:.1%}",
+                      format_func=lambda i: f"{model.labels[i]} ({i})" + (f" — {probs[i]:.1%}" if probs is not None else ""),
                       key=f"compare_target:{modality}:{model.name}")
 
-available = [m for m in list_explainers(modality) if m != "random" and not get_method(m, modality).many
+GLOBAL_ONLY = {"permutation-importance"}  # explains a model, not a row
+available = [m for m in list_explainers(modality) if m != "random" and m not in GLOBAL_ONLY
+             and not get_method(m, modality).many
              and not ("layer" in get_method(m, modality).defaults and not getattr(model, "supports_layers", True))]
 picked = st.multiselect("Explainers (the random baseline is always added)", available,
                         default=[m for m in DEFAULTS[modality] if m in available], key=f"compare_methods:{modality}")
@@ -110,17 +120,21 @@ for i, e in enumerate(results):
             shown = np.abs(e.scores) if get_method(e.method, modality).signed else e.scores
             st.plotly_chart(heatmap_overlay(x, shown, colormap=colormap, opacity=opacity, title=e.method),
                             width="stretch", key=f"compare_map:{e.method}")
-        else:
+        elif modality == "text":
             st.markdown(f"#### {e.method}")
             st.markdown(token_html(x, e, signed=get_method(e.method, modality).signed), unsafe_allow_html=True)
             st.plotly_chart(token_bar(e, title="Top tokens"), width="stretch", key=f"compare_bar:{e.method}")
+        else:
+            st.plotly_chart(importance_bar(e.feature_names, np.abs(e.scores), e.method, "|score|"), width="stretch",
+                            key=f"compare_bar:{e.method}")
         st.caption(f"{e.method} for **{e.target_label}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))
         add_to_report(model, x, e, key=f"compare:{e.method}", metrics=headline_metrics(e), agreement=shared_agreement)
         f = e.extras.get("faithfulness", {})
         if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
-            st.plotly_chart(faithfulness_curves(f["fractions"], f["deletion_curve"], f["insertion_curve"]),
+            st.plotly_chart(faithfulness_curves(f["fractions"], f["deletion_curve"], f.get("insertion_curve"),
+                                                x_title="share of features removed" if modality == "tabular" else None),
                             width="stretch", key=f"compare_curve:{e.method}")
 
 if matrix is not None:

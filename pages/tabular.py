@@ -18,7 +18,7 @@ from explainers.tabular_shap import (
 )
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
-from pages.common import method_params, show_error
+from pages.common import add_to_report, method_params, show_error
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
 st.title("Tables")
@@ -224,7 +224,7 @@ with local_tab:
         values = {c: (np.nan if v is None else v) for c, v in edited.items()}
         e = _run(method, lambda progress: explain(model, values, method=method, target=target, progress=progress,
                                                   **params))
-        st.session_state["tab_local"] = {"model": model.name, "e": e} if e else None
+        st.session_state["tab_local"] = {"model": model.name, "e": e, "row": values} if e else None
     result = st.session_state.get("tab_local")
     if result and result["model"] == model.name:
         e = result["e"]
@@ -234,3 +234,4 @@ with local_tab:
         st.plotly_chart(waterfall(e.feature_names, e.scores, e.base_value, output,
                                   output_name=f"{model.output_kind} ({e.target_label})"), key="tab_waterfall")
         _ranked_table(e, "local")
+        add_to_report(model, result["row"], e, key=f"tabular:{e.method}", input_name=f"{model.name} row {index}")

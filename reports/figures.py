@@ -101,12 +101,13 @@ def agreement_heatmap(names: list[str], matrix, metric: str) -> go.Figure:
     return fig
 
 
-def faithfulness_curves(fractions, deletion, insertion, title: str = "") -> go.Figure:
-    """Deletion and insertion curves: the class probability against the share of pixels changed."""
+def faithfulness_curves(fractions, deletion, insertion=None, title: str = "", x_title: str | None = None) -> go.Figure:
+    """Deletion (and insertion) curves: the explained output against the share of the input changed."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=fractions, y=deletion, name="deletion", mode="lines"))
-    fig.add_trace(go.Scatter(x=fractions, y=insertion, name="insertion", mode="lines"))
+    if insertion is not None:
+        fig.add_trace(go.Scatter(x=fractions, y=insertion, name="insertion", mode="lines"))
     fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 10, b=0), height=260,
-                      xaxis=dict(title="share of pixels changed", tickformat=".0%"),
-                      yaxis=dict(title="probability", range=[0, 1]))
+                      xaxis=dict(title=x_title or "share of pixels changed", tickformat=".0%"),
+                      yaxis=dict(title="probability" if insertion is not None else "model output"))
     return fig

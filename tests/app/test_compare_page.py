@@ -41,3 +41,18 @@ def test_text_comparison(at):
     keys = chart_keys(at)
     assert "compare_bar:occlusion" in keys and "compare_bar:random" in keys and "compare_agreement_matrix" in keys
     assert "aopc comprehensiveness" in captions(at)
+
+
+def test_table_row_comparison(at):
+    open_page(at)
+    at.radio(key="compare_modality").set_value("Table row").run()
+    assert not at.exception
+    at.number_input(key="row_index:breast_cancer").set_value(5).run()
+    at.multiselect(key="compare_methods:tabular").set_value(["shap-tree"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    keys = chart_keys(at)
+    assert "compare_bar:shap-tree" in keys and "compare_bar:random" in keys and "compare_agreement_matrix" in keys
+    assert "deletion auc" in captions(at)
+    at.toggle(key="compare_curves:shap-tree").set_value(True).run()
+    assert "compare_curve:shap-tree" in chart_keys(at)

@@ -75,3 +75,21 @@ def test_real_process_exit_code(tmp_path):
     run = subprocess.run([sys.executable, "cli.py", "explain", "--model", "efficientnet-lite0", "--input", str(bad)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and run.stderr.strip().startswith("cli.py: ") and "Traceback" not in run.stderr
+
+
+def test_csv_rows(tmp_path, capsys):
+    from models.tables import load_dataset
+
+    csv = tmp_path / "rows.csv"
+    load_dataset("iris").features.iloc[[0, 100]].to_csv(csv, index=False)
+    bundle = tmp_path / "rows.zip"
+    assert main(["explain", "--model", "tabular:iris:linear", "--methods", "shap-linear,random", "--input", str(csv),
+                 "--metrics", "--bundle", str(bundle)]) == 0
+    items = read_bundle(bundle.read_bytes()).items
+    assert [i.explanation.method for i in items] == ["shap-linear", "random"] * 2
+    assert items[0].explanation.feature_names == list(load_dataset("iris").features.columns)
+    assert "deletion_auc" in items[0].metrics
+    lacking = tmp_path / "lacking.csv"
+    load_dataset("iris").features.iloc[:3, :2].to_csv(lacking, index=False)
+    assert main(["explain", "--model", "tabular:iris:linear", "--input", str(lacking)]) == 2
+    assert "lacks 2 columns" in capsys.readouterr().err
