@@ -29,7 +29,7 @@ st.caption("Every explainer on the same input and class, each with how faithful 
 
 MODALITIES = {"Image": "image", "Text": "text", "Table row": "tabular"}
 modality = MODALITIES[st.radio("Input", list(MODALITIES), horizontal=True, key="compare_modality")]
-DEFAULTS = {"image": ["grad-cam", "integrated-gradients", "rise"], "text": ["integrated-gradients", "occlusion"],
+DEFAULTS = {"image": ["grad-cam"], "text": ["integrated-gradients", "occlusion"],
             "tabular": ["shap-tree", "shap-permutation"]}
 
 if modality == "image":
