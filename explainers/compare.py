@@ -39,18 +39,26 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
             sanity_layers: int = 2, progress=None, cancel=None, on_error=None) -> list[Explanation]:
     """Explanations of ``x`` by each method (with its params), the random baseline included.
 
-    ``progress(step, n_steps, method)`` after each method; ``on_error(method, exc)``
-    receives a method's failure (else it is raised), and the others still run.
+    ``progress(fraction, text)`` as the passes go (fraction of the whole comparison in
+    [0, 1]); ``on_error(method, exc)`` receives a method's failure (else it is
+    raised), and the others still run.
     """
     methods = dict(methods)
     methods.setdefault("random", {})
     figures = FAITHFULNESS.get(model.modality) if faithfulness else None
     out = []
     for step, (method, params) in enumerate(methods.items()):
+
+        def report(done, total, stage, step=step, method=method):
+            if progress is not None:  # each method: half for explaining, half for measuring
+                share = 0.5 * (done / max(total, 1)) + (0.5 if stage == "measuring" else 0.0)
+                progress(min(1.0, (step + share) / len(methods)), f"{method}: {stage}, {done}/{total} passes")
+
         try:
-            e = explain(model, x, method=method, target=target, cancel=cancel, **params)
+            e = explain(model, x, method=method, target=target, cancel=cancel,
+                        progress=lambda d, t: report(d, t, "explaining"), **params)
             target = e.target if target is None else target  # every method explains the same class
-            with run_control(cancel=cancel):
+            with run_control(progress=lambda d, t: report(d, t, "measuring"), cancel=cancel):
                 if figures is not None:
                     e.extras["faithfulness"] = figures(model, x, e)
                 if sanity and method != "random":
@@ -63,5 +71,5 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
                 raise
             on_error(method, exc)
         if progress is not None:
-            progress(step + 1, len(methods), method)
+            progress((step + 1) / len(methods), f"{method} done")
     return out

@@ -78,7 +78,7 @@ if st.button("Run", type="primary", key="compare_run"):
     bar = st.progress(0.0, text="Starting…")
     results = compare(
         model, x, params, target, sanity=sanity,
-        progress=lambda done, total, method: bar.progress(done / total, text=f"{method} done ({done}/{total})"),
+        progress=lambda fraction, text: bar.progress(fraction, text=text),
         on_error=lambda method, exc: show_error(exc),
     )
     st.session_state["compare_results"] = (key, results)

@@ -148,9 +148,11 @@ def test_random_text_baseline_is_seeded_and_skips_special_tokens():
 def test_compare_adds_the_random_baseline_figures_and_keeps_going_after_a_failure(region_model, bright_square):
     from explainers.compare import compare
 
-    errors = []
+    errors, fractions = [], []
     out = compare(region_model, bright_square, {"saliency": {}, "occlusion": {"nope": 1}}, 0,
-                  on_error=lambda method, exc: errors.append(method))
+                  on_error=lambda method, exc: errors.append(method),
+                  progress=lambda fraction, text: fractions.append(fraction))
+    assert fractions == sorted(fractions) and fractions[-1] == 1 and len(fractions) > 6  # per batch, not per method
     assert [e.method for e in out] == ["saliency", "random"] and errors == ["occlusion"]
     for e in out:
         assert {"deletion_auc", "insertion_auc", "average_drop"} <= set(e.extras["faithfulness"])
