@@ -8,7 +8,6 @@ is batched, counted, cancellable and reported as progress.
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -17,29 +16,17 @@ import torch
 from explainers.engine import batched_logits, expect
 from explainers.maps import to_pixel_grid_signed
 from explainers.registry import register
+from explainers.shap_budget import check_max_evals, numpy_seed, partition_passes
 from models.errors import ExplainerError
 
 SHAP_BATCH = 64  # masked images per call from shap to the model (the engine may split it further)
-
-
-def _passes(max_evals: int) -> int:
-    """What shap's Partition explainer runs for ``max_evals``: the fully masked and the whole
-    image, then pairs of masked images until the budget ``max_evals - 2`` is reached."""
-    return 2 + 2 * -(-(max_evals - 2) // 2)
-
-
-def _max_evals(params) -> int:
-    value = params["max_evals"]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
-        raise ExplainerError(f"max_evals must be a whole number of at least 2; got {value!r}.")
-    return int(value)
 
 
 @register(
     "shap",
     modality="image",
     family="perturbation",
-    cost=lambda params, model=None: (_passes(_max_evals(params)), 0),
+    cost=lambda params, model=None: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 500, "blur": 128, "seed": 0},
     signed=True,
 )
@@ -65,14 +52,14 @@ def shap_values(model, image, target, max_evals=500, blur=128, seed=0):
     """
     import shap
 
-    max_evals = _max_evals({"max_evals": max_evals})
+    max_evals = check_max_evals({"max_evals": max_evals})
     blur = int(blur)
     if blur < 1:
         raise ExplainerError(f"blur must be a box size of at least 1 pixel; got {blur}.")
     x = model.preprocess(image)
     pixels = x[0].permute(1, 2, 0).contiguous().cpu().numpy()  # shap's maskers want (h, w, c) arrays
     device = x.device
-    expect(_passes(max_evals))
+    expect(partition_passes(max_evals))
 
     def probabilities(batch: np.ndarray) -> np.ndarray:  # batch: (n, h·w·c) flat masked images
         batch = np.ascontiguousarray(batch, dtype=np.float32).reshape(len(batch), *pixels.shape)
@@ -83,7 +70,7 @@ def shap_values(model, image, target, max_evals=500, blur=128, seed=0):
     masker = copy.copy(_masker_template(blur, pixels.shape))  # a fresh copy: its blur cache starts empty
     explainer = shap.PartitionExplainer(probabilities, masker)
     outputs = shap.Explanation.argsort.flip[:1] if target is None else [int(target)]
-    with _numpy_seed(seed):  # explain_row: one image, and it says which output the top class was
+    with numpy_seed(seed):  # explain_row: one image, and it says which output the top class was
         row = explainer.explain_row(  # a flat image: the masker then blurs it once, not once per mask
             pixels.ravel(), max_evals=max_evals, main_effects=False, error_bounds=False,
             batch_size=SHAP_BATCH, outputs=outputs, silent=True,
@@ -103,12 +90,3 @@ def _masker_template(blur: int, shape: tuple[int, ...]):
     return shap.maskers.Image(f"blur({blur},{blur})", shape)
 
 
-@contextmanager
-def _numpy_seed(seed: int):
-    """shap breaks priority ties with ``np.random.randn``: seed it, then restore the global state."""
-    state = np.random.get_state()
-    np.random.seed(int(seed))
-    try:
-        yield
-    finally:
-        np.random.set_state(state)

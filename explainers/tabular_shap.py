@@ -26,7 +26,6 @@ One-hot columns made by the model's pipeline are summed back into their source c
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -36,6 +35,7 @@ from explainers.api import explain, register_input
 from explainers import engine
 from explainers.engine import batched_logits, expect
 from explainers.registry import register
+from explainers.shap_budget import numpy_seed
 from models.errors import ExplainerError, InputError
 
 ROWS_PER_BATCH = 2048  # rows per model call from the engine (scikit-learn is fastest on big batches)
@@ -58,17 +58,6 @@ def _prepare(x):
 
 
 register_input("tabular", _prepare)
-
-
-@contextmanager
-def _numpy_seed(seed: int):
-    """KernelSHAP samples coalitions with the global ``np.random``: seed it, then restore the state."""
-    state = np.random.get_state()
-    np.random.seed(int(seed))
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 # --- which model, which explainer ---------------------------------------------------------------------
@@ -143,7 +132,6 @@ def _in_chunks(frame: pd.DataFrame, explain_chunk) -> np.ndarray:
         parts.append(explain_chunk(frame.iloc[start:start + EXACT_CHUNK]))
     engine.report_progress(len(frame), len(frame))
     return np.concatenate(parts, axis=0)
-
 
 
 def _target(model, frame: pd.DataFrame, target) -> int:
@@ -314,7 +302,7 @@ def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     index = _target(model, frame, target)
     summary = _kmeans_background(model, k)
     expect(k + (_kernel_cost({"background": k, "nsamples": n}, model)[0] - k) * len(frame))
-    with _numpy_seed(seed), warnings.catch_warnings():
+    with numpy_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         explainer = shap.KernelExplainer(_engine_output(model, index), summary)
         values = explainer.shap_values(model.schema.encode(frame), nsamples=n, silent=True)

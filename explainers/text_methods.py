@@ -31,6 +31,7 @@ from explainers.api import register_input
 from explainers.engine import batched_logits, expect
 from explainers.gradients import QUADRATURES, positive_int, seeded
 from explainers.registry import register
+from explainers.shap_budget import check_max_evals, partition_passes
 from models.errors import ExplainerError
 from models.text import HIDDEN, Encoding
 from models.texts import clean_text
@@ -309,22 +310,11 @@ def occlusion(model, text, target):
     return finish(scores, enc), index, fields(enc, probability=float(p[0]))
 
 
-def _shap_passes(max_evals: int) -> int:
-    return 2 + 2 * -(-(max_evals - 2) // 2)
-
-
-def _max_evals(params) -> int:
-    value = params["max_evals"]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
-        raise ExplainerError(f"max_evals must be a whole number of at least 2; got {value!r}.")
-    return int(value)
-
-
 @register(
     "shap",
     modality="text",
     family="perturbation",
-    cost=lambda params, model=None: (_shap_passes(_max_evals(params)), 0),
+    cost=lambda params, model=None: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 300, "seed": 0},
     signed=True,
 )
@@ -339,7 +329,7 @@ def shap_text(model, text, target, max_evals=300, seed=0):
     import shap
 
     enc = encode(model, text)
-    evals = _max_evals({"max_evals": max_evals})
+    evals = check_max_evals({"max_evals": max_evals})
     masker = shap.maskers.Text(model.tokenizer, mask_token=HIDDEN, output_type="token_ids")
     index = top_index(model, enc, target)
 
@@ -349,7 +339,7 @@ def shap_text(model, text, target, max_evals=300, seed=0):
             ids = ids[None]
         return probabilities(model, ids.shape[0], lambda i, j: ids[i:j], index).cpu().numpy()
 
-    expect(_shap_passes(evals))
+    expect(partition_passes(evals))
     explainer = shap.explainers.Partition(f, masker)
     with seeded(seed, model.device), warnings.catch_warnings():
         warnings.simplefilter("ignore")

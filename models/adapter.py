@@ -17,6 +17,7 @@ from torch import nn
 from models.device import default_device, describe
 from models.errors import ExplainerError, InputError
 from models.images import to_rgb_array
+from models.labels import label_index
 from models.vit import TokenLayout, to_feature_map, transformer_defaults
 
 
@@ -159,14 +160,7 @@ class ImageClassifier:
             if image is None:
                 raise ExplainerError("No target class given and no image to pick the top class from.")
             return int(np.argmax(self.predict(image).probs))
-        if isinstance(target, str):
-            if target not in self.labels:
-                raise ExplainerError(f"'{target}' is not one of the model's {len(self.labels)} classes.")
-            return self.labels.index(target)
-        index = int(target)
-        if not 0 <= index < len(self.labels):
-            raise ExplainerError(f"Class index {index} is out of range 0..{len(self.labels) - 1}.")
-        return index
+        return label_index(target, self.labels)
 
     def _last_spatial_layer(self) -> str:
         """Name of the last module, in execution order, that outputs an (N, C, h, w) map with h, w > 1."""

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from models.errors import ModelLoadError
+from models.errors import ExplainerError, ModelLoadError
 
 LABEL_FILE_TYPES = ("txt", "json")
 
@@ -92,3 +92,16 @@ def resolve_labels(n_outputs: int, given=None, stored: list[str] | None = None) 
             f"The model has {n_outputs} outputs but {source} names {len(names)} classes; they must match."
         )
     return [str(n) for n in names]
+
+
+def label_index(target, labels: list[str]) -> int:
+    """The index of a class given as its label or its index, or an ``ExplainerError`` sentence."""
+    if isinstance(target, str):
+        if target not in labels:
+            shown = ", ".join(labels) if len(labels) <= 20 else f"{len(labels)} classes"
+            raise ExplainerError(f"'{target}' is not one of the model's classes ({shown}).")
+        return labels.index(target)
+    index = int(target)
+    if not 0 <= index < len(labels):
+        raise ExplainerError(f"Class index {index} is out of range 0..{len(labels) - 1}.")
+    return index

@@ -32,6 +32,7 @@ import torch
 
 from models.adapter import Prediction
 from models.errors import ExplainerError, InputError, ModelLoadError
+from models.labels import label_index
 from models.tables import Dataset, TableSchema, load_dataset
 
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
@@ -268,14 +269,7 @@ class TabularModel:
             if row is None:
                 raise ExplainerError("No target class given and no row to pick the predicted class from.")
             return int(self.predicted_classes(row)[0])
-        if isinstance(target, str):
-            if target not in self.labels:
-                raise ExplainerError(f"'{target}' is not one of the model's classes: {', '.join(self.labels)}.")
-            return self.labels.index(target)
-        index = int(target)
-        if not 0 <= index < len(self.labels):
-            raise ExplainerError(f"Class index {index} is out of range 0..{len(self.labels) - 1}.")
-        return index
+        return label_index(target, self.labels)
 
     def score_frame(self, frame: pd.DataFrame, y) -> float:
         """How well the model fits rows with their true targets; counts the rows.

@@ -20,6 +20,7 @@ from torch import nn
 from models.adapter import Prediction
 from models.device import default_device, describe
 from models.errors import ExplainerError, InputError
+from models.labels import label_index
 from models.texts import clean_text
 
 HIDDEN = -1  # token id meaning "not there": pad id under a zero attention mask
@@ -175,14 +176,7 @@ class TextClassifier:
             if text is None:
                 raise ExplainerError("No target class given and no text to pick the top class from.")
             return int(np.argmax(self.predict(text).probs))
-        if isinstance(target, str):
-            if target not in self.labels:
-                raise ExplainerError(f"'{target}' is not one of the model's classes: {', '.join(self.labels)}.")
-            return self.labels.index(target)
-        index = int(target)
-        if not 0 <= index < len(self.labels):
-            raise ExplainerError(f"Class index {index} is out of range 0..{len(self.labels) - 1}.")
-        return index
+        return label_index(target, self.labels)
 
 
 class SequenceLogits(nn.Module):
