@@ -279,3 +279,26 @@ def choose_table_row():
     row = features.iloc[index].to_dict()
     st.dataframe(features.iloc[[index]], hide_index=True)
     return model, row, f"{dataset}:{index}"
+
+
+def run_with_progress(label: str, fn, unit: str = "passes"):
+    """``fn(progress)`` under a progress bar and a Cancel button (pressing it reruns the page, which stops
+    the run); ``progress(done, total)`` or ``progress(fraction, text)``. The result, or None after the error is shown."""
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key=f"cancel:{label}", help="Stops the computation.")
+    bar = st.progress(0.0, text=f"{label}: starting…")
+
+    def progress(done, total):
+        if isinstance(total, str):  # a fraction and its own text
+            bar.progress(min(1.0, float(done)), text=total)
+        else:
+            bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done:,}/{total:,} {unit}")
+
+    try:
+        return fn(progress)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return None
+    finally:
+        bar.empty()
+        cancel_slot.empty()

@@ -16,6 +16,7 @@ from pages.common import (
     choose_text_model,
     headline_metrics,
     method_params,
+    run_with_progress,
     show_error,
 )
 from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, heatmap_overlay
@@ -73,17 +74,10 @@ top_k = c3.slider("Top-k share (for top-k IoU)", 0.01, 0.5, 0.1, 0.01, key="comp
 
 key = (modality, model.name, input_id, target, tuple(picked), repr(params), sanity)
 if st.button("Run", type="primary", key="compare_run"):
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key="compare_cancel", help="Stops the comparison.")
-    bar = st.progress(0.0, text="Starting…")
-    results = compare(
-        model, x, params, target, sanity=sanity,
-        progress=lambda fraction, text: bar.progress(fraction, text=text),
-        on_error=lambda method, exc: show_error(exc),
-    )
-    st.session_state["compare_results"] = (key, results)
-    bar.empty()
-    cancel_slot.empty()
+    results = run_with_progress("compare", lambda progress: compare(
+        model, x, params, target, sanity=sanity, progress=progress, on_error=lambda method, exc: show_error(exc)))
+    if results is not None:
+        st.session_state["compare_results"] = (key, results)
 
 stored = st.session_state.get("compare_results")
 if stored is None or stored[0] != key:

@@ -9,7 +9,14 @@ from explainers import explain, get_method
 from explainers.cost import estimate
 from models.images import UPLOAD_TYPES, decode_zip
 from models.samples import IMAGE_SAMPLES, sample_views
-from pages.common import add_to_report, cached_decode, choose_image_model, method_params, show_error
+from pages.common import (
+    add_to_report,
+    cached_decode,
+    choose_image_model,
+    method_params,
+    run_with_progress,
+    show_error,
+)
 from reports.concept_figures import cluster_graph, concept_name, concept_overlay, importance_bar
 
 st.title("Concepts (CRAFT)")
@@ -91,19 +98,10 @@ st.caption(
 
 key = (model.name, set_id, target, tuple(sorted(params.items())))
 if st.button("Run", type="primary", key="concept_run"):
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key="concept_cancel", help="Stops the run.")
-    bar = st.progress(0.0, text="Starting…")
-    try:
-        st.session_state["concept_result"] = (key, explain(
-            model, images, method="craft", target=target,
-            progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done}/{total} passes"),
-            **params,
-        ))
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-    bar.empty()
-    cancel_slot.empty()
+    e = run_with_progress("craft", lambda progress: explain(model, images, method="craft", target=target,
+                                                           progress=progress, **params))
+    if e is not None:
+        st.session_state["concept_result"] = (key, e)
 
 stored = st.session_state.get("concept_result")
 if stored is None or stored[0] != key:

@@ -18,7 +18,7 @@ from explainers.tabular_shap import (
 )
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
-from pages.common import add_to_report, method_params, show_error
+from pages.common import add_to_report, method_params, run_with_progress, show_error
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
 st.title("Tables")
@@ -51,24 +51,7 @@ def _skops(key: str, name: str, data: bytes, _dataset, trusted: tuple):
     with tempfile.TemporaryDirectory(prefix="lumen-skops-") as tmp:
         return load_skops(_upload_path(tmp, name, data), _dataset, trusted=list(trusted))
 
-
-def _run(label: str, fn):
-    """Run ``fn(progress)`` with a progress bar and a Cancel button (pressing it reruns the page, which stops the run)."""
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key=f"cancel:{label}", help="Stops the computation.")
-    bar = st.progress(0.0, text=f"{label}: starting…")
-
-    def progress(done, total):
-        bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done:,}/{total:,} model rows evaluated")
-
-    try:
-        return fn(progress)
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-        return None
-    finally:
-        bar.empty()
-        cancel_slot.empty()
+ROWS = "model rows evaluated"
 
 
 def _ranked_table(explanation, key: str):
@@ -176,10 +159,11 @@ with global_tab:
     st.caption(f"Estimated cost: about {per_row * rows:,} model rows evaluated ({per_row:,} per row).")
     compare = st.checkbox("Also compute permutation importance (scikit-learn, held-out rows)", key="tab_perm")
     if st.button("Explain globally", type="primary", key="run_global"):
-        e = _run(method, lambda progress: explain_global(model, pool, method=method, rows=rows, target=target,
-                                                         progress=progress, **params))
-        p = _run("permutation-importance", lambda progress: explain_global(
-            model, pool, method="permutation-importance", rows=len(pool), progress=progress)) if compare and e else None
+        e = run_with_progress(method, lambda progress: explain_global(
+            model, pool, method=method, rows=rows, target=target, progress=progress, **params), unit=ROWS)
+        p = run_with_progress("permutation-importance", lambda progress: explain_global(
+            model, pool, method="permutation-importance", rows=len(pool), progress=progress),
+            unit=ROWS) if compare and e else None
         st.session_state["tab_global"] = {"model": model.name, "e": e, "perm": p} if e else None
     result = st.session_state.get("tab_global")
     if result and result["model"] == model.name:
@@ -222,8 +206,8 @@ with local_tab:
         submitted = st.form_submit_button("Explain this row", type="primary")
     if submitted:
         values = {c: (np.nan if v is None else v) for c, v in edited.items()}
-        e = _run(method, lambda progress: explain(model, values, method=method, target=target, progress=progress,
-                                                  **params))
+        e = run_with_progress(method, lambda progress: explain(
+            model, values, method=method, target=target, progress=progress, **params), unit=ROWS)
         st.session_state["tab_local"] = {"model": model.name, "e": e, "row": values} if e else None
     result = st.session_state.get("tab_local")
     if result and result["model"] == model.name:
