@@ -32,3 +32,6 @@ bench: $(VENV)/.test
 	$(PY) -m bench.bench_gradients
 	$(PY) -m bench.bench_perturbation
 	$(PY) -m bench.bench_text
+	$(PY) -m bench.bench_tabular
+	$(PY) -m bench.bench_craft
+	$(PY) -m bench.bench_metrics
