@@ -7,6 +7,7 @@
 from explainers import cam, cf_cam, score_cam  # noqa: F401  (importing registers the methods)
 from explainers import gradients  # noqa: F401  (registers the Captum gradient methods)
 from explainers import perturbation, shap_image  # noqa: F401  (register occlusion, rise, sobol, shap)
+from explainers import generation, reagent  # noqa: F401  (register the generation methods)
 from explainers.api import explain, register_input
 from explainers.explanation import Explanation
 from explainers.registry import Method, get_method, list_explainers, register

@@ -85,6 +85,8 @@ def batched_logits(
     make_batch: Callable[[int, int], torch.Tensor],
     batch_size: int | None = None,
     autocast: bool = False,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    grad: bool = False,
 ) -> torch.Tensor:
     """Logits (n, n_classes), float32, on ``model.device``, for n perturbed inputs.
 
@@ -95,6 +97,11 @@ def batched_logits(
     the same inputs are retried; the smaller size is kept. CPU batches are fed
     channels-last (same logits, faster convolutions). Progress is reported after each
     batch; a set cancel event stops before the next.
+
+    ``forward(batch)``, optional, replaces ``model.forward`` (it must call it) and returns
+    one row per input of any shape, e.g. a language model's target log-probabilities;
+    ``grad=True`` runs it with autograd on instead of ``inference_mode`` (gradient methods
+    whose ``forward`` back-propagates and returns gradients), with the same batching.
     """
     n = int(n)
     if n <= 0:
@@ -106,9 +113,10 @@ def batched_logits(
     on_cuda = torch.device(model.device).type == "cuda"
     use_autocast = bool(autocast) and on_cuda
     channels_last = CPU_CHANNELS_LAST and not on_cuda
+    run = forward or model.forward
     out: torch.Tensor | None = None
     i = 0
-    with torch.inference_mode():
+    with torch.enable_grad() if grad else torch.inference_mode():
         while i < n:
             if control is not None and control.cancel is not None and control.cancel.is_set():
                 raise Cancelled()
@@ -118,7 +126,7 @@ def batched_logits(
                 if channels_last and batch.ndim == 4:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda") if use_autocast else nullcontext():
-                    logits = model.forward(batch)
+                    logits = run(batch)
             except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
                 if not _is_out_of_memory(error):
                     raise
@@ -130,14 +138,21 @@ def batched_logits(
                 _release_cached(model)
                 continue
             if out is None:
-                out = torch.empty((n, logits.shape[1]), dtype=torch.float32, device=logits.device)
-            out[i:j] = logits.float()
+                out = torch.empty((n, *logits.shape[1:]), dtype=torch.float32, device=logits.device)
+            out[i:j] = logits.detach().float()
             if control is not None:
                 control.done += j - i
                 if control.progress is not None:
                     control.progress(control.done, control.total)
             i = j
     return out
+
+
+def check_cancel() -> None:
+    """Raise ``Cancelled`` if the current run's cancel event is set (for loops between engine calls)."""
+    control = _CONTROL.get()
+    if control is not None and control.cancel is not None and control.cancel.is_set():
+        raise Cancelled()
 
 
 def _is_out_of_memory(error: RuntimeError) -> bool:

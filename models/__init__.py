@@ -34,12 +34,23 @@ def _vit_digits(device=None):
     return vit_digits(device=device)
 
 
+def _smollm2(device=None):
+    from models.lm_loaders import smollm2_135m
+
+    return smollm2_135m(device=device)
+
+
 _EMBEDDED = {
     "efficientnet-lite0": (_efficientnet, "image", "EfficientNet-Lite0, ImageNet (1000 classes), embedded"),
     "vit-digits": (
         _vit_digits,
         "image",
         "Tiny ViT on 8×8 handwritten digits (10 classes), embedded; trained at first use (~15 s), then cached",
+    ),
+    "smollm2-135m": (
+        _smollm2,
+        "generation",
+        "SmolLM2-135M-Instruct causal LM, embedded; dequantised at first use (~15 s), then cached",
     ),
 }
 

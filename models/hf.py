@@ -107,7 +107,7 @@ def resolve_source(source: str) -> tuple[str, str, bool]:
 
 # Which loader takes a model, by the suffix of the architecture named in its config.json:
 # (suffix, "module:function"); the function takes (source, **options) like hf_model.
-HF_ROUTES: list[tuple[str, str]] = []
+HF_ROUTES: list[tuple[str, str]] = [("ForCausalLM", "models.lm_loaders:hf_causal_lm")]
 
 
 def hf_any(source: str, **options):
