@@ -61,6 +61,8 @@ def reagent(
     (uniform for the first token); ``masked-lm``: candidates a Hugging Face masked LM
     (directory in ``masked_lm``) proposes for token i in its context, kept where they are
     a single token of this model. Stochastic: same ``seed``, same scores.
+    A given target token that is not among the model's ``stopping_top_k`` predictions even
+    for the whole prompt may never satisfy the stopping check: its probes run ``max_probe_steps``.
     ``extras["steps"]``: steps each target token took; ``extras["stopped"]``: the share of probes that stopped.
     """
     keep_n = int(keep_top_n)
