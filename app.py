@@ -7,7 +7,10 @@ from models.device import default_device, describe
 st.set_page_config(page_title="Lumen", page_icon="🔦", layout="wide")
 
 page = st.navigation(
-    [st.Page("pages/image.py", title="Image", icon="🖼️", default=True)],
+    [
+        st.Page("pages/image.py", title="Image", icon="🖼️", default=True),
+        st.Page("pages/generation.py", title="Generation", icon="💬"),
+    ],
 )
 
 with st.sidebar:
