@@ -32,3 +32,4 @@ bench: $(VENV)/.test
 	$(PY) -m bench.bench_cams
 	$(PY) -m bench.bench_gradients
 	$(PY) -m bench.bench_perturbation
+	$(PY) -m bench.bench_generation
