@@ -38,8 +38,8 @@ def test_reagent_scores_france_above_the_and_of(smollm):
 
 
 def test_integrated_gradients_complete_within_one_percent(smollm):
-    e = explain(smollm, PROMPT, method="integrated-gradients", target=" Paris. It")
-    task = make_task(smollm, PROMPT, " Paris. It")
+    e = explain(smollm, PROMPT, method="integrated-gradients", target=" Paris")
+    task = make_task(smollm, PROMPT, " Paris")
     with torch.no_grad():  # the output change computed here, independently of the method
         x = smollm.embeddings(task.ids)
         base = x.clone()
@@ -47,7 +47,7 @@ def test_integrated_gradients_complete_within_one_percent(smollm):
         change = (target_logprobs(smollm, x, task.target) - target_logprobs(smollm, base, task.target))[0].numpy()
     raw_sums = (e.scores * e.extras["row_scale"][:, None]).sum(axis=1)
     np.testing.assert_allclose(raw_sums, change, rtol=0.01)
-    assert len(e.extras["ranked_first"]) == 3
+    assert len(e.extras["ranked_first"]) == 1 and e.extras["ranked_first"][0] in e.tokens
 
 
 def test_other_methods_shapes(smollm):
@@ -68,4 +68,4 @@ def test_unusual_scripts(smollm, text):
 def test_enormous_prompt_truncated_with_warning(smollm):
     with pytest.warns(UserWarning, match="were kept"):
         e = explain(smollm, "word " * 100_000, method="attention", target=" word")
-    assert len(e.tokens) == smollm.max_prompt_tokens and "100,000 tokens" in e.extras["warning"]
+    assert len(e.tokens) == smollm.max_prompt_tokens and "500,000 characters" in e.extras["warning"]
