@@ -11,6 +11,7 @@ page = st.navigation(
         st.Page("pages/image.py", title="Image", icon="🖼️", default=True),
         st.Page("pages/concepts.py", title="Concepts", icon="🧩"),
         st.Page("pages/text.py", title="Text classification", icon="📝"),
+        st.Page("pages/generation.py", title="Generation", icon="💬"),
         st.Page("pages/tabular.py", title="Tables", icon="📊"),
         st.Page("pages/compare.py", title="Compare", icon="⚖️"),
         st.Page("pages/report.py", title="Report", icon="📄"),

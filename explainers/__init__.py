@@ -11,6 +11,7 @@ from explainers import craft  # noqa: F401  (registers CRAFT concepts)
 from explainers import baseline  # noqa: F401  (registers the random baseline)
 from explainers import text_methods  # noqa: F401  (registers the text-classifier methods and text input)
 from explainers import tabular_shap  # noqa: F401  (registers the tabular SHAP methods and input)
+from explainers import generation, reagent  # noqa: F401  (register the generation methods)
 from explainers.api import explain, register_input
 from explainers.explanation import Explanation
 from explainers.registry import Method, get_method, list_explainers, register

@@ -101,12 +101,9 @@ def batched_logits(
     batch_size: int | None = None,
     autocast: bool = False,
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    grad: bool = False,
 ) -> torch.Tensor:
     """Logits (n, n_classes), float32, on ``model.device``, for n perturbed inputs.
-
-    ``forward``: what to run on each batch instead of ``model.forward`` — part of the
-    model, e.g. the head above a layer for concept importance (outputs (b, ...) of any
-    trailing shape; counting its passes is then its own business).
 
     ``make_batch(i, j)`` returns the preprocessed inputs i..j-1 as a (j-i, 3, h, w)
     tensor on ``model.device``; it runs under ``torch.inference_mode`` too. Every
@@ -115,6 +112,12 @@ def batched_logits(
     the same inputs are retried; the smaller size is kept. CPU batches are fed
     channels-last (same logits, faster convolutions). Progress is reported after each
     batch; a set cancel event stops before the next.
+
+    ``forward(batch)``, optional, replaces ``model.forward`` and returns one row per input
+    of any shape, e.g. a language model's target log-probabilities, or the head above a
+    layer for concept importance (counting its passes is then its own business);
+    ``grad=True`` runs it with autograd on instead of ``inference_mode`` (gradient methods
+    whose ``forward`` back-propagates and returns gradients), with the same batching.
     """
     n = int(n)
     if n <= 0:
@@ -126,9 +129,10 @@ def batched_logits(
     on_cuda = torch.device(model.device).type == "cuda"
     use_autocast = bool(autocast) and on_cuda
     channels_last = CPU_CHANNELS_LAST and not on_cuda
+    run = forward or model.forward
     out: torch.Tensor | None = None
     i = 0
-    with torch.inference_mode():
+    with torch.enable_grad() if grad else torch.inference_mode():
         while i < n:
             check_cancel()
             j = min(n, i + size)
@@ -137,7 +141,7 @@ def batched_logits(
                 if channels_last and batch.ndim == 4:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda") if use_autocast else nullcontext():
-                    logits = (forward or model.forward)(batch)
+                    logits = run(batch)
             except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
                 if not _is_out_of_memory(error):
                     raise
@@ -150,7 +154,7 @@ def batched_logits(
                 continue
             if out is None:
                 out = torch.empty((n, *logits.shape[1:]), dtype=torch.float32, device=logits.device)
-            out[i:j] = logits.float()
+            out[i:j] = logits.detach().float()
             if control is not None:
                 control.done += j - i
                 if control.progress is not None:

@@ -42,6 +42,12 @@ def _minilm_sentiment(device=None):
     return minilm_sentiment(device=device)
 
 
+def _smollm2(device=None):
+    from models.lm_loaders import smollm2_135m
+
+    return smollm2_135m(device=device)
+
+
 _EMBEDDED = {
     "efficientnet-lite0": (_efficientnet, "image", "EfficientNet-Lite0, ImageNet (1000 classes), embedded"),
     "vit-digits": (
@@ -53,6 +59,11 @@ _EMBEDDED = {
         _minilm_sentiment,
         "text",
         "all-MiniLM-L6-v2 + sentiment head (negative/positive), embedded; head trained at first use (~20 s), then cached",
+    ),
+    "smollm2-135m": (
+        _smollm2,
+        "generation",
+        "SmolLM2-135M-Instruct causal LM, embedded; dequantised at first use (~15 s), then cached",
     ),
 }
 

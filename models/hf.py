@@ -109,6 +109,7 @@ def resolve_source(source: str) -> tuple[str, str, bool]:
 # (suffix, "module:function"); the function takes (source, **options) like hf_model.
 HF_ROUTES: list[tuple[str, str]] = [
     ("ForSequenceClassification", "models.text_hf:hf_text_classifier"),
+    ("ForCausalLM", "models.lm_loaders:hf_causal_lm"),
 ]
 
 

@@ -26,6 +26,14 @@ def vit():
 
 
 @pytest.fixture(scope="session")
+def smollm():
+    """The embedded causal LM: dequantised from its GGUF on first use (~20 s), then read from the cache (~1 s)."""
+    from models import load_model
+
+    return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def chelsea() -> np.ndarray:
     return sample_image("chelsea (cat)")
 

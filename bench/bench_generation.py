@@ -1,0 +1,48 @@
+"""Generation methods on the embedded SmolLM2-135M: CPU time and passes for a 20-token prompt.
+
+ReAGent's floor: its forward passes × the best per-row time of a bare forward at its batch
+(16 rows, ReAGent's probe batch, same sequence length, last position only), measured in this run.
+
+    python -m bench.bench_generation
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from bench.common import median_time
+from explainers import explain
+from models import load_model
+
+PROMPT = "In the small village by the sea, the old fisherman told his grandson a story about the"
+TARGET_TOKENS = 10
+
+
+def main() -> None:
+    start = time.perf_counter()
+    model = load_model("smollm2-135m", device="cpu")
+    print(f"load (cached fp32 copy): {time.perf_counter() - start:.2f} s")
+    encoded = model.encode(PROMPT)
+    target = model.generate(encoded, TARGET_TOKENS)
+    print(f"prompt: {len(encoded.prompt_ids)} tokens; greedy target: {len(target)} tokens {model.decode(target)!r}")
+    ids = torch.tensor([encoded.prompt_ids], device=model.device)
+    rows = ids.repeat(16, 1)
+    with torch.inference_mode():
+        per_row = median_time(lambda: model.module(input_ids=rows, use_cache=False, logits_to_keep=1), model.device, 5) / 16
+    print(f"floor: bare forward at batch 16, {ids.shape[1]} tokens: {per_row * 1000:.2f} ms per row")
+    print(f"{'method':<22}{'seconds':>9}{'forward':>9}{'backward':>9}")
+    for method in ("attention", "gradient-x-input", "occlusion", "integrated-gradients", "reagent"):
+        e = explain(model, PROMPT, method=method, target=target)
+        print(f"{method:<22}{e.runtime_s:>9.2f}{e.n_forward:>9}{e.n_backward:>9}")
+        if method == "reagent":
+            floor = e.n_forward * per_row
+            print(f"  reagent: steps per token {e.extras['steps']}; floor {floor:.2f} s; ratio {e.runtime_s / floor:.2f}")
+        if method == "integrated-gradients":
+            print(f"  IG: max relative completeness error {max(e.extras['relative_completeness']):.4f}; "
+                  f"steps per token {e.extras['steps']}")
+
+
+if __name__ == "__main__":
+    main()

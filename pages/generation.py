@@ -1,0 +1,127 @@
+"""Generation page: a prompt, a continuation (generated or given), which prompt tokens each generated token rests on."""
+
+import threading
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explainers import explain, get_method, list_explainers
+from explainers.generation import generation_cost
+from explainers.generation_metrics import soft_ns_nc
+from models import list_models
+from pages.common import cached_model, method_params, show_error
+
+st.title("Generation attribution")
+
+with st.sidebar:
+    source = st.radio("Language model", ["Embedded", "Hugging Face directory"], key="gen_source")
+    try:
+        if source == "Embedded":
+            model = cached_model(st.selectbox("Model", list_models("generation"), key="gen_model"))
+        else:
+            where = st.text_input("Local *ForCausalLM directory (safetensors)", key="gen_hf").strip()
+            if not where:
+                st.info("Give the directory of a Hugging Face causal language model.")
+                st.stop()
+            model = cached_model(f"hf:{where}")
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        st.stop()
+    st.caption(f"Model: **{model.name}** · {model.device_description}")
+
+prompt = st.text_area("Prompt", "The capital of France is", key="gen_prompt")
+mode = st.radio("Continuation", ["Generate (greedy)", "Given target"], horizontal=True, key="gen_mode")
+if mode == "Given target":
+    target_text = st.text_input("Target continuation", " Paris", key="gen_target")
+    max_new = None
+else:
+    target_text = None
+    max_new = int(st.number_input("Max new tokens", 1, 64, 8, key="gen_max_new"))
+
+try:
+    encoded = model.encode(prompt, target_text or None)
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+if encoded.warning:
+    st.warning(encoded.warning)
+
+methods = st.multiselect("Methods", list_explainers("generation"), default=["occlusion"], key="gen_methods")
+chosen = {m: method_params(get_method(m, "generation"), model) for m in methods}
+for params in chosen.values():
+    params.pop("max_new_tokens", None)  # the page generates once and passes the ids to every method
+if not chosen:
+    st.info("Choose at least one method.")
+    st.stop()
+n_target = len(encoded.target_ids) or max_new
+try:
+    costs = [generation_cost(model, m, p, len(encoded.prompt_ids), n_target) for m, p in chosen.items()]
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+st.caption(
+    f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
+    f"{sum(c[2] for c in costs):.1f} s on {model.device_description} (ReAGent: typical; it stops when its probes do)."
+)
+
+key = (model.name, prompt, target_text, max_new)
+results = st.session_state.get("gen_results")
+if results is None or results["key"] != key:
+    results = st.session_state["gen_results"] = {"key": key, "explanations": {}, "faith": {}}
+
+if st.button("Run", type="primary", key="gen_run"):
+    cancel = threading.Event()
+    st.empty().button("Cancel", key="gen_cancel", on_click=cancel.set, help="Stops the run; finished methods are kept.")
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        target = target_text or model.generate(encoded, max_new)
+        if not target:
+            st.warning("The model generated nothing for this prompt (its next token is end-of-text). "
+                       "Change the prompt or give a target continuation.")
+            st.stop()
+        for i, (method_id, params) in enumerate(chosen.items()):
+
+            def progress(done, total, i=i, method_id=method_id):
+                bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+
+            try:
+                e = explain(model, prompt, method=method_id, target=target, progress=progress, cancel=cancel, **params)
+                results["explanations"][method_id] = e
+                results["faith"][method_id] = soft_ns_nc(model, e)
+            except Exception as exc:  # noqa: BLE001
+                show_error(exc)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+    bar.empty()
+
+shown = {m: e for m, e in results["explanations"].items() if m in chosen}
+if not shown:
+    st.info("Choose methods, then press **Run**.")
+    st.stop()
+
+first = next(iter(shown.values()))
+st.markdown(f"**Continuation:** {first.target_label!r}")
+row = st.selectbox("Generated token for the bar chart", range(len(first.target_tokens)),
+                   format_func=lambda k: f"{k}: {first.target_tokens[k]!r}", key="gen_row")
+for method_id, e in shown.items():
+    signed = get_method(method_id, "generation").signed
+    faith = results["faith"].get(method_id, {})
+    st.subheader(method_id)
+    st.caption(
+        f"Soft-NS {faith.get('soft_ns_mean', float('nan')):.3f} · Soft-NC {faith.get('soft_nc_mean', float('nan')):.3f} "
+        f"(higher is better) · {e.runtime_s:.2f} s · {e.n_forward} forward + {e.n_backward} backward · device {e.device}"
+    )
+    x = [f"{i}:{t}" for i, t in enumerate(e.tokens)]
+    y = [f"{k}:{t}" for k, t in enumerate(e.target_tokens)]
+    heat = go.Figure(go.Heatmap(z=e.scores, x=x, y=y, colorscale="RdBu_r" if signed else "Viridis",
+                                zmid=0 if signed else None, hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
+    heat.update_layout(height=120 + 28 * len(y), margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(autorange="reversed"),
+                       xaxis_title="prompt tokens", yaxis_title="generated tokens")
+    st.plotly_chart(heat, width="stretch", key=f"gen-heatmap:{method_id}")
+    k = min(row, e.scores.shape[0] - 1)
+    order = np.argsort(-e.scores[k], kind="stable")
+    bars = go.Figure(go.Bar(x=e.scores[k][order][::-1], y=[x[i] for i in order][::-1], orientation="h"))
+    bars.update_layout(height=100 + 20 * len(order), margin=dict(l=10, r=10, t=10, b=10),
+                       xaxis_title=f"score for {e.target_tokens[k]!r}")
+    st.plotly_chart(bars, width="stretch", key=f"gen-bars:{method_id}")
