@@ -33,3 +33,14 @@ def random_tabular(model, frame, target, *, seed):
     index = model.class_index(target, frame.iloc[:1])
     scores = np.random.default_rng(seed).uniform(-1, 1, len(model.feature_names)).astype(np.float32)
     return scores, index, {"feature_names": model.feature_names}
+
+
+@register("random", "generation", "baseline", cost=lambda params, model=None, **_: (0, 0),
+          defaults=dict(max_new_tokens=20, seed=0), signed=True)
+def random_generation(model, text, target, *, max_new_tokens, seed):
+    """Uniform random scores in [-1, 1] for every (generated token, prompt token) pair (seeded)."""
+    from explainers.generation import make_task
+
+    task = make_task(model, text, target, max_new_tokens)
+    shape = (len(task.encoded.target_ids), task.n_prompt)
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32), None, task.fields()

@@ -27,11 +27,18 @@ def _tabular_faithfulness(model, row, e):
     return tabular_deletion(model, row, e)
 
 
+def _generation_faithfulness(model, prompt, e):
+    from explainers.generation_metrics import soft_ns_nc
+
+    return soft_ns_nc(model, e)
+
+
 # modality -> fn(model, x, explanation) -> {figure name: value, ...}; "higher is better" per figure below
-FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness, "tabular": _tabular_faithfulness}
+FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness, "tabular": _tabular_faithfulness,
+                "generation": _generation_faithfulness}
 BETTER = {  # which way each headline figure is better, for the page and the reports
     "deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher",
-    "aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower",
+    "aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower", "soft_ns_mean": "higher", "soft_nc_mean": "higher",
 }
 
 
@@ -57,7 +64,8 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
         try:
             e = explain(model, x, method=method, target=target, cancel=cancel,
                         progress=lambda d, t: report(d, t, "explaining"), **params)
-            target = e.target if target is None else target  # every method explains the same class
+            if target is None:  # every method explains the same class, or the same continuation (as token ids)
+                target = list(e.extras["target_ids"]) if model.modality == "generation" else e.target
             with run_control(progress=lambda d, t: report(d, t, "measuring"), cancel=cancel):
                 if figures is not None:
                     e.extras["faithfulness"] = figures(model, x, e)

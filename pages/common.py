@@ -302,3 +302,51 @@ def run_with_progress(label: str, fn, unit: str = "passes"):
     finally:
         bar.empty()
         cancel_slot.empty()
+
+
+def choose_language_model():
+    """The sidebar's causal-LM chooser (embedded or a Hugging Face directory); stops the page until one loads."""
+    with st.sidebar:
+        source = st.radio("Language model", ["Embedded", "Hugging Face directory"], key="gen_source")
+        try:
+            if source == "Embedded":
+                model = cached_model(st.selectbox("Model", list_models("generation"), key="gen_model"))
+            else:
+                where = st.text_input("Local *ForCausalLM directory (safetensors)", key="gen_hf").strip()
+                if not where:
+                    st.info("Give the directory of a Hugging Face causal language model.")
+                    st.stop()
+                model = cached_model(f"hf:{where}")
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+            st.stop()
+        if model.modality != "generation":
+            st.error(f"{model.name} is not a causal language model; choose one on its own page.")
+            st.stop()
+        st.caption(f"Model: **{model.name}** · {model.device_description}")
+    return model
+
+
+def choose_prompt():
+    """(model, prompt, continuation token ids): a prompt and its greedy continuation or a given one."""
+    model = choose_language_model()
+    prompt = st.text_area("Prompt", "The capital of France is", key="cmp_prompt")
+    given = st.text_input("Target continuation (empty: the model's greedy continuation)", "", key="cmp_target")
+    max_new = int(st.number_input("Max new tokens", 1, 64, 4, key="cmp_max_new"))
+    try:
+        encoded = model.encode(prompt, given or None)
+        continuation = list(encoded.target_ids) if given else cached_continuation(model, prompt, max_new)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        st.stop()
+    if not continuation:
+        st.warning("The model generated nothing for this prompt (its next token is end-of-text). "
+                   "Change the prompt or give a target continuation.")
+        st.stop()
+    st.caption(f"Continuation explained: {model.decode(continuation)!r} ({len(continuation)} tokens)")
+    return model, prompt, continuation
+
+
+@st.cache_data(max_entries=16, show_spinner="Generating…")
+def cached_continuation(_model, prompt: str, max_new: int, model_name: str | None = None) -> list[int]:
+    return _model.generate(prompt, max_new)

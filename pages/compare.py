@@ -11,6 +11,7 @@ from pages.common import (
     add_to_report,
     choose_image,
     choose_image_model,
+    choose_prompt,
     choose_table_row,
     choose_text,
     choose_text_model,
@@ -19,7 +20,7 @@ from pages.common import (
     run_with_progress,
     show_error,
 )
-from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, heatmap_overlay
+from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, generation_heatmap, heatmap_overlay
 from reports.report import Agreement
 from reports.tabular_figures import importance_bar
 from reports.text_figures import token_bar, token_html
@@ -28,10 +29,10 @@ st.title("Compare explainers")
 st.caption("Every explainer on the same input and class, each with how faithful it is to the model, and how "
            "much they agree. The random baseline is always in the grid: a method should beat it.")
 
-MODALITIES = {"Image": "image", "Text": "text", "Table row": "tabular"}
+MODALITIES = {"Image": "image", "Text": "text", "Prompt (generation)": "generation", "Table row": "tabular"}
 modality = MODALITIES[st.radio("Input", list(MODALITIES), horizontal=True, key="compare_modality")]
 DEFAULTS = {"image": ["grad-cam"], "text": ["integrated-gradients", "occlusion"],
-            "tabular": ["shap-tree", "shap-permutation"]}
+            "tabular": ["shap-tree", "shap-permutation"], "generation": ["occlusion"]}
 
 if modality == "image":
     model = choose_image_model()
@@ -44,20 +45,27 @@ elif modality == "text":
     model = choose_text_model()
     x = choose_text()
     input_id = x
+elif modality == "generation":
+    model, x, continuation = choose_prompt()
+    input_id = (x, tuple(continuation))
 else:
     model, x, input_id = choose_table_row()
     if model is None:
         st.stop()
-try:
-    prediction = model.predict(x)
-except Exception as exc:  # noqa: BLE001
-    show_error(exc)
-    st.stop()
-top1 = prediction.top(1)[0][0]
-probs = getattr(prediction, "probs", None)  # a regressor predicts a value, not class probabilities
-target = st.selectbox("Class to explain", range(len(model.labels)), index=top1,
-                      format_func=lambda i: f"{model.labels[i]} ({i})" + (f" — {probs[i]:.1%}" if probs is not None else ""),
-                      key=f"compare_target:{modality}:{model.name}")
+if modality == "generation":
+    target = continuation  # token ids: every method explains the same continuation
+else:
+    try:
+        prediction = model.predict(x)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        st.stop()
+    top1 = prediction.top(1)[0][0]
+    probs = getattr(prediction, "probs", None)  # a regressor predicts a value, not class probabilities
+    target = st.selectbox(
+        "Class to explain", range(len(model.labels)), index=top1,
+        format_func=lambda i: f"{model.labels[i]} ({i})" + (f" — {probs[i]:.1%}" if probs is not None else ""),
+        key=f"compare_target:{modality}:{model.name}")
 
 GLOBAL_ONLY = {"permutation-importance"}  # explains a model, not a row
 available = [m for m in list_explainers(modality) if m != "random" and m not in GLOBAL_ONLY
@@ -114,6 +122,9 @@ for i, e in enumerate(results):
             shown = np.abs(e.scores) if get_method(e.method, modality).signed else e.scores
             st.plotly_chart(heatmap_overlay(x, shown, colormap=colormap, opacity=opacity, title=e.method),
                             width="stretch", key=f"compare_map:{e.method}")
+        elif modality == "generation":
+            st.plotly_chart(generation_heatmap(e, get_method(e.method, modality).signed), width="stretch",
+                            key=f"compare_matrix:{e.method}")
         elif modality == "text":
             st.markdown(f"#### {e.method}")
             st.markdown(token_html(x, e, signed=get_method(e.method, modality).signed), unsafe_allow_html=True)

@@ -9,26 +9,12 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.generation import generation_cost
 from explainers.generation_metrics import soft_ns_nc
-from models import list_models
-from pages.common import cached_model, method_params, show_error
+from pages.common import add_to_report, choose_language_model, method_params, show_error
+from reports.figures import generation_heatmap
 
 st.title("Generation attribution")
 
-with st.sidebar:
-    source = st.radio("Language model", ["Embedded", "Hugging Face directory"], key="gen_source")
-    try:
-        if source == "Embedded":
-            model = cached_model(st.selectbox("Model", list_models("generation"), key="gen_model"))
-        else:
-            where = st.text_input("Local *ForCausalLM directory (safetensors)", key="gen_hf").strip()
-            if not where:
-                st.info("Give the directory of a Hugging Face causal language model.")
-                st.stop()
-            model = cached_model(f"hf:{where}")
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-        st.stop()
-    st.caption(f"Model: **{model.name}** · {model.device_description}")
+model = choose_language_model()
 
 prompt = st.text_area("Prompt", "The capital of France is", key="gen_prompt")
 mode = st.radio("Continuation", ["Generate (greedy)", "Given target"], horizontal=True, key="gen_mode")
@@ -113,11 +99,7 @@ for method_id, e in shown.items():
         f"(higher is better) · {e.runtime_s:.2f} s · {e.n_forward} forward + {e.n_backward} backward · device {e.device}"
     )
     x = [f"{i}:{t}" for i, t in enumerate(e.tokens)]
-    y = [f"{k}:{t}" for k, t in enumerate(e.target_tokens)]
-    heat = go.Figure(go.Heatmap(z=e.scores, x=x, y=y, colorscale="RdBu_r" if signed else "Viridis",
-                                zmid=0 if signed else None, hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
-    heat.update_layout(height=120 + 28 * len(y), margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(autorange="reversed"),
-                       xaxis_title="prompt tokens", yaxis_title="generated tokens")
+    heat = generation_heatmap(e, signed)
     st.plotly_chart(heat, width="stretch", key=f"gen-heatmap:{method_id}")
     k = min(row, e.scores.shape[0] - 1)
     order = np.argsort(-e.scores[k], kind="stable")
@@ -125,3 +107,5 @@ for method_id, e in shown.items():
     bars.update_layout(height=100 + 20 * len(order), margin=dict(l=10, r=10, t=10, b=10),
                        xaxis_title=f"score for {e.target_tokens[k]!r}")
     st.plotly_chart(bars, width="stretch", key=f"gen-bars:{method_id}")
+    add_to_report(model, prompt, e, key=f"generation:{method_id}",
+                  metrics={k: v for k, v in faith.items() if k.endswith("_mean")})

@@ -111,3 +111,14 @@ def faithfulness_curves(fractions, deletion, insertion=None, title: str = "", x_
                       xaxis=dict(title=x_title or "share of pixels changed", tickformat=".0%"),
                       yaxis=dict(title="probability" if insertion is not None else "model output"))
     return fig
+
+
+def generation_heatmap(e, signed: bool = True) -> go.Figure:
+    """The generation matrix: generated tokens (rows) × prompt tokens (columns)."""
+    x = [f"{i}:{t}" for i, t in enumerate(e.tokens)]
+    y = [f"{k}:{t}" for k, t in enumerate(e.target_tokens)]
+    fig = go.Figure(go.Heatmap(z=e.scores, x=x, y=y, colorscale="RdBu_r" if signed else "Viridis",
+                               zmid=0 if signed else None, hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(height=120 + 28 * len(y), margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(autorange="reversed"),
+                      xaxis_title="prompt tokens", yaxis_title="generated tokens")
+    return fig

@@ -192,10 +192,12 @@ def make_item(model, x, explanation: Explanation, *, source: str = "", weights=N
               input_name: str | None = None, identity: ModelIdentity | None = None) -> ReportItem:
     """A report item from what a page has: the model, its input and the explanation.
 
-    The prediction is the model's top ``top_k`` on ``x`` (none for a set of images).
+    The prediction is the model's top ``top_k`` on ``x`` (none for a set of images or a language model).
     Pass ``identity`` to reuse one computed before (hashing parameters takes a moment).
     """
-    prediction = [] if isinstance(x, list) else list(model.predict(x).top(top_k))
+    # a set of images has no one prediction; a language model's is its continuation, in the explanation
+    predicts = hasattr(model, "predict") and not isinstance(x, list)
+    prediction = list(model.predict(x).top(top_k)) if predicts else []
     return ReportItem(explanation, x, identity or model_identity(model, source, weights), prediction,
                       dict(metrics or {}), agreement, input_name)
 

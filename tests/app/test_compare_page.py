@@ -56,3 +56,15 @@ def test_table_row_comparison(at):
     assert "deletion auc" in captions(at)
     at.toggle(key="compare_curves:shap-tree").set_value(True).run()
     assert "compare_curve:shap-tree" in chart_keys(at)
+
+
+def test_prompt_comparison(at):
+    open_page(at)
+    at.radio(key="compare_modality").set_value("Prompt (generation)").run()
+    assert not at.exception and not at.error
+    at.number_input(key="cmp_max_new").set_value(2).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    keys = chart_keys(at)
+    assert "compare_matrix:occlusion" in keys and "compare_matrix:random" in keys and "compare_agreement_matrix" in keys
+    assert "soft ns mean" in captions(at)

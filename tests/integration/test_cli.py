@@ -93,3 +93,14 @@ def test_csv_rows(tmp_path, capsys):
     load_dataset("iris").features.iloc[:3, :2].to_csv(lacking, index=False)
     assert main(["explain", "--model", "tabular:iris:linear", "--input", str(lacking)]) == 2
     assert "lacks 2 columns" in capsys.readouterr().err
+
+
+def test_prompts(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("The capital of France is\n")
+    bundle = tmp_path / "g.zip"
+    assert main(["explain", "--model", "smollm2-135m", "--methods", "occlusion", "--input", str(prompts),
+                 "--target", " Paris", "--metrics", "--bundle", str(bundle)]) == 0
+    item = read_bundle(bundle.read_bytes()).items[0]
+    assert item.explanation.target_label == " Paris" and item.explanation.scores.shape[1] == 5
+    assert "soft_ns_mean" in item.metrics
