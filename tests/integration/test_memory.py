@@ -10,8 +10,9 @@ import os
 
 import pytest
 
-from explainers import explain, list_explainers
+from explainers import explain, get_method, list_explainers
 from models.samples import sample_image
+from tests.tiny_models import HeadedCNN, classifier, random_image
 
 REPEATS = 50
 # Parameters that keep 50 runs of every method cheap on a 2-core CPU while exercising the same code paths.
@@ -40,17 +41,27 @@ def no_hooks(module) -> bool:
     )
 
 
-@pytest.mark.parametrize("method", list_explainers("image"))
-def test_fifty_explanations_do_not_leak(vit, method):
-    digit = sample_image("digit 3 (for vit-digits)")
-    params = {k: v for k, v in CHEAP.get(method, {}).items()}
+def assert_no_leak(model, x, method, params):
     for _ in range(3):  # warm-up: allocator pools, lazy inits, caches of the method
-        explain(vit, digit, method=method, **params)
+        explain(model, x, method=method, **params)
     gc.collect()
     before = rss_mb()
     for _ in range(REPEATS):
-        explain(vit, digit, method=method, **params)
+        explain(model, x, method=method, **params)
     gc.collect()
     grown = rss_mb() - before
     assert grown < 100, f"{method}: RSS grew by {grown:.0f} MB over {REPEATS} explanations"
-    assert no_hooks(vit.module)
+    assert no_hooks(model.module)
+
+
+@pytest.mark.parametrize("method", [m for m in list_explainers("image") if not get_method(m, "image").many])
+def test_fifty_explanations_do_not_leak(vit, method):
+    digit = sample_image("digit 3 (for vit-digits)")
+    assert_no_leak(vit, digit, method, dict(CHEAP.get(method, {})))
+
+
+def test_fifty_concept_explanations_do_not_leak():
+    """CRAFT needs a convolutional feature map (the ViT has tokens): a tiny CNN split like timm's."""
+    model = classifier(HeadedCNN(n_classes=3), size=32, n_classes=3)
+    images = [random_image(32, seed=s) for s in range(4)]
+    assert_no_leak(model, images, "craft", {"n_concepts": 3, "patch_size": 16, "nb_design": 4})
