@@ -77,13 +77,13 @@ def hf_causal_lm(source: str, device=None, labels=None, input_size=None, mean=No
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from models.hf import resolve_source
+    from models.hf import check_fits_memory, resolve_source, weights_size
 
     if labels is not None or input_size is not None or mean is not None or std is not None:
         raise ModelLoadError("A causal language model takes no class names or image preprocessing settings.")
     ref, shown, local = resolve_source(source)
     if local:
-        _check_weights(Path(ref), shown)
+        check_fits_memory(weights_size(Path(ref)), shown)
     _quiet()
     try:
         with warnings.catch_warnings():
@@ -100,22 +100,3 @@ def hf_causal_lm(source: str, device=None, labels=None, input_size=None, mean=No
     return CausalLM(f"hf:{shown}", module, tokenizer, device=device)
 
 
-def _check_weights(path: Path, shown: str) -> None:
-    import psutil
-
-    safetensors = sorted(path.glob("*.safetensors"))
-    if not safetensors:
-        pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt*")]
-        if pickled:
-            raise ModelLoadError(
-                f"{shown} has only pickled weights ({', '.join(pickled[:3])}); loading them could run arbitrary "
-                "code, so Lumen reads safetensors only. Convert them with save_pretrained(safe_serialization=True)."
-            )
-        raise ModelLoadError(f"{shown} has no model.safetensors weights.")
-    size = sum(p.stat().st_size for p in safetensors)
-    free = psutil.virtual_memory().available
-    if size > free:
-        raise ModelLoadError(
-            f"{shown} is too large for this machine: its weights take {size / 2**30:.1f} GiB and only "
-            f"{free / 2**30:.1f} GiB of memory is free."
-        )

@@ -10,41 +10,9 @@ import warnings
 from pathlib import Path
 
 from models.errors import ModelLoadError
-from models.hf import resolve_source
+from models.hf import check_fits_memory, resolve_source, weights_size
 from models.labels import from_metadata, resolve_labels
 from models.text import SequenceLogits, TextClassifier
-
-_GIB = 1024**3
-
-
-def weights_size(directory: Path) -> int:
-    """Bytes of the safetensors weights in ``directory``, or a ``ModelLoadError`` saying why there are none."""
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt*")]
-        if pickled:
-            raise ModelLoadError(
-                f"{directory.name} holds only pickled weights ({', '.join(sorted(pickled))}); Lumen loads "
-                "safetensors only, since unpickling can run arbitrary code. Convert with "
-                "model.save_pretrained(dir, safe_serialization=True)."
-            )
-        raise ModelLoadError(f"{directory.name} has no model.safetensors: save the model with save_pretrained.")
-    return sum(p.stat().st_size for p in files)
-
-
-def _size(n: int) -> str:
-    return f"{n / _GIB:.2f} GiB" if n >= _GIB else f"{n / 1024**2:.1f} MiB"
-
-
-def check_fits_memory(size: int, shown: str) -> None:
-    import psutil
-
-    free = psutil.virtual_memory().available
-    if size > free:
-        raise ModelLoadError(
-            f"{shown} needs {_size(size)} for its weights but only {_size(free)} of memory is free."
-        )
-
 
 def hf_text_classifier(source: str, labels=None, device=None, input_size=None, mean=None, std=None) -> TextClassifier:
     """``AutoModelForSequenceClassification`` + ``AutoTokenizer`` from a local directory or a hub id (online).

@@ -24,7 +24,7 @@ def test_too_large_for_free_memory_refused_with_both_sizes(tmp_path, monkeypatch
     import psutil
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=512))
-    with pytest.raises(ModelLoadError, match=r"0\.0 GiB and only 0\.0 GiB"):
+    with pytest.raises(ModelLoadError, match=r"needs \d+\.\d MiB for its weights but only 0\.0 MiB"):
         load_model(f"hf:{_dir(tmp_path, ['model.safetensors'])}")
 
 
