@@ -189,30 +189,38 @@ def method_params(spec, model, expanded: bool = False) -> dict:
     return values
 
 
-def choose_text_model():
-    """The sidebar's text-classifier chooser (embedded or a Hugging Face directory); stops the page until one loads."""
+def _choose_hf_or_embedded(modality: str, what: str, architecture: str, keys: tuple[str, str, str]):
+    """Sidebar: an embedded model of ``modality`` or a Hugging Face directory; stops the page until one loads."""
+    source_key, embedded_key, dir_key = keys
     with st.sidebar:
-        source = st.selectbox("Text model source", ["Embedded", "Hugging Face directory"], key="text_model_source")
+        source = st.radio(f"{what.capitalize()} source", ["Embedded", "Hugging Face directory"], key=source_key)
         try:
             if source == "Embedded":
-                name = st.selectbox("Text model", list_models("text"), format_func=describe_model, key="text_model")
+                name = st.selectbox(what.capitalize(), list_models(modality), format_func=describe_model,
+                                    key=embedded_key)
             else:
-                where = st.text_input("Local directory (or hub id, online)", key="text_hf_dir",
-                                      help="A save_pretrained directory of a *ForSequenceClassification model "
+                where = st.text_input("Local directory (or hub id, online)", key=dir_key,
+                                      help=f"A save_pretrained directory of a *{architecture} model "
                                            "(config.json, model.safetensors, tokenizer files).")
                 if not where.strip():
-                    st.info("Give the directory of a Hugging Face sequence classifier.")
+                    st.info(f"Give the directory of a Hugging Face {what}.")
                     st.stop()
                 name = f"hf:{where.strip()}"
             model = cached_model(name)
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
             st.stop()
-        if model.modality != "text":
-            st.error(f"{model.name} is not a text classifier; choose one on its own page.")
+        if model.modality != modality:
+            st.error(f"{model.name} is not a {what}; choose one on its own page.")
             st.stop()
-        st.caption(f"Model: **{model.name}** — loaded · {len(model.labels)} classes · {model.device_description}")
+        classes = f" · {len(model.labels)} classes" if model.labels else ""
+        st.caption(f"Model: **{model.name}** — loaded{classes} · {model.device_description}")
     return model
+
+
+def choose_text_model():
+    return _choose_hf_or_embedded("text", "text classifier", "ForSequenceClassification",
+                                  ("text_model_source", "text_model", "text_hf_dir"))
 
 
 def choose_text() -> str:
@@ -305,26 +313,7 @@ def run_with_progress(label: str, fn, unit: str = "passes"):
 
 
 def choose_language_model():
-    """The sidebar's causal-LM chooser (embedded or a Hugging Face directory); stops the page until one loads."""
-    with st.sidebar:
-        source = st.radio("Language model", ["Embedded", "Hugging Face directory"], key="gen_source")
-        try:
-            if source == "Embedded":
-                model = cached_model(st.selectbox("Model", list_models("generation"), key="gen_model"))
-            else:
-                where = st.text_input("Local *ForCausalLM directory (safetensors)", key="gen_hf").strip()
-                if not where:
-                    st.info("Give the directory of a Hugging Face causal language model.")
-                    st.stop()
-                model = cached_model(f"hf:{where}")
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc)
-            st.stop()
-        if model.modality != "generation":
-            st.error(f"{model.name} is not a causal language model; choose one on its own page.")
-            st.stop()
-        st.caption(f"Model: **{model.name}** · {model.device_description}")
-    return model
+    return _choose_hf_or_embedded("generation", "language model", "ForCausalLM", ("gen_source", "gen_model", "gen_hf"))
 
 
 def choose_prompt():
