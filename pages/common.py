@@ -339,3 +339,23 @@ def choose_prompt():
 @st.cache_data(max_entries=16, show_spinner="Generating…")
 def cached_continuation(_model, prompt: str, max_new: int, model_name: str | None = None) -> list[int]:
     return _model.generate(prompt, max_new)
+
+
+def run_each(chosen: dict, run_one, key: str) -> None:
+    """``run_one(method_id, params, progress)`` for every chosen method under one progress bar and a Cancel
+    button (methods already finished are kept); a failing method shows its sentence and the others go on."""
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key=key, help="Stops the run; methods already finished are kept.")
+    bar = st.progress(0.0, text="Starting…")
+    for i, (method_id, params) in enumerate(chosen.items()):
+
+        def progress(done, total, i=i, method_id=method_id):
+            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+
+        try:
+            run_one(method_id, params, progress)
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc)
+        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
+    bar.empty()
+    cancel_slot.empty()

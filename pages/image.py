@@ -9,6 +9,7 @@ from pages.common import (
     choose_image,
     choose_image_model,
     method_params,
+    run_each,
     show_error,
 )
 from reports.figures import COLORMAPS, heatmap_overlay, top_classes_bar
@@ -80,23 +81,13 @@ if results is None or results["key"] != result_key:
     results = st.session_state["image_results"] = {"key": result_key, "explanations": {}}
 
 if st.button("Run", type="primary", key="run"):
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key="cancel", help="Stops the run; methods already finished are kept.")
-    bar = st.progress(0.0, text="Starting…")
-    for i, (method_id, params) in enumerate(chosen.items()):
 
-        def progress(done, total, i=i, method_id=method_id):
-            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+    def run_one(method_id, params, progress):
+        results["explanations"][method_id] = explain(
+            model, image, method=method_id, target=target, progress=progress, **params
+        )
 
-        try:
-            results["explanations"][method_id] = explain(
-                model, image, method=method_id, target=target, progress=progress, **params
-            )
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc)
-        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
-    bar.empty()
-    cancel_slot.empty()
+    run_each(chosen, run_one, key="cancel")
 
 shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:

@@ -5,7 +5,7 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from pages.common import add_to_report, choose_text, choose_text_model, method_params, show_error
+from pages.common import add_to_report, choose_text, choose_text_model, method_params, run_each, show_error
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
 
@@ -57,23 +57,13 @@ if results is None or results["key"] != result_key:
     results = st.session_state["text_results"] = {"key": result_key, "explanations": {}, "faithfulness": {}}
 
 if st.button("Run", type="primary", key="text_run"):
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key="text_cancel", help="Stops the run; methods already finished are kept.")
-    bar = st.progress(0.0, text="Starting…")
-    for i, (method_id, params) in enumerate(chosen.items()):
 
-        def progress(done, total, i=i, method_id=method_id):
-            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+    def run_one(method_id, params, progress):
+        e = explain(model, text, method=method_id, target=target, progress=progress, **params)
+        results["explanations"][method_id] = e
+        results["faithfulness"][method_id] = text_faithfulness(model, text, e)
 
-        try:
-            e = explain(model, text, method=method_id, target=target, progress=progress, **params)
-            results["explanations"][method_id] = e
-            results["faithfulness"][method_id] = text_faithfulness(model, text, e)
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc)
-        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
-    bar.empty()
-    cancel_slot.empty()
+    run_each(chosen, run_one, key="text_cancel")
 
 shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:
