@@ -47,6 +47,7 @@ from torch import nn
 from explainers.maps import resize_map, scale_by_max_abs
 from explainers.registry import get_method, register
 from models.errors import ExplainerError
+from models.seeding import seeded as global_seeded
 
 BASELINES = ("black", "zeros")
 # Captum's riemann_trapezoid is left out: its weights sum to (n - 1) / n, not 1, so it scales the result.
@@ -104,18 +105,11 @@ def value_range(x: torch.Tensor) -> float:
 
 @contextlib.contextmanager
 def seeded(seed: int, device: torch.device):
-    """Seed the generators Captum draws from (torch's and numpy's global ones), restored afterwards."""
+    """Seed the generators Captum draws from (torch's and numpy's global ones, under the process-wide RNG lock), restored afterwards."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ExplainerError(f"seed must be a whole number (got {seed!r}).")
-    np_state = np.random.get_state()
-    devices = [device] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            np.random.seed(seed % 2**32)
-            yield
-    finally:
-        np.random.set_state(np_state)
+    with global_seeded(seed, device):
+        yield
 
 
 def top_class(model, x: torch.Tensor, index: int | None) -> int:

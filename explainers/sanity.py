@@ -22,6 +22,7 @@ from torch import nn
 from explainers.api import explain
 from explainers.explanation import Explanation
 from explainers.metrics import pairwise_agreement
+from models.seeding import seeded
 
 PASS_BELOW = 0.5
 _SEED_OFFSET = 0x5A17  # keeps seed 0 from replaying the initialisation of a model built after manual_seed(0)
@@ -48,8 +49,7 @@ def randomized_copy(model, n_layers: int = 2, seed: int = 0):
     memo: dict = {}
     module = copy.deepcopy(model.module, memo)
     names = parameterised_layers(module)[-max(1, int(n_layers)):]
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(_SEED_OFFSET + int(seed))
+    with seeded(_SEED_OFFSET + int(seed), numpy=False), torch.no_grad():
         for name in names:
             layer = module.get_submodule(name)
             if hasattr(layer, "reset_parameters"):

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from models.errors import ExplainerError
+from models.seeding import seeded
 
 
 def partition_passes(max_evals: int) -> int:
@@ -26,9 +27,5 @@ def check_max_evals(params) -> int:
 def numpy_seed(seed: int):
     """shap draws from the global ``np.random`` (Partition's tie-breaks, KernelSHAP's coalitions):
     seed it for the call, then restore the state."""
-    state = np.random.get_state()
-    np.random.seed(int(seed))
-    try:
+    with seeded(seed):
         yield
-    finally:
-        np.random.set_state(state)

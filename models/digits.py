@@ -19,6 +19,7 @@ from torch import nn
 
 from models.adapter import ImageClassifier
 from models.cache import cache_dir, recipe_key
+from models.seeding import seeded
 
 LABELS = [str(i) for i in range(10)]
 
@@ -105,8 +106,7 @@ def train(recipe: dict = RECIPE) -> dict[str, torch.Tensor]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(recipe["seed"])
+        with seeded(recipe["seed"], numpy=False):
             model = _classifier(_build(recipe), recipe, device="cpu")
             images, labels = digit_images("train", recipe)
             x, y = _batch(model, images), torch.as_tensor(labels)
@@ -155,7 +155,7 @@ def vit_digits(device=None, recipe: dict = RECIPE) -> ImageClassifier:
             os.replace(tmp, path)
         except OSError:  # an unwritable cache: keep the model for this session only
             tmp.unlink(missing_ok=True)
-    with torch.random.fork_rng(devices=[]):  # building draws random init weights: leave the caller's RNG alone
+    with seeded(0, numpy=False):  # building draws random init weights: leave the caller's RNG alone
         module = _build(recipe)
     module.load_state_dict(state)
     return _classifier(module, recipe, device)
