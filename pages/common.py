@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import FragmentHandledException
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from models import (
     LABEL_FILE_TYPES,
@@ -43,9 +45,20 @@ def show_error(exc: Exception) -> None:
     """One readable sentence for the user; the traceback goes to the server log only."""
     if isinstance(exc, LumenError):
         st.error(str(exc))
-    else:
+    else:  # its message may hold server paths or internals: the log has it, the page names only the type
         log.exception("unexpected error")
-        st.error(f"Something went wrong ({type(exc).__name__}: {exc}). The session keeps working; try again.")
+        st.error(f"Something went wrong ({type(exc).__name__}); the details are in the server log, and the "
+                 "session keeps working, so change something or try again.")
+
+
+def run_page(page) -> None:
+    """Run the chosen page: an unexpected error becomes one sentence on the page and a traceback in the log."""
+    try:
+        page.run()
+    except (ScriptControlException, FragmentHandledException):
+        raise  # st.stop, st.rerun, st.switch_page and fragments steer the script: not errors
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading your model…")
