@@ -207,3 +207,20 @@ def test_token_html_escapes_hostile_text_and_tokens(per_word):
     titles = [attrs["title"] for _, attrs in parser.tags if "title" in attrs]
     assert any(t.startswith(SCRIPT + ":") for t in titles) and any(t.startswith(ATTR + ":") for t in titles)
     assert SCRIPT not in out and ATTR not in out and "<script" not in out and "<img" not in out
+
+
+# --- user strings in Streamlit markdown ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["![x](http://evil.test/t.png)", "[click](javascript:alert(1))", "**bold** _it_ `code`",
+                                  "http://evil.test/x", "# heading", "$x^2$ ~~s~~ <b>b</b> a\\b", "1. item"])
+def test_plain_shows_a_file_name_as_itself_in_markdown(name):
+    from markdown_it import MarkdownIt
+
+    from pages.common import plain
+
+    rendered = MarkdownIt("commonmark").enable("strikethrough")
+    parser = _Html()
+    parser.feed(rendered.render(plain(name)))
+    assert {t for t, _ in parser.tags} <= {"p"}
+    assert "".join(parser.text).strip() == name
