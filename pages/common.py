@@ -48,7 +48,7 @@ MAX_USER_MODELS = 4
 MAX_IMAGES, MAX_IMAGE_BYTES = 8, 512 * 2**20
 MAX_CONTINUATIONS = 16
 MODELS_NOTE = "Lumen keeps the last {n} models loaded from files or directories; the oldest, {oldest}, was unloaded."
-IMAGES_NOTE = "Lumen keeps the last {n} decoded images; the oldest, {oldest}, was let go (it is decoded again if needed)."
+IMAGES_NOTE = "Lumen keeps the last {n} decoded images; the oldest, {oldest}, was let go (decoded again if needed)."
 CONTINUATIONS_NOTE = "Lumen keeps the last {n} generated continuations; the oldest, for {oldest}, was let go."
 
 
@@ -419,7 +419,8 @@ def choose_prompt():
 def cached_continuation(model, prompt: str, max_new: int) -> list[int]:
     """The model's greedy continuation of ``prompt``, kept per model, prompt and length."""
     ids = remember(_store("continuations", MAX_CONTINUATIONS), (model.name, prompt, max_new),
-                   lambda: tuple(model.generate(prompt, max_new)), repr(prompt[:40]), CONTINUATIONS_NOTE, "Generating…")
+                   lambda: tuple(model.generate(prompt, max_new)), repr(prompt[:40]), CONTINUATIONS_NOTE,
+                   "Generating…")
     return list(ids)
 
 

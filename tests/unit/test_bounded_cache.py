@@ -101,4 +101,5 @@ def test_continuations_are_kept_per_model_and_decoded_images_handed_out_as_copie
     first = common.cached_decode(buffer.getvalue(), "cat.png")
     first[:] = 0  # a page scribbling on its image cannot change what another session gets
     second = common.cached_decode(buffer.getvalue(), "cat.png")
-    assert np.array_equal(second, chelsea) and len(common._store("images", common.MAX_IMAGES, common.MAX_IMAGE_BYTES)) == 1
+    assert np.array_equal(second, chelsea)
+    assert len(common._store("images", common.MAX_IMAGES, common.MAX_IMAGE_BYTES)) == 1

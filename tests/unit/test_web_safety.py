@@ -99,7 +99,7 @@ def raw_html_problems(source: str) -> list[str]:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("streamlit"):
             for alias in node.names:
                 if alias.name in ("html", "iframe"):
-                    problems.append(f"{node.lineno}: imports streamlit's {alias.name} by name (call it as st.{alias.name})")
+                    problems.append(f"{node.lineno}: imports streamlit's {alias.name} by name (use st.{alias.name})")
         if not isinstance(node, ast.Call):
             continue
         func = _dotted(node.func)
@@ -107,10 +107,10 @@ def raw_html_problems(source: str) -> list[str]:
         unsafe = next((k.value for k in node.keywords if k.arg == "unsafe_allow_html"), None)
         if unsafe is not None and not (isinstance(unsafe, ast.Constant) and unsafe.value is False):
             if not _built_by_escaper(_first_argument(node, "body")):
-                problems.append(f"{node.lineno}: {func}(…, unsafe_allow_html=…) with HTML not built by {ESCAPING_BUILDERS}")
+                problems.append(f"{node.lineno}: {func}(…, unsafe_allow_html=…) of HTML from no escaping builder")
         if base in STREAMLIT_MODULES and name == "html":
             if not _built_by_escaper(_first_argument(node, "body", "html")):
-                problems.append(f"{node.lineno}: {func}(…) with HTML not built by {ESCAPING_BUILDERS}")
+                problems.append(f"{node.lineno}: {func}(…) of HTML from no escaping builder")
         if base in STREAMLIT_MODULES and name == "iframe":
             if not _is_data_url(_first_argument(node, "src", "url")):
                 problems.append(f"{node.lineno}: {func}(…) of something other than a data: URL")
@@ -212,8 +212,9 @@ def test_token_html_escapes_hostile_text_and_tokens(per_word):
 # --- user strings in Streamlit markdown ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["![x](http://evil.test/t.png)", "[click](javascript:alert(1))", "**bold** _it_ `code`",
-                                  "http://evil.test/x", "# heading", "$x^2$ ~~s~~ <b>b</b> a\\b", "1. item"])
+@pytest.mark.parametrize("name", ["![x](http://evil.test/t.png)", "[click](javascript:alert(1))",
+                                  "**bold** _it_ `code`", "http://evil.test/x", "# heading",
+                                  "$x^2$ ~~s~~ <b>b</b> a\\b", "1. item"])
 def test_plain_shows_a_file_name_as_itself_in_markdown(name):
     from markdown_it import MarkdownIt
 
