@@ -3,6 +3,7 @@
 import streamlit as st
 
 from models.device import default_device, describe
+from pages.common import run_page
 
 st.set_page_config(page_title="Lumen", page_icon="🔦", layout="wide")
 
@@ -22,4 +23,4 @@ with st.sidebar:
     st.markdown("### Lumen")
     st.caption(f"Device: **{describe(default_device())}**")
 
-page.run()
+run_page(page)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import re
 import tempfile
+import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import FragmentHandledException
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from models import (
     LABEL_FILE_TYPES,
@@ -25,32 +31,106 @@ from models.samples import IMAGE_SAMPLES, sample_image
 from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
 from models.texts import clean_text
+from pages.cache import BoundedCache
 
 log = logging.getLogger("lumen")
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…")
 def cached_model(name: str):
+    """An embedded model (a fixed set: kept for the server's life)."""
     return load_model(name)
 
 
-@st.cache_data(max_entries=8, show_spinner="Decoding the image…")
-def cached_decode(data: bytes):
-    return decode_image(data)
+# What grows with use is kept in bounded stores, shared by every session of the server; an eviction is said on the
+# page of the session that caused it (Streamlit's own caches evict silently).
+MAX_USER_MODELS = 4
+MAX_IMAGES, MAX_IMAGE_BYTES = 8, 512 * 2**20
+MAX_CONTINUATIONS = 16
+MODELS_NOTE = "Lumen keeps the last {n} models loaded from files or directories; the oldest, {oldest}, was unloaded."
+IMAGES_NOTE = "Lumen keeps the last {n} decoded images; the oldest, {oldest}, was let go (decoded again if needed)."
+CONTINUATIONS_NOTE = "Lumen keeps the last {n} generated continuations; the oldest, for {oldest}, was let go."
+
+
+class _Entry(NamedTuple):
+    value: object
+    label: str
+    owner: str  # the session that stored it: only that one is told its label
+
+
+@st.cache_resource(show_spinner=False)
+def _store(name: str, max_entries: int, max_bytes: int | None = None) -> BoundedCache:
+    """One store per name for the whole server (emptied by Streamlit's "Clear caches")."""
+    size = (lambda entry: getattr(entry.value, "nbytes", 0)) if max_bytes else None
+    return BoundedCache(max_entries, max_bytes, size)
+
+
+def plain(text: str) -> str:
+    """``text`` shown as itself in Streamlit markdown (no links, images, emphasis or LaTeX from a file name)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", text)
+
+
+def _session_id() -> str:
+    return st.session_state.setdefault("lumen_session_id", uuid.uuid4().hex)
+
+
+def remember(store: BoundedCache, key, load, label: str, note: str, spinner: str | None = None):
+    """``store``'s value for ``key``, else ``load()``'s, stored; when storing it evicts older entries the page says
+    so with ``note`` (formatted with ``n``, the bound, and ``oldest``, named only to the session that stored it)."""
+    entry = store.get(key)
+    if entry is None:
+        with st.spinner(spinner) if spinner else contextlib.nullcontext():
+            entry = _Entry(load(), label, _session_id())
+        for _, old in store.put(key, entry):
+            oldest = plain(old.label) if old.owner == entry.owner else "one from another session"
+            st.caption(note.format(n=store.max_entries, oldest=oldest))
+    return entry.value
+
+
+def cached_decode(data: bytes, name: str = "an image"):
+    """The decoded image (a copy: the stored one is shared with other sessions)."""
+    image = remember(_store("images", MAX_IMAGES, MAX_IMAGE_BYTES), hashlib.sha256(data).hexdigest(),
+                     lambda: decode_image(data), name, IMAGES_NOTE, "Decoding the image…")
+    return image.copy()
 
 
 def show_error(exc: Exception) -> None:
     """One readable sentence for the user; the traceback goes to the server log only."""
     if isinstance(exc, LumenError):
         st.error(str(exc))
-    else:
+    else:  # its message may hold server paths or internals: the log has it, the page names only the type
         log.exception("unexpected error")
-        st.error(f"Something went wrong ({type(exc).__name__}: {exc}). The session keeps working; try again.")
+        st.error(f"Something went wrong ({type(exc).__name__}); the details are in the server log, and the "
+                 "session keeps working, so change something or try again.")
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading your model…")
-def cached_user_model(name: str, files: tuple[tuple[str, str, bytes], ...], input_size, mean, std):
-    """Load a user's model; ``files`` are (argument, file name, bytes) of uploads, written to a private temp dir."""
+def run_page(page) -> None:
+    """Run the chosen page: an unexpected error becomes one sentence on the page and a traceback in the log."""
+    try:
+        page.run()
+    except (ScriptControlException, FragmentHandledException):
+        raise  # st.stop, st.rerun, st.switch_page and fragments steer the script: not errors
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+
+
+def remember_model(key, load, label: str):
+    """A model from the user's files or a directory, kept among the server's last ``MAX_USER_MODELS``."""
+    return remember(_store("models", MAX_USER_MODELS), key, load, label, MODELS_NOTE, "Loading your model…")
+
+
+def user_model(name: str, files: tuple[tuple[str, str, bytes], ...] = (), input_size=None, mean=None, std=None):
+    """``files`` are (argument, file name, bytes) of uploads; the model is kept by their content."""
+    key = hashlib.sha256(repr((name, input_size, mean, std, [f[:2] for f in files])).encode())
+    for _, _, data in files:
+        key.update(hashlib.sha256(data).digest())
+    names = ", ".join(filename for _, filename, _ in files)
+    return remember_model(key.hexdigest(), lambda: _load_user_model(name, files, input_size, mean, std),
+                          f"{name} ({names})" if names else name)
+
+
+def _load_user_model(name: str, files: tuple[tuple[str, str, bytes], ...], input_size, mean, std):
+    """Load a user's model, the uploads written to a private temp dir."""
     with tempfile.TemporaryDirectory(prefix="lumen-upload-") as tmp:
         paths = {}
         for argument, filename, data in files:
@@ -129,7 +209,7 @@ def choose_image_model():
                 form = _user_model_form(source_key)
                 if form is None:
                     return None
-                model = cached_user_model(*form)
+                model = user_model(*form)
                 label = model.name
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
@@ -154,7 +234,7 @@ def choose_image():
         return None, None
     data = upload.getvalue()
     try:
-        return cached_decode(data), hashlib.sha1(data).hexdigest()[:16]
+        return cached_decode(data, upload.name), hashlib.sha1(data).hexdigest()[:16]
     except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
         show_error(exc)
         return None, None
@@ -206,7 +286,7 @@ def _choose_hf_or_embedded(modality: str, what: str, architecture: str, keys: tu
                     st.info(f"Give the directory of a Hugging Face {what}.")
                     st.stop()
                 name = f"hf:{where.strip()}"
-            model = cached_model(name)
+            model = user_model(name) if name.startswith("hf:") else cached_model(name)
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
             st.stop()
@@ -336,9 +416,12 @@ def choose_prompt():
     return model, prompt, continuation
 
 
-@st.cache_data(max_entries=16, show_spinner="Generating…")
-def cached_continuation(_model, prompt: str, max_new: int, model_name: str | None = None) -> list[int]:
-    return _model.generate(prompt, max_new)
+def cached_continuation(model, prompt: str, max_new: int) -> list[int]:
+    """The model's greedy continuation of ``prompt``, kept per model, prompt and length."""
+    ids = remember(_store("continuations", MAX_CONTINUATIONS), (model.name, prompt, max_new),
+                   lambda: tuple(model.generate(prompt, max_new)), repr(prompt[:40]), CONTINUATIONS_NOTE,
+                   "Generating…")
+    return list(ids)
 
 
 def run_each(chosen: dict, run_one, key: str) -> None:

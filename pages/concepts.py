@@ -7,11 +7,10 @@ import streamlit as st
 
 from explainers import explain, get_method
 from explainers.cost import estimate
-from models.images import UPLOAD_TYPES, decode_zip
+from models.images import UPLOAD_TYPES, decode_image, decode_zip
 from models.samples import IMAGE_SAMPLES, sample_views
 from pages.common import (
     add_to_report,
-    cached_decode,
     choose_image_model,
     method_params,
     run_with_progress,
@@ -41,7 +40,7 @@ def _decode_uploads(files: tuple[tuple[str, bytes], ...]):
         if name.lower().endswith(".zip"):
             images.extend(decode_zip(data))
         else:
-            images.append((name, cached_decode(data)))
+            images.append((name, decode_image(data)))
     return images
 
 

@@ -4,7 +4,7 @@ import base64
 
 import streamlit as st
 
-from pages.common import show_error
+from pages.common import plain, show_error
 from reports.bundle import read_bundle, write_bundle
 from reports.html import to_html
 from reports.pdf import to_pdf
@@ -25,7 +25,7 @@ with st.expander("Import a bundle", expanded=not items):
             items.extend(imported.items)
             st.session_state["report_imported"] = bundle.file_id
             st.session_state["report_title"] = imported.title
-            st.success(f"Imported {len(imported.items)} items from {bundle.name}.")
+            st.success(f"Imported {len(imported.items)} items from {plain(bundle.name)}.")
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
 

@@ -18,7 +18,7 @@ from explainers.tabular_shap import (
 )
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
-from pages.common import add_to_report, method_params, run_with_progress, show_error
+from pages.common import add_to_report, method_params, remember_model, run_with_progress, show_error
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
 st.title("Tables")
@@ -46,10 +46,9 @@ def _untrusted(name: str, data: bytes):
         return untrusted_types(_upload_path(tmp, name, data))
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _skops(key: str, name: str, data: bytes, _dataset, trusted: tuple):
+def _skops(name: str, data: bytes, dataset, trusted: tuple):
     with tempfile.TemporaryDirectory(prefix="lumen-skops-") as tmp:
-        return load_skops(_upload_path(tmp, name, data), _dataset, trusted=list(trusted))
+        return load_skops(_upload_path(tmp, name, data), dataset, trusted=list(trusted))
 
 ROWS = "model rows evaluated"
 
@@ -118,7 +117,8 @@ try:
             st.code("\n".join(types), language=None)
             if not st.checkbox("I trust these types; load the model", key="tab_trust"):
                 st.stop()
-        model = _skops(f"{data_key}:{hashlib.sha1(data).hexdigest()[:12]}", upload.name, data, dataset, tuple(types))
+        model = remember_model(f"skops:{data_key}:{hashlib.sha256(data).hexdigest()}:{types}",
+                               lambda: _skops(upload.name, data, dataset, tuple(types)), upload.name)
         if model.score is not None:
             st.caption(f"Loaded {model.name} · {model.score_name}: **{model.score:.3f}**")
 except Exception as exc:  # noqa: BLE001
