@@ -98,9 +98,14 @@ class ImageClassifier:
         return (x - self._mean) / self._std
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Logits for a preprocessed batch; every image counts as one forward pass."""
-        self.n_forward += int(batch.shape[0])
-        return self.module(batch)
+        """Logits for a preprocessed batch; every image counts as one forward pass.
+
+        Holds the model's lock: a pass from another session must not fire the hooks an
+        explanation has on the shared module, nor change its pass count.
+        """
+        with self.lock:
+            self.n_forward += int(batch.shape[0])
+            return self.module(batch)
 
     def count_backward(self, n: int = 1) -> None:
         self.n_backward += n
@@ -131,12 +136,13 @@ class ImageClassifier:
         shapes = self.__dict__.setdefault("_layer_shapes", {})
         if name not in shapes:
             seen = []
-            handle = self.layer(name).register_forward_hook(lambda _m, _i, out: seen.append(out))
-            try:
-                with self.lock, torch.inference_mode():
-                    self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
-            finally:
-                handle.remove()
+            with self.lock:
+                handle = self.layer(name).register_forward_hook(lambda _m, _i, out: seen.append(out))
+                try:
+                    with torch.inference_mode():
+                        self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
+                finally:
+                    handle.remove()
             out = seen[-1][0] if isinstance(seen[-1], (tuple, list)) else seen[-1]
             shapes[name] = tuple(self.reshape(out).shape)
         return shapes[name]
@@ -173,13 +179,14 @@ class ImageClassifier:
 
             return record
 
-        handles = [m.register_forward_hook(hook(n)) for n, m in self.module.named_modules() if n]
-        try:
-            with torch.inference_mode():
-                self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
-        finally:
-            for h in handles:
-                h.remove()
+        with self.lock:
+            handles = [m.register_forward_hook(hook(n)) for n, m in self.module.named_modules() if n]
+            try:
+                with torch.inference_mode():
+                    self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
+            finally:
+                for h in handles:
+                    h.remove()
         if not fired:
             raise ExplainerError("The model has no layer with a spatial feature map to explain.")
         return fired[-1]

@@ -79,23 +79,25 @@ class CausalLM:
 
     def attentions(self, ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Attention weights of every layer, each (B, heads, T, T), for token ids (B, T); counted."""
-        previous = self.module.config._attn_implementation
-        try:
-            if previous != "eager":  # SDPA and flash kernels do not return their weights
-                self.module.set_attn_implementation("eager")
-            return self._run(ids, None, output_attentions=True, logits_to_keep=1).attentions
-        finally:
-            if previous != "eager":
-                self.module.set_attn_implementation(previous)
+        with self.lock:  # the attention kernel is switched on the shared module
+            previous = self.module.config._attn_implementation
+            try:
+                if previous != "eager":  # SDPA and flash kernels do not return their weights
+                    self.module.set_attn_implementation("eager")
+                return self._run(ids, None, output_attentions=True, logits_to_keep=1).attentions
+            finally:
+                if previous != "eager":
+                    self.module.set_attn_implementation(previous)
 
     def _run(self, x: torch.Tensor, attention_mask, **kwargs):
         # Some activations (e.g. SiLU of large negative inputs) underflow to subnormal floats, which x86 CPUs
         # process ~10x slower: SmolLM2 at batch 1 took 2.9 s per pass, 0.3 s with them flushed to zero.
         # The flag is per thread (Streamlit runs each session in its own), so it is set on every call.
         torch.set_flush_denormal(True)
-        self.n_forward += int(x.shape[0])
         key = "inputs_embeds" if x.is_floating_point() else "input_ids"
-        return self.module(**{key: x}, attention_mask=attention_mask, use_cache=False, **kwargs)
+        with self.lock:  # another session's pass must not fire an explanation's hooks or change its count
+            self.n_forward += int(x.shape[0])
+            return self.module(**{key: x}, attention_mask=attention_mask, use_cache=False, **kwargs)
 
     def count_backward(self, n: int = 1) -> None:
         self.n_backward += n

@@ -222,7 +222,8 @@ class TabularModel:
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Outputs for encoded rows (the engine's call); every row counts as one forward pass."""
-        self.n_forward += int(batch.shape[0])
+        with self.lock:
+            self.n_forward += int(batch.shape[0])
         frame = self.schema.decode(batch.cpu().numpy())
         return torch.from_numpy(self._raw_output(frame))
 

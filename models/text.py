@@ -124,14 +124,19 @@ class TextClassifier:
         return torch.where(hidden, torch.full_like(input_ids, self.pad_token_id), input_ids), mask
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (N, n_classes); every text counts as one forward pass. Ids ``HIDDEN`` are masked out."""
-        self.n_forward += int(input_ids.shape[0])
-        return self.module(*self._inputs(input_ids, attention_mask))
+        """Logits (N, n_classes); every text counts as one forward pass. Ids ``HIDDEN`` are masked out.
+
+        Holds the model's lock, so another session's pass cannot fire an explanation's hooks.
+        """
+        with self.lock:
+            self.n_forward += int(input_ids.shape[0])
+            return self.module(*self._inputs(input_ids, attention_mask))
 
     def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Attention probabilities, one (N, heads, T, T) tensor per layer; counted as a forward pass."""
-        self.n_forward += int(input_ids.shape[0])
-        return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
+        with self.lock:
+            self.n_forward += int(input_ids.shape[0])
+            return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
 
     def measure_pass_times(self, n_tokens: int = 20, batch: int = 8) -> tuple[float, float]:
         """Seconds per forward pass (per text of ``n_tokens``, at ``batch``) and per backward pass; not counted."""
