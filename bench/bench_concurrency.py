@@ -1,0 +1,83 @@
+"""What the per-model lock costs: throughput of 8 threads against 1 thread on the same explanations.
+
+Every explanation holds its model's lock (hooks and captured tensors live on the shared
+module), so sessions on one model take turns; this measures what that costs against running
+the same jobs one after another, and what taking the lock on every pass costs a single thread.
+
+    python -m bench.bench_concurrency [--jobs 48] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from explainers import explain
+from models import load_model
+from models.samples import sample_image
+
+# a mixed workload: hooked CAMs, Captum gradients, seeded noise, batched perturbation
+WORKLOAD = [
+    ("grad-cam", "chelsea (cat)", {}),
+    ("layer-cam", "coffee", {}),
+    ("saliency", "chelsea (cat)", {}),
+    ("integrated-gradients", "coffee", {"n_steps": 8}),
+    ("smoothgrad", "chelsea (cat)", {"n_samples": 8}),
+    ("occlusion", "coffee", {"window": 56, "stride": 56}),
+]
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=48)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    model = load_model("efficientnet-lite0", device=args.device)
+    images = {name: sample_image(name) for _, name, _ in WORKLOAD}
+    jobs = [WORKLOAD[i % len(WORKLOAD)] for i in range(args.jobs)]
+
+    def run(job):
+        method, image, params = job
+        return explain(model, images[image], method=method, **params)
+
+    for job in WORKLOAD:  # warm-up: autograd, allocator, thread pools
+        run(job)
+
+    def throughput(threads: int) -> float:
+        start = time.perf_counter()
+        if threads == 1:
+            for job in jobs:
+                run(job)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(run, jobs))
+        if model.device.type == "cuda":
+            torch.cuda.synchronize()
+        return len(jobs) / (time.perf_counter() - start)
+
+    one, eight = throughput(1), throughput(8)
+    lock = model.lock
+    model.lock = _NoLock()  # one thread only: what taking the lock on every pass costs
+    try:
+        unlocked = throughput(1)
+    finally:
+        model.lock = lock
+    print(f"device {model.device}, torch threads {torch.get_num_threads()}, {len(jobs)} explanations")
+    print(f"1 thread : {one:6.2f} explanations/s")
+    print(f"8 threads: {eight:6.2f} explanations/s   ratio 8/1 = {eight / one:.2f}")
+    print(f"1 thread without the lock: {unlocked:6.2f} explanations/s   lock cost = {unlocked / one:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
