@@ -83,6 +83,18 @@ def report_progress(done: int, total: int) -> None:
         control.progress(done, total)
 
 
+def passes_made(n: int) -> None:
+    """Count ``n`` passes made outside ``batched_logits`` (inside Captum's batching), report
+    progress, and stop with ``Cancelled`` if Cancel was pressed (wrappers call this after each pass)."""
+    control = _CONTROL.get()
+    if control is not None:
+        control.done += int(n)
+        control.total = max(control.total, control.done)
+        if control.progress is not None:
+            control.progress(control.done, control.total)
+    check_cancel()
+
+
 def default_batch_size(model, n: int) -> int:
     """CUDA: what fits in half the free memory by a generous per-input guess; CPU: a fixed size."""
     device = torch.device(model.device)

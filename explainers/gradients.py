@@ -44,6 +44,7 @@ from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, nonlinear
 from timm.layers import activations as timm_act
 from torch import nn
 
+from explainers.engine import check_cancel, passes_made
 from explainers.maps import resize_map, scale_by_max_abs
 from explainers.registry import get_method, register
 from models.errors import ExplainerError
@@ -82,7 +83,9 @@ class CountedTarget(nn.Module):
         self.index = index
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        check_cancel()
         logits = self.model.forward(batch)
+        passes_made(batch.shape[0])  # Captum batches internally: progress and Cancel from here
         if self.index is None:
             self.index = int(logits[0].argmax())
         if logits.requires_grad:

@@ -28,7 +28,7 @@ from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import LayerIntegratedGradients, Lime
 
 from explainers.api import register_input
-from explainers.engine import batched_logits, expect
+from explainers.engine import batched_logits, check_cancel, expect, passes_made
 from explainers.gradients import QUADRATURES, positive_int, seeded
 from explainers.registry import register
 from explainers.shap_budget import check_max_evals, partition_passes
@@ -164,7 +164,9 @@ class _TargetLogit(torch.nn.Module):
         self.model, self.index = model, index
 
     def forward(self, input_ids):
+        check_cancel()
         logits = self.model.forward(input_ids)
+        passes_made(input_ids.shape[0])  # Captum batches internally: progress and Cancel from here
         if logits.requires_grad:
             logits.register_hook(lambda grad: self.model.count_backward(int(grad.shape[0])))
         return logits[:, self.index]

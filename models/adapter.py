@@ -65,6 +65,7 @@ class ImageClassifier:
         layout: TokenLayout | None = None,
     ):
         self.name = name
+        self.lock = threading.RLock()  # hooks are per module: one explanation at a time
         self.device = torch.device(device) if device is not None else default_device()
         self.module = module.eval().to(self.device)
         self.labels = list(labels)
@@ -81,7 +82,6 @@ class ImageClassifier:
                 self.target_layer_name = target_layer or (known.target_layer if known else self._last_spatial_layer())
             except ExplainerError as e:  # the model still predicts; only layer methods are unavailable
                 self._no_layer = str(e)
-        self.lock = threading.RLock()  # hooks are per module: one explanation at a time
         self.n_forward = 0
         self.n_backward = 0
 
