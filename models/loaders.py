@@ -204,7 +204,7 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
     if extra["labels.json"]:
         try:
             stored = parse_labels(json.loads(extra["labels.json"]), "the TorchScript file's labels.json")
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise ModelLoadError(f"The labels.json inside {path.name} is not valid JSON.") from None
     elif extra["labels.txt"]:
         text = extra["labels.txt"]
