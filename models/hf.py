@@ -19,6 +19,7 @@ from torch import nn
 from models.adapter import ImageClassifier
 from models.errors import ModelLoadError, reason
 from models.labels import from_metadata
+from models.limits import check_size
 from models.loaders import IMAGENET_MEAN, IMAGENET_STD, classifier
 from models.vit import hf_transformer_defaults
 
@@ -102,6 +103,8 @@ def resolve_source(source: str) -> tuple[str, str, bool]:
         raise ModelLoadError(
             f"{shown} is not a Hugging Face model directory: it has no config.json (save one with save_pretrained)."
         )
+    if local:
+        check_size(path)
     return ref, shown, local
 
 
