@@ -18,6 +18,8 @@ MAX_PIXELS = 50_000_000
 """Images above this many pixels are refused (decompression-bomb guard)."""
 
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+"""The only decoders an upload reaches, whatever its name says: not PIL's forty (EPS would run Ghostscript)."""
 
 # PIL's own guard would fire at 2 * MAX_IMAGE_PIXELS with a developer message;
 # keep it above ours so that our check, with its sentence, always comes first.
@@ -39,7 +41,7 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
             if img.width * img.height > MAX_PIXELS:  # header only: nothing decoded yet
                 raise _too_large(img.width, img.height)
             img.seek(0)

@@ -281,3 +281,24 @@ def test_model_files_with_json_nested_too_deep(tmp_path):
                    _extra_files={"labels.json": DEEP})
     with pytest.raises(ModelLoadError, match="labels.json .*not valid JSON"):
         load_model(f"torchscript:{scripted}", device="cpu")
+
+
+# ---------------------------------------------------------------- image decoders
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "TGA", "PCX", "ICO", "SGI", "EPS-header"])
+def test_only_the_advertised_image_decoders_are_reachable(fmt):
+    """PIL reads some forty formats (EPS through Ghostscript); an upload reaches only the six Lumen lists."""
+    from PIL import Image
+
+    from models.images import decode_image
+
+    if fmt == "EPS-header":
+        data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4\n"
+    else:
+        buf = io.BytesIO()
+        Image.new("RGB", (4, 4), (200, 30, 30)).save(buf, format=fmt)
+        data = buf.getvalue()
+        assert Image.open(io.BytesIO(data)).format == fmt  # PIL alone would decode it
+    with pytest.raises(InputError, match="not an image Lumen can read. Supported formats: PNG, JPG"):
+        decode_image(data)
