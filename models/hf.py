@@ -155,10 +155,14 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     ref, shown, local = resolve_source(source)
+    if local:
+        refuse_pickled_only(Path(ref))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = AutoModelForImageClassification.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
+            model = AutoModelForImageClassification.from_pretrained(
+                ref, local_files_only=local, trust_remote_code=False, use_safetensors=True
+            )
     except OSError as e:
         if local:
             raise ModelLoadError(
@@ -198,17 +202,24 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
 _GIB = 1024**3
 
 
+def refuse_pickled_only(directory: Path) -> None:
+    """A ``ModelLoadError`` when ``directory`` has pickled weights (pytorch_model.bin...) and no safetensors."""
+    if any(directory.glob("*.safetensors")):
+        return
+    pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt*")]
+    if pickled:
+        raise ModelLoadError(
+            f"{directory.name} holds only pickled weights ({', '.join(sorted(pickled))}); Lumen loads "
+            "safetensors only, since unpickling can run arbitrary code. Convert with "
+            "model.save_pretrained(dir, safe_serialization=True)."
+        )
+
+
 def weights_size(directory: Path) -> int:
     """Bytes of the safetensors weights in ``directory``, or a ``ModelLoadError`` saying why there are none."""
+    refuse_pickled_only(directory)
     files = sorted(directory.glob("*.safetensors"))
     if not files:
-        pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt*")]
-        if pickled:
-            raise ModelLoadError(
-                f"{directory.name} holds only pickled weights ({', '.join(sorted(pickled))}); Lumen loads "
-                "safetensors only, since unpickling can run arbitrary code. Convert with "
-                "model.save_pretrained(dir, safe_serialization=True)."
-            )
         raise ModelLoadError(f"{directory.name} has no model.safetensors: save the model with save_pretrained.")
     return sum(p.stat().st_size for p in files)
 

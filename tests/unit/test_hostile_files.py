@@ -302,3 +302,17 @@ def test_only_the_advertised_image_decoders_are_reachable(fmt):
         assert Image.open(io.BytesIO(data)).format == fmt  # PIL alone would decode it
     with pytest.raises(InputError, match="not an image Lumen can read. Supported formats: PNG, JPG"):
         decode_image(data)
+
+
+def test_hugging_face_image_classifier_with_only_pickled_weights_is_refused(tmp_path):
+    """Like the text and language-model loaders: safetensors only, never pytorch_model.bin."""
+    import transformers as T
+
+    config = T.ViTConfig(image_size=16, patch_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, num_labels=2)
+    model = T.ViTForImageClassification(config)
+    model.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"only pickled weights \(pytorch_model\.bin\).*safetensors only"):
+        load_model(f"hf:{tmp_path}", device="cpu")
