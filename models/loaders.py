@@ -210,7 +210,10 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
             raise ModelLoadError(f"The labels.json inside {path.name} is not valid JSON.") from None
     elif extra["labels.txt"]:
         text = extra["labels.txt"]
-        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        try:
+            text = text.decode("utf-8") if isinstance(text, bytes) else text
+        except UnicodeDecodeError:
+            raise ModelLoadError(f"The labels.txt inside {path.name} is not UTF-8 text.") from None
         stored = [line.strip() for line in text.splitlines() if line.strip()]
     return classifier(
         f"torchscript:{path.name}",

@@ -316,3 +316,12 @@ def test_hugging_face_image_classifier_with_only_pickled_weights_is_refused(tmp_
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(ModelLoadError, match=r"only pickled weights \(pytorch_model\.bin\).*safetensors only"):
         load_model(f"hf:{tmp_path}", device="cpu")
+
+
+def test_torchscript_labels_that_are_not_utf8(tmp_path):
+    """Found by the fuzz tests: a UnicodeDecodeError escaped the TorchScript loader."""
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.trace(_tiny_resnet(), torch.zeros(1, 3, 32, 32)), str(scripted),
+                   _extra_files={"labels.txt": b"\x80cat\ndog\nbird\n"})
+    with pytest.raises(ModelLoadError, match="labels.txt inside scripted.pt is not UTF-8"):
+        load_model(f"torchscript:{scripted}", device="cpu")
