@@ -188,13 +188,18 @@ def _is_rgb(result) -> bool:
     return isinstance(result, np.ndarray) and result.dtype == np.uint8 and result.ndim == 3 and result.shape[2] == 3
 
 
+def load_image(data: bytes):
+    from models.images import decode_image
+
+    result = decode_image(data)
+    assert _is_rgb(result) and result.size > 0
+    return result
+
+
 @fuzz("image")
 @given(lazily(valid_images))
 def test_image_decoder(data):
-    from models.images import decode_image
-
-    result = attempt("image", decode_image, data)
-    assert result is None or (_is_rgb(result) and result.size > 0)
+    attempt("image", load_image, data)
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -211,13 +216,18 @@ def valid_image_zips() -> list[bytes]:
     return [_zip({"a.png": png, "b/c.jpg": jpeg, "notes.txt": b"hello"}), _zip({"only.png": png})]
 
 
+def load_image_zip(data: bytes):
+    from models.images import decode_zip
+
+    result = decode_zip(data)
+    assert result and all(isinstance(n, str) and _is_rgb(a) for n, a in result)
+    return result
+
+
 @fuzz("image-zip")
 @given(lazily(valid_image_zips))
 def test_image_zip_decoder(data):
-    from models.images import decode_zip
-
-    result = attempt("image-zip", decode_zip, data)
-    assert result is None or (result and all(isinstance(n, str) and _is_rgb(a) for n, a in result))
+    attempt("image-zip", load_image_zip, data)
 
 
 # ---------------------------------------------------------------- texts and prompts
@@ -226,12 +236,14 @@ _TEXTS = ["A wonderful, heartfelt film.", "naïve café 🙂 — ça va?", "東�
           "line one\nline two\ttab"]
 
 
-def _valid_texts() -> list[bytes]:
+def valid_texts() -> list[bytes]:
     return [t.encode("utf-8") for t in _TEXTS] + ["\ufeffBOM first".encode("utf-8")]
 
 
-_ANY_TEXT = st.one_of(hostile(_valid_texts()), st.text(max_size=300),
-                      st.text(st.characters(codec=None, categories=None), max_size=100))
+_ODD_CHARACTERS = st.characters(categories=["Cs", "Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"])  # surrogates, controls...
+_ANY_TEXT = st.one_of(hostile(valid_texts()), st.text(max_size=300),
+                      st.text(st.characters(codec=None, categories=None), max_size=100),
+                      st.text(_ODD_CHARACTERS, max_size=30))
 
 
 @functools.cache
@@ -241,15 +253,20 @@ def text_model():
     return bag_model()
 
 
-@fuzz("text")
-@given(_ANY_TEXT)
-def test_text_input_and_encoding(x):
+def load_text(x):
     """What explain() does to a text first (clean_text), then the classifier's tokenisation."""
     from models.texts import clean_text
 
     model = text_model()
-    encoded = attempt("text", lambda x: model.encode(clean_text(x)), x)
-    assert encoded is None or (encoded.input_ids.shape[1] == len(encoded.tokens) <= model.max_length)
+    encoded = model.encode(clean_text(x))
+    assert encoded.input_ids.shape[1] == len(encoded.tokens) <= model.max_length
+    return encoded
+
+
+@fuzz("text")
+@given(_ANY_TEXT)
+def test_text_input_and_encoding(x):
+    attempt("text", load_text, x)
 
 
 @functools.cache
@@ -261,21 +278,26 @@ def prompt_model():
     return CausalLM("tiny-key-lm", KeyTokenLM(), tokenizer(), device="cpu", max_prompt_tokens=16)
 
 
-@fuzz("prompt")
-@given(_ANY_TEXT, st.one_of(st.none(), st.text(max_size=40), st.lists(st.integers(-3, 40), max_size=5)))
-def test_prompt_preparation(x, target):
+def load_prompt(x, target=None):
     """explain()'s generation input (prepare_prompt), then the prompt and target tokenisation."""
     from models.lm import prepare_prompt
 
     model = prompt_model()
-    encoded = attempt("prompt", lambda x: model.encode(prepare_prompt(x), target), x)
-    assert encoded is None or 0 < len(encoded.prompt_ids) <= model.max_prompt_tokens
+    encoded = model.encode(prepare_prompt(x), target)
+    assert 0 < len(encoded.prompt_ids) <= model.max_prompt_tokens
+    return encoded
+
+
+@fuzz("prompt")
+@given(_ANY_TEXT, st.one_of(st.none(), st.text(max_size=40), st.lists(st.integers(-3, 40), max_size=5)))
+def test_prompt_preparation(x, target):
+    attempt("prompt", load_prompt, x, target)
 
 
 # ---------------------------------------------------------------- CSV
 
 
-def _valid_csvs() -> list[bytes]:
+def valid_csvs() -> list[bytes]:
     return [
         b"age,city,income,label\n34,Paris,52000.5,yes\n51,Lyon,,no\n29,\"Nice, FR\",41000,yes\n",
         "poids;taille;espèce\n1,5;20;chat\n30;80;chien\n".encode("cp1252"),
@@ -284,19 +306,20 @@ def _valid_csvs() -> list[bytes]:
     ]
 
 
-@fuzz("csv")
-@given(hostile(_valid_csvs()))
-def test_csv_reader(data):
+def load_csv(data: bytes):
     """What the Tables page does with an uploaded CSV: read it, take the last column as target, build the schema."""
     from models.tables import TableSchema, prepare_target, read_csv
 
-    def read(data):
-        frame, notes = read_csv(data)
-        assert frame.shape[1] >= 1 and all(isinstance(n, str) for n in notes)
-        dataset = prepare_target(frame, frame.columns[-1])
-        TableSchema.from_frame(dataset.features).encode(dataset.features)
+    frame, notes = read_csv(data)
+    assert frame.shape[1] >= 1 and all(isinstance(n, str) for n in notes)
+    dataset = prepare_target(frame, frame.columns[-1])
+    return TableSchema.from_frame(dataset.features).encode(dataset.features)
 
-    attempt("csv", read, data)
+
+@fuzz("csv")
+@given(hostile(valid_csvs()))
+def test_csv_reader(data):
+    attempt("csv", load_csv, data)
 
 
 # ---------------------------------------------------------------- model weights
@@ -323,31 +346,44 @@ def valid_weights() -> list[bytes]:
                                                       metadata={"class_names": json.dumps(["a", "b", "c"])})]
 
 
-@fuzz("weights")
-@given(lazily(valid_weights), st.sampled_from([".pth", ".safetensors", ".bin"]))
-def test_weights_loader(data, suffix):
+def load_weights(data: bytes, suffix: str = ".pth"):
     """load_model("timm:…", weights=PATH), the path torchvision weights take too (models/weights.py)."""
     from models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"w{suffix}"
         path.write_bytes(data)
-        model = attempt("weights", load_model, "timm:test_resnet", weights=path, device="cpu")
-    assert model is None or len(model.labels) == model.forward(torch.zeros(1, 3, 32, 32)).shape[1]
+        model = load_model("timm:test_resnet", weights=path, device="cpu")
+    assert len(model.labels) == model.forward(torch.zeros(1, 3, 32, 32)).shape[1]
+    return model
 
 
-@fuzz("labels")
-@given(hostile([b'["cat", "dog", "bird"]', b'{"0": "cat", "1": "dog", "2": "bird"}', b"cat\ndog\nbird\n"]),
-       st.sampled_from([".json", ".txt"]))
-def test_class_names_file(data, suffix):
+@fuzz("weights")
+@given(lazily(valid_weights), st.sampled_from([".pth", ".safetensors", ".bin"]))
+def test_weights_loader(data, suffix):
+    attempt("weights", load_weights, data, suffix)
+
+
+def valid_labels() -> list[bytes]:
+    return [b'["cat", "dog", "bird"]', b'{"0": "cat", "1": "dog", "2": "bird"}']
+
+
+def load_labels(data: bytes, suffix: str = ".json"):
     """The optional class-names file uploaded with a model, for a 3-class head."""
     from models.labels import resolve_labels
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"names{suffix}"
         path.write_bytes(data)
-        names = attempt("labels", resolve_labels, 3, path)
-    assert names is None or (len(names) == 3 and all(isinstance(n, str) for n in names))
+        names = resolve_labels(3, path)
+    assert len(names) == 3 and all(isinstance(n, str) for n in names)
+    return names
+
+
+@fuzz("labels")
+@given(hostile([*valid_labels(), b"cat\ndog\nbird\n"]), st.sampled_from([".json", ".txt"]))
+def test_class_names_file(data, suffix):
+    attempt("labels", load_labels, data, suffix)
 
 
 @functools.cache
@@ -362,15 +398,19 @@ def valid_torchscript() -> list[bytes]:
     return [buf.getvalue()]
 
 
-@fuzz("torchscript")
-@given(lazily(valid_torchscript))
-def test_torchscript_loader(data):
+def load_torchscript(data: bytes):
     from models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         path.write_bytes(data)
-        attempt("torchscript", load_model, f"torchscript:{path}", input_size=32, device="cpu")
+        return load_model(f"torchscript:{path}", input_size=32, device="cpu")
+
+
+@fuzz("torchscript")
+@given(lazily(valid_torchscript))
+def test_torchscript_loader(data):
+    attempt("torchscript", load_torchscript, data)
 
 
 @functools.cache
@@ -406,17 +446,20 @@ def hostile_hf_file(draw):
     return kind, name, draw(hostile([dirs[kind][name]]))
 
 
-@fuzz("hf-directory")
-@given(hostile_hf_file())
-def test_hf_directory_loader(damaged):
-    """load_model("hf:DIR") with one of its JSON or safetensors files damaged."""
+def load_hf_directory(kind: str, damaged_name: str | None = None, damaged_data: bytes = b""):
+    """load_model("hf:DIR") with one of its files (perhaps) replaced."""
     from models import load_model
 
-    kind, damaged_name, damaged_data = damaged
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in valid_hf_directories()[kind].items():
             (Path(tmp) / name).write_bytes(damaged_data if name == damaged_name else data)
-        attempt("hf-directory", load_model, f"hf:{tmp}", device="cpu")
+        return load_model(f"hf:{tmp}", device="cpu")
+
+
+@fuzz("hf-directory")
+@given(hostile_hf_file())
+def test_hf_directory_loader(damaged):
+    attempt("hf-directory", load_hf_directory, *damaged)
 
 
 @functools.cache
@@ -432,16 +475,20 @@ def valid_skops() -> tuple[list[bytes], list[str]]:
     return [blob], sorted(sio.get_untrusted_types(data=blob))
 
 
-@fuzz("skops")
-@given(st.deferred(lambda: hostile(valid_skops()[0])))
-def test_skops_loader(data):
+def load_skops(data: bytes):
     """load_model("skops:PATH") trusting only the types the untouched file needs."""
     from models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.skops"
         path.write_bytes(data)
-        attempt("skops", load_model, f"skops:{path}", data="iris", trusted=valid_skops()[1])
+        return load_model(f"skops:{path}", data="iris", trusted=valid_skops()[1])
+
+
+@fuzz("skops")
+@given(st.deferred(lambda: hostile(valid_skops()[0])))
+def test_skops_loader(data):
+    attempt("skops", load_skops, data)
 
 
 # ---------------------------------------------------------------- report bundles
@@ -464,12 +511,16 @@ def valid_bundles() -> list[bytes]:
     return [write_bundle(new_report("fuzz", items))]
 
 
+def load_bundle(data: bytes):
+    from reports.bundle import read_bundle
+
+    return read_bundle(data)
+
+
 @fuzz("bundle")
 @given(lazily(valid_bundles))
 def test_bundle_reader(data):
-    from reports.bundle import read_bundle
-
-    attempt("bundle", read_bundle, data)
+    attempt("bundle", load_bundle, data)
 
 
 @st.composite
@@ -491,6 +542,19 @@ def rehashed_bundle(draw):
 @fuzz("bundle-rehashed")
 @given(rehashed_bundle())
 def test_bundle_reader_past_its_hashes(data):
-    from reports.bundle import read_bundle
+    attempt("bundle-rehashed", load_bundle, data)
 
-    attempt("bundle-rehashed", read_bundle, data)
+
+# ---------------------------------------------------------------- the untouched files do load
+
+
+@pytest.mark.parametrize("load, files", [
+    (load_image, valid_images), (load_image_zip, valid_image_zips), (load_text, valid_texts),
+    (load_prompt, valid_texts), (load_csv, valid_csvs), (load_weights, valid_weights), (load_labels, valid_labels),
+    (load_torchscript, valid_torchscript), (load_skops, lambda: valid_skops()[0]), (load_bundle, valid_bundles),
+    (load_hf_directory, lambda: sorted(valid_hf_directories())),  # each directory kind, untouched
+], ids=["image", "image-zip", "text", "prompt", "csv", "weights", "labels", "torchscript", "skops", "bundle", "hf"])
+def test_the_valid_files_load(load, files):
+    """Each loader accepts the files its fuzzing starts from: refusing everything would pass the property too."""
+    for data in files():
+        assert load(data) is not None
