@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from models.adapter import ImageClassifier
-from models.errors import ModelLoadError
+from models.errors import ModelLoadError, reason
 from models.labels import from_metadata
+from models.limits import check_size
 from models.loaders import IMAGENET_MEAN, IMAGENET_STD, classifier
 from models.vit import hf_transformer_defaults
 
@@ -102,6 +103,8 @@ def resolve_source(source: str) -> tuple[str, str, bool]:
         raise ModelLoadError(
             f"{shown} is not a Hugging Face model directory: it has no config.json (save one with save_pretrained)."
         )
+    if local:
+        check_size(path)
     return ref, shown, local
 
 
@@ -122,8 +125,11 @@ def hf_any(source: str, **options):
 
         try:
             architectures = json.loads((Path(ref) / "config.json").read_text()).get("architectures") or []
-        except (OSError, ValueError, AttributeError):
-            raise ModelLoadError(f"{shown}/config.json is not valid JSON.") from None
+        except (OSError, ValueError, AttributeError, RecursionError):  # RecursionError: nested too deep
+            raise ModelLoadError(f"The config.json of {shown} is not valid JSON.") from None
+        architectures = [architectures] if isinstance(architectures, str) else architectures
+        if not isinstance(architectures, list):
+            raise ModelLoadError(f"The config.json of {shown} names its architectures wrongly (not a list).")
     else:
         from transformers import AutoConfig
 
@@ -149,24 +155,35 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     ref, shown, local = resolve_source(source)
+    if local:
+        refuse_pickled_only(Path(ref))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = AutoModelForImageClassification.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
+            model = AutoModelForImageClassification.from_pretrained(
+                ref, local_files_only=local, trust_remote_code=False, use_safetensors=True
+            )
     except OSError as e:
         if local:
             raise ModelLoadError(
-                f"{shown} is not a complete Hugging Face model directory (it needs config.json and "
-                f"the weights saved by save_pretrained): {str(e).splitlines()[0][:200]}"
+                f"{shown} is not a complete Hugging Face model directory: it needs config.json and "
+                f"the weights saved by save_pretrained ({reason(e)})."
             ) from None
-        raise ModelLoadError(f"Could not get '{source}' from the Hugging Face hub: {str(e).splitlines()[0][:200]}") from None
+        raise ModelLoadError(f"Could not get '{source}' from the Hugging Face hub ({reason(e)}).") from None
     except ValueError as e:
-        raise ModelLoadError(f"'{shown}' is not an image-classification model: {str(e).splitlines()[0][:200]}") from None
+        raise ModelLoadError(f"'{shown}' is not an image-classification model ({reason(e)}).") from None
+    except Exception as e:  # noqa: BLE001 - a damaged config or weights file fails in many ways
+        raise ModelLoadError(f"{shown} could not be loaded: a file in it is damaged or invalid ({reason(e)}).") from None
     try:
         processor = AutoImageProcessor.from_pretrained(ref, local_files_only=local)
-    except (OSError, ValueError):
-        processor = None
-    size, p_mean, p_std = _preprocessing(processor, model.config)
+    except Exception as e:  # noqa: BLE001
+        if local and (Path(ref) / "preprocessor_config.json").is_file():
+            raise ModelLoadError(f"The preprocessor_config.json of {shown} is damaged ({reason(e)}).") from None
+        processor = None  # none saved: the config's size and ImageNet statistics
+    try:
+        size, p_mean, p_std = _preprocessing(processor, model.config)
+    except Exception as e:  # noqa: BLE001 - sizes or statistics of the wrong type or length
+        raise ModelLoadError(f"The preprocessing settings of {shown} are invalid ({reason(e)}).") from None
     defaults = hf_transformer_defaults(model)
     return classifier(
         f"hf:{shown}",
@@ -185,17 +202,24 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
 _GIB = 1024**3
 
 
+def refuse_pickled_only(directory: Path) -> None:
+    """A ``ModelLoadError`` when ``directory`` has pickled weights (pytorch_model.bin...) and no safetensors."""
+    if any(directory.glob("*.safetensors")):
+        return
+    pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt*")]
+    if pickled:
+        raise ModelLoadError(
+            f"{directory.name} holds only pickled weights ({', '.join(sorted(pickled))}); Lumen loads "
+            "safetensors only, since unpickling can run arbitrary code. Convert with "
+            "model.save_pretrained(dir, safe_serialization=True)."
+        )
+
+
 def weights_size(directory: Path) -> int:
     """Bytes of the safetensors weights in ``directory``, or a ``ModelLoadError`` saying why there are none."""
+    refuse_pickled_only(directory)
     files = sorted(directory.glob("*.safetensors"))
     if not files:
-        pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt*")]
-        if pickled:
-            raise ModelLoadError(
-                f"{directory.name} holds only pickled weights ({', '.join(sorted(pickled))}); Lumen loads "
-                "safetensors only, since unpickling can run arbitrary code. Convert with "
-                "model.save_pretrained(dir, safe_serialization=True)."
-            )
         raise ModelLoadError(f"{directory.name} has no model.safetensors: save the model with save_pretrained.")
     return sum(p.stat().st_size for p in files)
 

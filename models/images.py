@@ -12,12 +12,14 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.errors import InputError
+from models.errors import InputError, reason, shown
 
 MAX_PIXELS = 50_000_000
 """Images above this many pixels are refused (decompression-bomb guard)."""
 
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+"""The only decoders an upload reaches, whatever its name says: not PIL's forty (EPS would run Ghostscript)."""
 
 # PIL's own guard would fire at 2 * MAX_IMAGE_PIXELS with a developer message;
 # keep it above ours so that our check, with its sentence, always comes first.
@@ -39,7 +41,7 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
             if img.width * img.height > MAX_PIXELS:  # header only: nothing decoded yet
                 raise _too_large(img.width, img.height)
             img.seek(0)
@@ -57,7 +59,7 @@ def decode_image(data: bytes) -> np.ndarray:
             f"Supported formats: {', '.join(t.upper() for t in UPLOAD_TYPES)}."
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"The image file is truncated or corrupt and cannot be decoded ({exc}).") from None
+        raise InputError(f"The image file is truncated or corrupt and cannot be decoded ({reason(exc)}).") from None
     return to_rgb_array(img)
 
 
@@ -149,11 +151,11 @@ def decode_zip(data: bytes) -> list[tuple[str, np.ndarray]]:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = sorted(
             (info for info in archive.infolist()
-             if not info.is_dir() and "__MACOSX" not in info.filename
+             if info.filename and not info.is_dir() and "__MACOSX" not in info.filename
              and info.filename.rsplit(".", 1)[-1].lower() in UPLOAD_TYPES),
             key=lambda info: info.filename,
         )
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except Exception:  # noqa: BLE001 - BadZipFile, an unsupported version, a bad seek...: not readable
         raise InputError("The file is not a readable ZIP archive.") from None
     if not entries:
         raise InputError(f"The ZIP archive holds no images ({', '.join(UPLOAD_TYPES)}).")
@@ -169,12 +171,12 @@ def decode_zip(data: bytes) -> list[tuple[str, np.ndarray]]:
         try:
             with archive.open(info) as member:
                 raw = member.read(info.file_size + 1)  # the declared size can lie: never read past it
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as err:
-            raise InputError(f"'{info.filename}' in the ZIP archive cannot be read ({err}).") from None
+        except Exception as err:  # noqa: BLE001 - BadZipFile, zlib.error, a bad seek...: a damaged archive
+            raise InputError(f"{shown(info.filename)} in the ZIP archive cannot be read ({reason(err)}).") from None
         if len(raw) > info.file_size:
-            raise InputError(f"'{info.filename}' in the ZIP archive is larger than it declares; refused.")
+            raise InputError(f"{shown(info.filename)} in the ZIP archive is larger than it declares; refused.")
         try:
             images.append((info.filename, decode_image(raw)))
         except InputError as err:
-            raise InputError(f"'{info.filename}' in the ZIP archive: {err}") from None
+            raise InputError(f"{shown(info.filename)} in the ZIP archive: {err}") from None
     return images

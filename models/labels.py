@@ -42,8 +42,9 @@ def read_labels(path) -> list[str]:
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ModelLoadError(f"The class-names file {path.name} is not valid JSON (line {e.lineno}).") from None
+        except (ValueError, RecursionError) as e:  # RecursionError: nested too deep
+            line = f" (line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+            raise ModelLoadError(f"The class-names file {path.name} is not valid JSON{line}.") from None
         labels = parse_labels(data, path.name)
     else:
         labels = [line.strip() for line in text.splitlines() if line.strip()]
@@ -61,7 +62,7 @@ def from_metadata(metadata: Mapping[str, object] | None) -> list[str] | None:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 continue
         labels = parse_labels(value, f"the weights' '{key}' entry")
         if labels and not all(_PLACEHOLDER.fullmatch(name) for name in labels):

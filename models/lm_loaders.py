@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from models.cache import cache_dir
-from models.errors import ModelLoadError
+from models.errors import ModelLoadError, reason
 from models.lm import CausalLM
 
 log = logging.getLogger("lumen")
@@ -92,10 +92,10 @@ def hf_causal_lm(source: str, device=None, labels=None, input_size=None, mean=No
                 ref, local_files_only=local, trust_remote_code=False, use_safetensors=True
             )
             tokenizer = AutoTokenizer.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - missing, damaged or invalid files fail in many ways
         raise ModelLoadError(
-            f"{shown} could not be loaded as a causal language model (it needs config.json, "
-            f"model.safetensors and the tokenizer files): {str(e).splitlines()[0][:200]}"
+            f"{shown} could not be loaded as a causal language model: it needs valid config.json, "
+            f"model.safetensors and tokenizer files ({reason(e)})."
         ) from None
     return CausalLM(f"hf:{shown}", module, tokenizer, device=device)
 

@@ -18,6 +18,7 @@ from torch import nn
 from models.adapter import ImageClassifier
 from models.errors import ModelLoadError
 from models.labels import parse_labels, resolve_labels
+from models.limits import check_size
 from models.vit import TokenLayout
 from models.weights import fit, head_outputs, read_state_dict
 
@@ -190,6 +191,7 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"No TorchScript file at {path.name}.")
+    check_size(path)
     extra = {"labels.json": "", "labels.txt": ""}
     try:
         with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export
@@ -204,11 +206,14 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
     if extra["labels.json"]:
         try:
             stored = parse_labels(json.loads(extra["labels.json"]), "the TorchScript file's labels.json")
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise ModelLoadError(f"The labels.json inside {path.name} is not valid JSON.") from None
     elif extra["labels.txt"]:
         text = extra["labels.txt"]
-        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        try:
+            text = text.decode("utf-8") if isinstance(text, bytes) else text
+        except UnicodeDecodeError:
+            raise ModelLoadError(f"The labels.txt inside {path.name} is not UTF-8 text.") from None
         stored = [line.strip() for line in text.splitlines() if line.strip()]
     return classifier(
         f"torchscript:{path.name}",

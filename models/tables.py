@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.errors import InputError
+from models.errors import InputError, reason, shown
 
 MAX_ROWS = 100_000  # a larger table is sampled down to this many rows (with a note)
 NUMERIC_SHARE = 0.9  # a column is numeric when at least this share of its filled cells are numbers
@@ -147,7 +147,7 @@ def read_csv(source, max_rows: int = MAX_ROWS, seed: int = 0) -> tuple[pd.DataFr
     except pd.errors.EmptyDataError:
         raise InputError("The CSV file is empty.") from None
     except pd.errors.ParserError as e:
-        raise InputError(f"The file could not be read as CSV: {str(e).splitlines()[0]}") from None
+        raise InputError(f"The file could not be read as CSV ({reason(e)}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.shape[1] < 2:
         raise InputError(
@@ -176,7 +176,7 @@ def _infer_types(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             bad = int(filled - n_numbers)
             if bad:
                 what = "values that are not numbers were" if bad > 1 else "value that is not a number was"
-                notes.append(f"Column '{column}': {bad} {what} treated as missing.")
+                notes.append(f"Column {shown(column)}: {bad} {what} treated as missing.")
             out[column] = numbers.astype(float)
         else:
             out[column] = raw.astype(object).where(raw.notna(), np.nan)
@@ -187,16 +187,16 @@ def prepare_target(frame: pd.DataFrame, target: str, name: str = "upload", notes
     """Check the chosen target column and infer the task; drop identifier-like text columns."""
     notes = list(notes or [])
     if target not in frame.columns:
-        raise InputError(f"There is no column '{target}' in the table.")
+        raise InputError(f"There is no column {shown(target)} in the table.")
     frame = frame[frame[target].notna()].reset_index(drop=True)
     if frame.empty:
-        raise InputError(f"The target column '{target}' is empty.")
+        raise InputError(f"The target column {shown(target)} is empty.")
     y = frame[target]
     numeric = pd.api.types.is_numeric_dtype(y)
     n_values = y.nunique()
     if n_values < 2:
         raise InputError(
-            f"The target column '{target}' has only one value ({y.iloc[0]!r}); a model needs at least two classes."
+            f"The target column {shown(target)} has only one value ({shown(y.iloc[0])}); a model needs at least two classes."
         )
     integral = numeric and bool(np.all(np.mod(y.to_numpy(float), 1) == 0))
     task = "classification" if not numeric or (integral and n_values <= MAX_CLASSES) else "regression"
@@ -207,7 +207,7 @@ def prepare_target(frame: pd.DataFrame, target: str, name: str = "upload", notes
             continue
         distinct = frame[column].nunique()
         if distinct > MAX_CATEGORIES and distinct > 0.5 * len(frame):
-            notes.append(f"Column '{column}' looks like an identifier ({distinct} distinct texts) and is left out.")
+            notes.append(f"Column {shown(column)} looks like an identifier ({distinct} distinct texts) and is left out.")
             frame = frame.drop(columns=[column])
     if frame.shape[1] < 2:
         raise InputError("No feature columns are left besides the target.")
@@ -241,8 +241,8 @@ class TableSchema:
         """The feature columns of ``frame`` in the model's order, or an InputError naming what is missing."""
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
-            shown = ", ".join(f"'{c}'" for c in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            raise InputError(f"The data lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model needs: {shown}.")
+            names = ", ".join(shown(c) for c in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise InputError(f"The data lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model needs: {names}.")
         out = frame[self.features].copy()
         for column in self.features:
             if column in self.categories:
@@ -252,7 +252,7 @@ class TableSchema:
                 values = pd.to_numeric(out[column], errors="coerce")
                 bad = int(values.isna().sum() - out[column].isna().sum())
                 if bad:
-                    raise InputError(f"Column '{column}' must hold numbers; {bad} value{'s' if bad > 1 else ''} do not.")
+                    raise InputError(f"Column {shown(column)} must hold numbers; {bad} value{'s' if bad > 1 else ''} do not.")
                 out[column] = values.astype(float)
         return out
 

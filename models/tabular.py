@@ -31,8 +31,9 @@ import pandas as pd
 import torch
 
 from models.adapter import Prediction
-from models.errors import ExplainerError, InputError, ModelLoadError
+from models.errors import ExplainerError, InputError, ModelLoadError, reason
 from models.labels import label_index
+from models.limits import check_size
 from models.tables import Dataset, TableSchema, load_dataset
 
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
@@ -320,6 +321,7 @@ def untrusted_types(path) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"No model file at {path.name}.")
+    check_size(path)
     _refuse_pickle(path, path.read_bytes()[:4])
     try:
         return list(sio.get_untrusted_types(file=path))
@@ -345,7 +347,7 @@ def load_skops(path, dataset: Dataset, trusted=None) -> TabularModel:
     try:
         estimator = sio.load(path, trusted=list(trusted or []))
     except Exception as e:  # noqa: BLE001
-        raise ModelLoadError(f"The skops file could not be loaded ({type(e).__name__}: {e}).") from None
+        raise ModelLoadError(f"The skops file could not be loaded ({reason(e)}).") from None
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"The file holds a {type(estimator).__name__}, not a scikit-learn model with predict().")
     features = dataset.features

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from models.errors import ModelLoadError
+from models.errors import ModelLoadError, reason
 from models.hf import check_fits_memory, resolve_source, weights_size
 from models.labels import from_metadata, resolve_labels
 from models.text import SequenceLogits, TextClassifier
@@ -38,10 +38,10 @@ def hf_text_classifier(source: str, labels=None, device=None, input_size=None, m
                 attn_implementation="eager",
             )
             tokenizer = AutoTokenizer.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 - missing, damaged or invalid files fail in many ways
         raise ModelLoadError(
-            f"{shown} could not be loaded as a text classifier (it needs config.json, model.safetensors and the "
-            f"tokenizer files): {str(e).splitlines()[0][:200]}"
+            f"{shown} could not be loaded as a text classifier: it needs valid config.json, model.safetensors and "
+            f"tokenizer files ({reason(e)})."
         ) from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

@@ -11,7 +11,7 @@ UPLOAD_TYPES = ("txt", "md", "csv")
 
 
 def clean_text(text) -> str:
-    """``text`` as NFC Unicode without control characters (tab and newline kept), or an ``InputError``.
+    """``text`` as NFC Unicode without control characters (tab and newline kept) or lone surrogates, or an ``InputError``.
 
     Accepts ``str`` or UTF-8 ``bytes`` (a byte-order mark is dropped). Empty or
     whitespace-only texts are refused; truncation to a model's token limit is the
@@ -29,7 +29,8 @@ def clean_text(text) -> str:
     if len(text) > MAX_CHARS:
         raise InputError(f"The text has {len(text):,} characters; Lumen accepts up to {MAX_CHARS:,}.")
     text = unicodedata.normalize("NFC", text)
-    text = "".join(c for c in text if c in "\t\n" or unicodedata.category(c) != "Cc")
+    # Cs: a lone surrogate (half of a UTF-16 pair) is no character; tokenizers raise a TypeError on it
+    text = "".join(c for c in text if c in "\t\n" or unicodedata.category(c) not in ("Cc", "Cs"))
     if not text.strip():
         raise InputError("The text is empty (or only whitespace); type or upload some text to explain.")
     return text

@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.errors import ModelLoadError
+from models.errors import ModelLoadError, reason
 from models.labels import METADATA_KEYS, from_metadata
+from models.limits import check_size
 
 WEIGHT_FILE_TYPES = ("pth", "pt", "bin", "safetensors")
 
@@ -42,7 +43,7 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except Exception as e:  # SafetensorError and friends: the file is damaged
-        raise ModelLoadError(f"The safetensors file {path.name} is damaged or incomplete ({e}).") from None
+        raise ModelLoadError(f"The safetensors file {path.name} is damaged or incomplete ({reason(e)}).") from None
 
 
 def _read_torch(path: Path) -> tuple[dict, dict]:
@@ -83,6 +84,7 @@ def read_state_dict(path) -> tuple[dict[str, torch.Tensor], list[str] | None]:
         raise ModelLoadError(f"No weights file at {path.name}.")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"The weights file {path.name} is empty (0 bytes).")
+    check_size(path)
     tensors, metadata = _read_safetensors(path) if _is_safetensors(path) else _read_torch(path)
     bad = [k for k, v in tensors.items() if not isinstance(v, torch.Tensor)]
     if bad or not tensors:

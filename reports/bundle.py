@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from explainers.explanation import Explanation
-from models.errors import InputError
+from models.errors import InputError, reason, shown
 from models.images import MAX_PIXELS, encode_png
 from reports import raster
 from reports.report import Agreement, ModelIdentity, Report, ReportItem
@@ -119,33 +119,32 @@ def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
         raise InputError("This ZIP is not a Lumen report bundle: it has no manifest.json.")
     try:
         manifest = json.loads(members.pop(MANIFEST).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
         raise InputError("The bundle's manifest.json is not valid JSON.") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError("This ZIP is not a Lumen report bundle: its manifest names another format.")
     if manifest.get("version") != VERSION:
-        raise InputError(f"This report bundle has version {manifest.get('version')!r}; "
+        raise InputError(f"This report bundle has version {shown(manifest.get('version'))}; "
                          f"this Lumen reads version {VERSION}.")
     listed = manifest.get("files")
     if not isinstance(listed, dict) or not isinstance(manifest.get("items"), list):
         raise InputError("The bundle's manifest is incomplete: it lacks its list of files or of items.")
     for name in members:
         if name not in listed:
-            raise InputError(f"The bundle holds a file its manifest does not list ({name!r}).")
+            raise InputError(f"The bundle holds a file its manifest does not list ({shown(name)}).")
     for name, digest in listed.items():
         if name not in members:
-            raise InputError(f"The bundle's manifest lists a file that is missing ({name!r}).")
+            raise InputError(f"The bundle's manifest lists a file that is missing ({shown(name)}).")
         if _sha256(members[name]) != digest:
-            raise InputError(f"The bundle's file {name!r} does not match its SHA-256 in the manifest: "
+            raise InputError(f"The bundle's file {shown(name)} does not match its SHA-256 in the manifest: "
                              "it was changed or damaged.")
     try:
         items = [_item(entry, members) for entry in manifest["items"]]
         return Report(str(manifest.get("title", "")), items, dict(manifest.get("environment") or {}))
     except InputError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
-        raise InputError(f"The bundle's manifest or an explanation in it is invalid ({type(err).__name__}: "
-                         f"{err}).") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
+        raise InputError(f"The bundle's manifest or an explanation in it is invalid ({reason(err)}).") from None
 
 
 def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
@@ -160,7 +159,7 @@ def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
     elif kind == "row":
         x = json.loads(members[files[0]].decode("utf-8"))
     else:
-        raise InputError(f"The bundle has an input of unknown kind {kind!r}.")
+        raise InputError(f"The bundle has an input of unknown kind {shown(kind)}.")
     agreement = Agreement.from_dict(entry["agreement"]) if entry.get("agreement") is not None else None
     model = ModelIdentity(**{k: entry["model"].get(k) for k in ("name", "source", "sha256", "sha256_of")})
     return ReportItem(ex, x, model, [tuple(p) for p in entry.get("prediction", [])], dict(entry.get("metrics") or {}),
@@ -192,7 +191,7 @@ def _read_members(data: bytes, max_total_bytes: int) -> dict[str, bytes]:
     """Every member into memory, after checking names and declared sizes; reading stops at the declared size."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except Exception:  # noqa: BLE001 - BadZipFile, an unsupported version, a bad seek...: not readable
         raise InputError("This file is not a readable ZIP archive.") from None
     with zf:
         infos = zf.infolist()
@@ -200,7 +199,7 @@ def _read_members(data: bytes, max_total_bytes: int) -> dict[str, bytes]:
             raise InputError(f"The bundle holds more than {MAX_MEMBERS} files; it is refused.")
         for info in infos:
             if not _safe_name(info.filename):
-                raise InputError(f"The bundle holds an unsafe file name ({info.filename!r}): absolute paths, "
+                raise InputError(f"The bundle holds an unsafe file name ({shown(info.filename)}): absolute paths, "
                                  "'..' and backslashes are refused.")
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
@@ -222,13 +221,13 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
             while chunk := f.read(_CHUNK):
                 out += chunk
                 if len(out) > info.file_size:
-                    raise InputError(f"The bundle's file {info.filename!r} unpacks beyond its declared size "
+                    raise InputError(f"The bundle's file {shown(info.filename)} unpacks beyond its declared size "
                                      "(a zip bomb?); it is refused.")
     except InputError:
         raise
     except zipfile.BadZipFile as err:  # zipfile stops at the declared size, so a bomb ends here on its CRC
-        raise InputError(f"The bundle's file {info.filename!r} is damaged or unpacks beyond its declared size "
-                         f"({err}); it is refused.") from None
+        raise InputError(f"The bundle's file {shown(info.filename)} is damaged or unpacks beyond its declared size "
+                         f"({reason(err)}); it is refused.") from None
     except Exception as err:  # noqa: BLE001 - zlib.error and friends: a damaged archive
-        raise InputError(f"The bundle's file {info.filename!r} cannot be read ({err}).") from None
+        raise InputError(f"The bundle's file {shown(info.filename)} cannot be read ({reason(err)}).") from None
     return bytes(out)

@@ -36,3 +36,10 @@ def test_wrong_type_and_huge_text_refused():
 
 def test_nfc_normalised():
     assert clean_text("e\u0301") == "\u00e9"
+
+
+def test_lone_surrogates_dropped():
+    """Found by the fuzz tests: a lone surrogate passed through and made the tokenizer raise a TypeError."""
+    assert clean_text("a\ud800b\udfff") == "ab"
+    with pytest.raises(InputError, match="empty"):
+        clean_text("\ud800")
