@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save
 from streamlit.testing.v1 import AppTest
 
-from pages import common
+from views import common
 from tests.app.conftest import APP
 
 

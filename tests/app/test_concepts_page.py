@@ -12,7 +12,7 @@ FAST = {"param:craft:n_concepts": 4, "param:craft:nb_design": 8}
 
 
 def open_page(at):
-    at.switch_page("pages/concepts.py").run()
+    at.switch_page("views/concepts.py").run()
     assert not at.exception
     return at
 

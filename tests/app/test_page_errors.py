@@ -9,7 +9,7 @@ from streamlit.errors import FragmentHandledException
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 from streamlit.testing.v1 import AppTest
 
-from pages import common
+from views import common
 from tests.app.conftest import APP
 
 SECRET = "internal detail at /srv/private/weights.pt"
@@ -22,8 +22,6 @@ def test_an_unexpected_error_is_one_sentence_and_the_session_goes_on(monkeypatch
         raise RuntimeError(SECRET)
 
     monkeypatch.setattr(reports.figures, "top_classes_bar", broken)  # the image page draws its top-5 with it
-    # The first run of a session goes through app.py (and its wrapper); AppTest runs later ones through
-    # Streamlit's legacy pages/ folder mode, which runs the page file alone.
     at = AppTest.from_file(APP, default_timeout=300)
     with caplog.at_level(logging.ERROR, logger="lumen"):
         at.run()
@@ -64,7 +62,7 @@ def _script():
 
     import streamlit as st
 
-    from pages.common import run_page
+    from views.common import run_page
 
     def body():
         st.session_state["runs"] = st.session_state.get("runs", 0) + 1

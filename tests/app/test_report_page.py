@@ -15,11 +15,11 @@ def test_add_from_pages_reorder_and_import(at):
     at.button(key="run").click().run()
     at.button(key="add_report:image:grad-cam").click().run()
     assert not at.exception
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     at.multiselect(key="compare_methods:image").set_value(["grad-cam"]).run()
     at.button(key="compare_run").click().run()
     at.button(key="add_report:compare:random").click().run()
-    at.switch_page("pages/report.py").run()
+    at.switch_page("views/report.py").run()
     assert not at.exception
     lines = item_lines(at)
     assert lines == ["1. grad-cam for Egyptian cat — efficientnet-lite0 · sample:chelsea (cat)",
@@ -38,7 +38,7 @@ def test_add_from_pages_reorder_and_import(at):
 
 
 def test_bad_bundle_is_a_sentence(at):
-    at.switch_page("pages/report.py").run()
+    at.switch_page("views/report.py").run()
     at.file_uploader(key="report_import").set_value(("r.zip", b"not a zip", "application/zip")).run()
     assert not at.exception
     assert at.error and "zip" in at.error[0].value.lower()

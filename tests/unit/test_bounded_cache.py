@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from pages.cache import BoundedCache
+from views.cache import BoundedCache
 
 
 def test_the_bound_holds_and_each_eviction_is_reported_oldest_first():
@@ -83,7 +83,7 @@ def test_continuations_are_kept_per_model_and_decoded_images_handed_out_as_copie
 
     from PIL import Image
 
-    from pages import common
+    from views import common
 
     common._store.clear()
     calls = []

@@ -123,7 +123,7 @@ def project_sources() -> list[Path]:
 
 def test_the_scan_sees_the_pages():
     names = {p.relative_to(ROOT).as_posix() for p in project_sources()}
-    assert {"app.py", "pages/text.py", "pages/compare.py", "pages/report.py"} <= names
+    assert {"app.py", "views/text.py", "views/compare.py", "views/report.py"} <= names
     assert not any(n.startswith(("tests/", ".venv/")) for n in names)
 
 
@@ -218,7 +218,7 @@ def test_token_html_escapes_hostile_text_and_tokens(per_word):
 def test_plain_shows_a_file_name_as_itself_in_markdown(name):
     from markdown_it import MarkdownIt
 
-    from pages.common import plain
+    from views.common import plain
 
     rendered = MarkdownIt("commonmark").enable("strikethrough")
     parser = _Html()

@@ -7,7 +7,7 @@ from explainers import get_method, list_explainers
 from explainers.compare import BETTER, compare
 from explainers.metrics import AGREEMENTS, agreement
 from explainers.sanity import PASS_BELOW
-from pages.common import (
+from views.common import (
     add_to_report,
     choose_image,
     choose_image_model,

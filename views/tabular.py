@@ -18,7 +18,7 @@ from explainers.tabular_shap import (
 )
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
-from pages.common import add_to_report, method_params, remember_model, run_with_progress, show_error
+from views.common import add_to_report, method_params, remember_model, run_with_progress, show_error
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
 st.title("Tables")

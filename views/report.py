@@ -4,7 +4,7 @@ import base64
 
 import streamlit as st
 
-from pages.common import plain, show_error
+from views.common import plain, show_error
 from reports.bundle import read_bundle, write_bundle
 from reports.html import to_html
 from reports.pdf import to_pdf

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
-from pages.common import (
+from views.common import (
     add_to_report,
     choose_image,
     choose_image_model,

@@ -31,7 +31,7 @@ from models.samples import IMAGE_SAMPLES, sample_image
 from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
 from models.texts import clean_text
-from pages.cache import BoundedCache
+from views.cache import BoundedCache
 
 log = logging.getLogger("lumen")
 

@@ -9,7 +9,7 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.generation import generation_cost
 from explainers.generation_metrics import soft_ns_nc
-from pages.common import add_to_report, choose_language_model, method_params, show_error
+from views.common import add_to_report, choose_language_model, method_params, show_error
 from reports.figures import generation_heatmap
 
 st.title("Generation attribution")

@@ -9,7 +9,7 @@ from explainers import explain, get_method
 from explainers.cost import estimate
 from models.images import UPLOAD_TYPES, decode_image, decode_zip
 from models.samples import IMAGE_SAMPLES, sample_views
-from pages.common import (
+from views.common import (
     add_to_report,
     choose_image_model,
     method_params,
