@@ -12,7 +12,7 @@ from explainers.gradients import positive_int
 from explainers.registry import register
 from models.errors import ExplainerError, ModelLoadError
 
-SAMPLERS = ("uniform", "causal-lm", "masked-lm")
+SAMPLERS = ("uniform", "causal-lm", "fill-in", "masked-lm")
 TYPICAL_STEPS = 10  # the cost shown before a run; a probe stops earlier or later (at most max_probe_steps)
 MASKED_LM_CANDIDATES = 50
 _EPS = 1e-6
@@ -21,7 +21,8 @@ _EPS = 1e-6
 def _reagent_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS):
     probes = positive_int("num_probes", params["num_probes"])
     steps = min(TYPICAL_STEPS, positive_int("max_probe_steps", params["max_probe_steps"]))
-    return 1 + (params["sampler"] == "causal-lm") + n_target * 2 * probes * steps, 0
+    setup = {"causal-lm": 1, "fill-in": 1 + n_prompt * FILL_IN_CANDIDATES}.get(params["sampler"], 0)
+    return 1 + setup + n_target * 2 * probes * steps, 0
 
 
 @register(
@@ -36,7 +37,7 @@ def _reagent_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST
         "replacing_ratio": 0.3,
         "max_probe_steps": 3000,
         "num_probes": 16,
-        "sampler": "uniform",
+        "sampler": "fill-in",
         "masked_lm": None,
         "seed": 0,
     },
@@ -44,7 +45,7 @@ def _reagent_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST
 )
 def reagent(
     model, text, target, max_new_tokens=20, keep_top_n=5, stopping_top_k=3, replacing_ratio=0.3,
-    max_probe_steps=3000, num_probes=16, sampler="uniform", masked_lm=None, seed=0,
+    max_probe_steps=3000, num_probes=16, sampler="fill-in", masked_lm=None, seed=0,
 ):  # fmt: skip
     """ReAGent (Zhao & Shan 2024): probes replace random prompt tokens and credit those whose replacement lowers p(t_k).
 
@@ -55,12 +56,20 @@ def reagent(
     and adds logit(0.5 + Δ/2) to the replaced tokens' scores and subtracts it from the
     kept ones'. Importance = softmax(s). A probe stops once t is among the model's
     ``stopping_top_k`` predictions when every prompt token but the ``keep_top_n`` most
-    important is replaced, or after ``max_probe_steps``. The row is the mean importance
-    over probes (it sums to 1). Samplers: ``uniform`` over the vocabulary without special
-    tokens; ``causal-lm``: token i drawn from the model's own p(· | prompt before i)
-    (uniform for the first token); ``masked-lm``: candidates a Hugging Face masked LM
-    (directory in ``masked_lm``) proposes for token i in its context, kept where they are
-    a single token of this model. Stochastic: same ``seed``, same scores.
+    important is replaced, or after ``max_probe_steps``; on a prompt of no more than
+    ``keep_top_n`` tokens the check keeps all but one (keeping them all would replace
+    nothing and stop every probe after its first step). The row is the mean importance
+    over the probes that stopped (all of them if none did), as in Inseq; it sums to 1.
+
+    Samplers: ``fill-in`` (default): token i drawn from p(c | the prompt on both sides of i),
+    the causal LM turned into a masked LM by Bayes' rule (``fill_in_proposals``), which is
+    what the paper's RoBERTa replacements give: plausible tokens in context; ``uniform``
+    over the vocabulary without special tokens (Inseq's simplest sampler: on a short prompt
+    any random token wrecks the prediction, so Δ barely tells tokens apart); ``causal-lm``:
+    token i drawn from the model's own p(· | prompt before i) (uniform for the first token);
+    ``masked-lm``: candidates a Hugging Face masked LM (directory in ``masked_lm``) proposes
+    for token i in its context, kept where they are a single token of this model.
+    Stochastic: same ``seed``, same scores.
     A given target token that is not among the model's ``stopping_top_k`` predictions even
     for the whole prompt may never satisfy the stopping check: its probes run ``max_probe_steps``.
     ``extras["steps"]``: steps each target token took; ``extras["stopped"]``: the share of probes that stopped.
@@ -81,6 +90,7 @@ def reagent(
     expect(1 + task.n_target * 2 * probes * min(TYPICAL_STEPS, max_steps))
 
     ids = task.ids
+    keep_n = min(keep_n, n_p - 1) if n_p > 1 else keep_n  # the check must replace at least one token
     p_orig = batched_logits(model, 1, lambda i, j: ids, batch_size=1, forward=lambda x: target_logprobs(model, x, task.target))[0].exp()
     rows, steps_taken, stopped_share = [], [], []
     for k, t in enumerate(task.encoded.target_ids):
@@ -113,7 +123,8 @@ def reagent(
             newly = torch.zeros(probes, dtype=torch.bool)
             newly[active] = hit
             stopped |= newly
-        rows.append(torch.softmax(scores, dim=-1).mean(dim=0))
+        final = torch.softmax(scores, dim=-1)
+        rows.append((final[stopped] if bool(stopped.any()) else final).mean(dim=0))
         steps_taken.append(step)
         stopped_share.append(float(stopped.float().mean()))
     scores = torch.stack(rows).numpy().astype(np.float32)
@@ -148,6 +159,9 @@ def _sampler(model, task, kind: str, masked_lm, gen: torch.Generator):
         probs = torch.cat([allowed.float()[None], probs[:-1]]) * allowed  # position 0: uniform
         probs = probs / probs.sum(dim=-1, keepdim=True)
         return lambda n: torch.multinomial(probs, n, replacement=True, generator=gen).T
+    if kind == "fill-in":
+        table = fill_in_proposals(model, task.ids[0, :n_p], allowed)
+        return lambda n: torch.stack([cand[torch.multinomial(w, n, replacement=True, generator=gen)] for cand, w in table], dim=1)
     if kind == "masked-lm":
         candidates = masked_lm_candidates(model, task.encoded.prompt_ids, masked_lm)
 
@@ -161,6 +175,49 @@ def _sampler(model, task, kind: str, masked_lm, gen: torch.Generator):
 
         return draw
     raise ExplainerError(f"Unknown sampler '{kind}'. Choose one of: {', '.join(SAMPLERS)}.")
+
+
+FILL_IN_CANDIDATES = 32
+
+
+def fill_in_proposals(model, prompt: torch.Tensor, allowed: torch.Tensor, k: int = FILL_IN_CANDIDATES):
+    """Per prompt position i: (candidate ids, probabilities) of the token that fits there given both sides.
+
+    The causal LM used as a masked LM by Bayes' rule: p(c | x_-i) ∝ p(c | x_<i) · p(x_>i | x_<i, c),
+    over the ``k`` likeliest c ≠ x_i under p(· | x_<i). Position 0 has no left context: its
+    candidates are the ``k`` tokens the model finds likeliest at the prompt's other positions, prior uniform.
+    """
+    n = prompt.shape[0]
+    logp = batched_logits(  # row i: log p(· | x_<=i)
+        model, 1, lambda a, b: prompt[None], batch_size=1,
+        forward=lambda x: torch.log_softmax(model.forward(x).float(), dim=-1),
+    )[0].cpu()
+    masked = torch.where(allowed, 0.0, float("-inf"))
+    out = []
+    for i in range(n):
+        # position 0: the tokens the model expects inside the prompt (not after it: that would propose the target)
+        prior = (logp[i - 1] if i > 0 else torch.logsumexp(logp[:-1], dim=0)) + masked
+        prior[int(prompt[i])] = float("-inf")
+        cand = prior.topk(min(k, int(torch.isfinite(prior).sum()))).indices
+        if len(cand) == 0:  # a vocabulary of one token: nothing else can stand there
+            cand, prior = prompt[i : i + 1].cpu(), torch.zeros(prior.shape)
+        log_prior = prior[cand] if i > 0 else torch.zeros(len(cand))
+        if i < n - 1:
+            x = prompt.expand(len(cand), -1).clone()
+            x[:, i] = cand.to(x.device)
+            rest = prompt[i + 1 :]
+
+            def rest_log_likelihood(batch, i=i, rest=rest):  # log p(x_>i | x_<i, c) for each row's c
+                lp = torch.log_softmax(model.forward(batch)[:, i:-1].float(), dim=-1)
+                return lp.gather(-1, rest.view(1, -1, 1).expand(batch.shape[0], -1, 1))[..., 0].sum(dim=1)
+
+            log_like = batched_logits(
+                model, len(cand), lambda a, b, x=x: x[a:b], batch_size=model.batch_size(n), forward=rest_log_likelihood
+            ).cpu()
+        else:
+            log_like = torch.zeros(len(cand))
+        out.append((cand, torch.softmax(log_prior + log_like, dim=0)))
+    return out
 
 
 _MASKED_LMS: dict[str, tuple] = {}

@@ -117,3 +117,52 @@ def test_bad_parameters(lm):
         explain(lm, PROMPT, method="occlusion", target="")
     with pytest.raises(ExplainerError, match="two tokens"):
         explain(lm, "w7", method="occlusion", target=TARGET)
+
+
+class BigramLM(KeyTokenLM):
+    """p(x_t+1 | x_<=t) = softmax(W[x_t]) with a random W: the fill-in posterior is not uniform."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.table = torch.randn((20, 20), generator=torch.Generator().manual_seed(seed)) * 2
+
+    def forward(self, input_ids=None, inputs_embeds=None, logits_to_keep=0, **kwargs):
+        ids = input_ids if input_ids is not None else inputs_embeds.argmax(-1)
+        logits = self.table[ids]
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=logits[:, -logits_to_keep:] if logits_to_keep else logits, attentions=None)
+
+
+def test_fill_in_proposals_are_the_posterior_given_both_sides():
+    """p(c | x_-i) ∝ p(c | x_<i) · p(x_>i | x_<i, c), recomputed here one candidate at a time by the chain rule."""
+    from explainers.reagent import fill_in_proposals
+    from models.lm import CausalLM
+    from tests.tiny_lm import WordTokenizer
+
+    lm = CausalLM("bigram", BigramLM(), WordTokenizer(), device="cpu")
+    prompt = torch.tensor([3, 9, 7, 4, 11])
+    allowed = torch.ones(20, dtype=torch.bool)
+    allowed[0] = False  # end-of-text
+    table = fill_in_proposals(lm, prompt, allowed)  # 18 candidates everywhere (< its 32): all of them
+    logp = torch.log_softmax(lm.module.table, dim=-1)
+    for i, (cand, probs) in enumerate(table):
+        others = [c for c in range(1, 20) if c != int(prompt[i])]
+        assert sorted(cand.tolist()) == others
+        scores = {}
+        for c in others:
+            x = prompt.clone()
+            x[i] = c
+            prior = 0.0 if i == 0 else float(logp[x[i - 1], c])  # position 0: uniform prior
+            scores[c] = prior + sum(float(logp[x[j - 1], x[j]]) for j in range(i + 1, len(x)))
+        expected = torch.softmax(torch.tensor([scores[c] for c in cand.tolist()]), dim=0)
+        torch.testing.assert_close(probs, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_reagent_on_a_prompt_no_longer_than_keep_top_n_still_probes():
+    """With keep_top_n ≥ prompt length the stopping check would replace nothing: one step per probe.
+    Lumen keeps all but one token there, so probes run until the check can fail and pass."""
+    lm = tiny_lm(key_position=1)
+    e = explain(lm, "w3 w7 w4", method="reagent", target=" w5", seed=0, keep_top_n=5)
+    assert e.extras["steps"][0] > 1
+    assert int(np.argmax(e.scores[0])) == 1
