@@ -208,7 +208,7 @@ def fill_in_proposals(model, prompt: torch.Tensor, allowed: torch.Tensor, k: int
             rest = prompt[i + 1 :]
 
             def rest_log_likelihood(batch, i=i, rest=rest):  # log p(x_>i | x_<i, c) for each row's c
-                lp = torch.log_softmax(model.forward(batch)[:, i:-1].float(), dim=-1)
+                lp = torch.log_softmax(model.forward(batch, logits_to_keep=n - i)[:, :-1].float(), dim=-1)
                 return lp.gather(-1, rest.view(1, -1, 1).expand(batch.shape[0], -1, 1))[..., 0].sum(dim=1)
 
             log_like = batched_logits(
