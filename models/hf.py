@@ -202,6 +202,28 @@ def hf_model(source: str, labels=None, device=None, input_size=None, mean=None, 
 _GIB = 1024**3
 
 
+def load_model_and_tokenizer(auto_class, ref: str, shown: str, local: bool, what: str, **kwargs):
+    """(module, tokenizer) through ``auto_class.from_pretrained``: safetensors only, no remote code;
+    the free memory checked first for a local directory; any failure becomes one ``ModelLoadError``."""
+    from transformers import AutoTokenizer
+
+    if local:
+        check_fits_memory(weights_size(Path(ref)), shown)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = auto_class.from_pretrained(
+                ref, local_files_only=local, trust_remote_code=False, use_safetensors=True, **kwargs
+            )
+            tokenizer = AutoTokenizer.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
+    except Exception as e:  # noqa: BLE001 - missing, damaged or invalid files fail in many ways
+        raise ModelLoadError(
+            f"{shown} could not be loaded as {what}: it needs valid config.json, model.safetensors and "
+            f"tokenizer files ({reason(e)})."
+        ) from None
+    return module, tokenizer
+
+
 def refuse_pickled_only(directory: Path) -> None:
     """A ``ModelLoadError`` when ``directory`` has pickled weights (pytorch_model.bin...) and no safetensors."""
     if any(directory.glob("*.safetensors")):

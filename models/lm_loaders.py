@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from models.cache import cache_dir
-from models.errors import ModelLoadError, reason
+from models.errors import ModelLoadError
 from models.lm import CausalLM
 
 log = logging.getLogger("lumen")
@@ -75,28 +75,15 @@ def hf_causal_lm(source: str, device=None, labels=None, input_size=None, mean=No
 
     A model whose weights exceed the free memory is refused before loading.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    from models.hf import check_fits_memory, resolve_source, weights_size
+    from models.hf import load_model_and_tokenizer, resolve_source
 
     if labels is not None or input_size is not None or mean is not None or std is not None:
         raise ModelLoadError("A causal language model takes no class names or image preprocessing settings.")
     ref, shown, local = resolve_source(source)
-    if local:
-        check_fits_memory(weights_size(Path(ref)), shown)
     _quiet()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            module = AutoModelForCausalLM.from_pretrained(
-                ref, local_files_only=local, trust_remote_code=False, use_safetensors=True
-            )
-            tokenizer = AutoTokenizer.from_pretrained(ref, local_files_only=local, trust_remote_code=False)
-    except Exception as e:  # noqa: BLE001 - missing, damaged or invalid files fail in many ways
-        raise ModelLoadError(
-            f"{shown} could not be loaded as a causal language model: it needs valid config.json, "
-            f"model.safetensors and tokenizer files ({reason(e)})."
-        ) from None
+    module, tokenizer = load_model_and_tokenizer(AutoModelForCausalLM, ref, shown, local, "a causal language model")
     return CausalLM(f"hf:{shown}", module, tokenizer, device=device)
 
 
