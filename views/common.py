@@ -87,9 +87,9 @@ def remember(store: BoundedCache, key, load, label: str, note: str, spinner: str
     return entry.value
 
 
-def cached_decode(data: bytes, name: str = "an image"):
-    """The decoded image (a copy: the stored one is shared with other sessions)."""
-    image = remember(_store("images", MAX_IMAGES, MAX_IMAGE_BYTES), hashlib.sha256(data).hexdigest(),
+def cached_decode(data: bytes, name: str = "an image", digest: str | None = None):
+    """The decoded image (a copy: the stored one is shared with other sessions); ``digest``: data's SHA-256, if known."""
+    image = remember(_store("images", MAX_IMAGES, MAX_IMAGE_BYTES), digest or hashlib.sha256(data).hexdigest(),
                      lambda: decode_image(data), name, IMAGES_NOTE, "Decoding the image…")
     return image.copy()
 
@@ -233,8 +233,9 @@ def choose_image():
         st.info("Upload an image, or switch to a bundled sample.")
         return None, None
     data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()  # hashed once per run: the cache key and the image's id
     try:
-        return cached_decode(data, upload.name), hashlib.sha1(data).hexdigest()[:16]
+        return cached_decode(data, upload.name, digest), digest[:16]
     except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
         show_error(exc)
         return None, None
