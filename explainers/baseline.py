@@ -15,7 +15,7 @@ def random_image(model, image, target, *, seed):
     return np.random.default_rng(seed).random((h, w), dtype=np.float32), index
 
 
-@register("random", "text", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0), signed=True)
+@register("random", "text", "baseline", cost=lambda params, model=None, **_: (1, 0), defaults=dict(seed=0), signed=True)
 def random_text(model, text, target, *, seed):
     """Uniform random scores in [-1, 1] for every token (seeded; special tokens 0): what any explainer must beat."""
     from explainers.text_methods import encode, fields, finish, top_index

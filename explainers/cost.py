@@ -46,9 +46,10 @@ def _measure(model) -> tuple[float, float]:
     return forward, backward
 
 
-def estimate(model, method: str, params: dict | None = None) -> tuple[int, int, float]:
-    """(n_forward, n_backward, seconds) for ``method`` with ``params`` on ``model``'s device."""
-    n_forward, n_backward = get_method(method, model.modality).estimate(params, model)
+def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tuple[int, int, float]:
+    """(n_forward, n_backward, seconds) for ``method`` with ``params`` on ``model``'s device, for an input
+    of ``sizes`` (see ``Method.estimate``)."""
+    n_forward, n_backward = get_method(method, model.modality).estimate(params, model, **sizes)
     forward, backward = pass_times(model)
     return n_forward, n_backward, float(np.round(n_forward * forward + n_backward * backward, 3))
 

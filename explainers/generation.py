@@ -27,7 +27,7 @@ import torch
 from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect
 from explainers.gradients import positive_int
-from explainers.registry import get_method, register
+from explainers.registry import register
 from models.errors import ExplainerError
 from models.lm import CausalLM, Encoded, prepare_prompt
 
@@ -103,17 +103,6 @@ def scale_rows(raw: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Each row divided by its largest |value| (rows of zeros stay zero) and the divisors."""
     scale = raw.abs().amax(dim=1).clamp_min(1e-30)
     return (raw / scale[:, None]).cpu().numpy().astype(np.float32), scale.cpu().numpy().astype(np.float32)
-
-
-def generation_cost(model, method: str, params: dict | None, n_prompt: int, n_target: int) -> tuple[int, int, float]:
-    """(n_forward, n_backward, seconds) for a prompt of ``n_prompt`` tokens and ``n_target`` target tokens."""
-    from explainers.cost import pass_times
-
-    spec = get_method(method, "generation")
-    n_forward, n_backward = spec.cost(spec.resolve_params(params or {}), model, n_prompt, n_target)
-    forward, backward = pass_times(model)
-    return n_forward, n_backward, float(np.round(n_forward * forward + n_backward * backward, 3))
-
 
 
 # ---------------------------------------------------------------- occlusion

@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 from models.errors import ExplainerError
 
-Cost = Callable[[dict[str, Any], Any], tuple[int, int]]  # (params, model) -> (n_forward, n_backward)
+# (params, model, **sizes) -> (n_forward, n_backward); sizes such as n_tokens or n_prompt come from the input
+Cost = Callable[..., tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class Method:
     modality: str
     family: str
     fn: Callable
-    cost: Cost  # (params, model) -> (n_forward, n_backward), shown to the user before running
+    cost: Cost  # shown to the user before running
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     signed: bool = False  # scores keep their sign (in [-1, 1]); otherwise they lie in [0, 1]
@@ -36,9 +37,10 @@ class Method:
                 )
         return resolved
 
-    def estimate(self, params: dict[str, Any] | None = None, model=None) -> tuple[int, int]:
-        """Passes this method makes with ``params``; some costs depend on the model (e.g. its layer's channels)."""
-        return self.cost(self.resolve_params(params or {}), model)
+    def estimate(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> tuple[int, int]:
+        """Passes this method makes with ``params``; some costs depend on the model (e.g. its layer's channels)
+        or on the input's size (``sizes``: a text's ``n_tokens``, a prompt's ``n_prompt`` and ``n_target``)."""
+        return self.cost(self.resolve_params(params or {}), model, **sizes)
 
 
 _METHODS: dict[tuple[str, str], Method] = {}

@@ -38,6 +38,8 @@ from models.texts import clean_text
 
 register_input("text", clean_text)
 
+COST_TEXT_TOKENS = 20  # the text length the cost models assume when the page gives none
+
 
 # ---------------------------------------------------------------- shared helpers
 
@@ -137,7 +139,7 @@ def _embedding_gradient(model, enc: Encoding, index: int | None):
     return seen[-1].detach()[0], grad.detach()[0], index
 
 
-@register("saliency", modality="text", family="gradient", cost=lambda params, model=None: (1, 1))
+@register("saliency", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1))
 def saliency(model, text, target):
     """Saliency (Simonyan, Vedaldi & Zisserman, 2014): the L2 norm of ∂logit/∂e over each token's embedding e.
 
@@ -148,7 +150,9 @@ def saliency(model, text, target):
     return finish(grad.norm(dim=-1).cpu(), enc), index, fields(enc)
 
 
-@register("gradient-x-input", modality="text", family="gradient", cost=lambda params, model=None: (1, 1), signed=True)
+@register(
+    "gradient-x-input", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1), signed=True
+)
 def gradient_x_input(model, text, target):
     """Gradient × input (Shrikumar et al., 2016): Σ_d e_d ∂logit/∂e_d over each token's embedding e."""
     enc = encode(model, text)
@@ -178,9 +182,10 @@ def pad_baseline(model, enc: Encoding) -> torch.Tensor:
     return torch.where(special, enc.input_ids, torch.full_like(enc.input_ids, model.pad_token_id))
 
 
-def _ig_cost(params, model=None):
+def _ig_cost(params, model=None, **_):
     steps = positive_int("n_steps", params["n_steps"])
-    return steps + 2, steps  # the path, plus x and the baseline for the completeness check
+    # the path; x and the baseline once inside Captum (to read the embedding layer) and once more for completeness
+    return steps + 4, steps
 
 
 @register(
@@ -239,7 +244,7 @@ def _attentions(model, enc: Encoding) -> list[torch.Tensor]:
 
 
 @register("attention", modality="text", family="attention",
-          cost=lambda params, model=None: (1, 0))
+          cost=lambda params, model=None, **_: (1, 0))
 def attention(model, text, target):
     """Raw attention (e.g. Jain & Wallace, 2019): the last layer's attention from the [CLS] position, mean over heads.
 
@@ -264,7 +269,7 @@ def rollout(layers: list[torch.Tensor]) -> torch.Tensor:
     return result
 
 
-@register("attention-rollout", modality="text", family="attention", cost=lambda params, model=None: (1, 0))
+@register("attention-rollout", modality="text", family="attention", cost=lambda params, model=None, **_: (1, 0))
 def attention_rollout(model, text, target):
     """Attention rollout (Abnar & Zuidema, ACL 2020): attention propagated through all layers, with the residual.
 
@@ -280,13 +285,8 @@ def attention_rollout(model, text, target):
 # ---------------------------------------------------------------- perturbation methods
 
 
-def n_content_tokens(model) -> int:
-    """Tokens of the text the model encoded last (what the page is about to explain); 20 before any."""
-    return int(getattr(model, "last_n_content", 20))
-
-
 @register("occlusion", modality="text", family="perturbation",
-          cost=lambda params, model=None: (n_content_tokens(model) + 1, 0), signed=True)
+          cost=lambda params, model=None, n_tokens=COST_TEXT_TOKENS: (n_tokens + 1, 0), signed=True)
 def occlusion(model, text, target):
     """Leave-one-out occlusion (e.g. Li, Monroe & Jurafsky, 2016): p(x) − p(x without token i), for each token.
 
@@ -316,7 +316,7 @@ def occlusion(model, text, target):
     "shap",
     modality="text",
     family="perturbation",
-    cost=lambda params, model=None: (partition_passes(check_max_evals(params)), 0),
+    cost=lambda params, model=None, **_: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 300, "seed": 0},
     signed=True,
 )
@@ -358,7 +358,7 @@ def shap_text(model, text, target, max_evals=300, seed=0):
     "lime",
     modality="text",
     family="perturbation",
-    cost=lambda params, model=None: (positive_int("n_samples", params["n_samples"]), 0),
+    cost=lambda params, model=None, **_: (positive_int("n_samples", params["n_samples"]), 0),
     defaults={"n_samples": 200, "seed": 0},
     signed=True,
 )

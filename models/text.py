@@ -98,7 +98,6 @@ class TextClassifier:
         n_total = len(tok(text, add_special_tokens=True, verbose=False)["input_ids"])
         content = np.flatnonzero(~special)
         kept_chars = offsets[content[-1]][1]
-        self.last_n_content = len(content)  # for cost estimates that depend on the text's length
         warning = None
         if n_total > len(ids):
             warning = (

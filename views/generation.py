@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explainers import explain, get_method, list_explainers
-from explainers.generation import generation_cost
+from explainers.cost import estimate
 from explainers.generation_metrics import soft_ns_nc
 from views.common import add_to_report, choose_language_model, method_params, show_error
 from reports.figures import generation_heatmap
@@ -42,7 +42,7 @@ if not chosen:
     st.stop()
 n_target = len(encoded.target_ids) or max_new
 try:
-    costs = [generation_cost(model, m, p, len(encoded.prompt_ids), n_target) for m, p in chosen.items()]
+    costs = [estimate(model, m, p, n_prompt=len(encoded.prompt_ids), n_target=n_target) for m, p in chosen.items()]
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()

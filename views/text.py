@@ -41,7 +41,7 @@ if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 try:
-    costs = {m: estimate(model, m, p) for m, p in chosen.items()}
+    costs = {m: estimate(model, m, p, n_tokens=len(encoding.content)) for m, p in chosen.items()}
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainers import explain
+from explainers import explain, get_method, list_explainers
 from explainers.text_faithfulness import text_faithfulness
 from explainers.text_methods import rollout, word_scores
 from tests.tiny_text import bag_model, tiny_bert
@@ -54,6 +54,26 @@ def test_leave_one_out_equals_deleting_the_token_on_bag_of_words():
             q = float(softmax(model.module(shorter, torch.ones_like(shorter)))[0, 1])
             assert e.scores[i] == pytest.approx(p - q, abs=1e-6)
     assert e.n_forward == len(enc.content) + 1
+
+
+@pytest.mark.parametrize("text", ["kind", TEXT])
+@pytest.mark.parametrize(
+    "method, params",
+    [("occlusion", {}), ("saliency", {}), ("gradient-x-input", {}), ("integrated-gradients", {"n_steps": 4})],
+)
+def test_cost_model_counts_the_passes_for_this_texts_length(text, method, params):
+    model = bag_model()
+    n_tokens = len(model.encode(text).content)
+    e = explain(model, text, method=method, target=1, **params)
+    assert get_method(method, "text").estimate(params, model, n_tokens=n_tokens) == (e.n_forward, e.n_backward)
+
+
+def test_every_text_and_generation_cost_takes_the_pages_sizes():
+    sizes = {"text": {"n_tokens": 7}, "generation": {"n_prompt": 7, "n_target": 3}}
+    for modality, given in sizes.items():
+        for method in list_explainers(modality):
+            n_forward, n_backward = get_method(method, modality).estimate({}, None, **given)
+            assert n_forward >= 0 and n_backward >= 0, method
 
 
 def test_leave_one_out_equals_its_definition_on_tiny_bert():
