@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainers import ExplainerError, InputError, explain, list_explainers
+from explainers import ExplainerError, InputError, explain, get_method, list_explainers
 from tests.tiny_lm import KeyTokenLM, tiny_lm
 
 PROMPT = "w3 w9 w7 w4 w11 w12 w13 w14 w15 w16"  # the key w7 sits at position 2
@@ -61,6 +61,17 @@ def test_leave_one_out_equals_its_definition(lm):
             expected[k, i] = full - _p(lm.module, prompt[:i] + prompt[i + 1 :] + target[:k], target[k])
     np.testing.assert_allclose(e.scores, expected, atol=1e-6)
     assert e.n_forward == len(prompt) + 1
+
+
+@pytest.mark.parametrize(
+    "method, params",
+    [("occlusion", {}), ("attention", {}), ("gradient-x-input", {}), ("integrated-gradients", {"n_steps": 8})],
+)
+def test_cost_model_counts_the_passes_for_this_prompt(lm, method, params):
+    e = explain(lm, PROMPT, method=method, target=" w5 w6", **params)
+    n_target, n_prompt = e.scores.shape
+    estimate = get_method(method, "generation").estimate(params, lm, n_prompt=n_prompt, n_target=n_target)
+    assert estimate == (e.n_forward, e.n_backward)
 
 
 def test_gradient_x_input_and_attention_find_the_key(lm):
