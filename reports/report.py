@@ -86,6 +86,12 @@ class ReportItem:
         self.metrics = {str(k): float(v) for k, v in self.metrics.items()}
 
     @property
+    def nbytes(self) -> int:
+        """Roughly the memory its input, scores and extras take: what bounds a session's report."""
+        e = self.explanation
+        return _nbytes(self.input) + e.scores.nbytes + _nbytes(e.extras) + _nbytes(e.tokens)
+
+    @property
     def input_kind(self) -> str:
         """"image", "images", "text" or "row"."""
         return input_kind(self.input)
@@ -136,6 +142,18 @@ def _normalise_input(x):
     if kind == "row":
         return {str(k): v.item() if isinstance(v, np.generic) else v for k, v in x.items()}
     return x
+
+
+def _nbytes(x) -> int:
+    if isinstance(x, np.ndarray):
+        return x.nbytes
+    if isinstance(x, str):
+        return len(x)
+    if isinstance(x, dict):
+        return sum(_nbytes(v) for v in x.values())
+    if isinstance(x, (list, tuple)):
+        return sum(_nbytes(v) for v in x)
+    return 0
 
 
 def _check_image(a: np.ndarray) -> np.ndarray:

@@ -318,7 +318,25 @@ def choose_text() -> str:
                         key=f"text:{sample}:{upload.name if upload else ''}")
 
 
-MAX_REPORT_ITEMS = 60  # session memory: the oldest item goes first, and the page says so
+MAX_REPORT_ITEMS = 60  # session memory: the oldest items go first, and the page says so
+MAX_REPORT_MB = 1024  # of inputs, scores and extras (one 50-megapixel image is 150 MB)
+
+
+def admit_to_report(new_items: list) -> list:
+    """Append ``new_items`` to this session's report, dropping the oldest while it holds more than
+    MAX_REPORT_ITEMS items or MAX_REPORT_MB; the page says what went. The newest item always stays."""
+    items = st.session_state.setdefault("report_items", [])
+    items.extend(new_items)
+    sizes = [item.nbytes for item in items]
+    dropped = []
+    while len(items) > 1 and (len(items) > MAX_REPORT_ITEMS or sum(sizes) > MAX_REPORT_MB * 2**20):
+        dropped.append(items.pop(0).explanation.method)
+        sizes.pop(0)
+    if dropped:
+        st.warning(f"The report keeps at most {MAX_REPORT_ITEMS} items and {MAX_REPORT_MB:,} MB: the oldest "
+                   f"{len(dropped)} ({plain(', '.join(dropped[:5]))}{', …' if len(dropped) > 5 else ''}) "
+                   f"{'was' if len(dropped) == 1 else 'were'} dropped.")
+    return items
 
 
 def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=None, agreement=None) -> None:
@@ -335,11 +353,7 @@ def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=N
         show_error(exc)
         return
     identities[model.name] = item.model
-    items = st.session_state.setdefault("report_items", [])
-    items.append(item)
-    if len(items) > MAX_REPORT_ITEMS:
-        dropped = items.pop(0)
-        st.warning(f"The report keeps {MAX_REPORT_ITEMS} items: the oldest ({dropped.explanation.method}) was dropped.")
+    items = admit_to_report([item])
     st.toast(f"Added {explanation.method} to the report ({len(items)} items).")
 
 

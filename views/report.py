@@ -4,7 +4,7 @@ import base64
 
 import streamlit as st
 
-from views.common import plain, show_error
+from views.common import admit_to_report, plain, show_error
 from reports.bundle import read_bundle, write_bundle
 from reports.html import to_html
 from reports.pdf import to_pdf
@@ -22,7 +22,7 @@ with st.expander("Import a bundle", expanded=not items):
     if bundle is not None and st.session_state.get("report_imported") != bundle.file_id:
         try:
             imported = read_bundle(bundle.getvalue())
-            items.extend(imported.items)
+            items = admit_to_report(imported.items)
             st.session_state["report_imported"] = bundle.file_id
             st.session_state["report_title"] = imported.title
             st.success(f"Imported {len(imported.items)} items from {plain(bundle.name)}.")

@@ -42,3 +42,26 @@ def test_bad_bundle_is_a_sentence(at):
     at.file_uploader(key="report_import").set_value(("r.zip", b"not a zip", "application/zip")).run()
     assert not at.exception
     assert at.error and "zip" in at.error[0].value.lower()
+
+
+def _image_item(method: str, side: int) -> ReportItem:
+    e = Explanation(scores=np.zeros((side, side), dtype=np.float32), method=method, modality="image", model="m")
+    return ReportItem(e, np.zeros((side, side, 3), dtype=np.uint8), ModelIdentity("m"))
+
+
+def test_report_is_bounded_in_items_and_bytes_and_says_what_went(at, monkeypatch):
+    from views import common
+
+    at.switch_page("views/report.py").run()
+    monkeypatch.setattr(common, "MAX_REPORT_ITEMS", 3)
+    small = write_bundle(new_report("small", [_image_item(f"m{i}", 8) for i in range(5)]))
+    at.file_uploader(key="report_import").set_value(("a.zip", small, "application/zip")).run()
+    assert not at.exception and [line.split(".")[1].split()[0] for line in item_lines(at)] == ["m2", "m3", "m4"]
+    assert any("at most 3 items" in w.value and "oldest 2 (m0, m1) were dropped" in w.value for w in at.warning)
+
+    monkeypatch.setattr(common, "MAX_REPORT_MB", 1)
+    side = 300  # 300 × 300 × (3 + 4) bytes ≈ 0.6 MB an item: one fits in 1 MB, two do not
+    big = write_bundle(new_report("big", [_image_item("big0", side), _image_item("big1", side)]))
+    at.file_uploader(key="report_import").set_value(("b.zip", big, "application/zip")).run()
+    assert not at.exception and [line.split(".")[1].split()[0] for line in item_lines(at)] == ["big1"]
+    assert any("1 MB" in w.value and "oldest 4" in w.value for w in at.warning)
