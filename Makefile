@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench setup chromium
+.PHONY: run test bench setup debian
 
 $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,15 @@ setup: $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
 
-chromium:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+# the browser for the end-to-end tests; fonts for Chinese, Japanese and Korean in PDF reports
+DEBIAN_PACKAGES := chromium fonts-droid-fallback fonts-nanum
 
-test: $(VENV)/.test chromium
+debian:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; }
+
+test: $(VENV)/.test debian
 	$(PY) -m pytest
 
 bench: $(VENV)/.test

@@ -2,7 +2,11 @@
 
 Text is set in DejaVu Sans (shipped with matplotlib, a dependency of captum) so that
 non-Latin texts print; without it the core Helvetica font is used and characters
-outside Latin-1 print as '?'.
+outside Latin-1 print as '?'. DejaVu has no Chinese, Japanese or Korean glyphs: where
+Debian's fonts-droid-fallback and fonts-nanum are installed (``make test`` installs them),
+their fonts are the fallback for them; without them such characters print blank.
+HarfBuzz (uharfbuzz) shapes the text, so Arabic letters join and right-to-left runs read
+in order.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,14 @@ from reports import raster
 from reports.concept_figures import concept_colour, concept_name
 from reports.report import Agreement, Report, ReportItem
 
+# Nanum carries hinting-source tables (TSI*) that the subsetter drops, saying so on every export
+logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
+
 FONT = "DejaVu"
+FALLBACK_FONTS = {  # Debian's fonts for what DejaVu lacks; ``make test`` installs both packages
+    "DroidFallback": Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),  # Chinese, Japanese
+    "NanumGothic": Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf"),  # Korean
+}
 TEXT_SIZE = 9
 MAX_TOKENS_DRAWN = 400  # longer texts: the highlight is cut, the ranked bars still cover them
 MAX_MATRIX_DRAWN = 60   # generation matrices up to this side are drawn as labelled cells, larger ones as a PNG
@@ -37,6 +49,11 @@ def dejavu_fonts() -> dict[str, Path] | None:
     return fonts if all(p.is_file() for p in fonts.values()) else None
 
 
+def fallback_fonts() -> dict[str, Path]:
+    """The fonts of FALLBACK_FONTS installed on this system."""
+    return {name: path for name, path in FALLBACK_FONTS.items() if path.is_file()}
+
+
 class _Doc(FPDF):
     def __init__(self, title: str):
         super().__init__(format="A4")
@@ -46,6 +63,12 @@ class _Doc(FPDF):
             for style, path in fonts.items():
                 self.add_font(FONT, style, str(path))
             self.family = FONT
+            self.set_text_shaping(True)  # HarfBuzz: Arabic letters joined, right-to-left runs in reading order
+            fallback = fallback_fonts()
+            for name, path in fallback.items():
+                self.add_font(name, "", str(path))
+            if fallback:
+                self.set_fallback_fonts(list(fallback), exact_match=False)  # no bold faces: bold falls back too
         else:
             self.family = "Helvetica"
         self.resource_access_policy = ResourceAccessPolicy.NONE  # images come from memory only
@@ -55,8 +78,8 @@ class _Doc(FPDF):
 
     def clean(self, text) -> str:
         text = str(text)
-        if self.family != FONT:
-            return text.encode("latin-1", "replace").decode("latin-1")
+        if self.family != FONT:  # no shaping either: bidi isolates would print as '?'
+            return text.replace("\u2068", "").replace("\u2069", "").encode("latin-1", "replace").decode("latin-1")
         return text
 
     def font(self, size=TEXT_SIZE, bold=False):

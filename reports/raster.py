@@ -104,7 +104,7 @@ def feature_names(e: Explanation) -> list[str]:
     if e.feature_names and len(e.feature_names) == n:
         return list(e.feature_names)
     if e.tokens and len(e.tokens) == n:
-        return [f"{t} #{i}" for i, t in enumerate(e.tokens)]
+        return [f"\u2068{t}\u2069 #{i}" for i, t in enumerate(e.tokens)]  # isolated: "#i" stays after an RTL token
     return [str(i) for i in range(n)]
 
 

@@ -152,6 +152,31 @@ def test_pdf_opens_with_images_and_every_method(report):
     assert "Привет" in text  # a Unicode font is embedded
 
 
+def test_pdf_prints_chinese_japanese_and_arabic(caplog):
+    tokens = ["[CLS]", "東京", "は", "首都", "مرحبا", "한국", "[SEP]"]
+    e = Explanation(scores=np.linspace(-1, 1, len(tokens), dtype=np.float32), method="occlusion", modality="text",
+                    model="m", target=1, target_label="正面", tokens=tokens)
+    with caplog.at_level("WARNING", logger="fpdf"):
+        data = to_pdf(new_report("東京", [ReportItem(e, "東京は首都です مرحبا 한국", ModelIdentity("m"))]))
+    assert not [r for r in caplog.records if "missing" in r.getMessage()], caplog.text  # every glyph has a font
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "東京は首都です" in text and "한국" in text and "مرحبا" in text
+    fonts = {str(f.get_object()["/BaseFont"]) for page in reader.pages for f in page["/Resources"]["/Font"].values()}
+    assert any("DroidSansFallback" in f for f in fonts) and any("NanumGothic" in f for f in fonts)
+
+
+def test_pdf_without_dejavu_falls_back_to_helvetica(monkeypatch):
+    import reports.pdf
+
+    monkeypatch.setattr(reports.pdf, "dejavu_fonts", lambda: None)
+    e = Explanation(scores=np.array([0.0, -1.0, 0.5], dtype=np.float32), method="occlusion", modality="text",
+                    model="m", target=1, target_label="positive", tokens=["[CLS]", "awful", "東京"])
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(to_pdf(
+        new_report("r", [ReportItem(e, "awful 東京", ModelIdentity("m"))])))).pages)
+    assert "awful #1" in text and "?? #2" in text  # isolates dropped, what Latin-1 lacks printed as '?'
+
+
 def _roundtrip_equal(a: ReportItem, b: ReportItem):
     assert a.explanation.to_json() == b.explanation.to_json()
     if isinstance(a.input, np.ndarray):
