@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def server(running_server) -> str:
+    return running_server.url
+
+
+@pytest.fixture(scope="session")
+def running_server(tmp_path_factory):
     port = free_port()
     log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
     proc = subprocess.Popen(
@@ -44,7 +56,7 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"streamlit did not start; see {log.name}")
         time.sleep(0.5)
-    yield url
+    yield Server(url, proc.pid)
     proc.terminate()
     try:
         proc.wait(timeout=15)

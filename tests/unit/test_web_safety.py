@@ -52,7 +52,7 @@ def test_streamlit_reads_those_options_from_the_project_config():
         os.chdir(ROOT)
         options = config.get_config_options(force_reparse=True)
         for name, value in (("server.enableXsrfProtection", True), ("server.enableCORS", True),
-                            ("client.showErrorDetails", "none")):
+                            ("client.showErrorDetails", "none"), ("server.fileWatcherType", "none")):
             assert options[name].value == value
             assert Path(options[name].where_defined).resolve() == CONFIG.resolve(), name
         for section, values in tomllib.loads(CONFIG.read_text(encoding="utf-8")).items():
