@@ -58,10 +58,14 @@ except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
 c1, c2, c3 = st.columns(3)
-c1.download_button("Download HTML", html.encode("utf-8"), "lumen-report.html", "text/html", key="report_html")
-c2.download_button("Download PDF", lambda: to_pdf(report), "lumen-report.pdf", "application/pdf", key="report_pdf")
+# on_click="ignore": a download reruns nothing, so the other buttons' files stay valid (a rerun would replace
+# them, and a click that raced it would find its file gone)
+c1.download_button("Download HTML", html.encode("utf-8"), "lumen-report.html", "text/html", key="report_html",
+                   on_click="ignore")
+c2.download_button("Download PDF", lambda: to_pdf(report), "lumen-report.pdf", "application/pdf", key="report_pdf",
+                   on_click="ignore")
 c3.download_button("Download bundle", lambda: write_bundle(report), "lumen-report.zip", "application/zip",
-                   key="report_bundle")
+                   key="report_bundle", on_click="ignore")
 if st.button("Clear the report", key="report_clear"):
     items.clear()
     st.rerun()

@@ -57,7 +57,8 @@ def _ranked_table(explanation, key: str):
     table = ranked(explanation)
     st.dataframe(table, hide_index=True, width="stretch", key=f"table:{key}")
     st.download_button("Download ranked table (CSV)", table.to_csv(index=False).encode("utf-8"),
-                       file_name=f"{explanation.method}-{key}.csv", mime="text/csv", key=f"download:{key}")
+                       file_name=f"{explanation.method}-{key}.csv", mime="text/csv", key=f"download:{key}",
+                       on_click="ignore")
 
 
 # --- data ----------------------------------------------------------------------------------------------

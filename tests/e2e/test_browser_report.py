@@ -25,6 +25,7 @@ def test_compare_then_download_every_format(server, browser, tmp_path):
 
     page.get_by_role("link", name="Report").click()
     page.get_by_text("1 items").wait_for()
+    page.get_by_role("heading", name="Preview").wait_for()  # the page's run is done: its buttons are final
     files = {}
     for label in ("Download HTML", "Download PDF", "Download bundle"):
         with page.expect_download() as info:
