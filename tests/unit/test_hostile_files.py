@@ -1,9 +1,7 @@
 """Hostile files: a pickle that writes a file when unpickled, bundle ZIPs that reach outside or explode,
 and model files over the upload limit. Each is refused with a sentence, and nothing is written."""
 
-import builtins
 import io
-import os
 import pathlib
 import pickle
 import struct
@@ -16,6 +14,7 @@ import torch
 from models import InputError, ModelLoadError, load_model
 from models import limits
 from reports.bundle import read_bundle
+from tests.no_writes import forbid_writes
 
 # Making TorchScript files here calls torch.jit, which warns that it is deprecated.
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:FutureWarning")
@@ -77,19 +76,7 @@ def no_writes(monkeypatch, tmp_path):
     workdir = tmp_path / "a" / "b"
     workdir.mkdir(parents=True)
     monkeypatch.chdir(workdir)
-    real_open, real_os_open = builtins.open, os.open
-
-    def no_write_open(file, mode="r", *args, **kwargs):
-        assert not set(mode) & set("wax+"), f"opened {file!r} for writing"
-        return real_open(file, mode, *args, **kwargs)
-
-    def no_write_os_open(path, flags, *args, **kwargs):
-        assert not flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT), f"opened {path!r} for writing"
-        return real_os_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", no_write_open)
-    monkeypatch.setattr(io, "open", no_write_open)
-    monkeypatch.setattr(os, "open", no_write_os_open)
+    forbid_writes(monkeypatch)
     yield tmp_path
     monkeypatch.undo()
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["a", "a/b"]

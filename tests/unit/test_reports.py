@@ -1,10 +1,8 @@
 """Report export: HTML (self-contained, escaped), PDF (opens, images, methods), bundle (lossless, safe to read)."""
 
-import builtins
 import hashlib
 import io
 import json
-import os
 import struct
 import zipfile
 from html.parser import HTMLParser
@@ -32,6 +30,7 @@ from reports.report import (
     new_report,
     parameters_sha256,
 )
+from tests.no_writes import forbid_writes
 
 SCRIPT = "<script>alert(1)</script>"
 ATTR = '"><img src=x onerror=alert(1)>'
@@ -274,19 +273,7 @@ def test_bundle_refuses_what_is_not_a_zip():
 
 def test_reading_a_bundle_writes_nothing_to_disk(report, monkeypatch):
     data = write_bundle(report)
-    real_open, real_os_open = builtins.open, os.open
-
-    def no_write_open(file, mode="r", *args, **kwargs):
-        assert not set(mode) & set("wax+"), f"read_bundle opened {file!r} for writing"
-        return real_open(file, mode, *args, **kwargs)
-
-    def no_write_os_open(path, flags, *args, **kwargs):
-        assert not flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT), f"read_bundle opened {path!r} for writing"
-        return real_os_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", no_write_open)
-    monkeypatch.setattr(io, "open", no_write_open)
-    monkeypatch.setattr(os, "open", no_write_os_open)
+    forbid_writes(monkeypatch)
     assert len(read_bundle(data).items) == len(report.items)
 
 
