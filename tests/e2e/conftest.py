@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from tests.conftest import encode
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LUMEN_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -75,3 +78,13 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield b
         b.close()
+
+
+def upload_image(page, url: str, image, path: Path) -> None:
+    """Open the image page at ``url`` and upload ``image`` (H×W×3 uint8), written to ``path`` as a PNG."""
+    path.write_bytes(encode(Image.fromarray(image), "PNG"))
+    page.goto(url)
+    page.get_by_text("Image attribution").wait_for()
+    page.get_by_text("Upload", exact=True).click()
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.get_by_text("Top-5 predictions").wait_for()

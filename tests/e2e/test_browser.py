@@ -3,21 +3,13 @@
 import os
 import shutil
 
-from PIL import Image
-
-from tests.conftest import encode
+from tests.e2e.conftest import upload_image
 
 
 def test_upload_run_grad_cam_and_see_heatmap(server, browser, chelsea, tmp_path):
-    image_path = tmp_path / "chelsea.png"
-    image_path.write_bytes(encode(Image.fromarray(chelsea), "PNG"))
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.set_default_timeout(120_000)
-    page.goto(server)
-    page.get_by_text("Image attribution").wait_for()
-    page.get_by_text("Upload", exact=True).click()
-    page.locator('input[type="file"]').set_input_files(str(image_path))
-    page.get_by_text("Top-5 predictions").wait_for()
+    upload_image(page, server, chelsea, tmp_path / "chelsea.png")
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()  # the top-5 bars
     page.get_by_role("button", name="Run").click()
     page.get_by_text("grad-cam for").wait_for()

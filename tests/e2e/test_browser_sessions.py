@@ -1,10 +1,8 @@
 """Four people on one server at once: four browser contexts (separate sessions) upload different
 images and run Grad-CAM together; each sees the explanation of its own image."""
 
-from PIL import Image
-
 from models.samples import sample_image
-from tests.conftest import encode
+from tests.e2e.conftest import upload_image
 
 SAMPLES = ["chelsea (cat)", "coffee", "astronaut", "rocket"]
 
@@ -14,16 +12,10 @@ def test_four_sessions_at_once_each_get_their_own_result(server, browser, cnn, t
     for i, name in enumerate(SAMPLES):
         image = sample_image(name)
         expected[i] = cnn.predict(image).top(1)[0][1]  # the label its own explanation must name
-        path = tmp_path / f"upload{i}.png"
-        path.write_bytes(encode(Image.fromarray(image), "PNG"))
         context = browser.new_context(viewport={"width": 1400, "height": 1600})
         page = context.new_page()
         page.set_default_timeout(180_000)
-        page.goto(server)
-        page.get_by_text("Image attribution").wait_for()
-        page.get_by_text("Upload", exact=True).click()
-        page.locator('input[type="file"]').set_input_files(str(path))
-        page.get_by_text("Top-5 predictions").wait_for()
+        upload_image(page, server, image, tmp_path / f"upload{i}.png")
         contexts.append(context)
         pages.append(page)
     assert len(set(expected.values())) == len(SAMPLES)  # four different answers, so a mix-up shows
