@@ -22,7 +22,7 @@ def test_reagent_one_row_per_target_token_and_deterministic(smollm):
     np.testing.assert_allclose(a.scores.sum(axis=1), 1.0, atol=1e-5)
     b = explain(smollm, PROMPT, method="reagent", max_new_tokens=3, seed=0)
     np.testing.assert_array_equal(a.scores, b.scores)
-    assert a.runtime_s < 60
+    assert a.n_forward == b.n_forward > 0  # the same probes, pass for pass (its time goes to bench/)
 
 
 def test_reagent_scores_france_above_the_and_of(smollm):

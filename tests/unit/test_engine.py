@@ -1,7 +1,6 @@
 """The one perturbation engine: batching, progress, cancellation, out-of-memory halving."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -90,11 +89,9 @@ def test_cancel_stops_after_the_current_batch(model, inputs):
         return inputs[i:j]
 
     before = model.n_forward
-    start = time.perf_counter()
     with run_control(progress=lambda done, total: cancel.set(), cancel=cancel):
         with pytest.raises(Cancelled) as info:
             batched_logits(model, 10, make, batch_size=3)
-    assert time.perf_counter() - start < 2
     assert made == [(0, 3)] and model.n_forward - before == 3  # one batch ran, none after the cancel
     assert str(info.value) == "Cancelled by the user."
     assert isinstance(info.value, ExplainerError)  # pages show it like any other sentence
