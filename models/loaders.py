@@ -19,7 +19,7 @@ from models.adapter import ImageClassifier
 from models.errors import ModelLoadError
 from models.labels import parse_labels, resolve_labels
 from models.limits import check_size
-from models.torchscript_guard import FORWARD_TIMEOUT_S, archive_refusal, first_forward, refusal
+from models.torchscript_guard import archive_refusal, first_forward, refusal
 from models.vit import TokenLayout
 from models.weights import fit, head_outputs, read_state_dict
 
@@ -188,8 +188,7 @@ def torchvision_model(arch: str, weights, labels=None, device=None, input_size=N
     )
 
 
-def torchscript_model(path, labels=None, device=None, input_size=None, mean=None, std=None,
-                      forward_timeout: float = FORWARD_TIMEOUT_S) -> ImageClassifier:
+def torchscript_model(path, labels=None, device=None, input_size=None, mean=None, std=None) -> ImageClassifier:
     """A TorchScript file (``torch.jit.save``), ImageNet normalisation at 224 px unless given.
 
     Class names may ride along as an extra file ``labels.json`` or
@@ -219,7 +218,7 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
     if refused:
         raise ModelLoadError(refused)
     size = _size(input_size or (224, 224))
-    shape = first_forward(path, size, f"torchscript:{path.name}", timeout=forward_timeout)
+    shape = first_forward(path, size, f"torchscript:{path.name}")
     stored = None
     if extra["labels.json"]:
         try:

@@ -20,13 +20,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import zipfile
 import zlib
 from pathlib import Path
 
-FORWARD_TIMEOUT_S = 60.0  # the first forward pass, child start-up included
+STARTUP_TIMEOUT_S = 120.0  # the child's start-up: importing torch, loading and checking the file
+FORWARD_TIMEOUT_S = 60.0  # the first forward pass itself
 FORWARD_MEMORY_BYTES = 4 * 1024**3  # the child's data segment (RLIMIT_DATA): heap and anonymous memory
 _CODE_LIMIT = 64 * 1024**2  # bytes of code read per archive member when looking for __setstate__
 
@@ -243,55 +245,73 @@ def archive_refusal(path: Path, name: str) -> str | None:
     return None
 
 
-def _child_limits(memory: int, seconds: float) -> None:
+def _child_limits(memory: int, cpu: int) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # may not grow or create a file's contents
-    cpu = int(seconds * 2) + 5
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))  # a second stop, should the parent die
 
 
-def first_forward(path, input_size: tuple[int, int], name: str, *, timeout: float = FORWARD_TIMEOUT_S,
-                  memory: int = FORWARD_MEMORY_BYTES) -> tuple[int, ...]:
+def _line(proc: subprocess.Popen, timeout: float) -> str | None:
+    """The child's next line on stdout, or None if none came within ``timeout`` seconds."""
+    if not select.select([proc.stdout], [], [], timeout)[0]:
+        return None
+    return proc.stdout.readline().decode("utf-8", "replace").strip()
+
+
+def first_forward(path, input_size: tuple[int, int], name: str) -> tuple[int, ...]:
     """The output shape of one forward pass on a blank 1×3×H×W image, run in a child process.
 
-    Raises ``ModelLoadError`` with a sentence when the file is refused, fails, runs past
-    ``timeout`` seconds (the child is killed) or needs more than ``memory`` bytes.
+    Raises ``ModelLoadError`` with a sentence when the file is refused, fails, does not load within
+    ``STARTUP_TIMEOUT_S``, runs its forward pass past ``FORWARD_TIMEOUT_S`` (the child is killed either
+    way) or needs more than ``FORWARD_MEMORY_BYTES``.
     """
     from models.errors import ModelLoadError
 
     h, w = input_size
+    image = f"a 1×3×{h}×{w} image"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONWARNINGS": "ignore"}
+    cpu = int(STARTUP_TIMEOUT_S + 2 * FORWARD_TIMEOUT_S) + 5
     command = [sys.executable, "-m", "models.torchscript_guard", str(Path(path).resolve()), str(h), str(w),
-               name, str(memory), str(timeout)]
-    image = f"a 1×3×{h}×{w} image"
+               name, str(FORWARD_MEMORY_BYTES), str(cpu)]
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:  # subprocess.run has killed and reaped the child
-        raise ModelLoadError(
-            f"{name} did not finish one forward pass on {image} within {timeout:g} s, so it was not loaded."
-        ) from None
-    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+        ready = _line(proc, STARTUP_TIMEOUT_S)  # "ready" once loaded and checked, else the answer
+        if ready is None:
+            raise ModelLoadError(f"{name} did not load within {STARTUP_TIMEOUT_S:g} s, so it was not loaded.")
+        answer = ready
+        if ready == "ready":
+            answer = _line(proc, FORWARD_TIMEOUT_S)
+            if answer is None:
+                raise ModelLoadError(f"{name} did not finish one forward pass on {image} within "
+                                     f"{FORWARD_TIMEOUT_S:g} s, so it was not loaded.")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
     try:
-        answer = json.loads(lines[-1]) if lines else {}
+        answer = json.loads(answer) if answer else {}
     except ValueError:
         answer = {}
     if "error" in answer:
         raise ModelLoadError(str(answer["error"]))
-    if done.returncode != 0 or "shape" not in answer:
+    if "shape" not in answer:
         raise ModelLoadError(
-            f"{name} stopped during one forward pass on {image} (exit status {done.returncode}); "
-            f"it may need more than {memory / 1024**3:g} GiB of memory, so it was not loaded."
+            f"{name} stopped during one forward pass on {image} (exit status {proc.returncode}); "
+            f"it may need more than {FORWARD_MEMORY_BYTES / 1024**3:g} GiB of memory, so it was not loaded."
         )
     return tuple(int(v) for v in answer["shape"])
 
 
-def _child(path: str, h: int, w: int, name: str, memory: int, seconds: float) -> dict:
-    """In the child: check, load and run the file once; the answer is one JSON-able dict."""
-    _child_limits(memory, seconds)
+def _child(path: str, h: int, w: int, name: str, memory: int, cpu: int) -> dict:
+    """In the child: check, load and run the file once; the answer is one JSON-able dict.
+
+    Prints ``ready`` before the forward pass, so that the parent's time limit is the forward's own."""
+    _child_limits(memory, cpu)
     import warnings
 
     import torch
@@ -310,6 +330,7 @@ def _child(path: str, h: int, w: int, name: str, memory: int, seconds: float) ->
     why = refusal(module, name)
     if why:
         return {"error": why}
+    print("ready", flush=True)
     try:
         with torch.inference_mode():
             out = module.eval()(torch.zeros(1, 3, h, w))
@@ -323,5 +344,5 @@ def _child(path: str, h: int, w: int, name: str, memory: int, seconds: float) ->
 
 
 if __name__ == "__main__":
-    _path, _h, _w, _name, _memory, _seconds = sys.argv[1:7]
-    print(json.dumps(_child(_path, int(_h), int(_w), _name, int(_memory), float(_seconds))), flush=True)
+    _path, _h, _w, _name, _memory, _cpu = sys.argv[1:7]
+    print(json.dumps(_child(_path, int(_h), int(_w), _name, int(_memory), int(_cpu))), flush=True)
