@@ -30,7 +30,7 @@ from pathlib import Path
 STARTUP_TIMEOUT_S = 120.0  # the child's start-up: importing torch, loading and checking the file
 FORWARD_TIMEOUT_S = 60.0  # the first forward pass itself
 FORWARD_MEMORY_BYTES = 4 * 1024**3  # the child's data segment (RLIMIT_DATA): heap and anonymous memory
-_CODE_LIMIT = 64 * 1024**2  # bytes of code read per archive member when looking for __setstate__
+_CODE_LIMIT = 64 * 1024**2  # bytes of code, all members together, read when looking for __setstate__
 
 # Operators an uploaded TorchScript module may use, by namespace and name (overloads included).
 # Built from the scripted and traced graphs of torchvision resnet18, mobilenet_v3_small,
@@ -217,32 +217,37 @@ def refusal(module, name: str) -> str | None:
 _SETSTATE = re.compile(rb"__setstate__")
 
 
-def _defines_setstate(path: Path) -> bool:
-    """Whether ``__setstate__`` appears in the file's bytes or in any ``.py`` member of its ZIP, decompressed."""
+def _code_refusal(path: Path) -> str | None:
+    """Why the file's code cannot be loaded: ``__setstate__`` in its bytes or in a ``.py`` member of its
+    ZIP (decompressed), or more code than ``_CODE_LIMIT``; None when neither."""
+    setstate = "defines __setstate__, code that TorchScript runs while loading the file"
     tail = b""
     with path.open("rb") as f:  # stored members, and whatever a ZIP reader other than Python's would find
         while chunk := f.read(1 << 24):
             if _SETSTATE.search(tail + chunk):
-                return True
+                return setstate
             tail = chunk[-32:]
+    left = _CODE_LIMIT
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():  # every member, duplicated names included
                 if info.filename.endswith(".py"):
                     with z.open(info) as member:
-                        if _SETSTATE.search(member.read(_CODE_LIMIT)):
-                            return True
+                        code = member.read(left + 1)
+                    if _SETSTATE.search(code):
+                        return setstate
+                    left -= len(code)
+                    if left < 0:
+                        return f"holds more than {_CODE_LIMIT // 1024**2} MB of code"
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error):
         pass  # not a ZIP Python can read: torch.jit.load refuses it, or finds only what the byte scan saw
-    return False
+    return None
 
 
 def archive_refusal(path: Path, name: str) -> str | None:
-    """The sentence refusing a file whose code defines ``__setstate__``, which ``torch.jit.load`` itself runs."""
-    if _defines_setstate(Path(path)):
-        return (f"{name} defines __setstate__, code that TorchScript runs while loading the file; "
-                "Lumen does not load such files.")
-    return None
+    """The sentence refusing a file whose code cannot be loaded safely (``torch.jit.load`` runs ``__setstate__``)."""
+    why = _code_refusal(Path(path))
+    return f"{name} {why}; Lumen does not load such files." if why else None
 
 
 def _child_limits(memory: int, cpu: int) -> None:
@@ -337,7 +342,14 @@ def _child(path: str, h: int, w: int, name: str, memory: int, cpu: int) -> dict:
     except Exception as e:
         from models.errors import reason
 
-        return {"error": f"{name} fails on a 1×3×{h}×{w} image ({reason(e)})."}
+        if isinstance(e, MemoryError) or "allocate" in str(e):
+            return {"error": f"{name} needs more than {memory / 1024**3:g} GiB of memory for one forward pass "
+                             f"on a 1×3×{h}×{w} image, so it was not loaded."}
+        detail = reason(e)
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].startswith("The following operation failed"):
+            detail = lines[-1][:200].rstrip(".")  # the interpreter's traceback ends with "Error: message"
+        return {"error": f"{name} fails on a 1×3×{h}×{w} image ({detail})."}
     if not isinstance(out, torch.Tensor):
         return {"error": f"{name} gives {type(out).__name__} for one image, not a row of class scores."}
     return {"shape": list(out.shape)}
