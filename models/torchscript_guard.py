@@ -2,17 +2,17 @@
 
 A TorchScript file is a program. Lumen runs one only after three checks:
 
-1. ``check_archive``, before ``torch.jit.load``: the file's code defines no ``__setstate__``
+1. ``archive_refusal``, before ``torch.jit.load``: the file's code defines no ``__setstate__``
    (``torch.jit.load`` runs that method while loading, before anything could inspect it).
-2. ``forbidden_operators``: the inlined graph of every method of the module, of each submodule and
-   of its forward hooks, nested ``if``/``loop`` blocks included, uses only operators in ``ALLOWED``
-   (an allow-list of pure tensor, arithmetic and control-flow operators); anything that reads or
-   writes files, prints, warns, starts threads or calls other processes or the network is refused.
+2. ``refusal``: the graph of every method of the module, of each submodule and of their forward
+   hooks, nested ``if``/``loop`` blocks and called functions included, uses only operators in
+   ``ALLOWED`` (pure tensor, arithmetic and control-flow operators); anything that reads or writes
+   files, prints, starts threads or calls other processes or the network is refused.
 3. ``first_forward``: the one forward pass that counts the class scores runs in a fresh Python
-   process (``python -m models.torchscript_guard FILE H W``) under a time limit, a memory limit
-   and no right to grow a file, with one torch thread. The child repeats checks 1 and 2, loads the
-   file and prints the output's shape as one JSON line; the server loads the file itself only after
-   the child succeeded.
+   process (``python -m models.torchscript_guard FILE H W ...``) under a time limit, a memory limit
+   and no right to write a file's contents, with one torch thread and no GPU. The child repeats
+   checks 1 and 2, loads the file and prints the output's shape as one JSON line; the server runs
+   the module only after the child succeeded.
 """
 
 from __future__ import annotations
