@@ -19,6 +19,7 @@ from models.adapter import ImageClassifier
 from models.errors import ModelLoadError
 from models.labels import parse_labels, resolve_labels
 from models.limits import check_size
+from models.torchscript_guard import archive_refusal, first_forward, refusal
 from models.vit import TokenLayout
 from models.weights import fit, head_outputs, read_state_dict
 
@@ -49,10 +50,14 @@ def _outputs(module: nn.Module, input_size: tuple[int, int], name: str) -> int:
         raise ModelLoadError(
             f"{name} fails on a 1×3×{input_size[0]}×{input_size[1]} image ({e.__class__.__name__}: {first})."
         ) from None
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 1:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    return _class_count(tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__, name)
+
+
+def _class_count(shape, name: str) -> int:
+    """The number of class scores in an output of ``shape`` (a tuple, or the name of what came instead)."""
+    if not isinstance(shape, tuple) or len(shape) != 2 or shape[0] != 1:
         raise ModelLoadError(f"{name} gives {shape} for one image, not a row of class scores.")
-    return int(out.shape[1])
+    return int(shape[1])
 
 
 def classifier(
@@ -67,11 +72,13 @@ def classifier(
     device=None,
     target_layer: str | None = None,
     layout: TokenLayout | None = None,
+    outputs: int | None = None,
 ) -> ImageClassifier:
-    """The adapter for a loaded module: count its outputs and name them (models/labels.py)."""
+    """The adapter for a loaded module: count its outputs (unless ``outputs`` gives them) and name them
+    (models/labels.py)."""
     module = module.eval()
     size = _size(input_size)
-    n = _outputs(module, size, name)
+    n = outputs if outputs is not None else _outputs(module, size, name)
     return ImageClassifier(
         name=name,
         module=module,
@@ -187,11 +194,16 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
     Class names may ride along as an extra file ``labels.json`` or
     ``labels.txt`` (``torch.jit.save(m, path, _extra_files=...)``).
     TorchScript modules take no hooks: layer-based methods (CAMs) do not apply.
+    The file is a program: it loads only if it uses pure tensor operators, and its first forward
+    pass runs in a child process with a time and memory limit (models/torchscript_guard.py).
     """
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"No TorchScript file at {path.name}.")
     check_size(path)
+    refused = archive_refusal(path, path.name)  # before torch.jit.load, which runs __setstate__
+    if refused:
+        raise ModelLoadError(refused)
     extra = {"labels.json": "", "labels.txt": ""}
     try:
         with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export
@@ -202,6 +214,11 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
             f"{path.name} is not a readable TorchScript file (save one with torch.jit.save; "
             f"{e.__class__.__name__})."
         ) from None
+    refused = refusal(module, path.name)
+    if refused:
+        raise ModelLoadError(refused)
+    size = _size(input_size or (224, 224))
+    shape = first_forward(path, size, f"torchscript:{path.name}")
     stored = None
     if extra["labels.json"]:
         try:
@@ -218,10 +235,11 @@ def torchscript_model(path, labels=None, device=None, input_size=None, mean=None
     return classifier(
         f"torchscript:{path.name}",
         module,
-        input_size=input_size or (224, 224),
+        input_size=size,
         mean=mean or IMAGENET_MEAN,
         std=std or IMAGENET_STD,
         labels=labels,
         stored_labels=stored,
         device=device,
+        outputs=_class_count(shape, f"torchscript:{path.name}"),
     )

@@ -71,3 +71,26 @@ def test_torchscript_model_offers_no_layer_methods(at, tmp_path):
     assert not at.error, [e.value for e in at.error]
     keys = {m.key for m in at.multiselect}
     assert "methods:cam" not in keys and "methods:perturbation" in keys
+
+
+def test_torchscript_that_writes_a_file_is_refused_and_writes_nothing(at, tmp_path):
+    """Issue 14: an uploaded TorchScript module whose forward writes a file on the server."""
+    target = tmp_path / "written"
+
+    class Writer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.target = str(target)
+
+        def forward(self, x):
+            t = torch.from_file(self.target, shared=True, size=16, dtype=torch.uint8)
+            t[:2].copy_(torch.tensor([72, 105], dtype=torch.uint8))
+            return x.mean(dim=(2, 3)) + t[0].float()
+
+    path = tmp_path / "writer.pt"
+    torch.jit.save(torch.jit.script(Writer()), str(path))
+    at.selectbox(key="model_source").set_value("torchscript").run()
+    at.file_uploader(key="weights:ts").set_value(("writer.pt", path.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception
+    assert at.error and "aten::from_file" in at.error[0].value and "pure tensor operations" in at.error[0].value
+    assert not target.exists()
