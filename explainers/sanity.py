@@ -26,7 +26,7 @@ from models.seeding import seeded
 
 PASS_BELOW = 0.5
 _SEED_OFFSET = 0x5A17  # keeps seed 0 from replaying the initialisation of a model built after manual_seed(0)
-_PER_MODEL_CACHES = ("_layer_shapes", "_concept_splits", "_lumen_pass_times")
+_PER_MODEL_CACHES = ("_layer_shapes", "_concept_splits")
 
 
 @dataclass

@@ -73,7 +73,16 @@ class ModelLock:
             self._waiters.append((me, gate))
             ahead = [h for ident, h in self._holders.items() if ident != me]
         if ahead:
-            _tell_waiting(ahead)
+            try:
+                _tell_waiting(ahead)
+            except BaseException:  # e.g. the page stopped: leave the queue (or pass the lock on) before going
+                with self._mutex:
+                    if (me, gate) in self._waiters:
+                        self._waiters.remove((me, gate))
+                    else:
+                        self._count = 1
+                        self._hand_over()
+                raise
         if gate.acquire(timeout=timeout if timeout is not None and timeout >= 0 else -1):
             return True  # ``release`` made this thread the owner before opening its gate
         with self._mutex:
@@ -89,13 +98,17 @@ class ModelLock:
             self._count -= 1
             if self._count:
                 return
-            self._holders.pop(self._owner, None)
-            if self._waiters:
-                ident, gate = self._waiters.popleft()
-                self._owner, self._count = ident, 1
-                gate.release()
-            else:
-                self._owner = None
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The owner is done (its count reached 0; the caller holds ``_mutex``): the longest waiter gets the lock."""
+        self._holders.pop(self._owner, None)
+        if self._waiters:
+            ident, gate = self._waiters.popleft()
+            self._owner, self._count = ident, 1
+            gate.release()
+        else:
+            self._owner, self._count = None, 0
 
     __enter__ = acquire
 

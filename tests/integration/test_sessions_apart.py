@@ -55,3 +55,36 @@ def test_cams_beside_sanity_copies_equal_their_solo_results_and_no_copy_carries_
     assert hooked == [], f"{len(hooked)} of {ROUNDS} copies carried hooks"
     assert copies_wrong == []
     assert hook_count(cnn.module) == 0  # nothing left behind on the shared model either
+
+
+def test_a_grad_cam_started_during_a_long_rise_finishes_while_the_rise_still_has_passes_left(cnn, chelsea):
+    """RISE makes only forward passes (no hooks): it takes the model's lock per batch, and the fair lock
+    hands it to the waiting Grad-CAM at the next batch. Measured in RISE passes, not seconds."""
+    solo = explain(cnn, chelsea, method="grad-cam")
+    n_masks = 2000
+    rise_progress, started, cancel, rise_error = [], threading.Event(), threading.Event(), []
+
+    def progress(done, total):
+        rise_progress.append((done, total))
+        started.set()
+
+    def rise():
+        try:
+            explain(cnn, chelsea, method="rise", n_masks=n_masks, progress=progress, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001 - Cancelled, once the Grad-CAM is back
+            rise_error.append(type(exc).__name__)
+
+    t = threading.Thread(target=rise)
+    t.start()
+    assert started.wait(600)
+    told = []
+    cam = explain(cnn, chelsea, method="grad-cam", waiting=told.append)
+    done_when_cam_returned, total = rise_progress[-1]
+    cancel.set()
+    t.join()
+    assert total == n_masks + 1
+    assert done_when_cam_returned < total  # the CAM did not wait for the RISE to finish
+    assert rise_error == ["Cancelled"]
+    assert told == []  # a RISE holds the lock only for one batch: nothing long to wait for
+    assert (cam.n_forward, cam.n_backward) == (1, 1)
+    np.testing.assert_allclose(cam.scores, solo.scores, rtol=0, atol=1e-6)
