@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
+from explainers.cost import known_pass_times, record_run
 from explainers.engine import run_control
 from explainers.explanation import Explanation
 from explainers.registry import get_method
 from models.errors import ExplainerError
 from models.images import to_rgb_array
+from models.locks import counting, waiting_reports
 
 
 def _prepare_images(x):
@@ -32,15 +35,21 @@ def register_input(modality: str, prepare) -> None:
 
 
 def explain(
-    model, x, method: str = "grad-cam", target=None, *, progress=None, cancel=None, **params
+    model, x, method: str = "grad-cam", target=None, *, progress=None, cancel=None, waiting=None, **params
 ) -> Explanation:
     """Explain ``model``'s output for ``x``.
 
     ``target``: class index or label; None explains the top class.
     ``progress``: ``progress(done, total)`` in forward passes, called after each batch of
     the perturbation engine; ``cancel``: a ``threading.Event`` that stops the run
-    (``Cancelled``) before its next batch. Neither is a method parameter.
+    (``Cancelled``) before its next batch; ``waiting(sentence)``: called when the run must
+    wait for another run on the same model, saying about how long (default: the callback a page set
+    with ``models.locks.waiting_reports``, if any). None of them is a method parameter.
     ``params``: the method's parameters (unknown names are an error).
+
+    A method with hooks (``Method.exclusive``) holds the model's lock for its whole run; the
+    others take it per pass only (models/locks.py), so a long perturbation run does not block
+    a short CAM. Passes are counted per run, not from the model's shared totals.
     """
     spec = get_method(method, model.modality)
     params = spec.resolve_params(params)
@@ -57,13 +66,23 @@ def explain(
     # classifiers turn a label into its index; a generative model takes its target (a continuation text) as given
     class_index = getattr(model, "class_index", None)
     index = target if target is None or class_index is None else class_index(target)
-    with model.lock:
-        forward0, backward0 = model.n_forward, model.n_backward
-        start = time.perf_counter()
-        with run_control(progress=progress, cancel=cancel):
-            scores, index, *rest = spec.fn(model, data, index, **params)
-        runtime = time.perf_counter() - start
-        n_forward, n_backward = model.n_forward - forward0, model.n_backward - backward0
+    holder = None
+
+    def report(done, total):
+        if holder is not None:
+            holder.done, holder.total = done, total
+        if progress is not None:
+            progress(done, total)
+
+    with waiting_reports(waiting) if waiting is not None else nullcontext(), counting() as count:
+        with model.lock.hold(_estimate_s(model, spec, params, data)) if spec.exclusive else nullcontext() as holder:
+            start = time.perf_counter()
+            with run_control(progress=report, cancel=cancel):
+                scores, index, *rest = spec.fn(model, data, index, **params)
+            runtime = time.perf_counter() - start
+    n_forward, n_backward = count.n_forward, count.n_backward
+    if not spec.many:
+        record_run(model, n_forward, n_backward, runtime)
     fields = rest[0] if rest else {}
     unknown = set(fields) - set(_METHOD_FIELDS)
     if unknown:
@@ -85,3 +104,16 @@ def explain(
         n_backward=n_backward,
         **fields,
     )
+
+
+def _estimate_s(model, spec, params, data) -> float | None:
+    """The run's expected seconds from the pass times already measured (this measures nothing), for the
+    sentence another run waiting on it shows; None when unknown."""
+    times = known_pass_times(model)
+    if times is None:
+        return None
+    try:
+        n_forward, n_backward = spec.estimate(params, model)
+    except Exception:  # noqa: BLE001 - a cost that needs more than the parameters: the run's pace tells later
+        return None
+    return (n_forward * times[0] + n_backward * times[1]) * (len(data) if spec.many else 1)

@@ -115,6 +115,7 @@ def scale_rows(raw: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (n_prompt + 1, 0),
     defaults={"max_new_tokens": 20},
     signed=True,
+    exclusive=False,  # forward passes only, no hook: runs beside other runs
 )
 def occlusion(model, text, target, max_new_tokens=20):
     """Leave-one-out (occlusion of single tokens, Zeiler & Fergus 2014; Li et al. 2016): p(t_k | x) − p(t_k | x without token i).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from models.errors import ExplainerError
+from models.locks import count_forward
 
 
 class _Reached(Exception):
@@ -74,7 +75,7 @@ class ModelSplit:
 
     def g(self, batch: torch.Tensor) -> torch.Tensor:
         """Activations of a preprocessed batch at the layer (counted as forward passes: the model ran up to it)."""
-        self.model.n_forward += int(batch.shape[0])
+        count_forward(self.model, batch.shape[0])
         return self._g(batch).float()
 
     def _head_matches(self, probe: torch.Tensor, activation: torch.Tensor) -> bool:

@@ -104,6 +104,7 @@ def _occlusion_cost(params, model=None) -> tuple[int, int]:
     defaults={"window": 32, "stride": 16, "fill": "zero"},
     signed=True,
     choices={"fill": FILLS},
+    exclusive=False,  # forward passes only, no hook: runs beside other runs
 )
 def occlusion(model, image, target, window=32, stride=16, fill="zero"):
     """Occlusion (Zeiler & Fergus, ECCV 2014): how much the class probability drops when a patch is hidden.
@@ -145,6 +146,7 @@ def occlusion(model, image, target, window=32, stride=16, fill="zero"):
     family="perturbation",
     cost=lambda params, model=None: (_int(params, "n_masks", 1) + 1, 0),
     defaults={"n_masks": 1000, "grid": 7, "p": 0.5, "seed": 0},
+    exclusive=False,  # forward passes only, no hook: runs beside other runs
 )
 def rise(model, image, target, n_masks=1000, grid=7, p=0.5, seed=0):
     """RISE (Petsiuk, Das & Saenko, BMVC 2018): the mean of random masks weighted by the class probability.
@@ -218,6 +220,7 @@ def _sobol_cost(params, model=None) -> tuple[int, int]:
     cost=_sobol_cost,
     defaults={"grid_size": 8, "nb_design": 32, "perturbation": "inpainting", "scramble": True, "seed": 0},
     choices={"perturbation": tuple(PERTURBATIONS)},
+    exclusive=False,  # forward passes only, no hook: runs beside other runs
 )
 def sobol_attribution(
     model, image, target, grid_size=8, nb_design=32, perturbation="inpainting", scramble=True, seed=0

@@ -23,6 +23,8 @@ class Method:
     signed: bool = False  # scores keep their sign (in [-1, 1]); otherwise they lie in [0, 1]
     choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of categorical params
     many: bool = False  # explains a set of inputs at once (a list); its cost is then per input
+    # holds the model's lock for its whole run (hooks, module state); False: only forward passes, each locked
+    exclusive: bool = True
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -55,6 +57,7 @@ def register(
     signed: bool = False,
     choices: dict[str, tuple] | None = None,
     many: bool = False,
+    exclusive: bool = True,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -62,12 +65,15 @@ def register(
     index or None for the top class; the first docstring line is the summary shown to users.
     ``fields``, optional: other ``Explanation`` fields the method fills (tokens,
     target_tokens, feature_names, base_value, extras, target_label).
+    ``exclusive=False`` only for a method that installs no hook and changes no module state, whose
+    every pass goes through the adapter's locked ``forward``: it then runs beside other runs.
     """
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
         _METHODS[(modality, id)] = Method(
-            id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {}), many
+            id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {}), many,
+            exclusive,
         )
         return fn
 

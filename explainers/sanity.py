@@ -12,7 +12,6 @@ this dashboard (the paper reports the curves, not a threshold).
 from __future__ import annotations
 
 import copy
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +21,12 @@ from torch import nn
 from explainers.api import explain
 from explainers.explanation import Explanation
 from explainers.metrics import pairwise_agreement
+from models.locks import ModelLock
 from models.seeding import seeded
 
 PASS_BELOW = 0.5
 _SEED_OFFSET = 0x5A17  # keeps seed 0 from replaying the initialisation of a model built after manual_seed(0)
-_PER_MODEL_CACHES = ("_layer_shapes", "_concept_splits", "_lumen_pass_times")
+_PER_MODEL_CACHES = ("_layer_shapes", "_concept_splits")
 
 
 @dataclass
@@ -44,10 +44,40 @@ def parameterised_layers(module: nn.Module) -> list[str]:
             if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
 
 
+# the per-module dictionaries where torch keeps hooks (forward, pre-forward, backward, full backward, state dict)
+HOOK_DICTS = (
+    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks",
+    "_state_dict_pre_hooks", "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks",
+)
+
+
+def hook_count(module: nn.Module) -> int:
+    """How many hooks ``module`` and its submodules carry, of every kind in ``HOOK_DICTS``."""
+    return sum(len(getattr(m, name, None) or {}) for m in module.modules() for name in HOOK_DICTS)
+
+
+def _drop_hooks(module: nn.Module) -> None:
+    for m in module.modules():
+        for name in HOOK_DICTS:
+            hooks = getattr(m, name, None)
+            if hooks:
+                hooks.clear()
+        m._is_full_backward_hook = None
+    if hook_count(module):
+        raise AssertionError("a randomised copy kept a hook")
+
+
 def randomized_copy(model, n_layers: int = 2, seed: int = 0):
-    """A copy of the adapter whose top ``n_layers`` parameterised layers are re-initialised; the original is untouched."""
+    """A copy of the adapter whose top ``n_layers`` parameterised layers are re-initialised; the original is untouched.
+
+    The copy is made under the model's lock (a run with hooks holds it for its whole length, so no
+    other session's hook is on the module then) and then stripped of every hook all the same: a
+    copy never carries another session's hooks, and nobody sees the copy's passes."""
     memo: dict = {}
-    module = copy.deepcopy(model.module, memo)
+    with model.lock:
+        module = copy.deepcopy(model.module, memo)
+    _drop_hooks(module)
     names = parameterised_layers(module)[-max(1, int(n_layers)):]
     with seeded(_SEED_OFFSET + int(seed), numpy=False), torch.no_grad():
         for name in names:
@@ -66,7 +96,7 @@ def randomized_copy(model, n_layers: int = 2, seed: int = 0):
         if isinstance(value, nn.Module):
             setattr(clone, attr, memo.get(id(value), value))
     clone.module = module.eval()
-    clone.lock = threading.RLock()
+    clone.lock = ModelLock()
     clone.n_forward = clone.n_backward = 0
     for cache in _PER_MODEL_CACHES:
         clone.__dict__.pop(cache, None)

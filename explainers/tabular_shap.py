@@ -203,7 +203,7 @@ def _positive(name, value) -> int:
 
 # Costs are for one explained row (a global run multiplies them by its rows): model rows evaluated.
 @register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
-          defaults={}, signed=True)
+          defaults={}, signed=True, exclusive=False)
 def shap_tree(model, frame, target):
     """TreeSHAP (Lundberg et al., Nature Machine Intelligence 2020): exact Shapley values of a tree ensemble.
 
@@ -235,7 +235,7 @@ def shap_tree(model, frame, target):
 
 
 @register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
-          defaults={"background": MAX_EXACT_BACKGROUND, "seed": 0}, signed=True)
+          defaults={"background": MAX_EXACT_BACKGROUND, "seed": 0}, signed=True, exclusive=False)
 def shap_linear(model, frame, target, background=MAX_EXACT_BACKGROUND, seed=0):
     """Linear SHAP (Lundberg & Lee, NeurIPS 2017): φ_j = w_j (x_j − E[x_j]) for a linear model, exact.
 
@@ -339,9 +339,10 @@ def shap_permutation(model, frame, target, background=50, permutations=10, seed=
     bg = _encoded_background(model, k, seed)
     m = len(model.feature_names)
     expect(_permutation_cost({"background": k, "permutations": p}, model)[0] * len(frame))
-    explainer = shap.PermutationExplainer(_engine_output(model, index), shap.maskers.Independent(bg, max_samples=k),
-                                          seed=int(seed))
-    result = explainer(model.schema.encode(frame), max_evals=p * (2 * m + 1), silent=True)
+    with numpy_seed(seed):  # shap seeds and shuffles with the global np.random: nobody else draws meanwhile
+        explainer = shap.PermutationExplainer(_engine_output(model, index), shap.maskers.Independent(bg, max_samples=k),
+                                              seed=int(seed))
+        result = explainer(model.schema.encode(frame), max_evals=p * (2 * m + 1), silent=True)
     values = np.asarray(result.values, dtype=np.float64).reshape(len(frame), -1)
     base = float(np.ravel(result.base_values)[0])
     return _finish(model, frame, values, base, index, "shap-permutation")
@@ -354,7 +355,7 @@ def _importance_cost(params, model=None):
 
 
 @register("permutation-importance", modality="tabular", family="global", cost=_importance_cost,
-          defaults={"repeats": 5, "seed": 0}, signed=True)
+          defaults={"repeats": 5, "seed": 0}, signed=True, exclusive=False)
 def permutation_importance(model, frame, target, repeats=5, seed=0):
     """Permutation importance (Breiman 2001; scikit-learn): the drop in score when one column is shuffled.
 

@@ -286,7 +286,7 @@ def attention_rollout(model, text, target):
 
 
 @register("occlusion", modality="text", family="perturbation",
-          cost=lambda params, model=None, n_tokens=COST_TEXT_TOKENS: (n_tokens + 1, 0), signed=True)
+          cost=lambda params, model=None, n_tokens=COST_TEXT_TOKENS: (n_tokens + 1, 0), signed=True, exclusive=False)
 def occlusion(model, text, target):
     """Leave-one-out occlusion (e.g. Li, Monroe & Jurafsky, 2016): p(x) − p(x without token i), for each token.
 

@@ -6,7 +6,6 @@ Pages and explainers ask the adapter, never the model: ``preprocess``,
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ from models.device import default_device, describe
 from models.errors import ExplainerError, InputError
 from models.images import to_rgb_array
 from models.labels import label_index
+from models.locks import ModelLock, count_backward, count_forward
 from models.vit import TokenLayout, to_feature_map, transformer_defaults
 
 
@@ -65,7 +65,7 @@ class ImageClassifier:
         layout: TokenLayout | None = None,
     ):
         self.name = name
-        self.lock = threading.RLock()  # hooks are per module: one explanation at a time
+        self.lock = ModelLock()  # hooks are per module: one hooked explanation at a time (models/locks.py)
         self.device = torch.device(device) if device is not None else default_device()
         self.module = module.eval().to(self.device)
         self.labels = list(labels)
@@ -104,11 +104,11 @@ class ImageClassifier:
         explanation has on the shared module, nor change its pass count.
         """
         with self.lock:
-            self.n_forward += int(batch.shape[0])
+            count_forward(self, batch.shape[0])
             return self.module(batch)
 
     def count_backward(self, n: int = 1) -> None:
-        self.n_backward += n
+        count_backward(self, n)
 
     def predict(self, image) -> Prediction:
         with torch.inference_mode():

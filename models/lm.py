@@ -6,7 +6,6 @@ Explainers ask the adapter, never the model: ``encode`` (prompt + continuation t
 
 from __future__ import annotations
 
-import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ from torch import nn
 
 from models.device import default_device, describe
 from models.errors import ExplainerError, InputError
+from models.locks import ModelLock, count_backward, count_forward
 from models.texts import clean_text
 
 # Methods run the model hundreds of times on the prompt; beyond this many tokens that stops being
@@ -60,7 +60,7 @@ class CausalLM:
         self.vocab_size = int(module.get_input_embeddings().weight.shape[0])
         self.eos_ids = _ids_of(getattr(config, "eos_token_id", None)) | _ids_of(tokenizer.eos_token_id)
         self.special_ids = set(tokenizer.all_special_ids) | self.eos_ids
-        self.lock = threading.RLock()
+        self.lock = ModelLock()
         self.n_forward = 0
         self.n_backward = 0
 
@@ -96,11 +96,11 @@ class CausalLM:
         torch.set_flush_denormal(True)
         key = "inputs_embeds" if x.is_floating_point() else "input_ids"
         with self.lock:  # another session's pass must not fire an explanation's hooks or change its count
-            self.n_forward += int(x.shape[0])
+            count_forward(self, x.shape[0])
             return self.module(**{key: x}, attention_mask=attention_mask, use_cache=False, **kwargs)
 
     def count_backward(self, n: int = 1) -> None:
-        self.n_backward += n
+        count_backward(self, n)
 
     def generate(self, prompt, max_new_tokens: int = 20) -> list[int]:
         """Greedy continuation ids of ``prompt`` (text or ``Encoded``), stopping at end-of-text; may be empty."""

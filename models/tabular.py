@@ -21,7 +21,6 @@ explainers decompose, one column per class (one for regression); ``output_kind``
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from models.adapter import Prediction
 from models.errors import ExplainerError, InputError, ModelLoadError, reason
 from models.labels import label_index
 from models.limits import check_size
+from models.locks import ModelLock, count_forward
 from models.tables import Dataset, TableSchema, load_dataset
 
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
@@ -150,7 +150,7 @@ class TabularModel:
         if len(background) > BACKGROUND_ROWS:
             background = background.sample(n=BACKGROUND_ROWS, random_state=seed)
         self.background = schema.check(background).reset_index(drop=True)
-        self.lock = threading.RLock()
+        self.lock = ModelLock()
         self.n_forward = 0
         self.n_backward = 0
         if task == "classification":
@@ -218,13 +218,13 @@ class TabularModel:
     def output(self, rows) -> np.ndarray:
         """The explained output (see the module docstring), (n_rows, n_outputs) float64; counts the rows."""
         frame = self.rows(rows)
-        self.n_forward += len(frame)
+        count_forward(self, len(frame))
         return self._raw_output(frame)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Outputs for encoded rows (the engine's call); every row counts as one forward pass."""
         with self.lock:
-            self.n_forward += int(batch.shape[0])
+            count_forward(self, batch.shape[0])
         frame = self.schema.decode(batch.cpu().numpy())
         return torch.from_numpy(self._raw_output(frame))
 
@@ -247,7 +247,7 @@ class TabularModel:
         frame = self.rows(row)
         if len(frame) != 1:
             raise InputError(f"predict takes one row; got {len(frame)}.")
-        self.n_forward += 1
+        count_forward(self, 1)
         if self.task != "classification":
             return ValuePrediction(float(np.ravel(self.estimator.predict(frame))[0]), self.labels)
         if hasattr(self.estimator, "predict_proba"):
@@ -281,7 +281,7 @@ class TabularModel:
         regressors: R².
         """
         frame = self.rows(frame)
-        self.n_forward += len(frame)
+        count_forward(self, len(frame))
         if self.task == "classification" and hasattr(self.estimator, "predict_proba"):
             from sklearn.metrics import log_loss
 

@@ -10,7 +10,6 @@ other tokens keep their positions. Batches of unequal texts are padded the same 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +20,7 @@ from models.adapter import Prediction
 from models.device import default_device, describe
 from models.errors import ExplainerError, InputError
 from models.labels import label_index
+from models.locks import ModelLock, count_backward, count_forward
 from models.texts import clean_text
 
 HIDDEN = -1  # token id meaning "not there": pad id under a zero attention mask
@@ -74,7 +74,7 @@ class TextClassifier:
         self.max_length = int(max_length)
         self.pad_token_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self.mask_token_id = tokenizer.mask_token_id
-        self.lock = threading.RLock()
+        self.lock = ModelLock()
         self.n_forward = 0
         self.n_backward = 0
         # texts are small: batch many on GPU, a few on CPU (explicit, since the engine sizes image batches)
@@ -88,14 +88,15 @@ class TextClassifier:
         """``text`` cleaned and tokenised, truncated to ``max_length`` tokens with a warning saying how much was kept."""
         text = clean_text(text)
         tok = self.tokenizer
-        full = tok(text, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True,
-                   truncation=True, max_length=self.max_length, return_overflowing_tokens=False, verbose=False)
+        with self.lock:  # a fast tokenizer switches its truncation per call: two at once fail ("Already borrowed")
+            full = tok(text, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True,
+                       truncation=True, max_length=self.max_length, return_overflowing_tokens=False, verbose=False)
+            n_total = len(tok(text, add_special_tokens=True, verbose=False)["input_ids"])
         ids = full["input_ids"]
         special = np.asarray(full["special_tokens_mask"], dtype=bool)
         if not (~special).any():
             raise InputError("The text has no tokens the model can read (it may be only spaces or unknown symbols).")
         offsets = [tuple(map(int, o)) for o in full["offset_mapping"]]
-        n_total = len(tok(text, add_special_tokens=True, verbose=False)["input_ids"])
         content = np.flatnonzero(~special)
         kept_chars = offsets[content[-1]][1]
         warning = None
@@ -128,13 +129,13 @@ class TextClassifier:
         Holds the model's lock, so another session's pass cannot fire an explanation's hooks.
         """
         with self.lock:
-            self.n_forward += int(input_ids.shape[0])
+            count_forward(self, input_ids.shape[0])
             return self.module(*self._inputs(input_ids, attention_mask))
 
     def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Attention probabilities, one (N, heads, T, T) tensor per layer; counted as a forward pass."""
         with self.lock:
-            self.n_forward += int(input_ids.shape[0])
+            count_forward(self, input_ids.shape[0])
             return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
 
     def measure_pass_times(self, n_tokens: int = 20, batch: int = 8) -> tuple[float, float]:
@@ -163,7 +164,7 @@ class TextClassifier:
         return forward, backward
 
     def count_backward(self, n: int = 1) -> None:
-        self.n_backward += n
+        count_backward(self, n)
 
     def predict(self, text) -> Prediction:
         enc = self.encode(text)

@@ -27,6 +27,7 @@ from models import (
     load_model,
 )
 from models.images import UPLOAD_TYPES, decode_image
+from models.locks import waiting_reports
 from models.samples import IMAGE_SAMPLES, sample_image
 from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
@@ -398,7 +399,8 @@ def run_with_progress(label: str, fn, unit: str = "passes"):
             bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done:,}/{total:,} {unit}")
 
     try:
-        return fn(progress)
+        with waiting_reports(lambda sentence: bar.progress(0.0, text=f"{label}: {sentence}")):
+            return fn(progress)
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
         return None
@@ -451,7 +453,9 @@ def run_each(chosen: dict, run_one, key: str) -> None:
             bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
 
         try:
-            run_one(method_id, params, progress)
+            with waiting_reports(lambda sentence, i=i, method_id=method_id: bar.progress(
+                    i / len(chosen), text=f"{method_id}: {sentence}")):
+                run_one(method_id, params, progress)
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
         bar.progress((i + 1) / len(chosen), text=f"{method_id} done")

@@ -71,8 +71,12 @@ if st.button("Run", type="primary", key="gen_run"):
             def progress(done, total, i=i, method_id=method_id):
                 bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
 
+            def waiting(sentence, i=i, method_id=method_id):
+                bar.progress(i / len(chosen), text=f"{method_id}: {sentence}")
+
             try:
-                e = explain(model, prompt, method=method_id, target=target, progress=progress, cancel=cancel, **params)
+                e = explain(model, prompt, method=method_id, target=target, progress=progress, cancel=cancel,
+                            waiting=waiting, **params)
                 results["explanations"][method_id] = e
                 results["faith"][method_id] = soft_ns_nc(model, e)
             except Exception as exc:  # noqa: BLE001
