@@ -27,7 +27,7 @@ from PIL import Image
 
 from explainers.explanation import Explanation
 from models.errors import InputError, reason, shown
-from models.images import MAX_PIXELS, encode_png
+from models.images import check_total_pixels, encode_png, open_image
 from reports import raster
 from reports.report import Agreement, ModelIdentity, Report, ReportItem
 
@@ -139,12 +139,40 @@ def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
             raise InputError(f"The bundle's file {shown(name)} does not match its SHA-256 in the manifest: "
                              "it was changed or damaged.")
     try:
+        _check_references(manifest["items"], members)
         items = [_item(entry, members) for entry in manifest["items"]]
         return Report(str(manifest.get("title", "")), items, dict(manifest.get("environment") or {}))
     except InputError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
         raise InputError(f"The bundle's manifest or an explanation in it is invalid ({reason(err)}).") from None
+
+
+def _references(entry: dict) -> list[str]:
+    return [entry["explanation"], *entry["input"]["files"]]
+
+
+def _check_references(entries: list, members: dict[str, bytes]) -> None:
+    """Before anything is decoded: every file is used by one item only (Lumen writes it so; a manifest naming one
+    image N times would decode it N times), and the input images' headers add up to at most MAX_TOTAL_PIXELS."""
+    seen, sizes = set(), []
+    for entry in entries:
+        for name in _references(entry):
+            if name in seen:
+                raise InputError(f"The bundle's manifest uses the file {shown(name)} for more than one item; "
+                                 "Lumen writes each item's files once, so this bundle is refused.")
+            seen.add(name)
+        if entry["input"]["kind"] in ("image", "images"):
+            for name in entry["input"]["files"]:
+                sizes.append(_png(members[name]).size)
+    check_total_pixels(sizes, f"The bundle's {len(sizes)} input images")
+
+
+def _png(data: bytes, load: bool = False) -> Image.Image:
+    try:
+        return open_image(data, formats=["PNG"], load=load)
+    except InputError as err:
+        raise InputError(f"An input image in the bundle is not a readable PNG: {err}") from None
 
 
 def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
@@ -167,15 +195,8 @@ def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
 
 
 def _image(data: bytes) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise InputError(f"An image in the bundle is over {MAX_PIXELS / 1e6:.0f} megapixels.")
-            return np.asarray(img).copy()
-    except InputError:
-        raise
-    except Exception:  # noqa: BLE001 - any decoding failure is a damaged bundle
-        raise InputError("An input image in the bundle is not a readable PNG.") from None
+    with _png(data, load=True) as img:
+        return np.asarray(img).copy()
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
