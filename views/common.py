@@ -30,7 +30,8 @@ from models.images import UPLOAD_TYPES, decode_image
 from models.samples import IMAGE_SAMPLES, sample_image
 from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
-from models.texts import clean_text
+from models.lm import MAX_TARGET_CHARS
+from models.texts import MAX_CHARS, clean_text
 from views.cache import BoundedCache
 
 log = logging.getLogger("lumen")
@@ -314,7 +315,7 @@ def choose_text() -> str:
             default = clean_text(upload.getvalue())
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
-    return st.text_area("Text to classify", value=default, height=120,
+    return st.text_area("Text to classify", value=default, height=120, max_chars=MAX_CHARS,
                         key=f"text:{sample}:{upload.name if upload else ''}")
 
 
@@ -414,8 +415,9 @@ def choose_language_model():
 def choose_prompt():
     """(model, prompt, continuation token ids): a prompt and its greedy continuation or a given one."""
     model = choose_language_model()
-    prompt = st.text_area("Prompt", "The capital of France is", key="cmp_prompt")
-    given = st.text_input("Target continuation (empty: the model's greedy continuation)", "", key="cmp_target")
+    prompt = st.text_area("Prompt", "The capital of France is", max_chars=MAX_CHARS, key="cmp_prompt")
+    given = st.text_input("Target continuation (empty: the model's greedy continuation)", "",
+                          max_chars=MAX_TARGET_CHARS, key="cmp_target")
     max_new = int(st.number_input("Max new tokens", 1, 64, 4, key="cmp_max_new"))
     try:
         encoded = model.encode(prompt, given or None)

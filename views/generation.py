@@ -9,6 +9,8 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.generation_metrics import soft_ns_nc
+from models.lm import MAX_TARGET_CHARS
+from models.texts import MAX_CHARS
 from views.common import add_to_report, choose_language_model, method_params, show_error
 from reports.figures import generation_heatmap
 
@@ -16,10 +18,10 @@ st.title("Generation attribution")
 
 model = choose_language_model()
 
-prompt = st.text_area("Prompt", "The capital of France is", key="gen_prompt")
+prompt = st.text_area("Prompt", "The capital of France is", max_chars=MAX_CHARS, key="gen_prompt")
 mode = st.radio("Continuation", ["Generate (greedy)", "Given target"], horizontal=True, key="gen_mode")
 if mode == "Given target":
-    target_text = st.text_input("Target continuation", " Paris", key="gen_target")
+    target_text = st.text_input("Target continuation", " Paris", max_chars=MAX_TARGET_CHARS, key="gen_target")
     max_new = None
 else:
     target_text = None

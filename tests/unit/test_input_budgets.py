@@ -189,3 +189,66 @@ def test_oversized_png_text_chunks_are_named_as_such(kind, n_chunks, size):
 
 def test_small_png_text_chunks_are_fine():
     assert decode_image(_png_with_text(b"zTXt", 2, 1000)).shape == (2, 2, 3)
+
+
+# ---------------------------------------------------------------- texts
+
+
+def test_a_text_over_the_character_limit_is_refused_without_tokenising():
+    from models.texts import MAX_CHARS
+    from tests.tiny_text import bag_model
+
+    model = bag_model()
+    message = refused_within(lambda: model.encode("good " * (MAX_CHARS // 5 + 1)))
+    assert f"up to {MAX_CHARS:,}" in message
+
+
+def test_a_long_text_is_read_up_to_the_models_token_limit_and_says_so():
+    """A 100,000-character text: the classifier reads its first ``max_length`` tokens, and the note says how many
+    of how many; tokenising the whole text (to count it) stays small."""
+    from tests.tiny_text import bag_model
+
+    model = bag_model()
+    text = ("This film was wonderful and I loved every minute of it. " * 2000)[:100_000]
+    growth, raised = peak_growth(lambda: model.encode(text))
+    assert raised is None and growth < 100 * MB
+    enc = model.encode(text)
+    assert enc.input_ids.shape[1] == model.max_length
+    assert f"reads at most {model.max_length}" in enc.warning and "of 100,000 characters" in enc.warning
+
+
+# ---------------------------------------------------------------- generation targets
+
+
+def test_a_3000_token_target_is_refused_before_any_pass():
+    """The issue's target: 3,000 tokens with ``attention`` peaked at 10.2 GB. Refused, as text and as ids."""
+    from explainers import explain
+    from models.lm import MAX_TARGET_CHARS, MAX_TARGET_TOKENS
+    from tests.tiny_lm import tiny_lm
+
+    model = tiny_lm()
+    target = " ".join(f"w{1 + k % 19}" for k in range(3000))
+    for method in ("attention", "occlusion"):
+        message = refused_within(lambda: explain(model, "w1 w2 w3", method=method, target=target))
+        assert f"{len(target):,} characters" in message and f"up to {MAX_TARGET_CHARS:,} characters" in message
+        ids = [1 + k % 19 for k in range(3000)]
+        message = refused_within(lambda: explain(model, "w1 w2 w3", method=method, target=ids))
+        assert "3,000 tokens" in message and f"up to {MAX_TARGET_TOKENS} target tokens" in message
+    assert model.n_forward == 0
+
+
+def test_a_target_just_over_the_token_limit_is_refused_and_one_at_it_runs():
+    from explainers import explain
+    from models.lm import MAX_TARGET_TOKENS
+    from tests.tiny_lm import tiny_lm
+
+    model = tiny_lm()
+    words = lambda n: " ".join(f"w{1 + k % 19}" for k in range(n))  # noqa: E731
+    with pytest.raises(InputError, match=f"has {MAX_TARGET_TOKENS + 1} tokens for tiny-key-lm; .*up to "
+                                         f"{MAX_TARGET_TOKENS} target tokens"):
+        model.encode("w1 w2", words(MAX_TARGET_TOKENS + 1))
+    assert len(model.encode("w1 w2", words(MAX_TARGET_TOKENS)).target_ids) == MAX_TARGET_TOKENS
+    e = explain(model, "w1 w2", method="attention", target=words(MAX_TARGET_TOKENS))
+    assert e.scores.shape == (MAX_TARGET_TOKENS, 2)
+    with pytest.raises(InputError, match=f"up to {MAX_TARGET_TOKENS} new tokens"):
+        model.generate("w1 w2", MAX_TARGET_TOKENS + 1)
