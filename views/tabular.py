@@ -19,6 +19,7 @@ from explainers.tabular_shap import (
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
 from views.common import add_to_report, method_params, remember_model, run_with_progress, show_error
+from reports.csv_export import csv_bytes
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
 st.title("Tables")
@@ -56,7 +57,7 @@ ROWS = "model rows evaluated"
 def _ranked_table(explanation, key: str):
     table = ranked(explanation)
     st.dataframe(table, hide_index=True, width="stretch", key=f"table:{key}")
-    st.download_button("Download ranked table (CSV)", table.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download ranked table (CSV)", csv_bytes(table),
                        file_name=f"{explanation.method}-{key}.csv", mime="text/csv", key=f"download:{key}",
                        on_click="ignore")
 
