@@ -95,13 +95,13 @@ def decode_image(data: bytes) -> np.ndarray:
     return to_rgb_array(open_image(data, load=True))
 
 
-def check_total_pixels(sizes, what: str) -> None:
+def check_total_pixels(sizes, what: str, advice: str = "Please send fewer or smaller images.") -> None:
     """Refuse, before decoding, images whose (width, height) ``sizes`` add up to over ``MAX_TOTAL_PIXELS``."""
     total = sum(w * h for w, h in sizes)
     if total > MAX_TOTAL_PIXELS:
         raise InputError(
             f"{what} would decode to {total / 1e6:,.0f} megapixels in all; Lumen decodes up to "
-            f"{MAX_TOTAL_PIXELS / 1e6:,.0f} megapixels from one file. Please send fewer or smaller images."
+            f"{MAX_TOTAL_PIXELS / 1e6:,.0f} megapixels from one file. {advice}"
         )
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from explainers.explanation import Explanation
+from models import limits
 from models.errors import InputError, reason, shown
 from models.images import check_total_pixels, encode_png, open_image
 from reports import raster
@@ -43,8 +44,22 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_bundle(report: Report) -> bytes:
-    """The report as ZIP bytes."""
+def check_exportable(report: Report) -> None:
+    """Refuse, before writing anything, a report whose bundle Lumen could not import again: more input pixels
+    than ``read_bundle`` decodes (the bytes are measured by ``write_bundle``, once written)."""
+    sizes = [(a.shape[1], a.shape[0]) for item in report.items
+             for a in (item.input if isinstance(item.input, list) else [item.input]) if isinstance(a, np.ndarray)]
+    check_total_pixels(sizes, f"The report's {len(sizes)} input images", _TOO_BIG_ADVICE)
+
+
+_TOO_BIG_ADVICE = "Remove some items (the largest images first) and export again, so that Lumen can import it again."
+
+
+def write_bundle(report: Report, max_upload_mb: int | None = None) -> bytes:
+    """The report as ZIP bytes, or an ``InputError`` when the bundle would be larger than Lumen imports again:
+    over ``MAX_TOTAL_PIXELS`` of input images, ``MAX_TOTAL_BYTES`` unpacked or the upload limit (``max_upload_mb``,
+    by default ``server.maxUploadSize``) as a file."""
+    check_exportable(report)
     files: dict[str, bytes] = {}
     items = []
     for i, item in enumerate(report.items):
@@ -69,19 +84,29 @@ def write_bundle(report: Report) -> bytes:
         })
     manifest = {"format": FORMAT, "version": VERSION, "title": report.title, "environment": report.environment,
                 "items": items, "files": {name: _sha256(data) for name, data in files.items()}}
+    manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False, default=str).encode("utf-8")
+    unpacked = len(manifest_bytes) + sum(len(data) for data in files.values())
+    if unpacked > MAX_TOTAL_BYTES:
+        raise InputError(f"The bundle would unpack to {unpacked / 1e6:,.0f} MB; Lumen imports bundles of up to "
+                         f"{MAX_TOTAL_BYTES / 1e6:,.0f} MB unpacked. {_TOO_BIG_ADVICE}")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False, default=str).encode("utf-8"))
+        zf.writestr(MANIFEST, manifest_bytes)
         for name, data in files.items():
             zf.writestr(name, data)
-    return buf.getvalue()
+    data = buf.getvalue()
+    limit = limits.max_upload_mb() if max_upload_mb is None else max_upload_mb
+    if len(data) > limit * limits.MB:
+        raise InputError(f"The bundle is {len(data) / limits.MB:,.1f} MB; Lumen imports bundles of up to {limit:,} MB "
+                         f"(server.maxUploadSize). {_TOO_BIG_ADVICE}")
+    return data
 
 
 def _npz(ex: Explanation) -> bytes:
     arrays = {"scores": ex.scores}
     arrays.update({f"extra_{k}": v for k, v in ex.extras.items() if isinstance(v, np.ndarray) and v.dtype != object})
     buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
     return buf.getvalue()
 
 

@@ -252,3 +252,58 @@ def test_a_target_just_over_the_token_limit_is_refused_and_one_at_it_runs():
     assert e.scores.shape == (MAX_TARGET_TOKENS, 2)
     with pytest.raises(InputError, match=f"up to {MAX_TARGET_TOKENS} new tokens"):
         model.generate("w1 w2", MAX_TARGET_TOKENS + 1)
+
+
+# ---------------------------------------------------------------- exports Lumen can import again
+
+
+def _noise_report(n: int, side: int) -> object:
+    """``n`` image items of incompressible noise, ``side``×``side``."""
+    rng = np.random.default_rng(1)
+    model = ModelIdentity("tiny", "hand-made", hashlib.sha256(b"w").hexdigest(), HASH_OF_FILE)
+    items = [ReportItem(Explanation(rng.random((side, side)), "grad-cam", "image", "tiny", 0, "a"),
+                        rng.integers(0, 256, (side, side, 3), dtype=np.uint8), model) for _ in range(n)]
+    return new_report("r", items)
+
+
+def test_an_export_over_the_upload_limit_is_refused_naming_its_size_and_the_limit(monkeypatch):
+    from models import limits
+
+    report = _noise_report(2, 300)
+    size = len(write_bundle(report))
+    assert 1 * MB < size < 3 * MB
+    monkeypatch.setenv(limits.ENV, "1")  # the server's maxUploadSize, as the uploader would enforce it
+    with pytest.raises(InputError, match=rf"The bundle is {size / MB:.1f} MB; Lumen imports bundles of up to 1 MB "
+                                         r"\(server.maxUploadSize\)\. Remove some items"):
+        write_bundle(report)
+    monkeypatch.setenv(limits.ENV, "3")
+    assert len(read_bundle(write_bundle(report)).items) == 2  # under the limit: it imports again
+
+
+def test_an_export_over_what_a_bundle_may_unpack_or_decode_is_refused(monkeypatch):
+    import models.images
+    import reports.bundle
+
+    report = _noise_report(2, 40)
+    monkeypatch.setattr(reports.bundle, "MAX_TOTAL_BYTES", 20_000)
+    with pytest.raises(InputError, match="would unpack to .* MB; Lumen imports bundles of up to 0 MB unpacked"):
+        write_bundle(report)
+    monkeypatch.undo()
+    monkeypatch.setattr(models.images, "MAX_TOTAL_PIXELS", 3000)  # two 40×40 images: 3,200 pixels
+    with pytest.raises(InputError, match="The report's 2 input images would decode to 0 megapixels"):
+        write_bundle(report)
+    monkeypatch.setattr(models.images, "MAX_TOTAL_PIXELS", 3200)  # export and import share the budget
+    data = write_bundle(report)
+    assert len(read_bundle(data).items) == 2
+    monkeypatch.setattr(models.images, "MAX_TOTAL_PIXELS", 3199)
+    with pytest.raises(InputError, match="bundle's 2 input images would decode"):
+        read_bundle(data)
+
+
+def test_scores_in_the_bundle_are_compressed():
+    report = _noise_report(1, 8)
+    report.items[0].explanation.scores = np.zeros((1000, 1000), np.float32)
+    with zipfile.ZipFile(io.BytesIO(write_bundle(report))) as zf:
+        info = zf.getinfo("items/001/arrays.npz")
+        assert info.file_size < 100_000  # 4 MB of zeros, compressed inside the NPZ
+        assert np.load(io.BytesIO(zf.read(info)))["scores"].shape == (1000, 1000)
