@@ -149,3 +149,18 @@ def test_csv_headers_are_neutralised_too():
 
     frame = pd.DataFrame({"=cmd()": [-1.0, 2.0], "ok": ["=x", "y"]})
     assert csv_bytes(frame).decode("utf-8").splitlines() == ["'=cmd(),ok", "-1.0,'=x", "2.0,y"]
+
+
+def test_infinite_values_are_treated_as_missing_with_a_note_naming_the_column(tmp_path):
+    """'inf' used to reach the model and end as "Something went wrong (ValueError)"; now it is missing, and said."""
+    from models.tabular import train_model
+
+    rows = "".join(f"{i % 7 + 0.5},{i % 3},{'ab'[i % 2]}\n" for i in range(40))
+    text = "size,count,label\ninf,1,a\n-Infinity,2,b\n3,1e999,a\n" + rows
+    frame, notes = read_csv(write(tmp_path, "inf.csv", text.encode()))
+    assert "Column 'size': 2 infinite values were treated as missing." in notes
+    assert "Column 'count': 1 infinite value was treated as missing." in notes
+    assert frame["size"].isna().sum() == 2 and np.isfinite(frame["size"].dropna()).all()
+    for kind in ("linear", "random-forest"):
+        model = train_model(prepare_target(frame, "label"), kind)
+        assert model.predict(frame.drop(columns="label").iloc[[0]]).probs.shape == (2,)
