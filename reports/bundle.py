@@ -198,6 +198,8 @@ def _png(data: bytes, load: bool = False) -> Image.Image:
         return open_image(data, formats=["PNG"], load=load)
     except InputError as err:
         raise InputError(f"An input image in the bundle is not a readable PNG: {err}") from None
+    except Exception as err:  # noqa: BLE001 - any other decoding failure is a damaged bundle too
+        raise InputError(f"An input image in the bundle is not a readable PNG ({reason(err)}).") from None
 
 
 def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:

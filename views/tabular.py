@@ -122,7 +122,7 @@ try:
         model = remember_model(f"skops:{data_key}:{hashlib.sha256(data).hexdigest()}:{types}",
                                lambda: _skops(upload.name, data, dataset, tuple(types)), upload.name)
         if model.score is not None:
-            st.caption(f"Loaded {model.name} · {model.score_name}: **{model.score:.3f}**")
+            st.caption(f"Loaded {plain_sentence(model.name)} · {model.score_name}: **{model.score:.3f}**")
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -199,11 +199,11 @@ with local_tab:
                 if column in model.schema.categories:
                     options = model.schema.categories[column]
                     value = row.get(column)
-                    edited[column] = st.selectbox(column, options, key=key,
+                    edited[column] = st.selectbox(plain(column), options, key=key,
                                                   index=options.index(value) if value in options else None)
                 else:
                     value = row.get(column)
-                    edited[column] = st.number_input(column, value=None if value is None or np.isnan(value)
+                    edited[column] = st.number_input(plain(column), value=None if value is None or np.isnan(value)
                                                      else float(value), format="%.6g", key=key)
         submitted = st.form_submit_button("Explain this row", type="primary")
     if submitted:
