@@ -10,12 +10,16 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from models.errors import InputError, reason, shown
 
 MAX_PIXELS = 50_000_000
 """Images above this many pixels are refused (decompression-bomb guard)."""
+
+MAX_TOTAL_PIXELS = 200_000_000
+"""The most pixels Lumen decodes from one ZIP archive or report bundle, all its images together (600 MB as RGB):
+counted from the images' headers before any is decoded."""
 
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
 PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
@@ -34,18 +38,36 @@ def _too_large(width: int, height: int) -> InputError:
     )
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Decode image file bytes (PNG, JPEG, WebP, BMP, TIFF, GIF's first frame)."""
+def _text_chunks_too_large(exc: BaseException) -> bool:
+    """PIL's refusal of a PNG whose text chunks (iTXt, zTXt) unpack beyond its safety limits."""
+    return isinstance(exc, ValueError) and any(
+        phrase in str(exc).lower() for phrase in ("decompressed data too large", "too much memory used in text chunks"))
+
+
+def open_image(data: bytes, formats=PIL_FORMATS, load: bool = False) -> Image.Image:
+    """``data`` opened with only ``formats``' decoders (its header read; decoded too when ``load``, the first frame),
+    or an ``InputError`` sentence: an image over ``MAX_PIXELS``, oversized PNG text chunks, an unknown or corrupt file."""
+    return _guarded(lambda: _open(data, formats, load))
+
+
+def _open(data: bytes, formats, load: bool) -> Image.Image:
     if not data:
         raise InputError("The file is empty (0 bytes); please upload an image file.")
+    img = Image.open(io.BytesIO(data), formats=formats)
+    if img.width * img.height > MAX_PIXELS:  # header only: nothing decoded yet
+        raise _too_large(img.width, img.height)
+    if load:
+        img.seek(0)
+        img.load()
+    return img
+
+
+def _guarded(step):
+    """``step()`` with PIL's failures turned into Lumen sentences."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
-            if img.width * img.height > MAX_PIXELS:  # header only: nothing decoded yet
-                raise _too_large(img.width, img.height)
-            img.seek(0)
-            img.load()
+            return step()
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -59,8 +81,28 @@ def decode_image(data: bytes) -> np.ndarray:
             f"Supported formats: {', '.join(t.upper() for t in UPLOAD_TYPES)}."
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if _text_chunks_too_large(exc):
+            raise InputError(
+                "The PNG's text metadata (iTXt/zTXt chunks) is larger than Lumen reads "
+                f"({PngImagePlugin.MAX_TEXT_CHUNK / 2**20:g} MB a chunk, {PngImagePlugin.MAX_TEXT_MEMORY / 2**20:g} MB in all); "
+                "save the image without its metadata and try again."
+            ) from None
         raise InputError(f"The image file is truncated or corrupt and cannot be decoded ({reason(exc)}).") from None
-    return to_rgb_array(img)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode image file bytes (PNG, JPEG, WebP, BMP, TIFF, GIF's first frame)."""
+    return to_rgb_array(open_image(data, load=True))
+
+
+def check_total_pixels(sizes, what: str, advice: str = "Please send fewer or smaller images.") -> None:
+    """Refuse, before decoding, images whose (width, height) ``sizes`` add up to over ``MAX_TOTAL_PIXELS``."""
+    total = sum(w * h for w, h in sizes)
+    if total > MAX_TOTAL_PIXELS:
+        raise InputError(
+            f"{what} would decode to {total / 1e6:,.0f} megapixels in all; Lumen decodes up to "
+            f"{MAX_TOTAL_PIXELS / 1e6:,.0f} megapixels from one file. {advice}"
+        )
 
 
 def to_rgb_array(image) -> np.ndarray:
@@ -141,8 +183,9 @@ def decode_zip(data: bytes) -> list[tuple[str, np.ndarray]]:
 
     Entries that are not images by their extension (and folders, macOS resource forks)
     are skipped. A corrupt archive, one with no image, more than ``MAX_ZIP_IMAGES``
-    images or more than ``MAX_ZIP_BYTES`` uncompressed (a zip bomb) is refused with
-    a sentence; so is any image in it that does not decode, naming it.
+    images, more than ``MAX_ZIP_BYTES`` uncompressed (a zip bomb) or more than
+    ``MAX_TOTAL_PIXELS`` by the images' headers (a pixel bomb) is refused with a
+    sentence before anything is decoded; so is any image in it that does not decode, naming it.
     """
     import io
     import zipfile
@@ -166,7 +209,7 @@ def decode_zip(data: bytes) -> list[tuple[str, np.ndarray]]:
         raise InputError(
             f"The ZIP archive would unpack to {total / 1e6:,.0f} MB of images; the limit is {MAX_ZIP_BYTES / 1e6:,.0f} MB."
         )
-    images = []
+    raws = []
     for info in entries:
         try:
             with archive.open(info) as member:
@@ -175,6 +218,16 @@ def decode_zip(data: bytes) -> list[tuple[str, np.ndarray]]:
             raise InputError(f"{shown(info.filename)} in the ZIP archive cannot be read ({reason(err)}).") from None
         if len(raw) > info.file_size:
             raise InputError(f"{shown(info.filename)} in the ZIP archive is larger than it declares; refused.")
+        raws.append(raw)
+    sizes = []
+    for info, raw in zip(entries, raws):  # headers only: nothing is decoded until the total is known
+        try:
+            sizes.append(open_image(raw).size)
+        except InputError as err:
+            raise InputError(f"{shown(info.filename)} in the ZIP archive: {err}") from None
+    check_total_pixels(sizes, f"The ZIP archive's {len(entries)} images")
+    images = []
+    for info, raw in zip(entries, raws):
         try:
             images.append((info.filename, decode_image(raw)))
         except InputError as err:

@@ -17,7 +17,7 @@ from models.errors import ModelLoadError
 CONFIG = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
 ENV = "STREAMLIT_SERVER_MAX_UPLOAD_SIZE"  # Streamlit's own override of the option
 STREAMLIT_DEFAULT_MB = 200
-_MB = 1024 * 1024  # Streamlit's megabyte
+MB = 1024 * 1024  # Streamlit's megabyte
 
 
 def max_upload_mb() -> int:
@@ -38,14 +38,14 @@ def _size(path: Path) -> int:
 
 
 def _mb(n: int) -> str:
-    return f"{n / _MB:,.1f} MB"
+    return f"{n / MB:,.1f} MB"
 
 
 def check_size(path) -> None:
     """Refuse a model file (or directory) larger than the upload limit, naming both sizes and the setting."""
     path = Path(path)
     size, limit = _size(path), max_upload_mb()
-    if size > limit * _MB:
+    if size > limit * MB:
         raise ModelLoadError(
             f"{path.name} is {_mb(size)}; the limit is {limit:,} MB "
             "(server.maxUploadSize in .streamlit/config.toml, which the server's operator can raise)."

@@ -17,9 +17,13 @@ from models.errors import ExplainerError, InputError
 from models.locks import ModelLock, count_backward, count_forward
 from models.texts import clean_text
 
-# Methods run the model hundreds of times on the prompt; beyond this many tokens that stops being
-# interactive on a CPU, so longer prompts keep their last MAX_PROMPT_TOKENS tokens (with a warning).
-MAX_PROMPT_TOKENS = 1024
+# Methods run the model hundreds of times on the prompt + continuation, and attention methods hold
+# layers × heads × L² attention weights (SmolLM2-135M: 30 × 9 × L² × 4 bytes, 0.44 GB at L = 640, 17 GB at
+# L = 4,000). Longer prompts keep their last MAX_PROMPT_TOKENS tokens (with a warning); a continuation (given or
+# generated) over MAX_TARGET_TOKENS tokens is refused, since cutting it would explain another continuation.
+MAX_PROMPT_TOKENS = 512
+MAX_TARGET_TOKENS = 128
+MAX_TARGET_CHARS = 16 * MAX_TARGET_TOKENS  # checked before tokenising; what the page's field takes
 CPU_BATCH_SIZE = 16
 _CUDA_BYTES_PER_TOKEN_AND_WIDTH = 4 * 24  # activations per token per hidden unit, a generous guess; OOM halving refines it
 
@@ -104,6 +108,9 @@ class CausalLM:
 
     def generate(self, prompt, max_new_tokens: int = 20) -> list[int]:
         """Greedy continuation ids of ``prompt`` (text or ``Encoded``), stopping at end-of-text; may be empty."""
+        if int(max_new_tokens) > MAX_TARGET_TOKENS:
+            raise InputError(f"Lumen generates and explains up to {MAX_TARGET_TOKENS} new tokens; "
+                             f"{int(max_new_tokens):,} were asked for.")
         encoded = prompt if isinstance(prompt, Encoded) else self.encode(prompt)
         ids = torch.tensor([encoded.prompt_ids], device=self.device)
         new: list[int] = []
@@ -146,13 +153,23 @@ class CausalLM:
         if isinstance(target, str):
             if not target:
                 raise ExplainerError("The target continuation is empty; give some text or leave it out to generate.")
+            if len(target) > MAX_TARGET_CHARS:
+                raise InputError(f"The target continuation has {len(target):,} characters; Lumen explains "
+                                 f"continuations of up to {MAX_TARGET_CHARS:,} characters and {MAX_TARGET_TOKENS} tokens.")
             ids = self.tokenizer(target, add_special_tokens=False)["input_ids"]
         else:
+            target = list(target)
+            if len(target) > MAX_TARGET_TOKENS:
+                raise InputError(f"The target continuation has {len(target):,} tokens; Lumen explains up to "
+                                 f"{MAX_TARGET_TOKENS} target tokens.")
             ids = [int(t) for t in target]
             if any(not 0 <= t < self.vocab_size for t in ids):
                 raise ExplainerError(f"A target token id is outside the vocabulary (0..{self.vocab_size - 1}).")
         if not ids:
             raise ExplainerError("The target continuation has no tokens for this model.")
+        if len(ids) > MAX_TARGET_TOKENS:
+            raise InputError(f"The target continuation has {len(ids):,} tokens for {self.name}; Lumen explains up to "
+                             f"{MAX_TARGET_TOKENS} target tokens: shorten it.")
         return list(map(int, ids))
 
     def token_strings(self, ids) -> list[str]:

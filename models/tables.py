@@ -177,7 +177,14 @@ def _infer_types(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             if bad:
                 what = "values that are not numbers were" if bad > 1 else "value that is not a number was"
                 notes.append(f"Column {shown(column)}: {bad} {what} treated as missing.")
-            out[column] = numbers.astype(float)
+            numbers = numbers.astype(float)
+            infinite = np.isinf(numbers.to_numpy())
+            if infinite.any():  # "inf", "-Infinity", "1e999": no model trains on them
+                k = int(infinite.sum())
+                notes.append(f"Column {shown(column)}: {k} infinite value{'s were' if k > 1 else ' was'} "
+                             "treated as missing.")
+                numbers = numbers.mask(infinite)
+            out[column] = numbers
         else:
             out[column] = raw.astype(object).where(raw.notna(), np.nan)
     return pd.DataFrame(out)

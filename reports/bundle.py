@@ -26,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 from explainers.explanation import Explanation
+from models import limits
 from models.errors import InputError, reason, shown
-from models.images import MAX_PIXELS, encode_png
+from models.images import check_total_pixels, encode_png, open_image
 from reports import raster
 from reports.report import Agreement, ModelIdentity, Report, ReportItem
 
@@ -43,8 +44,22 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_bundle(report: Report) -> bytes:
-    """The report as ZIP bytes."""
+def check_exportable(report: Report) -> None:
+    """Refuse, before writing anything, a report whose bundle Lumen could not import again: more input pixels
+    than ``read_bundle`` decodes (the bytes are measured by ``write_bundle``, once written)."""
+    sizes = [(a.shape[1], a.shape[0]) for item in report.items
+             for a in (item.input if isinstance(item.input, list) else [item.input]) if isinstance(a, np.ndarray)]
+    check_total_pixels(sizes, f"The report's {len(sizes)} input images", _TOO_BIG_ADVICE)
+
+
+_TOO_BIG_ADVICE = "Remove some items (the largest images first) and export again, so that Lumen can import it again."
+
+
+def write_bundle(report: Report, max_upload_mb: int | None = None) -> bytes:
+    """The report as ZIP bytes, or an ``InputError`` when the bundle would be larger than Lumen imports again:
+    over ``MAX_TOTAL_PIXELS`` of input images, ``MAX_TOTAL_BYTES`` unpacked or the upload limit (``max_upload_mb``,
+    by default ``server.maxUploadSize``) as a file."""
+    check_exportable(report)
     files: dict[str, bytes] = {}
     items = []
     for i, item in enumerate(report.items):
@@ -69,19 +84,29 @@ def write_bundle(report: Report) -> bytes:
         })
     manifest = {"format": FORMAT, "version": VERSION, "title": report.title, "environment": report.environment,
                 "items": items, "files": {name: _sha256(data) for name, data in files.items()}}
+    manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False, default=str).encode("utf-8")
+    unpacked = len(manifest_bytes) + sum(len(data) for data in files.values())
+    if unpacked > MAX_TOTAL_BYTES:
+        raise InputError(f"The bundle would unpack to {unpacked / 1e6:,.0f} MB; Lumen imports bundles of up to "
+                         f"{MAX_TOTAL_BYTES / 1e6:,.0f} MB unpacked. {_TOO_BIG_ADVICE}")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False, default=str).encode("utf-8"))
+        zf.writestr(MANIFEST, manifest_bytes)
         for name, data in files.items():
             zf.writestr(name, data)
-    return buf.getvalue()
+    data = buf.getvalue()
+    limit = limits.max_upload_mb() if max_upload_mb is None else max_upload_mb
+    if len(data) > limit * limits.MB:
+        raise InputError(f"The bundle is {len(data) / limits.MB:,.1f} MB; Lumen imports bundles of up to {limit:,} MB "
+                         f"(server.maxUploadSize). {_TOO_BIG_ADVICE}")
+    return data
 
 
 def _npz(ex: Explanation) -> bytes:
     arrays = {"scores": ex.scores}
     arrays.update({f"extra_{k}": v for k, v in ex.extras.items() if isinstance(v, np.ndarray) and v.dtype != object})
     buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
     return buf.getvalue()
 
 
@@ -139,12 +164,42 @@ def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
             raise InputError(f"The bundle's file {shown(name)} does not match its SHA-256 in the manifest: "
                              "it was changed or damaged.")
     try:
+        _check_references(manifest["items"], members)
         items = [_item(entry, members) for entry in manifest["items"]]
         return Report(str(manifest.get("title", "")), items, dict(manifest.get("environment") or {}))
     except InputError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
         raise InputError(f"The bundle's manifest or an explanation in it is invalid ({reason(err)}).") from None
+
+
+def _references(entry: dict) -> list[str]:
+    return [entry["explanation"], *entry["input"]["files"]]
+
+
+def _check_references(entries: list, members: dict[str, bytes]) -> None:
+    """Before anything is decoded: every file is used by one item only (Lumen writes it so; a manifest naming one
+    image N times would decode it N times), and the input images' headers add up to at most MAX_TOTAL_PIXELS."""
+    seen, sizes = set(), []
+    for entry in entries:
+        for name in _references(entry):
+            if name in seen:
+                raise InputError(f"The bundle's manifest uses the file {shown(name)} for more than one item; "
+                                 "Lumen writes each item's files once, so this bundle is refused.")
+            seen.add(name)
+        if entry["input"]["kind"] in ("image", "images"):
+            for name in entry["input"]["files"]:
+                sizes.append(_png(members[name]).size)
+    check_total_pixels(sizes, f"The bundle's {len(sizes)} input images")
+
+
+def _png(data: bytes, load: bool = False) -> Image.Image:
+    try:
+        return open_image(data, formats=["PNG"], load=load)
+    except InputError as err:
+        raise InputError(f"An input image in the bundle is not a readable PNG: {err}") from None
+    except Exception as err:  # noqa: BLE001 - any other decoding failure is a damaged bundle too
+        raise InputError(f"An input image in the bundle is not a readable PNG ({reason(err)}).") from None
 
 
 def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
@@ -167,15 +222,8 @@ def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
 
 
 def _image(data: bytes) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise InputError(f"An image in the bundle is over {MAX_PIXELS / 1e6:.0f} megapixels.")
-            return np.asarray(img).copy()
-    except InputError:
-        raise
-    except Exception:  # noqa: BLE001 - any decoding failure is a damaged bundle
-        raise InputError("An input image in the bundle is not a readable PNG.") from None
+    with _png(data, load=True) as img:
+        return np.asarray(img).copy()
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")

@@ -10,7 +10,7 @@ import torch
 
 from explainers.maps import resize_map
 from models.images import encode_png
-from reports.figures import DISPLAY_SIDE, downscale
+from reports.figures import DISPLAY_SIDE, downscale, label
 
 # Distinct, colour-blind-friendly hues (Okabe–Ito, then Tol's muted), one per concept.
 CONCEPT_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -32,7 +32,7 @@ def importance_bar(importance: np.ndarray, title: str = "Concept importance") ->
         x=[float(importance[i]) for i in order], y=[concept_name(i) for i in order], orientation="h",
         marker_color=[concept_colour(i) for i in order], hovertemplate="%{y}: %{x:.4f}<extra></extra>",
     ))
-    fig.update_layout(title=title, margin=dict(l=0, r=10, t=40, b=0), height=60 + 28 * len(order),
+    fig.update_layout(title=label(title), margin=dict(l=0, r=10, t=40, b=0), height=60 + 28 * len(order),
                       xaxis_title="importance")
     return fig
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,6 +12,17 @@ from PIL import Image
 from models.images import encode_png
 
 COLORMAPS = ("Jet", "Turbo", "Viridis", "Inferno", "Hot", "RdBu_r", "Greys")
+
+def label(text) -> str:
+    """A user's string (a column, class, file or token name) as a Plotly figure shows it: as text. Plotly renders
+    some HTML in titles, tick labels, hover text and legends (``<a href>`` becomes a link), so ``<``, ``>`` and
+    ``&`` are escaped; Plotly turns the entities back into the characters."""
+    return html.escape(str(text), quote=False)
+
+
+def labels(texts) -> list[str]:
+    return [label(t) for t in texts]
+
 
 DISPLAY_SIDE = 768  # longest side of the base image sent to the browser
 HEATMAP_SIDE = 256  # longest side of the heatmap grid sent to the browser
@@ -73,15 +85,15 @@ def heatmap_overlay(
     )
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
-    fig.update_layout(margin=dict(l=0, r=0, t=30 if title else 0, b=0), title=title, height=max(260, min(640, 560 * h / w)))
+    fig.update_layout(margin=dict(l=0, r=0, t=30 if title else 0, b=0), title=title and label(title), height=max(260, min(640, 560 * h / w)))
     return fig
 
 
 def top_classes_bar(top: list[tuple[int, str, float]]) -> go.Figure:
     """Horizontal bars of (index, label, probability), best on top."""
-    labels = [label for _, label, _ in top][::-1]
+    names = [label(name) for _, name, _ in top][::-1]
     probs = [p for _, _, p in top][::-1]
-    fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs],
+    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", text=[f"{p:.1%}" for p in probs],
                            textposition="auto", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
     fig.update_layout(margin=dict(l=0, r=10, t=10, b=0), height=40 + 34 * len(top),
                       xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"))
@@ -91,6 +103,7 @@ def top_classes_bar(top: list[tuple[int, str, float]]) -> go.Figure:
 def agreement_heatmap(names: list[str], matrix, metric: str) -> go.Figure:
     """The agreement matrix between explainers, on a diverging scale from -1 to 1."""
     matrix = np.asarray(matrix, dtype=float)
+    names = labels(names)
     fig = go.Figure(go.Heatmap(
         z=matrix, x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu", text=np.round(matrix, 2),
         texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
@@ -107,7 +120,7 @@ def faithfulness_curves(fractions, deletion, insertion=None, title: str = "", x_
     fig.add_trace(go.Scatter(x=fractions, y=deletion, name="deletion", mode="lines"))
     if insertion is not None:
         fig.add_trace(go.Scatter(x=fractions, y=insertion, name="insertion", mode="lines"))
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 10, b=0), height=260,
+    fig.update_layout(title=label(title), margin=dict(l=0, r=0, t=30 if title else 10, b=0), height=260,
                       xaxis=dict(title=x_title or "share of pixels changed", tickformat=".0%"),
                       yaxis=dict(title="probability" if insertion is not None else "model output"))
     return fig
@@ -115,8 +128,8 @@ def faithfulness_curves(fractions, deletion, insertion=None, title: str = "", x_
 
 def generation_heatmap(e, signed: bool = True) -> go.Figure:
     """The generation matrix: generated tokens (rows) × prompt tokens (columns)."""
-    x = [f"{i}:{t}" for i, t in enumerate(e.tokens)]
-    y = [f"{k}:{t}" for k, t in enumerate(e.target_tokens)]
+    x = [label(f"{i}:{t}") for i, t in enumerate(e.tokens)]
+    y = [label(f"{k}:{t}") for k, t in enumerate(e.target_tokens)]
     fig = go.Figure(go.Heatmap(z=e.scores, x=x, y=y, colorscale="RdBu_r" if signed else "Viridis",
                                zmid=0 if signed else None, hovertemplate="%{y} ← %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(height=120 + 28 * len(y), margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(autorange="reversed"),

@@ -7,6 +7,8 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
+from reports.figures import label
+
 
 def units(explanation, per_word: bool = False) -> list[dict]:
     """What to colour: tokens, or words (pieces summed), as {label, span, score, special}."""
@@ -65,7 +67,7 @@ def token_bar(explanation, per_word: bool = False, top: int = 20, title: str = "
     """Horizontal bars of the ``top`` tokens (or words) by |score|, special tokens left out."""
     parts = [u for u in units(explanation, per_word) if not u["special"]]
     parts = sorted(parts, key=lambda u: -abs(u["score"]))[:top][::-1]
-    labels = [u["label"] for u in parts]
+    labels = [label(u["label"]) for u in parts]
     fig = go.Figure(
         go.Bar(
             x=[u["score"] for u in parts],
@@ -78,5 +80,5 @@ def token_bar(explanation, per_word: bool = False, top: int = 20, title: str = "
         )
     )
     fig.update_yaxes(tickvals=list(range(len(parts))), ticktext=labels)
-    fig.update_layout(title=title, height=max(220, 22 * len(parts) + 80), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=label(title), height=max(220, 22 * len(parts) + 80), margin=dict(l=10, r=10, t=40, b=10))
     return fig

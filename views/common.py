@@ -31,7 +31,8 @@ from models.locks import waiting_reports
 from models.samples import IMAGE_SAMPLES, sample_image
 from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
-from models.texts import clean_text
+from models.lm import MAX_TARGET_CHARS
+from models.texts import MAX_CHARS, clean_text
 from views.cache import BoundedCache
 
 log = logging.getLogger("lumen")
@@ -66,9 +67,19 @@ def _store(name: str, max_entries: int, max_bytes: int | None = None) -> Bounded
     return BoundedCache(max_entries, max_bytes, size)
 
 
-def plain(text: str) -> str:
-    """``text`` shown as itself in Streamlit markdown (no links, images, emphasis or LaTeX from a file name)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", text)
+def plain(text) -> str:
+    """``text`` (a file, column, class or token name) shown as itself in Streamlit markdown: no links, images,
+    HTML, emphasis, headings or LaTeX. Every user string a page puts into markdown (captions, st.markdown,
+    st.info...) goes through it, or through ``plain_sentence`` when it is a whole sentence."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:@])", r"\\\1", str(text))
+
+
+def plain_sentence(text) -> str:
+    """A sentence that quotes user strings (a Lumen error, a note on a CSV) as text in Streamlit markdown, its
+    punctuation kept readable: what makes links, images, HTML, code or LaTeX is escaped, and bare URLs and
+    e-mail addresses are broken so they are not turned into links."""
+    text = re.sub(r"([\\`*_\[\]<>!|~$@])", r"\\\1", str(text))
+    return re.sub(r"(?i)(www)\.", r"\1\\.", text.replace("://", ":\\/\\/"))
 
 
 def _session_id() -> str:
@@ -98,7 +109,7 @@ def cached_decode(data: bytes, name: str = "an image", digest: str | None = None
 def show_error(exc: Exception) -> None:
     """One readable sentence for the user; the traceback goes to the server log only."""
     if isinstance(exc, LumenError):
-        st.error(str(exc))
+        st.error(plain_sentence(str(exc)))
     else:  # its message may hold server paths or internals: the log has it, the page names only the type
         log.exception("unexpected error")
         st.error(f"Something went wrong ({type(exc).__name__}); the details are in the server log, and the "
@@ -215,7 +226,7 @@ def choose_image_model():
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
             return None
-        st.caption(f"Model: **{label}** — loaded · {len(model.labels)} classes · {model.device_description}")
+        st.caption(f"Model: **{plain(label)}** — loaded · {len(model.labels)} classes · {model.device_description}")
     return model
 
 
@@ -293,10 +304,10 @@ def _choose_hf_or_embedded(modality: str, what: str, architecture: str, keys: tu
             show_error(exc)
             st.stop()
         if model.modality != modality:
-            st.error(f"{model.name} is not a {what}; choose one on its own page.")
+            st.error(f"{plain(model.name)} is not a {what}; choose one on its own page.")
             st.stop()
         classes = f" · {len(model.labels)} classes" if model.labels else ""
-        st.caption(f"Model: **{model.name}** — loaded{classes} · {model.device_description}")
+        st.caption(f"Model: **{plain(model.name)}** — loaded{classes} · {model.device_description}")
     return model
 
 
@@ -315,7 +326,7 @@ def choose_text() -> str:
             default = clean_text(upload.getvalue())
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
-    return st.text_area("Text to classify", value=default, height=120,
+    return st.text_area("Text to classify", value=default, height=120, max_chars=MAX_CHARS,
                         key=f"text:{sample}:{upload.name if upload else ''}")
 
 
@@ -416,8 +427,9 @@ def choose_language_model():
 def choose_prompt():
     """(model, prompt, continuation token ids): a prompt and its greedy continuation or a given one."""
     model = choose_language_model()
-    prompt = st.text_area("Prompt", "The capital of France is", key="cmp_prompt")
-    given = st.text_input("Target continuation (empty: the model's greedy continuation)", "", key="cmp_target")
+    prompt = st.text_area("Prompt", "The capital of France is", max_chars=MAX_CHARS, key="cmp_prompt")
+    given = st.text_input("Target continuation (empty: the model's greedy continuation)", "",
+                          max_chars=MAX_TARGET_CHARS, key="cmp_target")
     max_new = int(st.number_input("Max new tokens", 1, 64, 4, key="cmp_max_new"))
     try:
         encoded = model.encode(prompt, given or None)
@@ -429,7 +441,7 @@ def choose_prompt():
         st.warning("The model generated nothing for this prompt (its next token is end-of-text). "
                    "Change the prompt or give a target continuation.")
         st.stop()
-    st.caption(f"Continuation explained: {model.decode(continuation)!r} ({len(continuation)} tokens)")
+    st.caption(f"Continuation explained: {plain(repr(model.decode(continuation)))} ({len(continuation)} tokens)")
     return model, prompt, continuation
 
 

@@ -17,6 +17,7 @@ from views.common import (
     choose_text_model,
     headline_metrics,
     method_params,
+    plain,
     run_with_progress,
     show_error,
 )
@@ -132,7 +133,7 @@ for i, e in enumerate(results):
         else:
             st.plotly_chart(importance_bar(e.feature_names, np.abs(e.scores), e.method, "|score|"), width="stretch",
                             key=f"compare_bar:{e.method}")
-        st.caption(f"{e.method} for **{e.target_label}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
+        st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))
         add_to_report(model, x, e, key=f"compare:{e.method}", metrics=headline_metrics(e), agreement=shared_agreement)

@@ -13,6 +13,7 @@ from views.common import (
     add_to_report,
     choose_image_model,
     method_params,
+    plain,
     run_with_progress,
     show_error,
 )
@@ -70,7 +71,7 @@ else:
 
 names = [n for n, _ in named]
 images = [im for _, im in named]
-st.image(images[:16], caption=names[:16], width=96)
+st.image(images[:16], caption=[plain(n) for n in names[:16]], width=96)
 if len(images) > 16:
     st.caption(f"… and {len(images) - 16} more ({len(images)} images).")
 

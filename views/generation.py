@@ -9,17 +9,19 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.generation_metrics import soft_ns_nc
-from views.common import add_to_report, choose_language_model, method_params, show_error
-from reports.figures import generation_heatmap
+from models.lm import MAX_TARGET_CHARS
+from models.texts import MAX_CHARS
+from views.common import add_to_report, choose_language_model, method_params, plain, plain_sentence, show_error
+from reports.figures import generation_heatmap, label
 
 st.title("Generation attribution")
 
 model = choose_language_model()
 
-prompt = st.text_area("Prompt", "The capital of France is", key="gen_prompt")
+prompt = st.text_area("Prompt", "The capital of France is", max_chars=MAX_CHARS, key="gen_prompt")
 mode = st.radio("Continuation", ["Generate (greedy)", "Given target"], horizontal=True, key="gen_mode")
 if mode == "Given target":
-    target_text = st.text_input("Target continuation", " Paris", key="gen_target")
+    target_text = st.text_input("Target continuation", " Paris", max_chars=MAX_TARGET_CHARS, key="gen_target")
     max_new = None
 else:
     target_text = None
@@ -31,7 +33,7 @@ except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
 if encoded.warning:
-    st.warning(encoded.warning)
+    st.warning(plain_sentence(encoded.warning))
 
 methods = st.multiselect("Methods", list_explainers("generation"), default=["occlusion"], key="gen_methods")
 chosen = {m: method_params(get_method(m, "generation"), model) for m in methods}
@@ -91,7 +93,7 @@ if not shown:
     st.stop()
 
 first = next(iter(shown.values()))
-st.markdown(f"**Continuation:** {first.target_label!r}")
+st.markdown(f"**Continuation:** {plain(repr(first.target_label))}")
 row = st.selectbox("Generated token for the bar chart", range(len(first.target_tokens)),
                    format_func=lambda k: f"{k}: {first.target_tokens[k]!r}", key="gen_row")
 for method_id, e in shown.items():
@@ -102,14 +104,14 @@ for method_id, e in shown.items():
         f"Soft-NS {faith.get('soft_ns_mean', float('nan')):.3f} · Soft-NC {faith.get('soft_nc_mean', float('nan')):.3f} "
         f"(higher is better) · {e.runtime_s:.2f} s · {e.n_forward} forward + {e.n_backward} backward · device {e.device}"
     )
-    x = [f"{i}:{t}" for i, t in enumerate(e.tokens)]
+    x = [label(f"{i}:{t}") for i, t in enumerate(e.tokens)]
     heat = generation_heatmap(e, signed)
     st.plotly_chart(heat, width="stretch", key=f"gen-heatmap:{method_id}")
     k = min(row, e.scores.shape[0] - 1)
     order = np.argsort(-e.scores[k], kind="stable")
     bars = go.Figure(go.Bar(x=e.scores[k][order][::-1], y=[x[i] for i in order][::-1], orientation="h"))
     bars.update_layout(height=100 + 20 * len(order), margin=dict(l=10, r=10, t=10, b=10),
-                       xaxis_title=f"score for {e.target_tokens[k]!r}")
+                       xaxis_title=label(f"score for {e.target_tokens[k]!r}"))
     st.plotly_chart(bars, width="stretch", key=f"gen-bars:{method_id}")
     add_to_report(model, prompt, e, key=f"generation:{method_id}",
                   metrics={k: v for k, v in faith.items() if k.endswith("_mean")})

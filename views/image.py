@@ -9,6 +9,7 @@ from views.common import (
     choose_image,
     choose_image_model,
     method_params,
+    plain,
     run_each,
     show_error,
 )
@@ -109,7 +110,7 @@ for i, (method_id, explanation) in enumerate(shown.items()):
             key=f"heatmap:{method_id}",
         )
         st.caption(
-            f"{method_id} for **{explanation.target_label}** · {explanation.runtime_s * 1000:.0f} ms · "
+            f"{method_id} for **{plain(explanation.target_label)}** · {explanation.runtime_s * 1000:.0f} ms · "
             f"{explanation.n_forward} forward + {explanation.n_backward} backward · device {explanation.device}"
         )
         add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id)

@@ -4,8 +4,8 @@ import base64
 
 import streamlit as st
 
-from views.common import admit_to_report, plain, show_error
-from reports.bundle import read_bundle, write_bundle
+from views.common import admit_to_report, plain, plain_sentence, show_error
+from reports.bundle import check_exportable, read_bundle, write_bundle
 from reports.html import to_html
 from reports.pdf import to_pdf
 from reports.report import new_report
@@ -64,8 +64,15 @@ c1.download_button("Download HTML", html.encode("utf-8"), "lumen-report.html", "
                    on_click="ignore")
 c2.download_button("Download PDF", lambda: to_pdf(report), "lumen-report.pdf", "application/pdf", key="report_pdf",
                    on_click="ignore")
+try:  # a bundle Lumen could not import again is not offered (write_bundle also measures its bytes)
+    check_exportable(report)
+    too_big = None
+except Exception as exc:  # noqa: BLE001
+    too_big = exc
 c3.download_button("Download bundle", lambda: write_bundle(report), "lumen-report.zip", "application/zip",
-                   key="report_bundle", on_click="ignore")
+                   key="report_bundle", on_click="ignore", disabled=too_big is not None)
+if too_big is not None:
+    c3.caption(plain_sentence(str(too_big)))
 if st.button("Clear the report", key="report_clear"):
     items.clear()
     st.rerun()

@@ -18,7 +18,8 @@ from explainers.tabular_shap import (
 )
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
-from views.common import add_to_report, method_params, remember_model, run_with_progress, show_error
+from views.common import add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
+from reports.csv_export import csv_bytes
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
 st.title("Tables")
@@ -56,7 +57,7 @@ ROWS = "model rows evaluated"
 def _ranked_table(explanation, key: str):
     table = ranked(explanation)
     st.dataframe(table, hide_index=True, width="stretch", key=f"table:{key}")
-    st.download_button("Download ranked table (CSV)", table.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download ranked table (CSV)", csv_bytes(table),
                        file_name=f"{explanation.method}-{key}.csv", mime="text/csv", key=f"download:{key}",
                        on_click="ignore")
 
@@ -77,12 +78,12 @@ try:
         raw = upload.getvalue()
         frame, notes = _read(raw)
         for note in notes:
-            st.info(note)
+            st.info(plain_sentence(note))
         target = st.selectbox("Target column (what the model predicts)", list(frame.columns),
                               index=len(frame.columns) - 1, key="tab_target")
         dataset = prepare_target(frame, target, name=Path(upload.name).stem, notes=[])
         for note in dataset.notes:
-            st.info(note)
+            st.info(plain_sentence(note))
         data_key = f"csv:{hashlib.sha1(raw).hexdigest()[:12]}:{target}"
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
@@ -121,7 +122,7 @@ try:
         model = remember_model(f"skops:{data_key}:{hashlib.sha256(data).hexdigest()}:{types}",
                                lambda: _skops(upload.name, data, dataset, tuple(types)), upload.name)
         if model.score is not None:
-            st.caption(f"Loaded {model.name} · {model.score_name}: **{model.score:.3f}**")
+            st.caption(f"Loaded {plain_sentence(model.name)} · {model.score_name}: **{model.score:.3f}**")
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -169,7 +170,7 @@ with global_tab:
     result = st.session_state.get("tab_global")
     if result and result["model"] == model.name:
         e = result["e"]
-        st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{e.target_label}** · "
+        st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{plain(e.target_label)}** · "
                    f"{e.runtime_s:.2f} s · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
         st.plotly_chart(importance_bar(e.feature_names, e.scores, f"Mean |SHAP| ({e.method})"), key="tab_bar")
         st.plotly_chart(beeswarm(e.extras["shap_values"], e.extras["rows"], e.feature_names), key="tab_beeswarm")
@@ -198,11 +199,11 @@ with local_tab:
                 if column in model.schema.categories:
                     options = model.schema.categories[column]
                     value = row.get(column)
-                    edited[column] = st.selectbox(column, options, key=key,
+                    edited[column] = st.selectbox(plain(column), options, key=key,
                                                   index=options.index(value) if value in options else None)
                 else:
                     value = row.get(column)
-                    edited[column] = st.number_input(column, value=None if value is None or np.isnan(value)
+                    edited[column] = st.number_input(plain(column), value=None if value is None or np.isnan(value)
                                                      else float(value), format="%.6g", key=key)
         submitted = st.form_submit_button("Explain this row", type="primary")
     if submitted:
@@ -214,7 +215,7 @@ with local_tab:
     if result and result["model"] == model.name:
         e = result["e"]
         output = e.extras["output"]
-        st.caption(f"{e.method} for **{e.target_label}** · {e.runtime_s:.2f} s · {e.n_forward:,} model rows "
+        st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s:.2f} s · {e.n_forward:,} model rows "
                    f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
         st.plotly_chart(waterfall(e.feature_names, e.scores, e.base_value, output,
                                   output_name=f"{model.output_kind} ({e.target_label})"), key="tab_waterfall")

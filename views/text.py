@@ -5,7 +5,16 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from views.common import add_to_report, choose_text, choose_text_model, method_params, run_each, show_error
+from views.common import (
+    add_to_report,
+    choose_text,
+    choose_text_model,
+    method_params,
+    plain,
+    plain_sentence,
+    run_each,
+    show_error,
+)
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
 
@@ -21,7 +30,7 @@ except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
     show_error(exc)
     st.stop()
 if encoding.warning:
-    st.warning(encoding.warning)
+    st.warning(plain_sentence(encoding.warning))
 
 st.markdown("**Predictions**")
 st.plotly_chart(top_classes_bar(prediction.top(min(5, len(model.labels)))), width="stretch", key="text_top")
@@ -77,12 +86,12 @@ def faithfulness_figures(f) -> dict:
 per_word = st.radio("Scores per", ["token", "word"], horizontal=True, key="text_granularity") == "word"
 for method_id, e in shown.items():
     signed = get_method(method_id, "text").signed
-    st.markdown(f"#### {method_id} for **{e.target_label}**")
+    st.markdown(f"#### {method_id} for **{plain(e.target_label)}**")
     left, right = st.columns([3, 2])
     with left:
         st.markdown(token_html(encoding.text, e, per_word=per_word, signed=signed), unsafe_allow_html=True)
         st.caption(
-            f"{method_id} for **{e.target_label}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
+            f"{method_id} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
             f"{e.n_backward} backward · device {e.device}"
             + ("" if signed else " · unsigned (magnitude only)")
         )

@@ -68,3 +68,20 @@ def test_bad_zip_is_a_sentence(at):
     at.file_uploader(key="concept_uploads").set_value([("set.zip", b"PK\x03\x04 nope", "application/zip")]).run()
     assert not at.exception
     assert any("not a readable ZIP" in e.value for e in at.error)
+
+
+def test_a_zip_entry_named_like_markdown_is_captioned_as_text(at):
+    """A ZIP entry named with Markdown image syntax: its caption is escaped, so the browser fetches nothing."""
+    from views.common import plain
+
+    open_page(at)
+    at.radio(key="concept_source").set_value("Upload").run()
+    name = "![x](http://127.0.0.1:9/x.png).png"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for k, view in enumerate(sample_views("coffee", 2)):
+            z.writestr(name if k == 0 else "plain.png", encode(Image.fromarray(view), "PNG"))
+    at.file_uploader(key="concept_uploads").set_value([("set.zip", buf.getvalue(), "application/zip")]).run()
+    assert not at.exception and not at.error
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert plain(name) in captions and name not in captions and "plain\\.png" in captions

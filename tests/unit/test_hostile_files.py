@@ -236,9 +236,9 @@ def _deep_bundle(where: str) -> bytes:
         return _zip({"manifest.json": DEEP.encode()})
     explanation = ('{"scores": ' + DEEP + "}").encode()
     manifest = {"format": "lumen-report-bundle", "version": 1,
-                "files": {"e.json": hashlib.sha256(explanation).hexdigest()},
-                "items": [{"explanation": "e.json", "input": {"kind": "text", "files": ["e.json"]}, "model": {}}]}
-    return _zip({"manifest.json": json.dumps(manifest).encode(), "e.json": explanation})
+                "files": {"e.json": hashlib.sha256(explanation).hexdigest(), "t.txt": hashlib.sha256(b"t").hexdigest()},
+                "items": [{"explanation": "e.json", "input": {"kind": "text", "files": ["t.txt"]}, "model": {}}]}
+    return _zip({"manifest.json": json.dumps(manifest).encode(), "e.json": explanation, "t.txt": b"t"})
 
 
 @pytest.mark.parametrize("where", ["manifest", "explanation"])

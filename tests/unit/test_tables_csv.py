@@ -1,6 +1,9 @@
 """CSV reading: real files written to disk, one per edge case; each failure is one readable sentence."""
 
+import io
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.errors import InputError
@@ -114,3 +117,50 @@ def test_schema_names_missing_columns_and_round_trips():
 def test_bundled_datasets_load_offline(name):
     data = load_dataset(name)
     assert data.target in data.frame and data.features.shape[1] >= 4 and len(data.frame) >= 150
+
+
+# ---------------------------------------------------------------- CSV export: formula cells (OWASP CSV injection)
+
+
+def test_the_ranked_csv_neutralises_formula_cells_and_keeps_numbers():
+    import csv as csv_module
+
+    from explainers.explanation import Explanation
+    from explainers.tabular_shap import ranked
+    from reports.csv_export import csv_bytes
+
+    names = ['=HYPERLINK("x")', "@SUM(A1)", "+1", "-cmd", "\tx", "\rx", "plain"]
+    e = Explanation(np.array([0.75, -0.5, 0.375, -0.25, 0.125, -0.0625, -0.03125]), "shap-tree", "tabular", "tiny", 0, "y",
+                    feature_names=names, extras={"row": np.array([1.0, 0.0, -2.5, 3.0, 4.0, 5.0, 1.0]),
+                                                 "categories": {"@SUM(A1)": ["=1+1", "b"], "plain": ["a", "-b"]}})
+    rows = list(csv_module.reader(io.StringIO(csv_bytes(ranked(e)).decode("utf-8"), newline="")))
+    assert rows[0] == ["feature", "value", "score"]
+    cells = {row[0]: row for row in rows[1:]}
+    assert cells["'=HYPERLINK(\"x\")"][1:] == ["1.0", "0.75"]  # the formula cell starts with '
+    for name in names[1:6]:
+        assert "'" + name in cells, (name, list(cells))
+    assert cells["'@SUM(A1)"][1:] == ["'=1+1", "-0.5"]  # a formula category is neutralised, a negative score is not
+    assert cells["'+1"][1:] == ["-2.5", "0.375"]  # a negative number stays a number
+    assert cells["plain"][1:] == ["'-b", "-0.03125"]
+
+
+def test_csv_headers_are_neutralised_too():
+    from reports.csv_export import csv_bytes
+
+    frame = pd.DataFrame({"=cmd()": [-1.0, 2.0], "ok": ["=x", "y"]})
+    assert csv_bytes(frame).decode("utf-8").splitlines() == ["'=cmd(),ok", "-1.0,'=x", "2.0,y"]
+
+
+def test_infinite_values_are_treated_as_missing_with_a_note_naming_the_column(tmp_path):
+    """'inf' used to reach the model and end as "Something went wrong (ValueError)"; now it is missing, and said."""
+    from models.tabular import train_model
+
+    rows = "".join(f"{i % 7 + 0.5},{i % 3},{'ab'[i % 2]}\n" for i in range(40))
+    text = "size,count,label\ninf,1,a\n-Infinity,2,b\n3,1e999,a\n" + rows
+    frame, notes = read_csv(write(tmp_path, "inf.csv", text.encode()))
+    assert "Column 'size': 2 infinite values were treated as missing." in notes
+    assert "Column 'count': 1 infinite value was treated as missing." in notes
+    assert frame["size"].isna().sum() == 2 and np.isfinite(frame["size"].dropna()).all()
+    for kind in ("linear", "random-forest"):
+        model = train_model(prepare_target(frame, "label"), kind)
+        assert model.predict(frame.drop(columns="label").iloc[[0]]).probs.shape == (2,)

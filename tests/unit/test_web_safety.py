@@ -225,3 +225,72 @@ def test_plain_shows_a_file_name_as_itself_in_markdown(name):
     parser.feed(rendered.render(plain(name)))
     assert {t for t, _ in parser.tags} <= {"p"}
     assert "".join(parser.text).strip() == name
+
+
+HOSTILE_NAMES = ["![x](http://127.0.0.1:9/x.png)", "[click](javascript:alert(1))", '<a href="https://evil.example/phish">x</a>',
+                 "**bold** _it_ `code`", "$x^2$ ~~s~~ a\\b", "mail me@evil.test or www.evil.test"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_plain_sentence_shows_a_quoted_name_as_itself_in_a_sentence(name):
+    """Errors and notes quote file and column names: the sentence renders as text, its punctuation kept."""
+    from markdown_it import MarkdownIt
+
+    from models.errors import shown
+    from views.common import plain_sentence
+
+    sentence = f"There is no column {shown(name)} in the table (see the notes: 3 columns)."
+    rendered = MarkdownIt("commonmark").enable("strikethrough")
+    parser = _Html()
+    parser.feed(rendered.render(plain_sentence(sentence)))
+    assert {t for t, _ in parser.tags} <= {"p"}
+    assert "".join(parser.text).strip() == sentence
+    escaped = plain_sentence(sentence)
+    assert "://" not in escaped and "www." not in escaped.lower() and "@" not in escaped.replace("\\@", "")
+    assert "(see the notes: 3 columns)." in escaped  # ordinary punctuation stays as typed
+
+
+# --- user strings in Plotly figures (Plotly renders <a href>, <b>, <br> ... in labels, titles and hover text)
+
+
+LINK = '<a href="https://evil.example/phish">x</a>'
+
+
+def test_tables_figures_show_a_hostile_column_name_as_text():
+    """A CSV column named like a link: no figure of the Tables page carries a tag, and the name shows escaped."""
+    import numpy as np
+
+    from models.tables import read_csv
+    from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
+
+    frame, _ = read_csv(f'"{LINK.replace(chr(34), chr(34) * 2)}",colour,y\n1,red,0\n2,<b>blue</b>,1\n3,red,0\n'.encode())
+    names = list(frame.columns[:2])
+    assert names[0] == LINK
+    rng = np.random.default_rng(0)
+    values, rows = rng.standard_normal((3, 2)), np.array([[1.0, 0], [2, 1], [3, 0]])
+    figures = [importance_bar(names, [0.5, 0.25], f"Mean |SHAP| for {LINK}"), beeswarm(values, rows, names),
+               dependence(values, rows, names, LINK, "colour", {"colour": ["red", "<b>blue</b>"]}),
+               dependence(values, rows, names, "colour", LINK, {"colour": ["red", "<b>blue</b>"]}),
+               waterfall(names, [0.5, -0.25], 0.1, 0.35, output_name=f"probability ({LINK})")]
+    for fig in figures:
+        text = fig.to_json()
+        assert "<a" not in text and "<b>" not in text, text[:400]
+        assert "&lt;a href=" in text  # shown, as text
+
+
+def test_other_figures_escape_class_names_and_tokens():
+    import numpy as np
+
+    from explainers.explanation import Explanation
+    from reports.figures import agreement_heatmap, generation_heatmap, heatmap_overlay, top_classes_bar
+    from reports.text_figures import token_bar
+
+    text_e = Explanation(np.array([0.5, -0.5]), "occlusion", "text", "m", 0, LINK, tokens=[LINK, "<br>"],
+                         extras={"offsets": [(0, 1), (1, 2)], "special": [False, False], "word_ids": [0, 1]})
+    gen_e = Explanation(np.ones((1, 2)), "attention", "generation", "m", tokens=[LINK, "b"], target_tokens=["<i>"])
+    figures = [top_classes_bar([(0, LINK, 0.9)]), token_bar(text_e, title=LINK), generation_heatmap(gen_e),
+               agreement_heatmap([LINK, "b"], np.eye(2), "spearman"),
+               heatmap_overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4)), title=f"grad-cam — {LINK}")]
+    for fig in figures:
+        text = fig.to_json()
+        assert "<a" not in text and "<br>" not in text and "<i>" not in text, text[:400]
