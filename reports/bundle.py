@@ -36,6 +36,7 @@ FORMAT = "lumen-report-bundle"
 VERSION = 1
 MANIFEST = "manifest.json"
 MAX_MEMBERS = 10_000
+MAX_JSON_VALUES = 2_000_000  # lists, objects and their elements in all JSON files together (a few hundred MB of objects)
 MAX_TOTAL_BYTES = 1 << 30  # declared uncompressed size of all members together
 _CHUNK = 1 << 20
 
@@ -140,6 +141,7 @@ def _figures(folder: str, item: ReportItem) -> dict[str, bytes]:
 def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
     """A report back from bundle bytes, exactly as written. Nothing is written to disk."""
     members = _read_members(data, max_total_bytes)
+    _check_json_values(members)
     if MANIFEST not in members:
         raise InputError("This ZIP is not a Lumen report bundle: it has no manifest.json.")
     try:
@@ -171,6 +173,17 @@ def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
         raise InputError(f"The bundle's manifest or an explanation in it is invalid ({reason(err)}).") from None
+
+
+def _check_json_values(members: dict[str, bytes]) -> None:
+    """Before any JSON is parsed: its values, counted by their separators and brackets, stay within
+    MAX_JSON_VALUES in all the bundle's JSON files together. A megabyte of zipped ``[0,0,0,...`` would
+    otherwise become gigabytes of Python objects; Lumen writes arrays as base64 strings, which have none."""
+    n = sum(data.count(b",") + data.count(b"[") + data.count(b"{")
+            for name, data in members.items() if name.endswith(".json"))
+    if n > MAX_JSON_VALUES:
+        raise InputError(f"The bundle's JSON files hold over {MAX_JSON_VALUES:,} values ({n:,}); Lumen writes far "
+                         "fewer (arrays go in as base64), so this bundle is refused.")
 
 
 def _references(entry: dict) -> list[str]:

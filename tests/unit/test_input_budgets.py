@@ -134,6 +134,20 @@ def test_a_bundle_within_the_pixel_budget_still_reads():
     assert [item.input.shape for item in back.items] == [(8, 8, 3)] * 3
 
 
+def test_a_bundle_whose_scores_are_a_huge_json_list_is_refused_before_parsing():
+    """Scores as a plain JSON list of 50 million zeros: 100 MB of text in about 100 kB zipped, which
+    json.loads would turn into gigabytes of Python objects."""
+    members = _image_report(1)
+    ex = json.loads(members["items/001/explanation.json"])
+    ex["scores"] = "@SCORES@"
+    text = json.dumps(ex).encode()
+    members["items/001/explanation.json"] = text.replace(b'"@SCORES@"', b"[" + b"0," * 50_000_000 + b"0]")
+    data = _rezip(members, json.loads(members[MANIFEST]))
+    assert len(data) < 1 * MB
+    message = refused_within(lambda: read_bundle(data))
+    assert "values" in message and "2,000,000" in message
+
+
 # ---------------------------------------------------------------- image ZIPs (the Concepts page)
 
 
