@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from explainers.budget import check_run
 from explainers.engine import run_control
 from explainers.explanation import Explanation
 from explainers.registry import get_method
@@ -44,6 +45,7 @@ def explain(
     """
     spec = get_method(method, model.modality)
     params = spec.resolve_params(params)
+    check_run(spec, model, params, x, target)  # refuses a run whose peak memory would exceed the run budget
     prepare = _PREPARE.get(model.modality)
     if prepare is None:
         raise ExplainerError(f"No input handling for the {model.modality} modality yet.")

@@ -27,12 +27,14 @@ import torch
 from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect
 from explainers.gradients import positive_int
-from explainers.registry import register
+from explainers.budget import FLOAT, attention_bytes, forward_bytes, lm_logits_bytes, sequence_activation_bytes
+from explainers.registry import SEED, register
 from models.errors import ExplainerError
 from models.lm import CausalLM, Encoded, prepare_prompt
 
 COST_PROMPT_TOKENS = 20  # sizes the cost models assume when the page gives none
 COST_TARGET_TOKENS = 10
+MAX_NEW_TOKENS = (1, 256)  # the limits of every generation method's max_new_tokens
 
 register_input("generation", prepare_prompt)
 
@@ -91,6 +93,39 @@ def make_task(model, text: str, target, max_new_tokens: int = 20) -> Task:
     return Task(model, encoded)
 
 
+def lm_rows_bytes(model, n_prompt: int, n_target: int, rows: int, grad: bool) -> int:
+    """Peak bytes of ``rows`` prompt + target rows through the language model in the engine's batches
+    (with autograd when ``grad``), the kept logits and their log-softmax included."""
+    n = n_prompt + n_target
+    saved, largest = sequence_activation_bytes(model, n)
+    per_row = (saved if grad else forward_bytes(largest, n * 8)) + lm_logits_bytes(model, n_target) * (2 if grad else 1)
+    return max(1, min(rows, model.batch_size(n))) * per_row
+
+
+def one_pass_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    return lm_rows_bytes(model, n_prompt, n_target, 1, grad=False)
+
+
+def _occlusion_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    return lm_rows_bytes(model, n_prompt, n_target, n_prompt, grad=False)
+
+
+def _attention_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    """Every layer's attention weights are returned at once (layers × heads × L² floats)."""
+    return attention_bytes(model, n_prompt + n_target) + lm_rows_bytes(model, n_prompt, n_target, 1, grad=False)
+
+
+def _gradient_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    return lm_rows_bytes(model, n_prompt, n_target, n_target, grad=True)
+
+
+def _ig_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    """The gradient rows in batches, and each target token's intervals (contributions, bounds, copies)."""
+    steps = max(int(params["n_steps"]), int(params["max_steps"]))
+    return (lm_rows_bytes(model, n_prompt, n_target, n_target * int(params["n_steps"]), grad=True)
+            + 3 * n_target * steps * (n_prompt + 4) * FLOAT)
+
+
 def target_logprobs(model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """log p(t_k | x_<position of t_k) for every row of x (B, T[, D]) whose last len(target) tokens are the target."""
     n = target.shape[0]
@@ -115,6 +150,8 @@ def scale_rows(raw: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (n_prompt + 1, 0),
     defaults={"max_new_tokens": 20},
     signed=True,
+    limits={"max_new_tokens": MAX_NEW_TOKENS},
+    memory=_occlusion_memory,
 )
 def occlusion(model, text, target, max_new_tokens=20):
     """Leave-one-out (occlusion of single tokens, Zeiler & Fergus 2014; Li et al. 2016): p(t_k | x) − p(t_k | x without token i).
@@ -153,6 +190,8 @@ def occlusion(model, text, target, max_new_tokens=20):
     family="attention",
     cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (1, 0),
     defaults={"max_new_tokens": 20},
+    limits={"max_new_tokens": MAX_NEW_TOKENS},
+    memory=_attention_memory,
 )
 def attention(model, text, target, max_new_tokens=20):
     """Attention weights (as in Jain & Wallace 2019's analysis): last layer, mean over heads, from the position predicting t_k.
@@ -230,6 +269,8 @@ def path_logprobs(task: Task, alphas: torch.Tensor, reference: torch.Tensor) -> 
     cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (n_target, n_target),
     defaults={"max_new_tokens": 20},
     signed=True,
+    limits={"max_new_tokens": MAX_NEW_TOKENS},
+    memory=_gradient_memory,
 )
 def gradient_x_input(model, text, target, max_new_tokens=20):
     """Gradient × input (Shrikumar et al. 2016) on the input embeddings: e_i · ∂ log p(t_k) / ∂e_i, summed over dimensions.
@@ -272,6 +313,8 @@ def _ig_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARG
     defaults={"max_new_tokens": 20, "n_steps": 32, "baseline": "pad", "tolerance": 0.005, "max_steps": 1024},
     signed=True,
     choices={"baseline": IG_BASELINES},
+    limits={"max_new_tokens": MAX_NEW_TOKENS, "n_steps": (1, 1024), "tolerance": (0.0, 1.0), "max_steps": (1, 4096)},
+    memory=_ig_memory,
 )
 def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=32, baseline="pad", tolerance=0.005, max_steps=1024):
     """Integrated gradients (Sundararajan, Taly & Yan 2017) on the prompt's input embeddings, target log p(t_k).

@@ -1,0 +1,190 @@
+"""The run budget (explainers/budget.py): parameter maxima and peak-memory estimates, checked before a run allocates.
+
+Every registered method is covered by looping over the registry, so a new method (or a new numeric
+parameter) is checked without touching this file.
+"""
+
+import re
+import resource
+import tracemalloc
+import weakref
+
+import numpy as np
+import psutil
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from explainers import ExplainerError, explain, get_method, list_explainers
+from explainers.budget import ENV_VAR, check_run, run_budget
+from tests.tiny_lm import tiny_lm
+from tests.tiny_models import random_image, small_cnn
+from tests.tiny_text import bag_model
+
+MODALITIES = ("image", "text", "generation", "tabular")
+RSS_GROWTH_LIMIT = 300 * 2**20
+
+
+def numeric(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def specs():
+    return [get_method(m, modality) for modality in MODALITIES for m in list_explainers(modality)]
+
+
+def test_every_numeric_parameter_has_a_maximum_and_its_default_lies_within():
+    for spec in specs():
+        for name, default in spec.defaults.items():
+            if numeric(default):
+                assert name in spec.limits, f"{spec.modality} {spec.id}: {name} has no maximum"
+        for name, (low, high) in spec.limits.items():
+            assert high is not None, f"{spec.id}: {name}"
+            default = spec.defaults[name]
+            if default is not None:
+                assert (low is None or low <= default) and default <= high, (spec.id, name, default, low, high)
+
+
+@pytest.fixture(scope="module")
+def tabular_model():
+    from models.tables import load_dataset
+    from models.tabular import train_model
+
+    return train_model(load_dataset("iris"), "linear")
+
+
+def test_ten_times_each_maximum_is_refused_with_a_sentence_naming_it(cnn, chelsea, tabular_model):
+    inputs = {
+        "image": (cnn, chelsea),
+        "text": (bag_model(), "a fine and happy day"),
+        "generation": (tiny_lm(), "a b c d"),
+        "tabular": (tabular_model, tabular_model.held_out[0].iloc[0]),
+    }
+    process = psutil.Process()
+    rss_before = process.memory_info().rss
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    refused = 0
+    for spec in specs():
+        model, x = inputs[spec.modality]
+        data = [x] if spec.many else x
+        for name, (_low, high) in spec.limits.items():
+            value = type(high)(high * 10)
+            with pytest.raises(ExplainerError) as caught:
+                explain(model, data, spec.id, **{name: value})
+            message = str(caught.value)
+            maximum = f"{int(high):,}" if float(high).is_integer() else f"{high:g}"
+            assert f"maximum, {maximum}." in message and name in message and spec.id in message, message
+            refused += 1
+    rss_after = process.memory_info().rss
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert refused >= 60  # every modality's methods were reached (about 70 parameters today)
+    assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
+    assert peak_after - max(peak_before, rss_before) < RSS_GROWTH_LIMIT, (peak_before, peak_after)
+
+
+def test_a_run_over_the_budget_names_the_largest_value_and_that_value_runs(cnn, chelsea, monkeypatch):
+    spec = get_method("gradient-shap", "image")
+    per_sample = spec.estimate_memory({"n_samples": 2}, cnn) - spec.estimate_memory({"n_samples": 1}, cnn)
+    budget_mb = spec.estimate_memory({"n_samples": 3}, cnn) / 2**20 + 0.5 * per_sample / 2**20  # 3 fit, 4 do not
+    monkeypatch.setenv(ENV_VAR, f"{budget_mb:.3f}")
+    assert run_budget() == int(float(f"{budget_mb:.3f}") * 2**20)
+    with pytest.raises(ExplainerError) as caught:
+        explain(cnn, chelsea, "gradient-shap", n_samples=128)
+    message = str(caught.value)
+    assert re.search(r"gradient-shap with n_samples 128 would need about [\d.]+ [GM]B; the run budget is", message)
+    assert message.endswith("use n_samples 3 or less."), message
+    e = explain(cnn, chelsea, "gradient-shap", n_samples=3)
+    assert e.n_backward == 3
+    with pytest.raises(ExplainerError, match="use n_samples 3 or less"):
+        explain(cnn, chelsea, "gradient-shap", n_samples=4)
+
+
+def test_largest_value_respects_the_methods_own_rules(monkeypatch):
+    """Sobol's nb_design must be a power of two: the value offered is one, and it fits."""
+    model = small_cnn(size=32)
+    spec = get_method("sobol", "image")
+    params = spec.resolve_params({"grid_size": 16, "nb_design": 256})
+    budget = (spec.estimate_memory({"grid_size": 16, "nb_design": 32}, model)
+              + spec.estimate_memory({"grid_size": 16, "nb_design": 64}, model)) // 2
+    monkeypatch.setenv(ENV_VAR, str(budget / 2**20))
+    with pytest.raises(ExplainerError) as caught:
+        check_run(spec, model, params, random_image(32))
+    offered = int(re.search(r"use (\w+) ([\d,]+) or less", str(caught.value)).group(2).replace(",", ""))
+    name = re.search(r"use (\w+) ", str(caught.value)).group(1)
+    assert name in ("nb_design", "grid_size")
+    if name == "nb_design":
+        assert offered == 32
+    assert check_run(spec, model, {**params, name: offered}, random_image(32)) <= budget
+
+
+def test_an_input_too_large_for_any_parameter_is_refused_as_such(monkeypatch):
+    model = tiny_lm()
+    monkeypatch.setenv(ENV_VAR, "0.001")
+    with pytest.raises(ExplainerError, match="use a smaller input"):
+        explain(model, "a b c d " * 50, "gradient-x-input", target="e f g h " * 50)
+
+
+def test_the_budget_is_capped_by_available_memory(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(10**9))  # a petabyte
+    assert run_budget() <= psutil.virtual_memory().total
+
+
+# ---------------------------------------------------------------- estimates against measured peaks
+
+
+class LiveTensorBytes(TorchDispatchMode):
+    """The peak bytes of live CPU tensor storages made by torch operators while the mode is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.refs, self.size, self.live, self.peak = {}, {}, 0, 0
+
+    def _drop(self, key):
+        self.refs[key] -= 1
+        if self.refs[key] == 0:
+            del self.refs[key]
+            self.live -= self.size.pop(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.untyped_storage().data_ptr():
+                key = t.untyped_storage().data_ptr()
+                if key not in self.refs:
+                    self.refs[key], self.size[key] = 0, t.untyped_storage().nbytes()
+                    self.live += self.size[key]
+                    self.peak = max(self.peak, self.live)
+                self.refs[key] += 1
+                weakref.finalize(t, self._drop, key)
+        return out
+
+
+def measured_peak(run) -> int:
+    """Torch's peak live tensor bytes plus numpy's (and Python's) peak traced allocations during ``run()``."""
+    tracemalloc.start()
+    try:
+        with LiveTensorBytes() as mode:
+            run()
+        _, python_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return mode.peak + python_peak
+
+
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("rise", {"n_masks": 300, "grid": 16}),
+        ("integrated-gradients", {"n_steps": 32, "batch_size": 16}),
+        ("smoothgrad", {"n_samples": 16, "batch_size": 16}),
+        ("sobol", {"grid_size": 8, "nb_design": 8}),
+    ],
+)
+def test_memory_estimate_is_above_the_measured_peak_and_within_four_times_it(method, params):
+    model = small_cnn(size=64)
+    image = random_image(64)
+    estimate = get_method(method, "image").estimate_memory(params, model)
+    explain(model, image, method, **params)  # first use: lazy imports and caches are not the run's
+    measured = measured_peak(lambda: explain(model, image, method, **params))
+    assert measured <= estimate <= 4 * measured, (estimate, measured)
