@@ -26,6 +26,7 @@ from models import (
     list_models,
     load_model,
 )
+from explainers.generation import MAX_NEW_TOKENS
 from models.images import UPLOAD_TYPES, decode_image
 from models.samples import IMAGE_SAMPLES, sample_image
 from models.text_samples import TEXT_SAMPLES
@@ -242,7 +243,8 @@ def choose_image():
 
 
 def method_params(spec, model, expanded: bool = False) -> dict:
-    """One widget per parameter of a method, from its defaults; returns only the values that differ."""
+    """One widget per parameter of a method, from its defaults; returns only the values that differ.
+    Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent."""
     values = {}
     with st.expander(f"{spec.id} — parameters", expanded=expanded):
         st.caption(spec.summary)
@@ -260,9 +262,11 @@ def method_params(spec, model, expanded: bool = False) -> dict:
             elif isinstance(default, bool):
                 value = st.checkbox(name, value=default, key=key)
             elif isinstance(default, (int, np.integer)):
-                value = int(st.number_input(name, value=int(default), step=1, key=key))
+                low, high = (None if b is None else int(b) for b in spec.limits.get(name, (None, None)))
+                value = int(st.number_input(name, low, high, int(default), step=1, key=key))
             elif isinstance(default, float):
-                value = float(st.number_input(name, value=float(default), format="%.4g", key=key))
+                low, high = (None if b is None else float(b) for b in spec.limits.get(name, (None, None)))
+                value = float(st.number_input(name, low, high, float(default), format="%.4g", key=key))
             else:
                 continue  # not editable from the page (e.g. None placeholders): the method's default stands
             if value != default:
@@ -416,7 +420,7 @@ def choose_prompt():
     model = choose_language_model()
     prompt = st.text_area("Prompt", "The capital of France is", key="cmp_prompt")
     given = st.text_input("Target continuation (empty: the model's greedy continuation)", "", key="cmp_target")
-    max_new = int(st.number_input("Max new tokens", 1, 64, 4, key="cmp_max_new"))
+    max_new = int(st.number_input("Max new tokens", *MAX_NEW_TOKENS, 4, key="cmp_max_new"))
     try:
         encoded = model.encode(prompt, given or None)
         continuation = list(encoded.target_ids) if given else cached_continuation(model, prompt, max_new)

@@ -23,7 +23,7 @@ if mode == "Given target":
     max_new = None
 else:
     target_text = None
-    max_new = int(st.number_input("Max new tokens", 1, 64, 8, key="gen_max_new"))
+    max_new = int(st.number_input("Max new tokens", *MAX_NEW_TOKENS, 8, key="gen_max_new"))
 
 try:
     encoded = model.encode(prompt, target_text or None)
