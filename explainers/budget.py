@@ -38,17 +38,21 @@ _UNMEASURED_BYTES_PER_VALUE = 40  # a model whose autograd graph cannot be obser
 _MEASURED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def run_budget() -> int:
-    """Bytes one run may use: ``RUN_MEMORY_BYTES`` (or ``$LUMEN_RUN_MEMORY_MB``), at most
-    ``AVAILABLE_SHARE`` of the memory available now."""
-    budget = RUN_MEMORY_BYTES
+def configured_budget() -> int:
+    """``RUN_MEMORY_BYTES``, or ``$LUMEN_RUN_MEMORY_MB`` when the operator sets it. Methods that size their
+    batches from the budget use this one, so that their results never depend on the memory free at the time."""
     setting = os.environ.get(ENV_VAR, "").strip()
-    if setting:
-        try:
-            budget = int(float(setting) * 2**20)
-        except ValueError:
-            raise ExplainerError(f"{ENV_VAR} must be a number of megabytes; it is {setting!r}.") from None
-    return int(min(budget, AVAILABLE_SHARE * psutil.virtual_memory().available))
+    if not setting:
+        return RUN_MEMORY_BYTES
+    try:
+        return int(float(setting) * 2**20)
+    except ValueError:
+        raise ExplainerError(f"{ENV_VAR} must be a number of megabytes; it is {setting!r}.") from None
+
+
+def run_budget() -> int:
+    """Bytes one run may use: ``configured_budget()``, at most ``AVAILABLE_SHARE`` of the memory available now."""
+    return int(min(configured_budget(), AVAILABLE_SHARE * psutil.virtual_memory().available))
 
 
 def gigabytes(n: float) -> str:

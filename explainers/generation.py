@@ -27,13 +27,16 @@ import torch
 from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect
 from explainers.gradients import positive_int
-from explainers.budget import FLOAT, attention_bytes, forward_bytes, lm_logits_bytes, sequence_activation_bytes
+from explainers.budget import (
+    FLOAT, attention_bytes, configured_budget, forward_bytes, lm_logits_bytes, sequence_activation_bytes,
+)
 from explainers.registry import SEED, register
 from models.errors import ExplainerError
 from models.lm import CausalLM, Encoded, prepare_prompt
 
 COST_PROMPT_TOKENS = 20  # sizes the cost models assume when the page gives none
 COST_TARGET_TOKENS = 10
+BATCH_SHARE = 0.5  # of the run budget, for one batch of rows (rows_per_batch)
 MAX_NEW_TOKENS = (1, 256)  # the limits of every generation method's max_new_tokens
 
 register_input("generation", prepare_prompt)
@@ -93,13 +96,24 @@ def make_task(model, text: str, target, max_new_tokens: int = 20) -> Task:
     return Task(model, encoded)
 
 
-def lm_rows_bytes(model, n_prompt: int, n_target: int, rows: int, grad: bool) -> int:
-    """Peak bytes of ``rows`` prompt + target rows through the language model in the engine's batches
-    (with autograd when ``grad``), the kept logits and their log-softmax included."""
+def _row_bytes(model, n_prompt: int, n_target: int, grad: bool) -> int:
+    """One prompt + target row through the language model (with autograd when ``grad``), the kept logits and
+    their log-softmax included."""
     n = n_prompt + n_target
     saved, largest = sequence_activation_bytes(model, n)
-    per_row = (saved if grad else forward_bytes(largest, n * 8)) + lm_logits_bytes(model, n_target) * (2 if grad else 1)
-    return max(1, min(rows, model.batch_size(n))) * per_row
+    return (saved if grad else forward_bytes(largest, n * 8)) + lm_logits_bytes(model, n_target) * (2 if grad else 1)
+
+
+def rows_per_batch(model, n_prompt: int, n_target: int, grad: bool) -> int:
+    """The model's batch size, lowered for long rows so that one batch takes at most ``BATCH_SHARE`` of the
+    configured run budget (SmolLM2 with autograd: about 1.3 MB a token, so 8 rows of 1,280 tokens would take 13 GB)."""
+    fit = int(BATCH_SHARE * configured_budget()) // max(1, _row_bytes(model, n_prompt, n_target, grad))
+    return max(1, min(model.batch_size(n_prompt + n_target), fit))
+
+
+def lm_rows_bytes(model, n_prompt: int, n_target: int, rows: int, grad: bool) -> int:
+    """Peak bytes of ``rows`` rows through the language model in ``rows_per_batch`` batches."""
+    return max(1, min(rows, rows_per_batch(model, n_prompt, n_target, grad))) * _row_bytes(model, n_prompt, n_target, grad)
 
 
 def one_pass_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
@@ -120,10 +134,11 @@ def _gradient_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_T
 
 
 def _ig_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
-    """The gradient rows in batches, and each target token's intervals (contributions, bounds, copies)."""
+    """The gradient rows in batches, and each target token's intervals (contributions and bounds, and the
+    copies ``torch.cat`` makes while refining)."""
     steps = max(int(params["n_steps"]), int(params["max_steps"]))
     return (lm_rows_bytes(model, n_prompt, n_target, n_target * int(params["n_steps"]), grad=True)
-            + 3 * n_target * steps * (n_prompt + 4) * FLOAT)
+            + 2 * n_target * steps * (n_prompt + 4) * FLOAT)
 
 
 def target_logprobs(model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -174,7 +189,7 @@ def occlusion(model, text, target, max_new_tokens=20):
     def run(x):
         return target_logprobs(model, x, tgt).exp()
 
-    batch = model.batch_size(ids.shape[0])
+    batch = rows_per_batch(model, n_p, task.n_target, grad=False)
     full = batched_logits(model, 1, lambda i, j: ids[None], batch_size=1, forward=run)
     dropped = batched_logits(model, n_p, left_out, batch_size=batch, forward=run)
     scores = (full - dropped).T  # (n_target, n_prompt)
@@ -242,7 +257,7 @@ def gradient_contributions(task: Task, ks: torch.Tensor, alphas: torch.Tensor, r
         (grad,) = torch.autograd.grad(chosen.sum(), x)
         return (grad[:, :n_p] * delta).sum(-1)
 
-    size = model.batch_size(task.ids.shape[1])
+    size = rows_per_batch(model, n_p, task.n_target, grad=True)
     return batched_logits(model, len(ks), make_batch, batch_size=size, forward=run, grad=True)
 
 
@@ -258,7 +273,7 @@ def path_logprobs(task: Task, alphas: torch.Tensor, reference: torch.Tensor) -> 
         x[:, :n_p] = reference + alphas[i:j, None, None] * delta
         return x
 
-    size = model.batch_size(task.ids.shape[1])
+    size = rows_per_batch(model, n_p, task.n_target, grad=False)
     return batched_logits(model, len(alphas), make_batch, batch_size=size, forward=lambda x: target_logprobs(model, x, task.target))
 
 
@@ -313,7 +328,7 @@ def _ig_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARG
     defaults={"max_new_tokens": 20, "n_steps": 32, "baseline": "pad", "tolerance": 0.005, "max_steps": 1024},
     signed=True,
     choices={"baseline": IG_BASELINES},
-    limits={"max_new_tokens": MAX_NEW_TOKENS, "n_steps": (1, 1024), "tolerance": (0.0, 1.0), "max_steps": (1, 4096)},
+    limits={"max_new_tokens": MAX_NEW_TOKENS, "n_steps": (1, 1024), "tolerance": (0.0, 1.0), "max_steps": (1, 1024)},
     memory=_ig_memory,
 )
 def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=32, baseline="pad", tolerance=0.005, max_steps=1024):

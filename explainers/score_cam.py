@@ -26,7 +26,7 @@ def score_cam_memory(params, model, **_) -> int:
 
 
 @register("score-cam", modality="image", family="cam", cost=score_cam_cost, defaults={"layer": None, "batch_size": None},
-          limits={"batch_size": (1, 256)}, memory=score_cam_memory)
+          limits={"batch_size": (1, 64)}, memory=score_cam_memory)
 def score_cam(model, image, target, layer=None, batch_size=None):
     """Score-CAM (Wang et al., CVPR-W 2020): w = softmax_k(logit_c(x ⊙ M_k)), CAM = ReLU(Σ_k w_k A_k).
 

@@ -300,7 +300,7 @@ def _kernel_memory(params, model, n_rows=1, **_) -> int:
 
 @register("shap-kernel", modality="tabular", family="shap", cost=_kernel_cost,
           defaults={"background": 20, "nsamples": 512, "seed": 0}, signed=True,
-          limits={"background": (1, 1000), "nsamples": (1, 100000), "seed": SEED}, memory=_kernel_memory)
+          limits={"background": (1, 100), "nsamples": (1, 10000), "seed": SEED}, memory=_kernel_memory)
 def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     """Kernel SHAP (Lundberg & Lee, NeurIPS 2017): Shapley values by a weighted linear regression over coalitions.
 
@@ -342,7 +342,7 @@ def _permutation_memory(params, model, n_rows=1, **_) -> int:
 
 @register("shap-permutation", modality="tabular", family="shap", cost=_permutation_cost,
           defaults={"background": 50, "permutations": 10, "seed": 0}, signed=True,
-          limits={"background": (1, 1000), "permutations": (1, 1000), "seed": SEED}, memory=_permutation_memory)
+          limits={"background": (1, 200), "permutations": (1, 100), "seed": SEED}, memory=_permutation_memory)
 def shap_permutation(model, frame, target, background=50, permutations=10, seed=0):
     """Permutation SHAP (Štrumbelj & Kononenko, 2014; shap's ``PermutationExplainer``): Shapley values by sampling orderings.
 

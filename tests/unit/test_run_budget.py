@@ -90,9 +90,9 @@ def test_a_run_over_the_budget_names_the_largest_value_and_that_value_runs(cnn, 
     monkeypatch.setenv(ENV_VAR, f"{budget_mb:.3f}")
     assert run_budget() == int(float(f"{budget_mb:.3f}") * 2**20)
     with pytest.raises(ExplainerError) as caught:
-        explain(cnn, chelsea, "gradient-shap", n_samples=128)
+        explain(cnn, chelsea, "gradient-shap", n_samples=32)
     message = str(caught.value)
-    assert re.search(r"gradient-shap with n_samples 128 would need about [\d.]+ [GM]B; the run budget is", message)
+    assert re.search(r"gradient-shap with n_samples 32 would need about [\d.]+ [GM]B; the run budget is", message)
     assert message.endswith("use n_samples 3 or less."), message
     e = explain(cnn, chelsea, "gradient-shap", n_samples=3)
     assert e.n_backward == 3
