@@ -26,6 +26,8 @@ from models import (
     list_models,
     load_model,
 )
+from explainers.budget import gigabytes, run_budget
+from explainers.cost import estimate_memory
 from explainers.generation import MAX_NEW_TOKENS
 from models.images import UPLOAD_TYPES, decode_image
 from models.samples import IMAGE_SAMPLES, sample_image
@@ -272,6 +274,17 @@ def method_params(spec, model, expanded: bool = False) -> dict:
             if value != default:
                 values[name] = value
     return values
+
+
+def memory_caption(model, chosen: dict, **sizes: int) -> None:
+    """The largest peak memory among the chosen methods' runs (they run one at a time), against the run budget;
+    a run above it is refused with its sentence before it starts, so the page says so now."""
+    try:
+        peak = max((estimate_memory(model, m, p, **sizes) for m, p in chosen.items()), default=0)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        st.stop()
+    st.caption(f"Estimated peak memory: about {gigabytes(peak)} of the {gigabytes(run_budget())} a run may use.")
 
 
 def _choose_hf_or_embedded(modality: str, what: str, architecture: str, keys: tuple[str, str, str]):

@@ -8,8 +8,9 @@ import streamlit as st
 
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
+from explainers.generation import MAX_NEW_TOKENS
 from explainers.generation_metrics import soft_ns_nc
-from views.common import add_to_report, choose_language_model, method_params, show_error
+from views.common import add_to_report, choose_language_model, memory_caption, method_params, show_error
 from reports.figures import generation_heatmap
 
 st.title("Generation attribution")
@@ -50,6 +51,7 @@ st.caption(
     f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
     f"{sum(c[2] for c in costs):.1f} s on {model.device_description} (ReAGent: typical; it stops when its probes do)."
 )
+memory_caption(model, chosen, n_prompt=len(encoded.prompt_ids), n_target=n_target)
 
 key = (model.name, prompt, target_text, max_new)
 results = st.session_state.get("gen_results")

@@ -5,7 +5,7 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from views.common import add_to_report, choose_text, choose_text_model, method_params, run_each, show_error
+from views.common import add_to_report, choose_text, choose_text_model, memory_caption, method_params, run_each, show_error
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
 
@@ -50,6 +50,7 @@ st.caption(
     f"passes ≈ {sum(c[2] for c in costs.values()):.1f} s on {model.device_description} "
     "(passes × measured time per pass; shap's is an upper bound)."
 )
+memory_caption(model, chosen, n_tokens=len(encoding.content))
 
 result_key = (model.name, encoding.text, target)
 results = st.session_state.get("text_results")
