@@ -188,3 +188,65 @@ def test_memory_estimate_is_above_the_measured_peak_and_within_four_times_it(met
     explain(model, image, method, **params)  # first use: lazy imports and caches are not the run's
     measured = measured_peak(lambda: explain(model, image, method, **params))
     assert measured <= estimate <= 4 * measured, (estimate, measured)
+
+
+# ---------------------------------------------------------------- the runs the issue reported
+
+
+@pytest.mark.parametrize(
+    "method, params, maximum",
+    [
+        ("integrated-gradients", {"n_steps": 512, "batch_size": 512}, "batch_size 512 is above its maximum, 32."),
+        ("rise", {"grid": 224, "n_masks": 4000}, "grid 224 is above its maximum, 64."),
+        ("sobol", {"grid_size": 40}, "grid_size 40 is above its maximum, 32."),
+    ],
+)
+def test_the_reported_runs_are_refused_before_they_allocate(method, params, maximum):
+    model = small_cnn(size=32)
+    with pytest.raises(ExplainerError, match=re.escape(maximum)):
+        explain(model, random_image(32), method, **params)
+
+
+def test_a_long_target_with_attention_is_refused_by_its_estimate(monkeypatch):
+    """layers × heads × L² floats: the estimate grows with the square of the target's length."""
+    from types import SimpleNamespace
+
+    model = tiny_lm()
+    model.module.config = SimpleNamespace(**{**vars(model.module.config), "num_hidden_layers": 30, "num_attention_heads": 9})
+    spec = get_method("attention", "generation")
+    short = spec.estimate_memory({}, model, n_prompt=8, n_target=30)
+    long = spec.estimate_memory({}, model, n_prompt=8, n_target=3000)
+    assert long >= 30 * 9 * 3008**2 * 4 > 100 * short
+    monkeypatch.setenv(ENV_VAR, str(long / 2**20 / 2))
+    with pytest.raises(ExplainerError, match="would need about .* use a smaller input"):
+        check_run(spec, model, spec.resolve_params({}), "w1 w2 w3 w4 w5 w6 w7 w8", " ".join(["w3"] * 3000))
+
+
+# ---------------------------------------------------------------- bounded allocations, same results
+
+
+def test_rise_cells_drawn_in_chunks_are_the_single_draw():
+    from explainers.perturbation import RISE_DRAW, rise_masks
+
+    n, grid, p, seed = RISE_DRAW * 2 + 7, 5, 0.4, 3
+    masks = rise_masks(n, grid, p, (20, 20), seed, "cpu")
+    rng = np.random.default_rng(seed)
+    cells = torch.from_numpy(rng.random((n, grid, grid)) < p).float()  # the draw as it was made before
+    cell = 4  # ceil(20 / 5)
+    shifts = rng.integers(0, [cell, cell], size=(n, 2))
+    for k in (0, RISE_DRAW - 1, RISE_DRAW, n - 1):
+        up = torch.nn.functional.interpolate(cells[k][None, None], size=((grid + 1) * cell,) * 2, mode="bilinear",
+                                             align_corners=False)[0, 0]
+        dy, dx = shifts[k]
+        torch.testing.assert_close(masks(k, k + 1)[0], up[dy:dy + 20, dx:dx + 20], atol=1e-5, rtol=0)
+
+
+def test_sobol_design_rows_are_the_stacked_design_by_definition():
+    from explainers import sobol
+
+    dim, n = 5, 8
+    a, b = sobol.design_matrices(dim, n, seed=2)
+    by_definition = [a, b] + [np.where(np.arange(dim) == i, b, a) for i in range(dim)]  # A_B^(i): column i from B
+    expected = np.concatenate(by_definition)
+    np.testing.assert_array_equal(sobol.design(dim, n, seed=2), expected)
+    np.testing.assert_array_equal(sobol.design_rows(a, b, 11, 29), expected[11:29])
