@@ -35,6 +35,8 @@ DOUBLE = 8
 _PROBE_TOKENS = (16, 32)  # sequence lengths the per-token and per-token² activation bytes are fitted from
 _UNMEASURED_BYTES_PER_VALUE = 40  # a model whose autograd graph cannot be observed (TorchScript): a generous guess
 
+DEVICE_SIZED_BATCH = 32  # see counted_batch
+
 _MEASURED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -169,12 +171,20 @@ def n_classes(model) -> int:
     return max(1, len(getattr(model, "labels", None) or [1]))
 
 
+def counted_batch(model, batch: int) -> int:
+    """A batch size as the estimates count it. On CUDA, batches Lumen sizes itself fit the GPU's free memory
+    (and halve on out-of-memory), so they are counted as a CPU-sized batch: the run budget bounds the server."""
+    if torch.device(model.device).type == "cuda":
+        return max(1, min(int(batch), DEVICE_SIZED_BATCH))
+    return max(1, int(batch))
+
+
 def engine_bytes(model, n: int, batch_size: int | None = None, mask_bytes: int = 0) -> int:
     """The perturbation engine on an image model: one batch of masked inputs through the network,
     and its output (n × classes floats)."""
     from explainers.engine import default_batch_size
 
-    batch = min(n, int(batch_size)) if batch_size else default_batch_size(model, n)
+    batch = min(n, int(batch_size)) if batch_size else counted_batch(model, default_batch_size(model, n))
     _, largest = image_activation_bytes(model)
     per_input = forward_bytes(largest, image_input_bytes(model)) + image_input_bytes(model) + mask_bytes
     return batch * per_input + n * n_classes(model) * FLOAT

@@ -28,7 +28,7 @@ from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect
 from explainers.gradients import positive_int
 from explainers.budget import (
-    FLOAT, attention_bytes, configured_budget, forward_bytes, lm_logits_bytes, sequence_activation_bytes,
+    FLOAT, attention_bytes, configured_budget, counted_batch, forward_bytes, lm_logits_bytes, sequence_activation_bytes,
 )
 from explainers.registry import SEED, register
 from models.errors import ExplainerError
@@ -113,7 +113,8 @@ def rows_per_batch(model, n_prompt: int, n_target: int, grad: bool) -> int:
 
 def lm_rows_bytes(model, n_prompt: int, n_target: int, rows: int, grad: bool) -> int:
     """Peak bytes of ``rows`` rows through the language model in ``rows_per_batch`` batches."""
-    return max(1, min(rows, rows_per_batch(model, n_prompt, n_target, grad))) * _row_bytes(model, n_prompt, n_target, grad)
+    batch = counted_batch(model, rows_per_batch(model, n_prompt, n_target, grad))
+    return max(1, min(rows, batch)) * _row_bytes(model, n_prompt, n_target, grad)
 
 
 def one_pass_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:

@@ -30,7 +30,9 @@ from captum.attr import LayerIntegratedGradients, Lime
 from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect, passes_made
 from explainers.gradients import QUADRATURES, positive_int, seeded
-from explainers.budget import DOUBLE, FLOAT, attention_bytes, sequence_activation_bytes, text_forward_bytes
+from explainers.budget import (
+    DOUBLE, FLOAT, attention_bytes, counted_batch, sequence_activation_bytes, text_forward_bytes,
+)
 from explainers.registry import SEED, register
 from explainers.shap_budget import check_max_evals, partition_passes
 from models.errors import ExplainerError
@@ -65,7 +67,7 @@ def _attention_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
 def _batched_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
     """Texts with tokens hidden, in the model's batches; what the estimator keeps per pass is small."""
     evals = int(params.get("max_evals", params.get("n_samples", n_tokens + 1)))
-    return text_forward_bytes(model, n_tokens, min(evals, model.batch_size)) + evals * (n_tokens + 2) * 3 * DOUBLE
+    return text_forward_bytes(model, n_tokens, min(evals, counted_batch(model, model.batch_size))) + evals * (n_tokens + 2) * 3 * DOUBLE
 
 
 # ---------------------------------------------------------------- shared helpers
