@@ -261,7 +261,8 @@ def check_run(spec, model, params: dict, x=None, target=None, **sizes: int) -> i
     if found is None:
         raise ExplainerError(f"{head}: use a smaller input (a shorter text or target, fewer images or rows).")
     name, value = found
-    head = f"{spec.id} with {name} {_plain(params[name])} would need about {gigabytes(need)}; the run budget is {gigabytes(budget)}"
+    head = (f"{spec.id} with {name} {_plain(params[name])} would need about {gigabytes(need)}; "
+            f"the run budget is {gigabytes(budget)}")
     raise ExplainerError(f"{head}: use {name} {_plain(value)} or less.")
 
 

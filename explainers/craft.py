@@ -103,7 +103,8 @@ def _memory(params, model, n_images: int = 1, **_) -> int:
                  + positions * (channels + r) * (FLOAT + DOUBLE))
     design = int(params["nb_design"]) * (r + 2) * r * DOUBLE + design_memory(r, int(params["nb_design"]))
     head_batch = 64 * positions * (channels + r) * FLOAT  # _FAST_HEAD_BATCH maps rebuilt from concepts
-    return n_images * per_image + engine_bytes(model, crops * n_images, mask_bytes=image_input_bytes(model)) + design + head_batch
+    crops_through = engine_bytes(model, crops * n_images, mask_bytes=image_input_bytes(model))
+    return n_images * per_image + crops_through + design + head_batch
 
 
 @register(

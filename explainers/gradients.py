@@ -365,7 +365,7 @@ image_method(
     memory=in_batches("n_samples"),
 )
 image_method("deeplift", _deeplift, sum_channels, lambda params, model=None: (2, 2), {"baseline": "black"}, signed=True,
-             memory=lambda params, model, **_: 2 * image_backward_bytes(model, 2))  # x and x'; the hooks keep as much again
+             memory=lambda params, model, **_: 2 * image_backward_bytes(model, 2))  # x, x'; the hooks keep as much
 image_method(
     "gradient-shap",
     _gradient_shap,

@@ -255,7 +255,8 @@ def _sobol_memory(params, model, **_) -> int:
     g = int(params["grid_size"])
     n = int(params["nb_design"])
     rows = n * (g * g + 2)
-    return sobol_core.design_memory(g * g, n) + engine_bytes(model, rows + 1, mask_bytes=_mask_bytes(model)) + 3 * rows * DOUBLE
+    engine = engine_bytes(model, rows + 1, mask_bytes=_mask_bytes(model))
+    return sobol_core.design_memory(g * g, n) + engine + 3 * rows * DOUBLE
 
 
 @register(

@@ -25,8 +25,8 @@ def score_cam_memory(params, model, **_) -> int:
     return 2 * channels * h * w * FLOAT + engine_bytes(model, channels, params["batch_size"], image_input_bytes(model))
 
 
-@register("score-cam", modality="image", family="cam", cost=score_cam_cost, defaults={"layer": None, "batch_size": None},
-          limits={"batch_size": (1, 64)}, memory=score_cam_memory)
+@register("score-cam", modality="image", family="cam", cost=score_cam_cost,
+          defaults={"layer": None, "batch_size": None}, limits={"batch_size": (1, 64)}, memory=score_cam_memory)
 def score_cam(model, image, target, layer=None, batch_size=None):
     """Score-CAM (Wang et al., CVPR-W 2020): w = softmax_k(logit_c(x ⊙ M_k)), CAM = ReLU(Σ_k w_k A_k).
 

@@ -28,7 +28,8 @@ def _shap_memory(params, model, **_) -> int:
     images through the engine, and every output shap keeps (max_evals × classes, as doubles)."""
     h, w = model.input_size
     values = h * w * 3
-    return 16 * values * DOUBLE + engine_bytes(model, SHAP_BATCH, SHAP_BATCH) + 2 * params["max_evals"] * n_classes(model) * (DOUBLE + FLOAT)
+    outputs = 2 * params["max_evals"] * n_classes(model) * (DOUBLE + FLOAT)
+    return 16 * values * DOUBLE + engine_bytes(model, SHAP_BATCH, SHAP_BATCH) + outputs
 
 
 @register(

@@ -51,7 +51,7 @@ def design(dim: int, nb_design: int = 32, seed: int = 0, scramble: bool = True) 
     return design_rows(a, b, 0, design_size(dim, nb_design))
 
 
-def design_matrices(dim: int, nb_design: int = 32, seed: int = 0, scramble: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def design_matrices(dim: int, nb_design: int = 32, seed: int = 0, scramble: bool = True) -> tuple[np.ndarray, ...]:
     """A and B, each (nb_design, dim): the two halves of one Sobol sequence in 2·dim dimensions."""
     dim = int(dim)
     if dim < 1:

@@ -67,7 +67,8 @@ def _attention_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
 def _batched_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
     """Texts with tokens hidden, in the model's batches; what the estimator keeps per pass is small."""
     evals = int(params.get("max_evals", params.get("n_samples", n_tokens + 1)))
-    return text_forward_bytes(model, n_tokens, min(evals, counted_batch(model, model.batch_size))) + evals * (n_tokens + 2) * 3 * DOUBLE
+    batch = min(evals, counted_batch(model, model.batch_size))
+    return text_forward_bytes(model, n_tokens, batch) + evals * (n_tokens + 2) * 3 * DOUBLE
 
 
 # ---------------------------------------------------------------- shared helpers

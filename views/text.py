@@ -5,7 +5,9 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from views.common import add_to_report, choose_text, choose_text_model, memory_caption, method_params, run_each, show_error
+from views.common import (
+    add_to_report, choose_text, choose_text_model, memory_caption, method_params, run_each, show_error,
+)
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
 

@@ -212,7 +212,8 @@ def test_a_long_target_with_attention_is_refused_by_its_estimate(monkeypatch):
     from types import SimpleNamespace
 
     model = tiny_lm()
-    model.module.config = SimpleNamespace(**{**vars(model.module.config), "num_hidden_layers": 30, "num_attention_heads": 9})
+    sizes = {"num_hidden_layers": 30, "num_attention_heads": 9}  # SmolLM2's
+    model.module.config = SimpleNamespace(**{**vars(model.module.config), **sizes})
     spec = get_method("attention", "generation")
     short = spec.estimate_memory({}, model, n_prompt=8, n_target=30)
     long = spec.estimate_memory({}, model, n_prompt=8, n_target=3000)
