@@ -36,6 +36,7 @@ _PROBE_TOKENS = (16, 32)  # sequence lengths the per-token and per-token² activ
 _UNMEASURED_BYTES_PER_VALUE = 40  # a model whose autograd graph cannot be observed (TorchScript): a generous guess
 
 DEVICE_SIZED_BATCH = 32  # see counted_batch
+RUN_OVERHEAD_BYTES = 2 * 2**20  # a run's own Python objects (tokens, Captum's and shap's bookkeeping): a few MB
 
 _MEASURED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -241,7 +242,7 @@ def run_memory(spec, params: dict, model, **sizes: int) -> int:
     """Peak bytes of ``spec`` with resolved ``params`` on ``model``; 0 when either is unknown."""
     if model is None or spec.memory is None:
         return 0
-    return int(spec.memory(params, model, **sizes))
+    return int(spec.memory(params, model, **sizes)) + RUN_OVERHEAD_BYTES
 
 
 def check_run(spec, model, params: dict, x=None, target=None, **sizes: int) -> int:

@@ -172,21 +172,32 @@ def measured_peak(run) -> int:
     return mode.peak + python_peak
 
 
+REVIEW_TEXT = "the film was a quiet delight from start to end and nobody left early " * 3
+
+
 @pytest.mark.parametrize(
-    "method, params",
+    "modality, method, params",
     [
-        ("rise", {"n_masks": 300, "grid": 16}),
-        ("integrated-gradients", {"n_steps": 32, "batch_size": 16}),
-        ("smoothgrad", {"n_samples": 16, "batch_size": 16}),
-        ("sobol", {"grid_size": 8, "nb_design": 8}),
+        ("image", "rise", {"n_masks": 300, "grid": 16}),
+        ("image", "integrated-gradients", {"n_steps": 32, "batch_size": 16}),
+        ("image", "smoothgrad", {"n_samples": 16, "batch_size": 16}),
+        ("image", "sobol", {"grid_size": 8, "nb_design": 8}),
+        ("text", "integrated-gradients", {"n_steps": 32, "batch_size": 16}),
+        ("text", "occlusion", {}),
+        ("text", "lime", {"n_samples": 200}),
     ],
 )
-def test_memory_estimate_is_above_the_measured_peak_and_within_four_times_it(method, params):
-    model = small_cnn(size=64)
-    image = random_image(64)
-    estimate = get_method(method, "image").estimate_memory(params, model)
-    explain(model, image, method, **params)  # first use: lazy imports and caches are not the run's
-    measured = measured_peak(lambda: explain(model, image, method, **params))
+def test_memory_estimate_is_above_the_measured_peak_and_within_four_times_it(modality, method, params):
+    from tests.tiny_text import tiny_bert
+
+    if modality == "image":
+        model, x, sizes = small_cnn(size=64), random_image(64), {}
+    else:
+        model, x = tiny_bert()[0], REVIEW_TEXT
+        sizes = {"n_tokens": len(model.encode(x).content)}
+    estimate = get_method(method, modality).estimate_memory(params, model, **sizes)
+    explain(model, x, method, **params)  # first use: lazy imports and caches are not the run's
+    measured = measured_peak(lambda: explain(model, x, method, **params))
     assert measured <= estimate <= 4 * measured, (estimate, measured)
 
 
