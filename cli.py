@@ -2,7 +2,7 @@
 
     python cli.py explain --model efficientnet-lite0 --methods grad-cam,sobol --input PATH_OR_FOLDER \\
         --html out.html --pdf out.pdf --bundle out.zip
-    python cli.py list [--modality image]
+    python cli.py list [--modality image] [--limits]
 
 Inputs by the model's modality: images (a file, or a folder of them), texts and
 prompts (a text file, one input per non-empty line), table rows (a CSV file with
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ls = sub.add_parser("list", help="list embedded models and explainers")
     ls.add_argument("--modality")
+    ls.add_argument("--limits", action="store_true", help="print every method parameter's limits as a Markdown table")
     return parser
 
 
@@ -171,6 +172,11 @@ def list_command(args) -> int:
     from explainers import list_explainers
     from models import describe_model, list_models
 
+    if args.limits:
+        from explainers.budget import limits_table
+
+        print(limits_table(args.modality))
+        return 0
     for name in list_models(args.modality):
         print(f"model\t{name}\t{describe_model(name)}")
     for modality in ([args.modality] if args.modality else ["image", "text", "generation", "tabular"]):

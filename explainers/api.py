@@ -6,6 +6,7 @@ import time
 from contextlib import nullcontext
 
 from explainers.cost import known_pass_times, record_run
+from explainers.budget import check_run
 from explainers.engine import run_control
 from explainers.explanation import Explanation
 from explainers.registry import get_method
@@ -53,6 +54,7 @@ def explain(
     """
     spec = get_method(method, model.modality)
     params = spec.resolve_params(params)
+    check_run(spec, model, params, x, target)  # refuses a run whose peak memory would exceed the run budget
     prepare = _PREPARE.get(model.modality)
     if prepare is None:
         raise ExplainerError(f"No input handling for the {model.modality} modality yet.")

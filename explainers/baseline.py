@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainers.registry import register
+from explainers.generation import MAX_NEW_TOKENS, one_pass_memory
+from explainers.registry import SEED, register
 
 
-@register("random", "image", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0), exclusive=False)
+@register("random", "image", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0),
+          limits={"seed": SEED}, exclusive=False)
 def random_image(model, image, target, *, seed):
     """Uniform random scores in [0, 1] for every pixel (seeded): what any explainer must beat."""
     index = model.class_index(target, image)  # None: one forward pass for the top class
@@ -16,7 +18,7 @@ def random_image(model, image, target, *, seed):
 
 
 @register("random", "text", "baseline", cost=lambda params, model=None, **_: (1, 0), defaults=dict(seed=0), signed=True,
-          exclusive=False)
+          limits={"seed": SEED}, exclusive=False)
 def random_text(model, text, target, *, seed):
     """Uniform random scores in [-1, 1] for every token (seeded; special tokens 0): what any explainer must beat."""
     from explainers.text_methods import encode, fields, finish, top_index
@@ -28,7 +30,7 @@ def random_text(model, text, target, *, seed):
 
 
 @register("random", "tabular", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0), signed=True,
-          exclusive=False)
+          limits={"seed": SEED}, exclusive=False)
 def random_tabular(model, frame, target, *, seed):
     """Uniform random scores in [-1, 1] for every feature of one row (seeded): what any explainer must beat."""
     frame = model.rows(frame)
@@ -38,7 +40,8 @@ def random_tabular(model, frame, target, *, seed):
 
 
 @register("random", "generation", "baseline", cost=lambda params, model=None, **_: (0, 0),
-          defaults=dict(max_new_tokens=20, seed=0), signed=True, exclusive=False)
+          defaults=dict(max_new_tokens=20, seed=0), signed=True,
+          limits={"max_new_tokens": MAX_NEW_TOKENS, "seed": SEED}, memory=one_pass_memory, exclusive=False)
 def random_generation(model, text, target, *, max_new_tokens, seed):
     """Uniform random scores in [-1, 1] for every (generated token, prompt token) pair (seeded)."""
     from explainers.generation import make_task

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from explainers.maps import to_pixel_grid
-from explainers.registry import register
+from explainers.budget import forward_bytes, image_activation_bytes, image_backward_bytes, image_input_bytes
+from explainers.registry import SEED, register
 from models.errors import ExplainerError
 
 CamRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -96,12 +97,23 @@ def one_pass(params, model) -> tuple[int, int]:
     return 1, 1
 
 
+def one_backward(params, model, **_) -> int:
+    """Peak bytes of one input through the network and back (the CAMs' layer maps are small next to it)."""
+    return image_backward_bytes(model, 1)
+
+
+def one_forward(params, model, **_) -> int:
+    return forward_bytes(image_activation_bytes(model)[1], image_input_bytes(model))
+
+
 def register_gradient_cam(id: str):
     """Register a gradient CAM rule under ``id`` with the shared parameters and cost."""
 
     def decorate(rule: CamRule) -> CamRule:
         defaults = {"layer": None, "grad_noise": 0.0, "seed": 0}
-        register(id, modality="image", family="cam", cost=one_pass, defaults=defaults)(gradient_cam(rule))
+        limits = {"grad_noise": (0.0, 10.0), "seed": SEED}  # noise of 10 standard deviations drowns any gradient
+        register(id, modality="image", family="cam", cost=one_pass, defaults=defaults, limits=limits,
+                 memory=one_backward)(gradient_cam(rule))
         return rule
 
     return decorate
@@ -154,7 +166,7 @@ def forward_only(params, model) -> tuple[int, int]:
     return 1, 0
 
 
-@register("eigen-cam", modality="image", family="cam", cost=forward_only, defaults={"layer": None})
+@register("eigen-cam", modality="image", family="cam", cost=forward_only, defaults={"layer": None}, memory=one_forward)
 def eigen_cam(model, image, target, layer=None):
     """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): projection on the first principal component of the activations.
 

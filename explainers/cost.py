@@ -115,3 +115,9 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def estimate_memory(model, method: str, params: dict | None = None, **sizes: int) -> int:
+    """Peak bytes ``method`` with ``params`` would need on ``model`` for an input of ``sizes`` (explainers/budget.py);
+    a run above ``budget.run_budget()`` is refused before it starts."""
+    return get_method(method, model.modality).estimate_memory(params, model, **sizes)

@@ -19,6 +19,7 @@ CVPR 2023, within the Lens framework (Fel et al., NeurIPS 2023):
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 
@@ -40,7 +41,9 @@ from explainers.concept_metrics import (
 )
 from explainers.engine import batched_logits, expect
 from explainers.model_split import ModelSplit
-from explainers.registry import register
+from explainers.sobol import design_memory
+from explainers.budget import DOUBLE, FLOAT, engine_bytes, image_input_bytes
+from explainers.registry import SEED, register
 from models.errors import ExplainerError
 
 STRIDE_SHARE = 0.8
@@ -88,6 +91,22 @@ def _resized_rgb(model, image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
 
 
+def _memory(params, model, n_images: int = 1, **_) -> int:
+    """Per image: its input, every crop's pooled activations (and NMF's coefficients and float64 copies), its
+    activation map and concept maps; then one batch of crops through the engine and the importance's design."""
+    split = ModelSplit.of(model, params["layer"])
+    channels = split.channels
+    positions = math.prod(split.activation_shape[1:]) if len(split.activation_shape) > 1 else 1
+    crops = crops_per_image(model.input_size, _check_patch(model.input_size, params["patch_size"]))
+    r = int(params["n_concepts"])
+    per_image = (image_input_bytes(model) + crops * (channels + r) * (FLOAT + 2 * DOUBLE)
+                 + positions * (channels + r) * (FLOAT + DOUBLE))
+    design = int(params["nb_design"]) * (r + 2) * r * DOUBLE + design_memory(r, int(params["nb_design"]))
+    head_batch = 64 * positions * (channels + r) * FLOAT  # _FAST_HEAD_BATCH maps rebuilt from concepts
+    crops_through = engine_bytes(model, crops * n_images, mask_bytes=image_input_bytes(model))
+    return n_images * per_image + crops_through + design + head_batch
+
+
 @register(
     "craft",
     "image",
@@ -97,6 +116,10 @@ def _resized_rgb(model, image: np.ndarray) -> np.ndarray:
                   nb_design=32, ig_steps=32, seed=0, n_crops_shown=6),
     choices=dict(extractor=EXTRACTORS, importance=IMPORTANCES),
     many=True,
+    # 64 concepts: more than anyone reads; patch_size is checked against the model's input too
+    limits=dict(n_concepts=(1, 64), patch_size=(8, 1024), nb_design=(2, 1024), ig_steps=(1, 1024), seed=SEED,
+                n_crops_shown=(1, 64)),
+    memory=_memory,
 )
 def craft(model, images, target, *, n_concepts, patch_size, layer, extractor, importance, nb_design, ig_steps,
           seed, n_crops_shown):

@@ -27,12 +27,17 @@ import torch
 from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect
 from explainers.gradients import positive_int
-from explainers.registry import register
+from explainers.budget import (
+    FLOAT, attention_bytes, configured_budget, counted_batch, forward_bytes, lm_logits_bytes, sequence_activation_bytes,
+)
+from explainers.registry import SEED, register
 from models.errors import ExplainerError
-from models.lm import CausalLM, Encoded, prepare_prompt
+from models.lm import MAX_TARGET_TOKENS, CausalLM, Encoded, prepare_prompt
 
 COST_PROMPT_TOKENS = 20  # sizes the cost models assume when the page gives none
 COST_TARGET_TOKENS = 10
+BATCH_SHARE = 0.5  # of the run budget, for one batch of rows (rows_per_batch)
+MAX_NEW_TOKENS = (1, MAX_TARGET_TOKENS)  # every generation method's max_new_tokens: the longest continuation explained
 
 register_input("generation", prepare_prompt)
 
@@ -91,6 +96,52 @@ def make_task(model, text: str, target, max_new_tokens: int = 20) -> Task:
     return Task(model, encoded)
 
 
+def _row_bytes(model, n_prompt: int, n_target: int, grad: bool) -> int:
+    """One prompt + target row through the language model (with autograd when ``grad``), the kept logits and
+    their log-softmax included."""
+    n = n_prompt + n_target
+    saved, largest = sequence_activation_bytes(model, n)
+    return (saved if grad else forward_bytes(largest, n * 8)) + lm_logits_bytes(model, n_target) * (2 if grad else 1)
+
+
+def rows_per_batch(model, n_prompt: int, n_target: int, grad: bool) -> int:
+    """The model's batch size, lowered for long rows so that one batch takes at most ``BATCH_SHARE`` of the
+    configured run budget (SmolLM2 with autograd: about 1.3 MB a token, so 8 rows of 1,280 tokens would take 13 GB)."""
+    fit = int(BATCH_SHARE * configured_budget()) // max(1, _row_bytes(model, n_prompt, n_target, grad))
+    return max(1, min(model.batch_size(n_prompt + n_target), fit))
+
+
+def lm_rows_bytes(model, n_prompt: int, n_target: int, rows: int, grad: bool) -> int:
+    """Peak bytes of ``rows`` rows through the language model in ``rows_per_batch`` batches."""
+    batch = counted_batch(model, rows_per_batch(model, n_prompt, n_target, grad))
+    return max(1, min(rows, batch)) * _row_bytes(model, n_prompt, n_target, grad)
+
+
+def one_pass_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    return lm_rows_bytes(model, n_prompt, n_target, 1, grad=False)
+
+
+def _occlusion_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    return lm_rows_bytes(model, n_prompt, n_target, n_prompt, grad=False)
+
+
+def _attention_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    """Every layer's attention weights are returned at once (layers × heads × L² floats)."""
+    return attention_bytes(model, n_prompt + n_target) + lm_rows_bytes(model, n_prompt, n_target, 1, grad=False)
+
+
+def _gradient_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    return lm_rows_bytes(model, n_prompt, n_target, n_target, grad=True)
+
+
+def _ig_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    """The gradient rows in batches, and each target token's intervals (contributions and bounds, and the
+    copies ``torch.cat`` makes while refining)."""
+    steps = max(int(params["n_steps"]), int(params["max_steps"]))
+    return (lm_rows_bytes(model, n_prompt, n_target, n_target * int(params["n_steps"]), grad=True)
+            + 2 * n_target * steps * (n_prompt + 4) * FLOAT)
+
+
 def target_logprobs(model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """log p(t_k | x_<position of t_k) for every row of x (B, T[, D]) whose last len(target) tokens are the target."""
     n = target.shape[0]
@@ -116,6 +167,8 @@ def scale_rows(raw: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     defaults={"max_new_tokens": 20},
     signed=True,
     exclusive=False,  # forward passes only, no hook: runs beside other runs
+    limits={"max_new_tokens": MAX_NEW_TOKENS},
+    memory=_occlusion_memory,
 )
 def occlusion(model, text, target, max_new_tokens=20):
     """Leave-one-out (occlusion of single tokens, Zeiler & Fergus 2014; Li et al. 2016): p(t_k | x) − p(t_k | x without token i).
@@ -138,7 +191,7 @@ def occlusion(model, text, target, max_new_tokens=20):
     def run(x):
         return target_logprobs(model, x, tgt).exp()
 
-    batch = model.batch_size(ids.shape[0])
+    batch = rows_per_batch(model, n_p, task.n_target, grad=False)
     full = batched_logits(model, 1, lambda i, j: ids[None], batch_size=1, forward=run)
     dropped = batched_logits(model, n_p, left_out, batch_size=batch, forward=run)
     scores = (full - dropped).T  # (n_target, n_prompt)
@@ -154,6 +207,8 @@ def occlusion(model, text, target, max_new_tokens=20):
     family="attention",
     cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (1, 0),
     defaults={"max_new_tokens": 20},
+    limits={"max_new_tokens": MAX_NEW_TOKENS},
+    memory=_attention_memory,
 )
 def attention(model, text, target, max_new_tokens=20):
     """Attention weights (as in Jain & Wallace 2019's analysis): last layer, mean over heads, from the position predicting t_k.
@@ -204,7 +259,7 @@ def gradient_contributions(task: Task, ks: torch.Tensor, alphas: torch.Tensor, r
         (grad,) = torch.autograd.grad(chosen.sum(), x)
         return (grad[:, :n_p] * delta).sum(-1)
 
-    size = model.batch_size(task.ids.shape[1])
+    size = rows_per_batch(model, n_p, task.n_target, grad=True)
     return batched_logits(model, len(ks), make_batch, batch_size=size, forward=run, grad=True)
 
 
@@ -220,7 +275,7 @@ def path_logprobs(task: Task, alphas: torch.Tensor, reference: torch.Tensor) -> 
         x[:, :n_p] = reference + alphas[i:j, None, None] * delta
         return x
 
-    size = model.batch_size(task.ids.shape[1])
+    size = rows_per_batch(model, n_p, task.n_target, grad=False)
     return batched_logits(model, len(alphas), make_batch, batch_size=size, forward=lambda x: target_logprobs(model, x, task.target))
 
 
@@ -231,6 +286,8 @@ def path_logprobs(task: Task, alphas: torch.Tensor, reference: torch.Tensor) -> 
     cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (n_target, n_target),
     defaults={"max_new_tokens": 20},
     signed=True,
+    limits={"max_new_tokens": MAX_NEW_TOKENS},
+    memory=_gradient_memory,
 )
 def gradient_x_input(model, text, target, max_new_tokens=20):
     """Gradient × input (Shrikumar et al. 2016) on the input embeddings: e_i · ∂ log p(t_k) / ∂e_i, summed over dimensions.
@@ -273,6 +330,8 @@ def _ig_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARG
     defaults={"max_new_tokens": 20, "n_steps": 32, "baseline": "pad", "tolerance": 0.005, "max_steps": 1024},
     signed=True,
     choices={"baseline": IG_BASELINES},
+    limits={"max_new_tokens": MAX_NEW_TOKENS, "n_steps": (1, 1024), "tolerance": (0.0, 1.0), "max_steps": (1, 1024)},
+    memory=_ig_memory,
 )
 def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=32, baseline="pad", tolerance=0.005, max_steps=1024):
     """Integrated gradients (Sundararajan, Taly & Yan 2017) on the prompt's input embeddings, target log p(t_k).

@@ -46,7 +46,8 @@ from torch import nn
 
 from explainers.engine import check_cancel, passes_made
 from explainers.maps import resize_map, scale_by_max_abs
-from explainers.registry import get_method, register
+from explainers.budget import image_backward_bytes
+from explainers.registry import SEED, get_method, register
 from models.errors import ExplainerError
 from models.seeding import seeded as global_seeded
 
@@ -290,7 +291,7 @@ def sum_channels(attribution: torch.Tensor) -> torch.Tensor:
 ATTRIBUTIONS: dict[str, Callable] = {}
 
 
-def image_method(id, attribute, reduce, cost, defaults, signed):
+def image_method(id, attribute, reduce, cost, defaults, signed, limits=None, memory=None):
     """Register ``attribute(model, x, index, **params) -> ((1, 3, h, w), index)`` as an image explainer."""
     ATTRIBUTIONS[id] = attribute
 
@@ -302,9 +303,8 @@ def image_method(id, attribute, reduce, cost, defaults, signed):
     explain_with.__doc__ = attribute.__doc__
     allowed = {"baseline": BASELINES, "quadrature": QUADRATURES}
     choices = {name: values for name, values in allowed.items() if name in defaults}
-    register(id, modality="image", family="gradient", cost=cost, defaults=defaults, signed=signed, choices=choices)(
-        explain_with
-    )
+    register(id, modality="image", family="gradient", cost=cost, defaults=defaults, signed=signed, choices=choices,
+             limits=limits, memory=memory or ONE_INPUT)(explain_with)
 
 
 def model_grid_attribution(model, image, method: str, target: int | None = None, **params):
@@ -326,6 +326,19 @@ def model_grid_attribution(model, image, method: str, target: int | None = None,
 
 
 ONE = lambda params, model=None: (1, 1)  # noqa: E731
+# Peak memory: the images Captum sends through the network and back at once (explainers/budget.py).
+ONE_INPUT = lambda params, model, **_: image_backward_bytes(model, 1)  # noqa: E731
+# Captum's GradientSHAP has no batch size: all n_samples (input, baseline) pairs go through at once.
+def in_batches(count: str):
+    """``batch_size`` of the ``count`` points at once (fewer when there are fewer points)."""
+    return lambda params, model, **_: image_backward_bytes(model, min(params["batch_size"], params[count]), copies=5)
+
+
+ALL_SAMPLES = lambda params, model, **_: image_backward_bytes(model, params["n_samples"], copies=5)  # noqa: E731
+# Maxima: n_steps and n_samples only cost time (batched), except GradientSHAP's samples (one batch);
+# 32 images with autograd on the embedded EfficientNet take about 2.5 GB (76 MB saved for backward each).
+STEP_LIMITS = {"n_steps": (1, 2048), "batch_size": (1, 32)}
+SAMPLE_LIMITS = {"n_samples": (1, 4096), "noise_level": (0.0, 10.0), "batch_size": (1, 32), "seed": SEED}
 STEPS = lambda params, model=None: (params["n_steps"], params["n_steps"])  # noqa: E731
 SAMPLES = lambda params, model=None: (params["n_samples"], params["n_samples"])  # noqa: E731
 
@@ -338,6 +351,8 @@ image_method(
     STEPS,
     {"n_steps": 32, "quadrature": "gausslegendre", "baseline": "black", "batch_size": 16},
     signed=True,
+    limits=STEP_LIMITS,
+    memory=in_batches("n_steps"),
 )
 image_method(
     "smoothgrad",
@@ -346,8 +361,11 @@ image_method(
     SAMPLES,
     {"n_samples": 16, "noise_level": 0.15, "batch_size": 16, "seed": 0},
     signed=False,
+    limits=SAMPLE_LIMITS,
+    memory=in_batches("n_samples"),
 )
-image_method("deeplift", _deeplift, sum_channels, lambda params, model=None: (2, 2), {"baseline": "black"}, signed=True)
+image_method("deeplift", _deeplift, sum_channels, lambda params, model=None: (2, 2), {"baseline": "black"}, signed=True,
+             memory=lambda params, model, **_: 2 * image_backward_bytes(model, 2))  # x, x'; the hooks keep as much
 image_method(
     "gradient-shap",
     _gradient_shap,
@@ -355,5 +373,7 @@ image_method(
     SAMPLES,
     {"n_samples": 16, "noise_level": 0.1, "seed": 0},
     signed=True,
+    limits={"n_samples": (1, 32), "noise_level": (0.0, 10.0), "seed": SEED},
+    memory=ALL_SAMPLES,
 )
 image_method("guided-backprop", _guided_backprop, max_abs_channel, ONE, {}, signed=False)

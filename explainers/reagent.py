@@ -7,9 +7,11 @@ import numpy as np
 import torch
 
 from explainers.engine import batched_logits, check_cancel, expect
-from explainers.generation import COST_PROMPT_TOKENS, COST_TARGET_TOKENS, make_task, target_logprobs
+from explainers.generation import (
+    COST_PROMPT_TOKENS, COST_TARGET_TOKENS, MAX_NEW_TOKENS, lm_rows_bytes, make_task, target_logprobs,
+)
 from explainers.gradients import positive_int
-from explainers.registry import register
+from explainers.registry import SEED, register
 from models.errors import ExplainerError, ModelLoadError
 
 SAMPLERS = ("uniform", "causal-lm", "fill-in", "masked-lm")
@@ -23,6 +25,14 @@ def _reagent_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST
     steps = min(TYPICAL_STEPS, positive_int("max_probe_steps", params["max_probe_steps"]))
     setup = {"causal-lm": 1, "fill-in": 1 + n_prompt * FILL_IN_CANDIDATES}.get(params["sampler"], 0)
     return 1 + setup + n_target * 2 * probes * steps, 0
+
+
+def _reagent_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
+    """The probes of one step go through the model as one batch; the fill-in sampler's candidates in the engine's."""
+    rows = int(params["num_probes"])
+    if params["sampler"] == "fill-in":
+        rows = max(rows, n_prompt * FILL_IN_CANDIDATES)
+    return lm_rows_bytes(model, n_prompt, n_target, rows, grad=False)
 
 
 @register(
@@ -42,6 +52,10 @@ def _reagent_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST
         "seed": 0,
     },
     choices={"sampler": SAMPLERS},
+    # max_probe_steps bounds time only (a probe usually stops within tens of steps); probes run as one batch
+    limits={"max_new_tokens": MAX_NEW_TOKENS, "keep_top_n": (0, 1024), "stopping_top_k": (1, 1000),
+            "replacing_ratio": (0.0, 1.0), "max_probe_steps": (1, 10000), "num_probes": (1, 256), "seed": SEED},
+    memory=_reagent_memory,
 )
 def reagent(
     model, text, target, max_new_tokens=20, keep_top_n=5, stopping_top_k=3, replacing_ratio=0.3,

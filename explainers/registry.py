@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from models.errors import ExplainerError
 
 # (params, model, **sizes) -> (n_forward, n_backward); sizes such as n_tokens or n_prompt come from the input
 Cost = Callable[..., tuple[int, int]]
+# (params, model, **sizes) -> bytes: the run's peak memory, estimated before it runs (explainers/budget.py)
+Memory = Callable[..., int]
+# name -> largest value, or (smallest, largest) with None for no bound on that side
+Limits = dict[str, "int | float | tuple[int | float | None, int | float | None]"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,9 @@ class Method:
     many: bool = False  # explains a set of inputs at once (a list); its cost is then per input
     # holds the model's lock for its whole run (hooks, module state); False: only forward passes, each locked
     exclusive: bool = True
+    limits: dict[str, tuple] = field(default_factory=dict)  # numeric params: name -> (smallest or None, largest)
+    # (the largest is enforced here; the smallest bounds the page's widgets, and the method refuses less itself)
+    memory: Memory | None = None  # peak bytes of a run; None: only the model's own passes (explainers/budget.py)
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -37,6 +46,12 @@ class Method:
                 raise ExplainerError(
                     f"Unknown {name} '{resolved[name]}' for {self.id}. Choose one of: {', '.join(map(str, allowed))}."
                 )
+        for name, (low, high) in self.limits.items():
+            value = resolved[name]
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                continue  # None means "the method chooses"; a value of the wrong type is the method's to refuse
+            if high is not None and value > high:  # below the smallest, the method's own check says why
+                raise ExplainerError(f"{self.id}: {name} {_number(value)} is above its maximum, {_number(high)}.")
         return resolved
 
     def estimate(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> tuple[int, int]:
@@ -44,6 +59,28 @@ class Method:
         or on the input's size (``sizes``: a text's ``n_tokens``, a prompt's ``n_prompt`` and ``n_target``)."""
         return self.cost(self.resolve_params(params or {}), model, **sizes)
 
+    def estimate_memory(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> int:
+        """Peak bytes a run with ``params`` needs on ``model`` for an input of ``sizes`` (explainers/budget.py)."""
+        from explainers.budget import run_memory
+
+        return run_memory(self, self.resolve_params(params or {}), model, **sizes)
+
+
+def _number(value) -> str:
+    """1,000 for whole numbers, 0.25 for others: how limits are written in sentences."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{float(value):g}"
+
+
+def _limits(id: str, defaults: dict[str, Any], limits: Limits | None) -> dict[str, tuple]:
+    out = {}
+    for name, bound in (limits or {}).items():
+        if name not in defaults:
+            raise ValueError(f"{id}: a limit for {name}, which is not a parameter")
+        out[name] = tuple(bound) if isinstance(bound, (tuple, list)) else (None, bound)
+    return out
+
+
+SEED = (0, 2**32 - 1)  # the limits of every ``seed``: what numpy and torch generators all accept
 
 _METHODS: dict[tuple[str, str], Method] = {}
 
@@ -58,6 +95,8 @@ def register(
     choices: dict[str, tuple] | None = None,
     many: bool = False,
     exclusive: bool = True,
+    limits: Limits | None = None,
+    memory: Memory | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -67,13 +106,16 @@ def register(
     target_tokens, feature_names, base_value, extras, target_label).
     ``exclusive=False`` only for a method that installs no hook and changes no module state, whose
     every pass goes through the adapter's locked ``forward``: it then runs beside other runs.
+    ``limits``: the largest value (or (smallest, largest)) of each numeric parameter; ``resolve_params``
+    refuses others before anything runs (tests/unit/test_run_budget.py checks every numeric parameter has one).
+    ``memory``: ``memory(params, model, **sizes) -> bytes`` the run's peak (explainers/budget.py).
     """
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
         _METHODS[(modality, id)] = Method(
             id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {}), many,
-            exclusive,
+            exclusive, _limits(id, dict(defaults or {}), limits), memory,
         )
         return fn
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from explainers.cam import layer_activations, weighted_sum
 from explainers.engine import batched_logits
 from explainers.maps import to_pixel_grid
+from explainers.budget import FLOAT, engine_bytes, image_input_bytes
 from explainers.registry import register
 
 
@@ -17,7 +18,15 @@ def score_cam_cost(params, model) -> tuple[int, int]:
     return 1 + channels, 0
 
 
-@register("score-cam", modality="image", family="cam", cost=score_cam_cost, defaults={"layer": None, "batch_size": None})
+def score_cam_memory(params, model, **_) -> int:
+    """Every channel's map upsampled to the input (twice: interpolated, then scaled), then the engine's batches."""
+    channels = score_cam_cost(params, model)[0] - 1
+    h, w = model.input_size
+    return 2 * channels * h * w * FLOAT + engine_bytes(model, channels, params["batch_size"], image_input_bytes(model))
+
+
+@register("score-cam", modality="image", family="cam", cost=score_cam_cost,
+          defaults={"layer": None, "batch_size": None}, limits={"batch_size": (1, 64)}, memory=score_cam_memory)
 def score_cam(model, image, target, layer=None, batch_size=None):
     """Score-CAM (Wang et al., CVPR-W 2020): w = softmax_k(logit_c(x ⊙ M_k)), CAM = ReLU(Σ_k w_k A_k).
 

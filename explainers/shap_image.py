@@ -15,11 +15,21 @@ import torch
 
 from explainers.engine import batched_logits, expect
 from explainers.maps import to_pixel_grid_signed
-from explainers.registry import register
+from explainers.budget import DOUBLE, FLOAT, engine_bytes, n_classes
+from explainers.registry import SEED, register
 from explainers.shap_budget import check_max_evals, numpy_seed, partition_passes
 from models.errors import ExplainerError
 
 SHAP_BATCH = 64  # masked images per call from shap to the model (the engine may split it further)
+
+
+def _shap_memory(params, model, **_) -> int:
+    """shap's masker (the image, its blur, the partition tree: a few doubles per value), one batch of masked
+    images through the engine, and every output shap keeps (max_evals × classes, as doubles)."""
+    h, w = model.input_size
+    values = h * w * 3
+    outputs = 2 * params["max_evals"] * n_classes(model) * (DOUBLE + FLOAT)
+    return 16 * values * DOUBLE + engine_bytes(model, SHAP_BATCH, SHAP_BATCH) + outputs
 
 
 @register(
@@ -29,6 +39,8 @@ SHAP_BATCH = 64  # masked images per call from shap to the model (the engine may
     cost=lambda params, model=None: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 500, "blur": 128, "seed": 0},
     signed=True,
+    limits={"max_evals": (2, 20000), "blur": (1, 1024), "seed": SEED},  # 20,000 passes: minutes on a GPU
+    memory=_shap_memory,
 )
 def shap_partition(model, image, target, max_evals=500, blur=128, seed=0):
     """SHAP (Lundberg & Lee, NeurIPS 2017), Partition explainer: Owen values over a hierarchy of image halves.

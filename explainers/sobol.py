@@ -44,17 +44,42 @@ def design(dim: int, nb_design: int = 32, seed: int = 0, scramble: bool = True) 
 
     ``scramble``: Owen-scrambled (randomised, seeded) or the plain Sobol sequence
     (whose first point is the origin; ``seed`` then changes nothing).
+    It holds nb_design · dim² values: callers with many variables take its rows a
+    batch at a time from ``design_matrices`` and ``design_rows`` instead.
     """
+    a, b = design_matrices(dim, nb_design, seed, scramble)
+    return design_rows(a, b, 0, design_size(dim, nb_design))
+
+
+def design_matrices(dim: int, nb_design: int = 32, seed: int = 0, scramble: bool = True) -> tuple[np.ndarray, ...]:
+    """A and B, each (nb_design, dim): the two halves of one Sobol sequence in 2·dim dimensions."""
     dim = int(dim)
     if dim < 1:
         raise ExplainerError(f"The Sobol design needs at least one variable; got dim={dim}.")
     n = check_nb_design(nb_design)
     points = qmc.Sobol(d=2 * dim, scramble=bool(scramble), rng=np.random.default_rng(seed)).random(n)
-    a, b = points[:, :dim], points[:, dim:]
-    a_b = np.repeat(a[None], dim, axis=0)  # (dim, n, dim): A_B^(i) = A with column i from B
-    columns = np.arange(dim)
-    a_b[columns, :, columns] = b.T
-    return np.concatenate([a, b, a_b.reshape(dim * n, dim)])
+    return points[:, :dim], points[:, dim:]
+
+
+def design_memory(dim: int, nb_design: int) -> int:
+    """Peak bytes of ``design_matrices``: the points, and scipy's scrambling matrices (2·dim × 30 × 30 int64,
+    with a temporary copy) when scrambled."""
+    return 2 * int(nb_design) * 2 * int(dim) * 8 + 2 * 2 * int(dim) * 30 * 30 * 8
+
+
+def design_size(dim: int, nb_design: int) -> int:
+    return int(nb_design) * (int(dim) + 2)
+
+
+def design_rows(a: np.ndarray, b: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``start``..``stop - 1`` of the stacked design [A; B; A_B^(1..dim)] (A_B^(i): A with column i from B)."""
+    n, dim = a.shape
+    k = np.arange(start, stop)
+    block, j = k // n, k % n
+    rows = np.where((block == 1)[:, None], b[j], a[j])
+    varied = np.flatnonzero(block >= 2)
+    rows[varied, block[varied] - 2] = b[j[varied], block[varied] - 2]
+    return rows
 
 
 def jansen_total_order(outputs, dim: int, nb_design: int) -> np.ndarray:

@@ -34,7 +34,8 @@ import torch
 from explainers.api import explain, register_input
 from explainers import engine
 from explainers.engine import batched_logits, expect
-from explainers.registry import register
+from explainers.budget import DOUBLE
+from explainers.registry import SEED, register
 from explainers.shap_budget import numpy_seed
 from models.errors import ExplainerError, InputError
 
@@ -202,8 +203,13 @@ def _positive(name, value) -> int:
 
 
 # Costs are for one explained row (a global run multiplies them by its rows): model rows evaluated.
+def _rows_memory(model, n_rows: int, copies: int = 4) -> int:
+    """The explained rows and their values, encoded and transformed (one-hot columns included)."""
+    return copies * max(1, n_rows) * (len(model.feature_names) + 8) * DOUBLE * 4
+
+
 @register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
-          defaults={}, signed=True, exclusive=False)
+          defaults={}, signed=True, memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows), exclusive=False)
 def shap_tree(model, frame, target):
     """TreeSHAP (Lundberg et al., Nature Machine Intelligence 2020): exact Shapley values of a tree ensemble.
 
@@ -235,7 +241,9 @@ def shap_tree(model, frame, target):
 
 
 @register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
-          defaults={"background": MAX_EXACT_BACKGROUND, "seed": 0}, signed=True, exclusive=False)
+          defaults={"background": MAX_EXACT_BACKGROUND, "seed": 0}, signed=True,
+          limits={"background": (1, 10000), "seed": SEED},
+          memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows + int(params["background"])), exclusive=False)
 def shap_linear(model, frame, target, background=MAX_EXACT_BACKGROUND, seed=0):
     """Linear SHAP (Lundberg & Lee, NeurIPS 2017): φ_j = w_j (x_j − E[x_j]) for a linear model, exact.
 
@@ -284,8 +292,15 @@ def _kernel_cost(params, model=None):
     return k + 2 + n * k, 0
 
 
+def _kernel_memory(params, model, n_rows=1, **_) -> int:
+    """shap's synthetic data for one row: every coalition × every centroid, as rows of doubles (and its outputs)."""
+    synthetic = int(params["nsamples"]) * int(params["background"])
+    return 3 * synthetic * (len(model.feature_names) + 2) * DOUBLE + _rows_memory(model, n_rows)
+
+
 @register("shap-kernel", modality="tabular", family="shap", cost=_kernel_cost,
-          defaults={"background": 20, "nsamples": 512, "seed": 0}, signed=True)
+          defaults={"background": 20, "nsamples": 512, "seed": 0}, signed=True,
+          limits={"background": (1, 100), "nsamples": (1, 10000), "seed": SEED}, memory=_kernel_memory)
 def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     """Kernel SHAP (Lundberg & Lee, NeurIPS 2017): Shapley values by a weighted linear regression over coalitions.
 
@@ -319,8 +334,15 @@ def _permutation_cost(params, model=None):
     return k * _positive("permutations", params["permutations"]) * (2 * m + 1) + 1, 0
 
 
+def _permutation_memory(params, model, n_rows=1, **_) -> int:
+    """shap evaluates one row's masked copies at once: permutations · (2m + 1) masks × background rows."""
+    masked = _permutation_cost(params, model)[0]
+    return 3 * masked * (len(model.feature_names) + 2) * DOUBLE + _rows_memory(model, n_rows)
+
+
 @register("shap-permutation", modality="tabular", family="shap", cost=_permutation_cost,
-          defaults={"background": 50, "permutations": 10, "seed": 0}, signed=True)
+          defaults={"background": 50, "permutations": 10, "seed": 0}, signed=True,
+          limits={"background": (1, 200), "permutations": (1, 100), "seed": SEED}, memory=_permutation_memory)
 def shap_permutation(model, frame, target, background=50, permutations=10, seed=0):
     """Permutation SHAP (Štrumbelj & Kononenko, 2014; shap's ``PermutationExplainer``): Shapley values by sampling orderings.
 
@@ -354,8 +376,15 @@ def _importance_cost(params, model=None):
     return n * (2 + _positive("repeats", params["repeats"]) * (len(model.feature_names) if model else 1)), 0
 
 
+def _importance_memory(params, model, n_rows=1, **_) -> int:
+    """scikit-learn shuffles a copy of the scored rows per column and repeat (one at a time)."""
+    held_out = 0 if model.held_out is None else len(model.held_out[0])
+    return _rows_memory(model, max(n_rows, held_out)) + int(params["repeats"]) * len(model.feature_names) * DOUBLE
+
+
 @register("permutation-importance", modality="tabular", family="global", cost=_importance_cost,
-          defaults={"repeats": 5, "seed": 0}, signed=True, exclusive=False)
+          defaults={"repeats": 5, "seed": 0}, signed=True,
+          limits={"repeats": (1, 100), "seed": SEED}, memory=_importance_memory, exclusive=False)
 def permutation_importance(model, frame, target, repeats=5, seed=0):
     """Permutation importance (Breiman 2001; scikit-learn): the drop in score when one column is shuffled.
 

@@ -30,7 +30,10 @@ from captum.attr import LayerIntegratedGradients, Lime
 from explainers.api import register_input
 from explainers.engine import batched_logits, check_cancel, expect, passes_made
 from explainers.gradients import QUADRATURES, positive_int, seeded
-from explainers.registry import register
+from explainers.budget import (
+    DOUBLE, FLOAT, attention_bytes, counted_batch, sequence_activation_bytes, text_forward_bytes,
+)
+from explainers.registry import SEED, register
 from explainers.shap_budget import check_max_evals, partition_passes
 from models.errors import ExplainerError
 from models.text import HIDDEN, Encoding
@@ -39,6 +42,33 @@ from models.texts import clean_text
 register_input("text", clean_text)
 
 COST_TEXT_TOKENS = 20  # the text length the cost models assume when the page gives none
+
+
+# ---------------------------------------------------------------- peak memory (explainers/budget.py)
+
+
+def _backward_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
+    """One text through the model and back."""
+    return sequence_activation_bytes(model, n_tokens + 2)[0]
+
+
+def _ig_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
+    """``batch_size`` path points through the model and back at once, and the embedding layer's values on the path."""
+    n = n_tokens + 2
+    width = int(getattr(model.embeddings, "embedding_dim", 0) or 0)
+    batch = min(int(params["batch_size"]), int(params["n_steps"]))
+    return batch * sequence_activation_bytes(model, n)[0] + 2 * int(params["n_steps"]) * n * width * FLOAT
+
+
+def _attention_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
+    return attention_bytes(model, n_tokens + 2) + text_forward_bytes(model, n_tokens, 1)
+
+
+def _batched_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
+    """Texts with tokens hidden, in the model's batches; what the estimator keeps per pass is small."""
+    evals = int(params.get("max_evals", params.get("n_samples", n_tokens + 1)))
+    batch = min(evals, counted_batch(model, model.batch_size))
+    return text_forward_bytes(model, n_tokens, batch) + evals * (n_tokens + 2) * 3 * DOUBLE
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -139,7 +169,8 @@ def _embedding_gradient(model, enc: Encoding, index: int | None):
     return seen[-1].detach()[0], grad.detach()[0], index
 
 
-@register("saliency", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1))
+@register("saliency", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1),
+          memory=_backward_memory)
 def saliency(model, text, target):
     """Saliency (Simonyan, Vedaldi & Zisserman, 2014): the L2 norm of ∂logit/∂e over each token's embedding e.
 
@@ -151,7 +182,8 @@ def saliency(model, text, target):
 
 
 @register(
-    "gradient-x-input", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1), signed=True
+    "gradient-x-input", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1), signed=True,
+    memory=_backward_memory,
 )
 def gradient_x_input(model, text, target):
     """Gradient × input (Shrikumar et al., 2016): Σ_d e_d ∂logit/∂e_d over each token's embedding e."""
@@ -196,6 +228,9 @@ def _ig_cost(params, model=None, **_):
     defaults={"n_steps": 64, "quadrature": "gausslegendre", "batch_size": 32},
     signed=True,
     choices={"quadrature": QUADRATURES},
+    # at 256 tokens, 48 path points with autograd on the embedded MiniLM take about 2.6 GB
+    limits={"n_steps": (1, 1024), "batch_size": (1, 48)},
+    memory=_ig_memory,
 )
 def integrated_gradients(model, text, target, n_steps=64, quadrature="gausslegendre", batch_size=32):
     """Integrated gradients (Sundararajan, Taly & Yan, ICML 2017) on the token-embedding layer (Captum's LayerIG).
@@ -244,7 +279,7 @@ def _attentions(model, enc: Encoding) -> list[torch.Tensor]:
 
 
 @register("attention", modality="text", family="attention",
-          cost=lambda params, model=None, **_: (1, 0))
+          cost=lambda params, model=None, **_: (1, 0), memory=_attention_memory)
 def attention(model, text, target):
     """Raw attention (e.g. Jain & Wallace, 2019): the last layer's attention from the [CLS] position, mean over heads.
 
@@ -269,7 +304,8 @@ def rollout(layers: list[torch.Tensor]) -> torch.Tensor:
     return result
 
 
-@register("attention-rollout", modality="text", family="attention", cost=lambda params, model=None, **_: (1, 0))
+@register("attention-rollout", modality="text", family="attention", cost=lambda params, model=None, **_: (1, 0),
+          memory=_attention_memory)
 def attention_rollout(model, text, target):
     """Attention rollout (Abnar & Zuidema, ACL 2020): attention propagated through all layers, with the residual.
 
@@ -286,7 +322,8 @@ def attention_rollout(model, text, target):
 
 
 @register("occlusion", modality="text", family="perturbation",
-          cost=lambda params, model=None, n_tokens=COST_TEXT_TOKENS: (n_tokens + 1, 0), signed=True, exclusive=False)
+          cost=lambda params, model=None, n_tokens=COST_TEXT_TOKENS: (n_tokens + 1, 0), signed=True,
+          memory=_batched_memory, exclusive=False)
 def occlusion(model, text, target):
     """Leave-one-out occlusion (e.g. Li, Monroe & Jurafsky, 2016): p(x) − p(x without token i), for each token.
 
@@ -319,6 +356,8 @@ def occlusion(model, text, target):
     cost=lambda params, model=None, **_: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 300, "seed": 0},
     signed=True,
+    limits={"max_evals": (2, 20000), "seed": SEED},
+    memory=_batched_memory,
 )
 def shap_text(model, text, target, max_evals=300, seed=0):
     """SHAP (Lundberg & Lee, NeurIPS 2017), Partition explainer with shap's Text masker: Owen values over a token tree.
@@ -361,6 +400,8 @@ def shap_text(model, text, target, max_evals=300, seed=0):
     cost=lambda params, model=None, **_: (positive_int("n_samples", params["n_samples"]), 0),
     defaults={"n_samples": 200, "seed": 0},
     signed=True,
+    limits={"n_samples": (1, 20000), "seed": SEED},
+    memory=_batched_memory,
 )
 def lime(model, text, target, n_samples=200, seed=0):
     """LIME (Ribeiro, Singh & Guestrin, KDD 2016), Captum's: a weighted ridge fit on random token subsets.

@@ -26,6 +26,9 @@ from models import (
     list_models,
     load_model,
 )
+from explainers.budget import gigabytes, run_budget
+from explainers.cost import estimate_memory
+from explainers.generation import MAX_NEW_TOKENS
 from models.images import UPLOAD_TYPES, decode_image
 from models.locks import waiting_reports
 from models.samples import IMAGE_SAMPLES, sample_image
@@ -254,7 +257,8 @@ def choose_image():
 
 
 def method_params(spec, model, expanded: bool = False) -> dict:
-    """One widget per parameter of a method, from its defaults; returns only the values that differ."""
+    """One widget per parameter of a method, from its defaults; returns only the values that differ.
+    Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent."""
     values = {}
     with st.expander(f"{spec.id} — parameters", expanded=expanded):
         st.caption(spec.summary)
@@ -272,14 +276,27 @@ def method_params(spec, model, expanded: bool = False) -> dict:
             elif isinstance(default, bool):
                 value = st.checkbox(name, value=default, key=key)
             elif isinstance(default, (int, np.integer)):
-                value = int(st.number_input(name, value=int(default), step=1, key=key))
+                low, high = (None if b is None else int(b) for b in spec.limits.get(name, (None, None)))
+                value = int(st.number_input(name, low, high, int(default), step=1, key=key))
             elif isinstance(default, float):
-                value = float(st.number_input(name, value=float(default), format="%.4g", key=key))
+                low, high = (None if b is None else float(b) for b in spec.limits.get(name, (None, None)))
+                value = float(st.number_input(name, low, high, float(default), format="%.4g", key=key))
             else:
                 continue  # not editable from the page (e.g. None placeholders): the method's default stands
             if value != default:
                 values[name] = value
     return values
+
+
+def memory_caption(model, chosen: dict, **sizes: int) -> None:
+    """The largest peak memory among the chosen methods' runs (they run one at a time), against the run budget;
+    a run above it is refused with its sentence before it starts, so the page says so now."""
+    try:
+        peak = max((estimate_memory(model, m, p, **sizes) for m, p in chosen.items()), default=0)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        st.stop()
+    st.caption(f"Estimated peak memory: about {gigabytes(peak)} of the {gigabytes(run_budget())} a run may use.")
 
 
 def _choose_hf_or_embedded(modality: str, what: str, architecture: str, keys: tuple[str, str, str]):
@@ -430,7 +447,7 @@ def choose_prompt():
     prompt = st.text_area("Prompt", "The capital of France is", max_chars=MAX_CHARS, key="cmp_prompt")
     given = st.text_input("Target continuation (empty: the model's greedy continuation)", "",
                           max_chars=MAX_TARGET_CHARS, key="cmp_target")
-    max_new = int(st.number_input("Max new tokens", 1, 64, 4, key="cmp_max_new"))
+    max_new = int(st.number_input("Max new tokens", *MAX_NEW_TOKENS, 4, key="cmp_max_new"))
     try:
         encoded = model.encode(prompt, given or None)
         continuation = list(encoded.target_ids) if given else cached_continuation(model, prompt, max_new)

@@ -12,6 +12,7 @@ from models.samples import IMAGE_SAMPLES, sample_views
 from views.common import (
     add_to_report,
     choose_image_model,
+    memory_caption,
     method_params,
     plain,
     run_with_progress,
@@ -95,6 +96,7 @@ st.caption(
     f"≈ {seconds * len(images):.1f} s on {model.device_description} ({len(images)} images; passes × measured time "
     "per pass, plus the factorisation)."
 )
+memory_caption(model, {"craft": params}, n_images=len(images))
 
 key = (model.name, set_id, target, tuple(sorted(params.items())))
 if st.button("Run", type="primary", key="concept_run"):

@@ -8,10 +8,12 @@ import streamlit as st
 
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
+from explainers.generation import MAX_NEW_TOKENS
 from explainers.generation_metrics import soft_ns_nc
 from models.lm import MAX_TARGET_CHARS
 from models.texts import MAX_CHARS
-from views.common import add_to_report, choose_language_model, method_params, plain, plain_sentence, show_error
+from views.common import (add_to_report, choose_language_model, memory_caption, method_params, plain,
+                          plain_sentence, show_error)
 from reports.figures import generation_heatmap, label
 
 st.title("Generation attribution")
@@ -25,7 +27,7 @@ if mode == "Given target":
     max_new = None
 else:
     target_text = None
-    max_new = int(st.number_input("Max new tokens", 1, 64, 8, key="gen_max_new"))
+    max_new = int(st.number_input("Max new tokens", *MAX_NEW_TOKENS, 8, key="gen_max_new"))
 
 try:
     encoded = model.encode(prompt, target_text or None)
@@ -52,6 +54,7 @@ st.caption(
     f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
     f"{sum(c[2] for c in costs):.1f} s on {model.device_description} (ReAGent: typical; it stops when its probes do)."
 )
+memory_caption(model, chosen, n_prompt=len(encoded.prompt_ids), n_target=n_target)
 
 key = (model.name, prompt, target_text, max_new)
 results = st.session_state.get("gen_results")

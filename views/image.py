@@ -8,6 +8,7 @@ from views.common import (
     add_to_report,
     choose_image,
     choose_image_model,
+    memory_caption,
     method_params,
     plain,
     run_each,
@@ -75,6 +76,7 @@ st.caption(
     f"Estimated cost: {total_f} forward + {total_b} backward passes ≈ {total_s:.1f} s on {model.device_description} "
     "(passes × measured time per pass)."
 )
+memory_caption(model, chosen)
 
 result_key = (model.name, image_id, target)
 results = st.session_state.get("image_results")

@@ -9,6 +9,7 @@ from views.common import (
     add_to_report,
     choose_text,
     choose_text_model,
+    memory_caption,
     method_params,
     plain,
     plain_sentence,
@@ -59,6 +60,7 @@ st.caption(
     f"passes ≈ {sum(c[2] for c in costs.values()):.1f} s on {model.device_description} "
     "(passes × measured time per pass; shap's is an upper bound)."
 )
+memory_caption(model, chosen, n_tokens=len(encoding.content))
 
 result_key = (model.name, encoding.text, target)
 results = st.session_state.get("text_results")

@@ -96,3 +96,14 @@ def test_unusual_images_get_a_heatmap(at, image):
     assert not at.error
     at.button(key="run").click().run()
     assert not at.error and not at.exception and heatmap_charts(at) == 1
+
+
+def test_parameter_widgets_carry_the_registry_limits_and_the_memory_estimate_is_shown(at):
+    from explainers import get_method
+
+    at.multiselect(key="methods:perturbation").set_value(["rise"]).run()
+    spec = get_method("rise", "image")
+    for name in ("n_masks", "grid", "p", "seed"):
+        widget = at.number_input(key=f"param:rise:{name}")
+        assert (widget.min, widget.max) == spec.limits[name], name
+    assert "Estimated peak memory: about" in caption_texts(at)

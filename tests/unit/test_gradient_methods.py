@@ -153,7 +153,8 @@ def test_smoothgrad_is_mean_absolute_gradient_under_noise():
     image = np.random.default_rng(2).integers(0, 256, (4, 4, 3), dtype=np.uint8)
     x = by_hand(image)[0]
     sigma = 0.3 * float(x.max() - x.min())
-    raw, _ = model_grid_attribution(model, image, "smoothgrad", 1, n_samples=20000, noise_level=0.3, batch_size=5000)
+    # 4,096 samples, smoothgrad's maximum (was 20,000): over seeds 0-7 the largest error was a third of the tolerance
+    raw, _ = model_grid_attribution(model, image, "smoothgrad", 1, n_samples=4096, noise_level=0.3, batch_size=32)
     mu = x.double()
     folded = sigma * math.sqrt(2 / math.pi) * torch.exp(-(mu**2) / (2 * sigma**2)) + mu * torch.erf(
         mu / (sigma * math.sqrt(2))
