@@ -94,8 +94,9 @@ class CausalLM(ModelAdapter):
             self.count_forward(x.shape[0])
             return self.module(**{key: x}, attention_mask=attention_mask, use_cache=False, **kwargs)
 
-    def class_index(self, target, x=None) -> int:
-        raise ExplainerError("A language model's target is a continuation text, not a class.")
+    def class_index(self, target, x=None):
+        """A language model has no classes: its target, a continuation (text or token ids), is taken as given."""
+        return target
 
     def generate(self, prompt, max_new_tokens: int = 20) -> list[int]:
         """Greedy continuation ids of ``prompt`` (text or ``Encoded``), stopping at end-of-text; may be empty."""
