@@ -111,6 +111,11 @@ def test_fresh_copy_has_its_own_lock_and_counts_and_no_cached_values():
     assert store.get(model, "k", lambda: calls.append(1) or "b") == "a"
     assert store.get(clone, "k", lambda: calls.append(1) or "c") == "c"
     assert len(calls) == 2
+    from types import SimpleNamespace  # takes no weak reference: computed every time, never kept
+
+    stand_in = SimpleNamespace()
+    assert [store.get(stand_in, "k", lambda: calls.append(1) or "d") for _ in range(2)] == ["d", "d"]
+    assert len(calls) == 4 and len(store) == 2
 
 
 def test_a_model_that_is_gone_leaves_nothing_in_the_per_model_stores():
