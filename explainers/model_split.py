@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 
 from models.errors import ExplainerError
-from models.locks import count_forward
 from models.per_model import PerModel
 
 _PROBED = PerModel()  # (model, layer name) -> (activation shape, fast_head): probed once per model and layer
@@ -74,7 +73,7 @@ class ModelSplit:
 
     def g(self, batch: torch.Tensor) -> torch.Tensor:
         """Activations of a preprocessed batch at the layer (counted as forward passes: the model ran up to it)."""
-        count_forward(self.model, batch.shape[0])
+        self.model.count_forward(batch.shape[0])
         return self._g(batch).float()
 
     def _head_matches(self, probe: torch.Tensor, activation: torch.Tensor) -> bool:
