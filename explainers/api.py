@@ -66,8 +66,7 @@ def explain(
     if spec.many and not data:
         raise ExplainerError(f"{method} needs at least one input; the list is empty.")
     # classifiers turn a label into its index; a generative model takes its target (a continuation text) as given
-    class_index = getattr(model, "class_index", None)
-    index = target if target is None or class_index is None else class_index(target)
+    index = target if target is None else model.class_index(target)
     holder = None
 
     def report(done, total):

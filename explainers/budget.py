@@ -9,7 +9,7 @@ Two guards, both before anything is allocated:
   estimate exceeds ``run_budget()`` and names the largest value of the parameter that drives it.
 
 The estimates are built from a few measured quantities of the model, measured once per model and
-kept in a module-level ``WeakKeyDictionary`` (never on the shared model object):
+kept in a per-model store (models/per_model.py; never on the shared model object):
 ``activation_bytes``, the tensors autograd saves for one input (what a backward pass needs), and the
 largest of them (what a forward pass without gradients needs at once, roughly three of those).
 They are counted with ``torch.autograd.graph.saved_tensors_hooks`` (a per-thread hook, so no module
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 import os
-import weakref
 
 import psutil
 import torch
 
 from models.errors import ExplainerError, InputError
+from models.per_model import PerModel
 
 RUN_MEMORY_BYTES = 4 * 2**30  # one run's peak: a shared server keeps room for other sessions
 AVAILABLE_SHARE = 0.5  # ... and never more than this share of the memory available when the run starts
@@ -38,7 +38,7 @@ _UNMEASURED_BYTES_PER_VALUE = 40  # a model whose autograd graph cannot be obser
 DEVICE_SIZED_BATCH = 32  # see counted_batch
 RUN_OVERHEAD_BYTES = 2 * 2**20  # a run's own Python objects (tokens, Captum's and shap's bookkeeping): a few MB
 
-_MEASURED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MEASURED = PerModel()  # (model, "image" | "sequence") -> measured activation bytes
 
 
 def configured_budget() -> int:
@@ -87,14 +87,11 @@ def _saved(module: torch.nn.Module, run) -> tuple[int, int]:
 
 
 def _cached(model, key, measure):
-    try:
-        entry = _MEASURED.setdefault(model, {})
-    except TypeError:  # not weak-referenceable: measure every time
-        return measure()
-    if key not in entry:
+    def locked():
         with model.lock:  # no other session's pass (or hook) runs on the shared model meanwhile
-            entry[key] = measure()
-    return entry[key]
+            return measure()
+
+    return _MEASURED.get(model, key, locked)
 
 
 def image_activation_bytes(model) -> tuple[int, int]:

@@ -80,7 +80,7 @@ def _cost(params, model=None):
     """Per image: the crops and the image through g; the passes through h too when h is the whole model."""
     size = model.input_size if model is not None else (224, 224)
     forward = crops_per_image(size, _check_patch(size, params["patch_size"])) + 1
-    if model is not None and not ModelSplit.of(model, params["layer"]).fast_head:
+    if model is not None and not ModelSplit(model, params["layer"]).fast_head:
         head_forward, head_backward = head_passes(params)
         return forward + head_forward, head_backward
     return forward, 0
@@ -94,7 +94,7 @@ def _resized_rgb(model, image: np.ndarray) -> np.ndarray:
 def _memory(params, model, n_images: int = 1, **_) -> int:
     """Per image: its input, every crop's pooled activations (and NMF's coefficients and float64 copies), its
     activation map and concept maps; then one batch of crops through the engine and the importance's design."""
-    split = ModelSplit.of(model, params["layer"])
+    split = ModelSplit(model, params["layer"])
     channels = split.channels
     positions = math.prod(split.activation_shape[1:]) if len(split.activation_shape) > 1 else 1
     crops = crops_per_image(model.input_size, _check_patch(model.input_size, params["patch_size"]))
@@ -125,7 +125,7 @@ def craft(model, images, target, *, n_concepts, patch_size, layer, extractor, im
           seed, n_crops_shown):
     """CRAFT concepts of a class over a set of images (Fel et al. 2023): a concept bank, maps and importances."""
     patch = _check_patch(model.input_size, patch_size)
-    split = ModelSplit.of(model, layer)
+    split = ModelSplit(model, layer)
     timings = {}
     start = time.perf_counter()
     X = torch.cat([model.preprocess(image) for image in images])  # (n, 3, H, W) at the input size

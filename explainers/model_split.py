@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 
 from models.errors import ExplainerError
-from models.locks import count_forward
+from models.per_model import PerModel
+
+_PROBED = PerModel()  # (model, layer name) -> (activation shape, fast_head): probed once per model and layer
 
 
 class _Reached(Exception):
@@ -28,14 +30,20 @@ def _output(output):
 
 
 class ModelSplit:
-    """``g(batch)`` → the layer's activations (N, C[, h, w]); ``h(activations)`` → logits (N, classes)."""
+    """``g(batch)`` → the layer's activations (N, C[, h, w]); ``h(activations)`` → logits (N, classes).
+
+    Cheap to make: the layer is probed once per model and layer (kept in ``_PROBED``, not on the model)."""
 
     def __init__(self, model, layer: str | None = None):
         self.model = model
         self.layer_name = layer or model.target_layer_name
         self.layer = model.layer(self.layer_name)
+        self.activation_shape, self.fast_head = _PROBED.get(model, self.layer_name, self._probe)
+
+    def _probe(self) -> tuple[tuple[int, ...], bool]:
+        """The layer's activation shape for one input, and whether the model's ``forward_head`` rebuilds it."""
         # a random probe: on a constant one, a wrong head could agree with the model by accident
-        probe = torch.rand(2, 3, *model.input_size, generator=torch.Generator().manual_seed(0)).to(model.device)
+        probe = torch.rand(2, 3, *self.model.input_size, generator=torch.Generator().manual_seed(0)).to(self.model.device)
         with torch.inference_mode():
             activation = self._g(probe)
         if activation.ndim not in (2, 4):
@@ -44,17 +52,7 @@ class ModelSplit:
                 "methods take a convolutional feature map (N, C, h, w) or pooled features (N, C). "
                 "Choose a convolutional layer."
             )
-        self.activation_shape = tuple(activation.shape[1:])
-        self.fast_head = self._head_matches(probe, activation)
-
-    @classmethod
-    def of(cls, model, layer: str | None = None) -> "ModelSplit":
-        """The split of ``model`` at ``layer``, probed once per model and layer."""
-        splits = model.__dict__.setdefault("_concept_splits", {})
-        name = layer or model.target_layer_name
-        if name not in splits:
-            splits[name] = cls(model, name)
-        return splits[name]
+        return tuple(activation.shape[1:]), self._head_matches(probe, activation)
 
     @property
     def channels(self) -> int:
@@ -75,7 +73,7 @@ class ModelSplit:
 
     def g(self, batch: torch.Tensor) -> torch.Tensor:
         """Activations of a preprocessed batch at the layer (counted as forward passes: the model ran up to it)."""
-        count_forward(self.model, batch.shape[0])
+        self.model.count_forward(batch.shape[0])
         return self._g(batch).float()
 
     def _head_matches(self, probe: torch.Tensor, activation: torch.Tensor) -> bool:

@@ -21,12 +21,10 @@ from torch import nn
 from explainers.api import explain
 from explainers.explanation import Explanation
 from explainers.metrics import pairwise_agreement
-from models.locks import ModelLock
 from models.seeding import seeded
 
 PASS_BELOW = 0.5
 _SEED_OFFSET = 0x5A17  # keeps seed 0 from replaying the initialisation of a model built after manual_seed(0)
-_PER_MODEL_CACHES = ("_layer_shapes", "_concept_splits")
 
 
 @dataclass
@@ -91,15 +89,11 @@ def randomized_copy(model, n_layers: int = 2, seed: int = 0):
                 if isinstance(getattr(layer, attr, None), torch.Tensor):
                     getattr(layer, attr).copy_(torch.zeros_like(getattr(layer, attr)) if attr == "running_mean"
                                                else torch.ones_like(getattr(layer, attr)))
-    clone = copy.copy(model)
+    clone = model.fresh_copy()  # its own lock and pass counts; a new key for every per-model store
     for attr, value in vars(model).items():  # submodules the adapter holds (e.g. the embeddings) follow the copy
         if isinstance(value, nn.Module):
             setattr(clone, attr, memo.get(id(value), value))
     clone.module = module.eval()
-    clone.lock = ModelLock()
-    clone.n_forward = clone.n_backward = 0
-    for cache in _PER_MODEL_CACHES:
-        clone.__dict__.pop(cache, None)
     clone.name = f"{model.name} (top {len(names)} layers randomised)"
     clone.randomized_layers = names
     return clone

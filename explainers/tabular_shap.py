@@ -38,11 +38,14 @@ from explainers.budget import DOUBLE
 from explainers.registry import SEED, register
 from explainers.shap_budget import numpy_seed
 from models.errors import ExplainerError, InputError
+from models.per_model import PerModel
 
 ROWS_PER_BATCH = 2048  # rows per model call from the engine (scikit-learn is fastest on big batches)
 ADDITIVITY_TOLERANCE = 1e-4  # kernel/permutation, relative to max(1, |output|): float32 model outputs in the engine
 MAX_EXACT_BACKGROUND = 100  # background rows of the interventional linear explainer
 EXACT_CHUNK = 256  # rows per call of the exact explainers, with progress and a cancel check in between
+_GROUPS = PerModel()  # model -> which of the person's columns each transformed column comes from (``groups``)
+_KMEANS = PerModel()  # (model, k) -> shap's k-means summary of the background (``_kmeans_background``)
 TREE_MODELS = ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree", "HistGradientBoosting")
 
 
@@ -80,11 +83,12 @@ def groups(model) -> np.ndarray:
     """(n_model_columns, n_features) 0/1: which of the person's columns each column the final estimator sees comes from.
 
     Found by probing the pipeline's preprocessing: change one column of background rows
-    and see which transformed columns move. Cached on the model.
+    and see which transformed columns move. Probed once per model (kept in ``_GROUPS``, not on the model).
     """
-    cached = getattr(model, "_lumen_groups", None)
-    if cached is not None:
-        return cached
+    return _GROUPS.get(model, "groups", lambda: _probe_groups(model))
+
+
+def _probe_groups(model) -> np.ndarray:
     base = model.background.iloc[:200].reset_index(drop=True)
     t0 = model.transform(base)
     owner = np.zeros((t0.shape[1], len(model.feature_names)), dtype=np.float64)
@@ -104,7 +108,6 @@ def groups(model) -> np.ndarray:
             "The model's preprocessing mixes several columns into one, so exact SHAP cannot be split per column; "
             "use shap-permutation or shap-kernel."
         )
-    model._lumen_groups = owner
     return owner
 
 
@@ -273,14 +276,14 @@ def _kmeans_background(model, k: int):
     since its ten k-means restarts cost more than explaining a row."""
     import shap
 
-    cache = model.__dict__.setdefault("_lumen_kmeans", {})
-    if k not in cache:
+    def summarise():
         bg = model.schema.encode(model.background)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an all-missing column has no median: it becomes 0 below
             bg = np.nan_to_num(np.where(np.isnan(bg), np.nanmedian(bg, axis=0), bg))  # k-means needs numbers
-        cache[k] = shap.kmeans(bg, min(k, len(np.unique(bg, axis=0))))
-    return cache[k]
+        return shap.kmeans(bg, min(k, len(np.unique(bg, axis=0))))
+
+    return _KMEANS.get(model, k, summarise)
 
 
 def _kernel_cost(params, model=None):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.adapter import ImageClassifier, Prediction
+from models.adapter_base import ModelAdapter
 from models.errors import ExplainerError, InputError, LumenError, ModelLoadError
 from models.labels import LABEL_FILE_TYPES
 from models.weights import WEIGHT_FILE_TYPES
@@ -151,7 +152,7 @@ def load_model(
     std=None,
     trusted=None,
     data=None,
-) -> ImageClassifier:
+) -> ModelAdapter:
     """Load a model: an embedded id, or ``timm:``/``torchvision:``/``torchscript:``/``hf:`` + name.
 
     ``weights``: path of a state dict (timm, torchvision). ``labels``: path of a
@@ -160,7 +161,8 @@ def load_model(
     or "class i". ``input_size`` (int or (h, w)), ``mean``, ``std`` (RGB in
     [0, 1]) override the source's preprocessing.
     ``tabular:DATASET:KIND`` and ``skops:PATH`` (with ``trusted`` types and ``data``) give a
-    ``TabularModel`` (models/tabular.py).
+    ``TabularModel`` (models/tabular.py). Text and generation ids give a ``TextClassifier`` or a
+    ``CausalLM``; every one is a ``ModelAdapter`` (models/adapter_base.py).
     """
     if name.startswith(("tabular:", "skops:")):
         from models.tabular import load_tabular
@@ -199,6 +201,7 @@ __all__ = [
     "InputError",
     "LABEL_FILE_TYPES",
     "LumenError",
+    "ModelAdapter",
     "MODEL_SOURCES",
     "ModelLoadError",
     "ModelSource",

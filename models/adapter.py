@@ -13,11 +13,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from models.device import default_device, describe
+from models.adapter_base import ModelAdapter
 from models.errors import ExplainerError, InputError
 from models.images import to_rgb_array
-from models.labels import label_index
-from models.locks import ModelLock, count_backward, count_forward
+from models.per_model import PerModel
 from models.vit import TokenLayout, to_feature_map, transformer_defaults
 
 
@@ -34,7 +33,10 @@ class Prediction:
         return [(int(i), self.labels[i], float(self.probs[i])) for i in order]
 
 
-class ImageClassifier:
+_LAYER_SHAPES = PerModel()  # (model, layer name) -> the layer's output shape for one input
+
+
+class ImageClassifier(ModelAdapter):
     """A torch image classifier with its preprocessing and class names.
 
     ``mean``/``std`` normalise an RGB image scaled to [0, 1]:
@@ -51,6 +53,7 @@ class ImageClassifier:
     """
 
     modality = "image"
+    input_name = "image"
 
     def __init__(
         self,
@@ -64,11 +67,8 @@ class ImageClassifier:
         device: torch.device | str | None = None,
         layout: TokenLayout | None = None,
     ):
-        self.name = name
-        self.lock = ModelLock()  # hooks are per module: one hooked explanation at a time (models/locks.py)
-        self.device = torch.device(device) if device is not None else default_device()
+        super().__init__(name, labels, device)
         self.module = module.eval().to(self.device)
-        self.labels = list(labels)
         self.input_size = tuple(input_size)
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -82,12 +82,6 @@ class ImageClassifier:
                 self.target_layer_name = target_layer or (known.target_layer if known else self._last_spatial_layer())
             except ExplainerError as e:  # the model still predicts; only layer methods are unavailable
                 self._no_layer = str(e)
-        self.n_forward = 0
-        self.n_backward = 0
-
-    @property
-    def device_description(self) -> str:
-        return describe(self.device)
 
     def preprocess(self, image) -> torch.Tensor:
         """An image (PIL or array) as a normalised (1, 3, H, W) tensor on the model's device."""
@@ -104,11 +98,8 @@ class ImageClassifier:
         explanation has on the shared module, nor change its pass count.
         """
         with self.lock:
-            count_forward(self, batch.shape[0])
+            self.count_forward(batch.shape[0])
             return self.module(batch)
-
-    def count_backward(self, n: int = 1) -> None:
-        count_backward(self, n)
 
     def predict(self, image) -> Prediction:
         with torch.inference_mode():
@@ -133,19 +124,19 @@ class ImageClassifier:
     def layer_output_shape(self, name: str | None = None) -> tuple[int, ...]:
         """Shape of a layer's output (as ``reshape`` gives it) for one input; probed once per layer."""
         name = name or self.target_layer_name
-        shapes = self.__dict__.setdefault("_layer_shapes", {})
-        if name not in shapes:
-            seen = []
-            with self.lock:
-                handle = self.layer(name).register_forward_hook(lambda _m, _i, out: seen.append(out))
-                try:
-                    with torch.inference_mode():
-                        self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
-                finally:
-                    handle.remove()
-            out = seen[-1][0] if isinstance(seen[-1], (tuple, list)) else seen[-1]
-            shapes[name] = tuple(self.reshape(out).shape)
-        return shapes[name]
+        return _LAYER_SHAPES.get(self, name, lambda: self._probe_layer_shape(name))
+
+    def _probe_layer_shape(self, name: str) -> tuple[int, ...]:
+        seen = []
+        with self.lock:
+            handle = self.layer(name).register_forward_hook(lambda _m, _i, out: seen.append(out))
+            try:
+                with torch.inference_mode():
+                    self.module(torch.zeros(1, 3, *self.input_size, device=self.device))
+            finally:
+                handle.remove()
+        out = seen[-1][0] if isinstance(seen[-1], (tuple, list)) else seen[-1]
+        return tuple(self.reshape(out).shape)
 
     @property
     def target_layer(self) -> nn.Module:
@@ -159,14 +150,6 @@ class ImageClassifier:
         patch grid (models/vit.py).
         """
         return to_feature_map(activation, self.layout, self.input_size)
-
-    def class_index(self, target: int | str | None, image=None) -> int:
-        """A class given as index or label, or the top-1 class of ``image`` when None."""
-        if target is None:
-            if image is None:
-                raise ExplainerError("No target class given and no image to pick the top class from.")
-            return int(np.argmax(self.predict(image).probs))
-        return label_index(target, self.labels)
 
     def _last_spatial_layer(self) -> str:
         """Name of the last module, in execution order, that outputs an (N, C, h, w) map with h, w > 1."""

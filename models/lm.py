@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from models.device import default_device, describe
+from models.adapter_base import ModelAdapter
 from models.errors import ExplainerError, InputError
-from models.locks import ModelLock, count_backward, count_forward
 from models.texts import clean_text
 
 # Methods run the model hundreds of times on the prompt + continuation, and attention methods hold
@@ -41,7 +40,7 @@ class Encoded:
         return self.prompt_ids + self.target_ids
 
 
-class CausalLM:
+class CausalLM(ModelAdapter):
     """A torch causal LM (``module(input_ids=...|inputs_embeds=...).logits``) with its tokenizer.
 
     ``labels`` is empty: a generation target is a continuation text, not a class.
@@ -50,11 +49,10 @@ class CausalLM:
     """
 
     modality = "generation"
-    labels: list[str] = []
+    input_name = "prompt"
 
     def __init__(self, name: str, module: nn.Module, tokenizer, device=None, max_prompt_tokens: int | None = None):
-        self.name = name
-        self.device = torch.device(device) if device is not None else default_device()
+        super().__init__(name, [], device)
         self.module = module.eval().to(self.device)
         self.tokenizer = tokenizer
         config = module.config
@@ -64,13 +62,6 @@ class CausalLM:
         self.vocab_size = int(module.get_input_embeddings().weight.shape[0])
         self.eos_ids = _ids_of(getattr(config, "eos_token_id", None)) | _ids_of(tokenizer.eos_token_id)
         self.special_ids = set(tokenizer.all_special_ids) | self.eos_ids
-        self.lock = ModelLock()
-        self.n_forward = 0
-        self.n_backward = 0
-
-    @property
-    def device_description(self) -> str:
-        return describe(self.device)
 
     # ---------------------------------------------------------------- passes (all counted here)
 
@@ -100,11 +91,12 @@ class CausalLM:
         torch.set_flush_denormal(True)
         key = "inputs_embeds" if x.is_floating_point() else "input_ids"
         with self.lock:  # another session's pass must not fire an explanation's hooks or change its count
-            count_forward(self, x.shape[0])
+            self.count_forward(x.shape[0])
             return self.module(**{key: x}, attention_mask=attention_mask, use_cache=False, **kwargs)
 
-    def count_backward(self, n: int = 1) -> None:
-        count_backward(self, n)
+    def class_index(self, target, x=None):
+        """A language model has no classes: its target, a continuation (text or token ids), is taken as given."""
+        return target
 
     def generate(self, prompt, max_new_tokens: int = 20) -> list[int]:
         """Greedy continuation ids of ``prompt`` (text or ``Encoded``), stopping at end-of-text; may be empty."""

@@ -30,10 +30,9 @@ import pandas as pd
 import torch
 
 from models.adapter import Prediction
+from models.adapter_base import ModelAdapter
 from models.errors import ExplainerError, InputError, ModelLoadError, reason
-from models.labels import label_index
 from models.limits import check_size
-from models.locks import ModelLock, count_forward
 from models.tables import Dataset, TableSchema, load_dataset
 
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
@@ -126,7 +125,7 @@ def train_model(dataset: Dataset, kind: str = "random-forest", seed: int = 0, n_
     return model
 
 
-class TabularModel:
+class TabularModel(ModelAdapter):
     """A scikit-learn estimator over a table, with the data SHAP needs.
 
     The estimator takes a frame of the feature columns (``feature_names``). ``forward``
@@ -135,12 +134,13 @@ class TabularModel:
     """
 
     modality = "tabular"
-    device = torch.device("cpu")
+    input_name = "row"
     device_description = "CPU (scikit-learn)"
 
     def __init__(self, name, estimator, schema: TableSchema, target: str, task: str, background: pd.DataFrame,
                  held_out=None, seed: int = 0):
-        self.name = name
+        labels = [str(c) for c in estimator.classes_] if task == "classification" else [target]
+        super().__init__(name, labels, "cpu")
         self.estimator = estimator
         self.schema = schema
         self.target = target
@@ -150,13 +150,6 @@ class TabularModel:
         if len(background) > BACKGROUND_ROWS:
             background = background.sample(n=BACKGROUND_ROWS, random_state=seed)
         self.background = schema.check(background).reset_index(drop=True)
-        self.lock = ModelLock()
-        self.n_forward = 0
-        self.n_backward = 0
-        if task == "classification":
-            self.labels = [str(c) for c in estimator.classes_]
-        else:
-            self.labels = [target]
         self.output_kind = self._output_kind()
         self.score_name, self.score = None, None
         if held_out is not None:
@@ -218,13 +211,13 @@ class TabularModel:
     def output(self, rows) -> np.ndarray:
         """The explained output (see the module docstring), (n_rows, n_outputs) float64; counts the rows."""
         frame = self.rows(rows)
-        count_forward(self, len(frame))
+        self.count_forward(len(frame))
         return self._raw_output(frame)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Outputs for encoded rows (the engine's call); every row counts as one forward pass."""
         with self.lock:
-            count_forward(self, batch.shape[0])
+            self.count_forward(batch.shape[0])
         frame = self.schema.decode(batch.cpu().numpy())
         return torch.from_numpy(self._raw_output(frame))
 
@@ -247,7 +240,7 @@ class TabularModel:
         frame = self.rows(row)
         if len(frame) != 1:
             raise InputError(f"predict takes one row; got {len(frame)}.")
-        count_forward(self, 1)
+        self.count_forward(1)
         if self.task != "classification":
             return ValuePrediction(float(np.ravel(self.estimator.predict(frame))[0]), self.labels)
         if hasattr(self.estimator, "predict_proba"):
@@ -265,13 +258,9 @@ class TabularModel:
         lookup = {c: i for i, c in enumerate(self.labels)}
         return np.array([lookup[str(c)] for c in self.estimator.predict(frame)])
 
-    def class_index(self, target, row=None) -> int:
-        """A class given as index or label (regression: 0 or the target's name); None: the row's predicted class."""
-        if target is None:
-            if row is None:
-                raise ExplainerError("No target class given and no row to pick the predicted class from.")
-            return int(self.predicted_classes(row)[0])
-        return label_index(target, self.labels)
+    def top_class(self, row) -> int:
+        """The row's predicted class (0 for a regressor): what ``class_index(None, row)`` gives."""
+        return int(self.predicted_classes(row)[0])
 
     def score_frame(self, frame: pd.DataFrame, y) -> float:
         """How well the model fits rows with their true targets; counts the rows.
@@ -281,7 +270,7 @@ class TabularModel:
         regressors: R².
         """
         frame = self.rows(frame)
-        count_forward(self, len(frame))
+        self.count_forward(len(frame))
         if self.task == "classification" and hasattr(self.estimator, "predict_proba"):
             from sklearn.metrics import log_loss
 

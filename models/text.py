@@ -17,10 +17,8 @@ import torch
 from torch import nn
 
 from models.adapter import Prediction
-from models.device import default_device, describe
-from models.errors import ExplainerError, InputError
-from models.labels import label_index
-from models.locks import ModelLock, count_backward, count_forward
+from models.adapter_base import ModelAdapter
+from models.errors import InputError
 from models.texts import clean_text
 
 HIDDEN = -1  # token id meaning "not there": pad id under a zero attention mask
@@ -50,10 +48,11 @@ class Encoding:
         return np.flatnonzero(~self.special)
 
 
-class TextClassifier:
+class TextClassifier(ModelAdapter):
     """A torch sequence classifier with its tokenizer and class names."""
 
     modality = "text"
+    input_name = "text"
 
     def __init__(
         self,
@@ -65,24 +64,15 @@ class TextClassifier:
         max_length: int,
         device: torch.device | str | None = None,
     ):
-        self.name = name
-        self.device = torch.device(device) if device is not None else default_device()
+        super().__init__(name, labels, device)
         self.module = module.eval().to(self.device)
         self.tokenizer = tokenizer
-        self.labels = list(labels)
         self.embeddings = embeddings  # the token-embedding layer (ids -> vectors), for gradient methods
         self.max_length = int(max_length)
         self.pad_token_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         self.mask_token_id = tokenizer.mask_token_id
-        self.lock = ModelLock()
-        self.n_forward = 0
-        self.n_backward = 0
         # texts are small: batch many on GPU, a few on CPU (explicit, since the engine sizes image batches)
         self.batch_size = 256 if self.device.type == "cuda" else 32
-
-    @property
-    def device_description(self) -> str:
-        return describe(self.device)
 
     def encode(self, text) -> Encoding:
         """``text`` cleaned and tokenised, truncated to ``max_length`` tokens with a warning saying how much was kept."""
@@ -129,13 +119,13 @@ class TextClassifier:
         Holds the model's lock, so another session's pass cannot fire an explanation's hooks.
         """
         with self.lock:
-            count_forward(self, input_ids.shape[0])
+            self.count_forward(input_ids.shape[0])
             return self.module(*self._inputs(input_ids, attention_mask))
 
     def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Attention probabilities, one (N, heads, T, T) tensor per layer; counted as a forward pass."""
         with self.lock:
-            count_forward(self, input_ids.shape[0])
+            self.count_forward(input_ids.shape[0])
             return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
 
     def measure_pass_times(self, n_tokens: int = 20, batch: int = 8) -> tuple[float, float]:
@@ -163,9 +153,6 @@ class TextClassifier:
             handle.remove()
         return forward, backward
 
-    def count_backward(self, n: int = 1) -> None:
-        count_backward(self, n)
-
     def predict(self, text) -> Prediction:
         enc = self.encode(text)
         with torch.inference_mode():
@@ -174,14 +161,6 @@ class TextClassifier:
         if probs.shape[0] != len(self.labels):
             raise InputError(f"The model gives {probs.shape[0]} outputs but has {len(self.labels)} class names.")
         return Prediction(probs=probs, labels=self.labels)
-
-    def class_index(self, target: int | str | None, text=None) -> int:
-        """A class given as index or label, or the top class of ``text`` when None."""
-        if target is None:
-            if text is None:
-                raise ExplainerError("No target class given and no text to pick the top class from.")
-            return int(np.argmax(self.predict(text).probs))
-        return label_index(target, self.labels)
 
 
 class SequenceLogits(nn.Module):

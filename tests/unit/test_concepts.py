@@ -180,7 +180,7 @@ def test_craft_through_the_swap_hook_counts_its_head_passes(headed, images):
     from explainers import get_method
 
     # pooling a ReLU map 8×8 first changes nothing that the head's mean sees; the conv's raw output is another matter
-    assert ModelSplit.of(headed, "features.1").fast_head and not ModelSplit.of(headed, "features.0").fast_head
+    assert ModelSplit(headed, "features.1").fast_head and not ModelSplit(headed, "features.0").fast_head
     passes = get_method("craft", "image").estimate(
         {"layer": "features.0", "n_concepts": 2, "patch_size": 16, "nb_design": 4}, headed)
     sobol = 4 * (2 + 2)
