@@ -80,7 +80,7 @@ def gradient_cam(rule: CamRule, id: str = ""):
 
     ``grad_noise`` (a multiple of the gradients' standard deviation, seeded by
     ``seed``) perturbs the gradients before the rule sees them: it is how the
-    robustness of a rule to noisy gradients is measured.
+    robustness of a rule to noisy gradients is measured. (``id``, the method's, is not needed here.)
     """
 
     def explain_with(model, image, target, layer=None, grad_noise=0.0, seed=0):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
-
-import inspect
 
 import numpy as np
 
