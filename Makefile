@@ -1,10 +1,11 @@
 # `make run`: set up and start the app. `make test`: set up and run every test.
+# `make test-fast`: the tests not marked slow (no embedded model on real inputs, no browser), in minutes.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench setup debian
+.PHONY: run test test-fast bench setup debian
 
 $(VENV)/.runtime: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ debian:
 
 test: $(VENV)/.test debian
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.test
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.test
 	$(PY) -m bench.bench_cams

@@ -8,7 +8,7 @@ from explainers.generation import MAX_NEW_TOKENS, one_pass_memory
 from explainers.registry import SEED, register
 
 
-@register("random", "image", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0),
+@register("random", "image", "baseline", cost=lambda params, model=None, **sizes: (1, 0), defaults=dict(seed=0),
           limits={"seed": SEED}, exclusive=False)
 def random_image(model, image, target, *, seed):
     """Uniform random scores in [0, 1] for every pixel (seeded): what any explainer must beat."""
@@ -17,7 +17,7 @@ def random_image(model, image, target, *, seed):
     return np.random.default_rng(seed).random((h, w), dtype=np.float32), index
 
 
-@register("random", "text", "baseline", cost=lambda params, model=None, **_: (1, 0), defaults=dict(seed=0), signed=True,
+@register("random", "text", "baseline", cost=lambda params, model=None, **sizes: (1, 0), defaults=dict(seed=0), signed=True,
           limits={"seed": SEED}, exclusive=False)
 def random_text(model, text, target, *, seed):
     """Uniform random scores in [-1, 1] for every token (seeded; special tokens 0): what any explainer must beat."""
@@ -29,7 +29,7 @@ def random_text(model, text, target, *, seed):
     return finish(scores, enc), index, fields(enc)
 
 
-@register("random", "tabular", "baseline", cost=lambda params, model=None: (1, 0), defaults=dict(seed=0), signed=True,
+@register("random", "tabular", "baseline", cost=lambda params, model=None, **sizes: (1, 0), defaults=dict(seed=0), signed=True,
           limits={"seed": SEED}, exclusive=False)
 def random_tabular(model, frame, target, *, seed):
     """Uniform random scores in [-1, 1] for every feature of one row (seeded): what any explainer must beat."""
@@ -39,7 +39,7 @@ def random_tabular(model, frame, target, *, seed):
     return scores, index, {"feature_names": model.feature_names}
 
 
-@register("random", "generation", "baseline", cost=lambda params, model=None, **_: (0, 0),
+@register("random", "generation", "baseline", cost=lambda params, model=None, **sizes: (0, 0),
           defaults=dict(max_new_tokens=20, seed=0), signed=True,
           limits={"max_new_tokens": MAX_NEW_TOKENS, "seed": SEED}, memory=one_pass_memory, exclusive=False)
 def random_generation(model, text, target, *, max_new_tokens, seed):

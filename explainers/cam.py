@@ -75,12 +75,12 @@ def add_gradient_noise(G: torch.Tensor, level: float, seed: int) -> torch.Tensor
     return G + float(level) * G.std() * noise
 
 
-def gradient_cam(rule: CamRule):
-    """Turn a rule ``(A, G) -> (h, w) map`` into an image explainer.
+def gradient_cam(rule: CamRule, id: str = ""):
+    """Turn a rule ``(A, G) -> (h, w) map`` into an image explainer (``register(..., wrap=gradient_cam)``).
 
     ``grad_noise`` (a multiple of the gradients' standard deviation, seeded by
     ``seed``) perturbs the gradients before the rule sees them: it is how the
-    robustness of a rule to noisy gradients is measured.
+    robustness of a rule to noisy gradients is measured. (``id``, the method's, is not needed here.)
     """
 
     def explain_with(model, image, target, layer=None, grad_noise=0.0, seed=0):
@@ -93,7 +93,7 @@ def gradient_cam(rule: CamRule):
     return explain_with
 
 
-def one_pass(params, model) -> tuple[int, int]:
+def one_pass(params, model=None, **sizes) -> tuple[int, int]:
     return 1, 1
 
 
@@ -106,17 +106,12 @@ def one_forward(params, model, **_) -> int:
     return forward_bytes(image_activation_bytes(model)[1], image_input_bytes(model))
 
 
-def register_gradient_cam(id: str):
-    """Register a gradient CAM rule under ``id`` with the shared parameters and cost."""
-
-    def decorate(rule: CamRule) -> CamRule:
-        defaults = {"layer": None, "grad_noise": 0.0, "seed": 0}
-        limits = {"grad_noise": (0.0, 10.0), "seed": SEED}  # noise of 10 standard deviations drowns any gradient
-        register(id, modality="image", family="cam", cost=one_pass, defaults=defaults, limits=limits,
-                 memory=one_backward)(gradient_cam(rule))
-        return rule
-
-    return decorate
+# What every gradient CAM shares: ``@register(id, **GRADIENT_CAM)`` on a rule ``(A, G) -> (h, w) map``.
+GRADIENT_CAM = dict(
+    modality="image", family="cam", cost=one_pass, wrap=gradient_cam, memory=one_backward,
+    defaults={"layer": None, "grad_noise": 0.0, "seed": 0},
+    limits={"grad_noise": (0.0, 10.0), "seed": SEED},  # noise of 10 standard deviations drowns any gradient
+)
 
 
 def weighted_sum(weights: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
@@ -124,13 +119,13 @@ def weighted_sum(weights: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     return torch.relu(torch.einsum("k,khw->hw", weights, A))
 
 
-@register_gradient_cam("grad-cam")
+@register("grad-cam", **GRADIENT_CAM)
 def grad_cam(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al., ICCV 2017): ReLU(Σ_k w_k A_k), w_k = mean gradient of channel k."""
     return weighted_sum(G.mean(dim=(1, 2)), A)
 
 
-@register_gradient_cam("grad-cam++")
+@register("grad-cam++", **GRADIENT_CAM)
 def grad_cam_plus_plus(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhay et al., WACV 2018): w_k = Σ_ij α_ij ReLU(G_ij), α = G²/(2G² + Σ_ab A_ab · G³).
 
@@ -143,26 +138,26 @@ def grad_cam_plus_plus(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     return weighted_sum((alpha * torch.relu(G)).sum(dim=(1, 2)), A)
 
 
-@register_gradient_cam("xgrad-cam")
+@register("xgrad-cam", **GRADIENT_CAM)
 def xgrad_cam(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """XGrad-CAM (Fu et al., BMVC 2020): w_k = Σ_ij G_ij A_ij / Σ_ij A_ij."""
     weights = (G * A).sum(dim=(1, 2)) / (A.sum(dim=(1, 2)) + EPS)
     return weighted_sum(weights, A)
 
 
-@register_gradient_cam("hires-cam")
+@register("hires-cam", **GRADIENT_CAM)
 def hires_cam(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """HiResCAM (Draelos & Carin, 2020): ReLU(Σ_k G_k ⊙ A_k), element-wise, no spatial averaging."""
     return torch.relu((G * A).sum(dim=0))
 
 
-@register_gradient_cam("layer-cam")
+@register("layer-cam", **GRADIENT_CAM)
 def layer_cam(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """LayerCAM (Jiang et al., IEEE TIP 2021): ReLU(Σ_k ReLU(G_k) ⊙ A_k)."""
     return torch.relu((torch.relu(G) * A).sum(dim=0))
 
 
-def forward_only(params, model) -> tuple[int, int]:
+def forward_only(params, model=None, **sizes) -> tuple[int, int]:
     return 1, 0
 
 

@@ -27,7 +27,8 @@ import torch
 from scipy.spatial.distance import pdist
 from sklearn.cluster import DBSCAN
 
-from explainers.cam import register_gradient_cam, weighted_sum
+from explainers.cam import GRADIENT_CAM, weighted_sum
+from explainers.registry import register
 
 STRONG_PERCENTILE = 75.0
 EPS_PERCENTILE = 25.0
@@ -73,7 +74,7 @@ def cluster_filter_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(weights).to(A.device, A.dtype)
 
 
-@register_gradient_cam("cf-cam")
+@register("cf-cam", **GRADIENT_CAM)
 def cf_cam(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """CF-CAM (Cluster Filter CAM, 2025): strong channels keep their mean gradient, the rest share a DBSCAN cluster's bilaterally filtered one."""
     return weighted_sum(cluster_filter_weights(A, G), A)

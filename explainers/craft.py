@@ -76,7 +76,7 @@ def head_passes(params) -> tuple[int, int]:
     return 1 + passes - backward + metric_passes(r), backward
 
 
-def _cost(params, model=None):
+def _cost(params, model=None, **sizes):
     """Per image: the crops and the image through g; the passes through h too when h is the whole model."""
     size = model.input_size if model is not None else (224, 224)
     forward = crops_per_image(size, _check_patch(size, params["patch_size"])) + 1

@@ -117,6 +117,16 @@ def lm_rows_bytes(model, n_prompt: int, n_target: int, rows: int, grad: bool) ->
     return max(1, min(rows, batch)) * _row_bytes(model, n_prompt, n_target, grad)
 
 
+def prompt_tokens(sizes: dict) -> int:
+    """The prompt's length in tokens among a cost's ``sizes``; the assumed one when the caller gives none."""
+    return sizes.get("n_prompt", COST_PROMPT_TOKENS)
+
+
+def target_tokens(sizes: dict) -> int:
+    """The continuation's length in tokens among a cost's ``sizes``; the assumed one when the caller gives none."""
+    return sizes.get("n_target", COST_TARGET_TOKENS)
+
+
 def one_pass_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
     return lm_rows_bytes(model, n_prompt, n_target, 1, grad=False)
 
@@ -163,7 +173,7 @@ def scale_rows(raw: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     "occlusion",
     modality="generation",
     family="perturbation",
-    cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (n_prompt + 1, 0),
+    cost=lambda params, model=None, **sizes: (prompt_tokens(sizes) + 1, 0),
     defaults={"max_new_tokens": 20},
     signed=True,
     exclusive=False,  # forward passes only, no hook: runs beside other runs
@@ -205,7 +215,7 @@ def occlusion(model, text, target, max_new_tokens=20):
     "attention",
     modality="generation",
     family="attention",
-    cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (1, 0),
+    cost=lambda params, model=None, **sizes: (1, 0),
     defaults={"max_new_tokens": 20},
     limits={"max_new_tokens": MAX_NEW_TOKENS},
     memory=_attention_memory,
@@ -283,7 +293,7 @@ def path_logprobs(task: Task, alphas: torch.Tensor, reference: torch.Tensor) -> 
     "gradient-x-input",
     modality="generation",
     family="gradient",
-    cost=lambda params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS: (n_target, n_target),
+    cost=lambda params, model=None, **sizes: (target_tokens(sizes), target_tokens(sizes)),
     defaults={"max_new_tokens": 20},
     signed=True,
     limits={"max_new_tokens": MAX_NEW_TOKENS},
@@ -317,8 +327,8 @@ def ig_reference(model, n_prompt: int, baseline: str) -> torch.Tensor:
         return model.embeddings(torch.full((1, n_prompt), int(pad), device=model.device))[0].detach()
 
 
-def _ig_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS):
-    steps = positive_int("n_steps", params["n_steps"])
+def _ig_cost(params, model=None, **sizes):
+    steps, n_target = positive_int("n_steps", params["n_steps"]), target_tokens(sizes)
     return n_target * steps + steps + 1, n_target * steps  # at least: more where the path needs refining
 
 

@@ -168,18 +168,107 @@ class ReluLikeGuidedBackprop(GuidedBackprop):
             self.backward_hooks.extend(_register_backward_hook(module, self._backward_hook, self))
 
 
+def max_abs_channel(attribution: torch.Tensor) -> torch.Tensor:
+    return attribution.abs().amax(dim=0)
+
+
+def sum_channels(attribution: torch.Tensor) -> torch.Tensor:
+    return attribution.sum(dim=0)
+
+
+def captum_method(reduce: Callable[[torch.Tensor], torch.Tensor]):
+    """The family builder (``register(..., wrap=captum_method(reduce))``): turn
+    ``attribute(model, x, index, **params) -> ((1, 3, h, w), index)`` into an image explainer that reduces
+    the attribution over colour channels with ``reduce``, brings it onto the image's grid and scales it."""
+
+    def wrap(attribute, id: str):
+        def explain_with(model, image, target, **params):
+            attribution, index = _grid_attribution(model, image, id, attribute, target, params)
+            grid = resize_map(reduce(attribution), image.shape[0], image.shape[1])
+            return scale_by_max_abs(grid), index
+
+        explain_with.__doc__ = attribute.__doc__
+        explain_with.attribute = attribute  # for ``model_grid_attribution``: the raw attribution
+        return explain_with
+
+    return wrap
+
+
+def model_grid_attribution(model, image, method: str, target: int | None = None, **params):
+    """The raw (3, h, w) attribution of ``method`` on the model's input grid, and the target index.
+
+    ``image``: an H×W×3 uint8 array; ``params``: the method's parameters
+    (defaults filled in from the registry).
+    """
+    spec = get_method(method, "image")
+    return _grid_attribution(model, image, method, spec.fn.attribute, target, spec.resolve_params(params))
+
+
+def _grid_attribution(model, image, method: str, attribute, target, params):
+    with model.lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Setting .*hooks")  # Captum announcing its own (removed) hooks
+        x = model.preprocess(image).requires_grad_(True)
+        with torch.enable_grad():
+            try:
+                attribution, index = attribute(model, x, target, **params)
+            except (RuntimeError, AssertionError) as exc:
+                raise ExplainerError(f"{method} could not run on this model: {exc}") from exc
+    return attribution.detach()[0], index
+
+
+def one_pass(params, model=None, **sizes):
+    return 1, 1
+
+
+def per_step(params, model=None, **sizes):
+    return params["n_steps"], params["n_steps"]
+
+
+def per_sample(params, model=None, **sizes):
+    return params["n_samples"], params["n_samples"]
+
+
+def two_inputs(params, model=None, **sizes):  # x and x' in one pass of two
+    return 2, 2
+
+
+# Peak memory: the images Captum sends through the network and back at once (explainers/budget.py).
+ONE_INPUT = lambda params, model, **_: image_backward_bytes(model, 1)  # noqa: E731
+
+
+# Captum's GradientSHAP has no batch size: all n_samples (input, baseline) pairs go through at once.
+def in_batches(count: str):
+    """``batch_size`` of the ``count`` points at once (fewer when there are fewer points)."""
+    return lambda params, model, **_: image_backward_bytes(model, min(params["batch_size"], params[count]), copies=5)
+
+
+ALL_SAMPLES = lambda params, model, **_: image_backward_bytes(model, params["n_samples"], copies=5)  # noqa: E731
+# Maxima: n_steps and n_samples only cost time (batched), except GradientSHAP's samples (one batch);
+# 32 images with autograd on the embedded EfficientNet take about 2.5 GB (76 MB saved for backward each).
+STEP_LIMITS = {"n_steps": (1, 2048), "batch_size": (1, 32)}
+SAMPLE_LIMITS = {"n_samples": (1, 4096), "noise_level": (0.0, 10.0), "batch_size": (1, 32), "seed": SEED}
+
+CAPTUM = dict(modality="image", family="gradient")  # every Captum gradient method's place
+
+
+@register("saliency", **CAPTUM, wrap=captum_method(max_abs_channel), cost=one_pass, memory=ONE_INPUT)
 def _saliency(model, x, index):
     """Saliency (Simonyan, Vedaldi & Zisserman, ICLR workshop 2014): max over colour channels of |∂y/∂x|."""
     f = CountedTarget(model, index)
     return Saliency(f).attribute(x, abs=True), f.index
 
 
+@register("gradient-x-input", **CAPTUM, wrap=captum_method(sum_channels), cost=one_pass, memory=ONE_INPUT, signed=True)
 def _gradient_x_input(model, x, index):
     """Gradient × input (Shrikumar et al., 2016): Σ_c x_c ∂y/∂x_c, with x in the model's normalised space."""
     f = CountedTarget(model, index)
     return InputXGradient(f).attribute(x), f.index
 
 
+@register("integrated-gradients", **CAPTUM, wrap=captum_method(sum_channels), cost=per_step,
+          memory=in_batches("n_steps"), signed=True, limits=STEP_LIMITS,
+          choices={"baseline": BASELINES, "quadrature": QUADRATURES},
+          defaults={"n_steps": 32, "quadrature": "gausslegendre", "baseline": "black", "batch_size": 16})
 def _integrated_gradients(model, x, index, n_steps=32, quadrature="gausslegendre", baseline="black", batch_size=16):
     """Integrated gradients (Sundararajan, Taly & Yan, ICML 2017): (x − x')·∫₀¹ ∂y/∂x(x' + α(x − x')) dα.
 
@@ -200,6 +289,9 @@ def _integrated_gradients(model, x, index, n_steps=32, quadrature="gausslegendre
     return ig.attribute(x, baselines=reference, n_steps=steps, method=quadrature, internal_batch_size=batch), f.index
 
 
+@register("smoothgrad", **CAPTUM, wrap=captum_method(max_abs_channel), cost=per_sample,
+          memory=in_batches("n_samples"), limits=SAMPLE_LIMITS,
+          defaults={"n_samples": 16, "noise_level": 0.15, "batch_size": 16, "seed": 0})
 def _smoothgrad(model, x, index, n_samples=16, noise_level=0.15, batch_size=16, seed=0):
     """SmoothGrad (Smilkov et al., 2017): the mean of |∂y/∂x| over noisy copies x + N(0, σ²) of the input.
 
@@ -218,6 +310,9 @@ def _smoothgrad(model, x, index, n_samples=16, noise_level=0.15, batch_size=16, 
     return attribution, f.index
 
 
+@register("deeplift", **CAPTUM, wrap=captum_method(sum_channels), cost=two_inputs,
+          memory=lambda params, model, **_: 2 * image_backward_bytes(model, 2),  # x, x'; the hooks keep as much
+          signed=True, defaults={"baseline": "black"}, choices={"baseline": BASELINES})
 def _deeplift(model, x, index, baseline="black"):
     """DeepLIFT, Rescale rule (Shrikumar, Greenside & Kundaje, ICML 2017): contributions summing to y(x) − y(x').
 
@@ -240,6 +335,9 @@ def _deeplift(model, x, index, baseline="black"):
     return attribution, f.index
 
 
+@register("gradient-shap", **CAPTUM, wrap=captum_method(sum_channels), cost=per_sample, memory=ALL_SAMPLES,
+          signed=True, defaults={"n_samples": 16, "noise_level": 0.1, "seed": 0},
+          limits={"n_samples": (1, 32), "noise_level": (0.0, 10.0), "seed": SEED})
 def _gradient_shap(model, x, index, n_samples=16, noise_level=0.1, seed=0):
     """GradientSHAP (Lundberg & Lee, NeurIPS 2017): E[(x − x')·∂y/∂x(x' + α(x − x'))], x' ~ baselines, α ~ U(0, 1).
 
@@ -257,6 +355,7 @@ def _gradient_shap(model, x, index, n_samples=16, noise_level=0.1, seed=0):
     return attribution, f.index
 
 
+@register("guided-backprop", **CAPTUM, wrap=captum_method(max_abs_channel), cost=one_pass, memory=ONE_INPUT)
 def _guided_backprop(model, x, index):
     """Guided backpropagation (Springenberg et al., ICLR workshop 2015): ∂y/∂x with negative gradients stopped at ReLUs.
 
@@ -278,102 +377,3 @@ def forget_deeplift_state(module: nn.Module) -> None:
             for name in ("input", "output"):
                 if isinstance(getattr(m, name, None), torch.Tensor):
                     delattr(m, name)
-
-
-def max_abs_channel(attribution: torch.Tensor) -> torch.Tensor:
-    return attribution.abs().amax(dim=0)
-
-
-def sum_channels(attribution: torch.Tensor) -> torch.Tensor:
-    return attribution.sum(dim=0)
-
-
-ATTRIBUTIONS: dict[str, Callable] = {}
-
-
-def image_method(id, attribute, reduce, cost, defaults, signed, limits=None, memory=None):
-    """Register ``attribute(model, x, index, **params) -> ((1, 3, h, w), index)`` as an image explainer."""
-    ATTRIBUTIONS[id] = attribute
-
-    def explain_with(model, image, target, **params):
-        attribution, index = model_grid_attribution(model, image, id, target, **params)
-        grid = resize_map(reduce(attribution), image.shape[0], image.shape[1])
-        return scale_by_max_abs(grid), index
-
-    explain_with.__doc__ = attribute.__doc__
-    allowed = {"baseline": BASELINES, "quadrature": QUADRATURES}
-    choices = {name: values for name, values in allowed.items() if name in defaults}
-    register(id, modality="image", family="gradient", cost=cost, defaults=defaults, signed=signed, choices=choices,
-             limits=limits, memory=memory or ONE_INPUT)(explain_with)
-
-
-def model_grid_attribution(model, image, method: str, target: int | None = None, **params):
-    """The raw (3, h, w) attribution of ``method`` on the model's input grid, and the target index.
-
-    ``image``: an H×W×3 uint8 array; ``params``: the method's parameters
-    (defaults filled in from the registry).
-    """
-    params = get_method(method, "image").resolve_params(params)
-    with model.lock, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Setting .*hooks")  # Captum announcing its own (removed) hooks
-        x = model.preprocess(image).requires_grad_(True)
-        with torch.enable_grad():
-            try:
-                attribution, index = ATTRIBUTIONS[method](model, x, target, **params)
-            except (RuntimeError, AssertionError) as exc:
-                raise ExplainerError(f"{method} could not run on this model: {exc}") from exc
-    return attribution.detach()[0], index
-
-
-ONE = lambda params, model=None: (1, 1)  # noqa: E731
-# Peak memory: the images Captum sends through the network and back at once (explainers/budget.py).
-ONE_INPUT = lambda params, model, **_: image_backward_bytes(model, 1)  # noqa: E731
-# Captum's GradientSHAP has no batch size: all n_samples (input, baseline) pairs go through at once.
-def in_batches(count: str):
-    """``batch_size`` of the ``count`` points at once (fewer when there are fewer points)."""
-    return lambda params, model, **_: image_backward_bytes(model, min(params["batch_size"], params[count]), copies=5)
-
-
-ALL_SAMPLES = lambda params, model, **_: image_backward_bytes(model, params["n_samples"], copies=5)  # noqa: E731
-# Maxima: n_steps and n_samples only cost time (batched), except GradientSHAP's samples (one batch);
-# 32 images with autograd on the embedded EfficientNet take about 2.5 GB (76 MB saved for backward each).
-STEP_LIMITS = {"n_steps": (1, 2048), "batch_size": (1, 32)}
-SAMPLE_LIMITS = {"n_samples": (1, 4096), "noise_level": (0.0, 10.0), "batch_size": (1, 32), "seed": SEED}
-STEPS = lambda params, model=None: (params["n_steps"], params["n_steps"])  # noqa: E731
-SAMPLES = lambda params, model=None: (params["n_samples"], params["n_samples"])  # noqa: E731
-
-image_method("saliency", _saliency, max_abs_channel, ONE, {}, signed=False)
-image_method("gradient-x-input", _gradient_x_input, sum_channels, ONE, {}, signed=True)
-image_method(
-    "integrated-gradients",
-    _integrated_gradients,
-    sum_channels,
-    STEPS,
-    {"n_steps": 32, "quadrature": "gausslegendre", "baseline": "black", "batch_size": 16},
-    signed=True,
-    limits=STEP_LIMITS,
-    memory=in_batches("n_steps"),
-)
-image_method(
-    "smoothgrad",
-    _smoothgrad,
-    max_abs_channel,
-    SAMPLES,
-    {"n_samples": 16, "noise_level": 0.15, "batch_size": 16, "seed": 0},
-    signed=False,
-    limits=SAMPLE_LIMITS,
-    memory=in_batches("n_samples"),
-)
-image_method("deeplift", _deeplift, sum_channels, lambda params, model=None: (2, 2), {"baseline": "black"}, signed=True,
-             memory=lambda params, model, **_: 2 * image_backward_bytes(model, 2))  # x, x'; the hooks keep as much
-image_method(
-    "gradient-shap",
-    _gradient_shap,
-    sum_channels,
-    SAMPLES,
-    {"n_samples": 16, "noise_level": 0.1, "seed": 0},
-    signed=True,
-    limits={"n_samples": (1, 32), "noise_level": (0.0, 10.0), "seed": SEED},
-    memory=ALL_SAMPLES,
-)
-image_method("guided-backprop", _guided_backprop, max_abs_channel, ONE, {}, signed=False)

@@ -91,7 +91,7 @@ def _window_and_stride(params) -> tuple[int, int]:
     return window, stride
 
 
-def _occlusion_cost(params, model=None) -> tuple[int, int]:
+def _occlusion_cost(params, model=None, **sizes) -> tuple[int, int]:
     window, stride = _window_and_stride(params)
     h, w = model.input_size if model is not None else (COST_INPUT_SIZE, COST_INPUT_SIZE)
     return _positions(h, window, stride)[0] * _positions(w, window, stride)[0] + 1, 0
@@ -172,7 +172,7 @@ def _rise_memory(params, model, **_) -> int:
     "rise",
     modality="image",
     family="perturbation",
-    cost=lambda params, model=None: (_int(params, "n_masks", 1) + 1, 0),
+    cost=lambda params, model=None, **sizes: (_int(params, "n_masks", 1) + 1, 0),
     defaults={"n_masks": 1000, "grid": 7, "p": 0.5, "seed": 0},
     exclusive=False,  # forward passes only, no hook: runs beside other runs
     # 8,000 masks: the paper's count for ResNet-50 (about 2 min on a GPU, long on CPU); a grid of 64 cells
@@ -246,7 +246,7 @@ def _linear_upsampling(n_in: int, n_out: int, device) -> torch.Tensor:
 PERTURBATIONS = {"inpainting": "zero", "blur": "blur", "amplitude": "black"}
 
 
-def _sobol_cost(params, model=None) -> tuple[int, int]:
+def _sobol_cost(params, model=None, **sizes) -> tuple[int, int]:
     g = _int(params, "grid_size", 1)
     return sobol_core.check_nb_design(params["nb_design"]) * (g * g + 2) + 1, 0
 

@@ -8,7 +8,8 @@ import torch
 
 from explainers.engine import batched_logits, check_cancel, expect
 from explainers.generation import (
-    COST_PROMPT_TOKENS, COST_TARGET_TOKENS, MAX_NEW_TOKENS, lm_rows_bytes, make_task, target_logprobs,
+    COST_PROMPT_TOKENS, COST_TARGET_TOKENS, MAX_NEW_TOKENS, lm_rows_bytes, make_task, prompt_tokens, target_logprobs,
+    target_tokens,
 )
 from explainers.gradients import positive_int
 from explainers.registry import SEED, register
@@ -20,7 +21,8 @@ MASKED_LM_CANDIDATES = 50
 _EPS = 1e-6
 
 
-def _reagent_cost(params, model=None, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS):
+def _reagent_cost(params, model=None, **sizes):
+    n_prompt, n_target = prompt_tokens(sizes), target_tokens(sizes)
     probes = positive_int("num_probes", params["num_probes"])
     steps = min(TYPICAL_STEPS, positive_int("max_probe_steps", params["max_probe_steps"]))
     setup = {"causal-lm": 1, "fill-in": 1 + n_prompt * FILL_IN_CANDIDATES}.get(params["sampler"], 0)

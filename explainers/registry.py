@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -9,7 +10,8 @@ import numpy as np
 
 from models.errors import ExplainerError
 
-# (params, model, **sizes) -> (n_forward, n_backward); sizes such as n_tokens or n_prompt come from the input
+# cost(params, model=None, **sizes) -> (n_forward, n_backward), the one signature of every method's cost;
+# sizes such as n_tokens or n_prompt come from the input, and a cost reads those it needs with a default
 Cost = Callable[..., tuple[int, int]]
 # (params, model, **sizes) -> bytes: the run's peak memory, estimated before it runs (explainers/budget.py)
 Memory = Callable[..., int]
@@ -97,8 +99,12 @@ def register(
     exclusive: bool = True,
     limits: Limits | None = None,
     memory: Memory | None = None,
+    wrap: Callable[[Callable, str], Callable] | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
+
+    The one way to add a method: ``@register(...)`` on its function, in a module listed in
+    explainers/methods.py (or named by the ``LUMEN_PLUGINS`` environment variable).
 
     ``x`` is the prepared input (an H×W×3 uint8 array for images), ``target`` a class
     index or None for the top class; the first docstring line is the summary shown to users.
@@ -109,17 +115,40 @@ def register(
     ``limits``: the largest value (or (smallest, largest)) of each numeric parameter; ``resolve_params``
     refuses others before anything runs (tests/unit/test_run_budget.py checks every numeric parameter has one).
     ``memory``: ``memory(params, model, **sizes) -> bytes`` the run's peak (explainers/budget.py).
+    ``cost``: ``cost(params, model=None, **sizes) -> (n_forward, n_backward)``, checked here.
+    ``wrap``: a family's builder, ``wrap(fn, id) -> method function``, for families whose members are small
+    rules on a shared mechanism (the gradient CAMs, the Captum gradients): the decorated ``fn`` stays the
+    rule, the method runs ``wrap(fn, id)``; the summary is ``fn``'s.
     """
+    _check_cost(id, cost)
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
         _METHODS[(modality, id)] = Method(
-            id, modality, family, fn, cost, dict(defaults or {}), summary, signed, dict(choices or {}), many,
-            exclusive, _limits(id, dict(defaults or {}), limits), memory,
+            id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
+            dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory,
         )
         return fn
 
     return decorate
+
+
+def _check_cost(id: str, cost: Cost) -> None:
+    """Refuse a cost that is not ``cost(params, model=None, **sizes)``: every caller passes sizes it may not use."""
+    try:
+        parameters = list(inspect.signature(cost).parameters.values())
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to read
+    plain = [p for p in parameters if p.kind is not p.VAR_KEYWORD]
+    ok = (
+        len(plain) == 2
+        and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in plain)
+        and plain[1].default is None
+        and len(parameters) == 3
+    )
+    if not ok:
+        found = inspect.signature(cost)
+        raise TypeError(f"{id}: its cost must read cost(params, model=None, **sizes), not cost{found}")
 
 
 def list_explainers(modality: str | None = None) -> list[str]:

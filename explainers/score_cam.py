@@ -12,7 +12,7 @@ from explainers.budget import FLOAT, engine_bytes, image_input_bytes
 from explainers.registry import register
 
 
-def score_cam_cost(params, model) -> tuple[int, int]:
+def score_cam_cost(params, model=None, **sizes) -> tuple[int, int]:
     """One forward for the activations, then one per channel of the layer."""
     channels = model.layer_output_shape(params["layer"])[1] if model is not None else 0
     return 1 + channels, 0

@@ -36,7 +36,7 @@ def _shap_memory(params, model, **_) -> int:
     "shap",
     modality="image",
     family="perturbation",
-    cost=lambda params, model=None: (partition_passes(check_max_evals(params)), 0),
+    cost=lambda params, model=None, **sizes: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 500, "blur": 128, "seed": 0},
     signed=True,
     limits={"max_evals": (2, 20000), "blur": (1, 1024), "seed": SEED},  # 20,000 passes: minutes on a GPU

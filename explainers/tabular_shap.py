@@ -211,7 +211,7 @@ def _rows_memory(model, n_rows: int, copies: int = 4) -> int:
     return copies * max(1, n_rows) * (len(model.feature_names) + 8) * DOUBLE * 4
 
 
-@register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
+@register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None, **sizes: (1, 0),
           defaults={}, signed=True, memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows), exclusive=False)
 def shap_tree(model, frame, target):
     """TreeSHAP (Lundberg et al., Nature Machine Intelligence 2020): exact Shapley values of a tree ensemble.
@@ -243,7 +243,7 @@ def shap_tree(model, frame, target):
     return _finish(model, frame, values, _select_base(expected, index, n_outputs), index, "shap-tree")
 
 
-@register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None: (1, 0),
+@register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None, **sizes: (1, 0),
           defaults={"background": MAX_EXACT_BACKGROUND, "seed": 0}, signed=True,
           limits={"background": (1, 10000), "seed": SEED},
           memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows + int(params["background"])), exclusive=False)
@@ -286,7 +286,7 @@ def _kmeans_background(model, k: int):
     return _KMEANS.get(model, k, summarise)
 
 
-def _kernel_cost(params, model=None):
+def _kernel_cost(params, model=None, **sizes):
     """Rows evaluated for one explained row: the centroids once, the row, each coalition × centroids, the output."""
     k = _positive("background", params["background"])
     n = _positive("nsamples", params["nsamples"])
@@ -328,7 +328,7 @@ def shap_kernel(model, frame, target, background=20, nsamples=512, seed=0):
     return _finish(model, frame, values, float(np.ravel(explainer.expected_value)[0]), index, "shap-kernel")
 
 
-def _permutation_cost(params, model=None):
+def _permutation_cost(params, model=None, **sizes):
     """Rows evaluated for one explained row: 2m + 1 masks per ordering × background rows, then the output."""
     m = len(model.feature_names) if model is not None else 10
     k = _positive("background", params["background"])
@@ -373,7 +373,7 @@ def shap_permutation(model, frame, target, background=50, permutations=10, seed=
     return _finish(model, frame, values, base, index, "shap-permutation")
 
 
-def _importance_cost(params, model=None):
+def _importance_cost(params, model=None, **sizes):
     """Rows scored: the held-out rows once unshuffled, then once per column and repeat, then the base score."""
     n = 0 if model is None or model.held_out is None else len(model.held_out[0])
     return n * (2 + _positive("repeats", params["repeats"]) * (len(model.feature_names) if model else 1)), 0

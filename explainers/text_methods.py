@@ -169,7 +169,7 @@ def _embedding_gradient(model, enc: Encoding, index: int | None):
     return seen[-1].detach()[0], grad.detach()[0], index
 
 
-@register("saliency", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1),
+@register("saliency", modality="text", family="gradient", cost=lambda params, model=None, **sizes: (1, 1),
           memory=_backward_memory)
 def saliency(model, text, target):
     """Saliency (Simonyan, Vedaldi & Zisserman, 2014): the L2 norm of ∂logit/∂e over each token's embedding e.
@@ -182,7 +182,7 @@ def saliency(model, text, target):
 
 
 @register(
-    "gradient-x-input", modality="text", family="gradient", cost=lambda params, model=None, **_: (1, 1), signed=True,
+    "gradient-x-input", modality="text", family="gradient", cost=lambda params, model=None, **sizes: (1, 1), signed=True,
     memory=_backward_memory,
 )
 def gradient_x_input(model, text, target):
@@ -214,7 +214,7 @@ def pad_baseline(model, enc: Encoding) -> torch.Tensor:
     return torch.where(special, enc.input_ids, torch.full_like(enc.input_ids, model.pad_token_id))
 
 
-def _ig_cost(params, model=None, **_):
+def _ig_cost(params, model=None, **sizes):
     steps = positive_int("n_steps", params["n_steps"])
     # the path; x and the baseline once inside Captum (to read the embedding layer) and once more for completeness
     return steps + 4, steps
@@ -279,7 +279,7 @@ def _attentions(model, enc: Encoding) -> list[torch.Tensor]:
 
 
 @register("attention", modality="text", family="attention",
-          cost=lambda params, model=None, **_: (1, 0), memory=_attention_memory)
+          cost=lambda params, model=None, **sizes: (1, 0), memory=_attention_memory)
 def attention(model, text, target):
     """Raw attention (e.g. Jain & Wallace, 2019): the last layer's attention from the [CLS] position, mean over heads.
 
@@ -304,7 +304,7 @@ def rollout(layers: list[torch.Tensor]) -> torch.Tensor:
     return result
 
 
-@register("attention-rollout", modality="text", family="attention", cost=lambda params, model=None, **_: (1, 0),
+@register("attention-rollout", modality="text", family="attention", cost=lambda params, model=None, **sizes: (1, 0),
           memory=_attention_memory)
 def attention_rollout(model, text, target):
     """Attention rollout (Abnar & Zuidema, ACL 2020): attention propagated through all layers, with the residual.
@@ -322,7 +322,7 @@ def attention_rollout(model, text, target):
 
 
 @register("occlusion", modality="text", family="perturbation",
-          cost=lambda params, model=None, n_tokens=COST_TEXT_TOKENS: (n_tokens + 1, 0), signed=True,
+          cost=lambda params, model=None, **sizes: (sizes.get("n_tokens", COST_TEXT_TOKENS) + 1, 0), signed=True,
           memory=_batched_memory, exclusive=False)
 def occlusion(model, text, target):
     """Leave-one-out occlusion (e.g. Li, Monroe & Jurafsky, 2016): p(x) − p(x without token i), for each token.
@@ -353,7 +353,7 @@ def occlusion(model, text, target):
     "shap",
     modality="text",
     family="perturbation",
-    cost=lambda params, model=None, **_: (partition_passes(check_max_evals(params)), 0),
+    cost=lambda params, model=None, **sizes: (partition_passes(check_max_evals(params)), 0),
     defaults={"max_evals": 300, "seed": 0},
     signed=True,
     limits={"max_evals": (2, 20000), "seed": SEED},
@@ -397,7 +397,7 @@ def shap_text(model, text, target, max_evals=300, seed=0):
     "lime",
     modality="text",
     family="perturbation",
-    cost=lambda params, model=None, **_: (positive_int("n_samples", params["n_samples"]), 0),
+    cost=lambda params, model=None, **sizes: (positive_int("n_samples", params["n_samples"]), 0),
     defaults={"n_samples": 200, "seed": 0},
     signed=True,
     limits={"n_samples": (1, 20000), "seed": SEED},

@@ -1,6 +1,7 @@
-"""Shared fixtures: each embedded model is loaded once per test session."""
+"""Shared fixtures: each embedded model is loaded once per test session; the ``slow`` marker, set here."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,26 @@ import torch
 from PIL import Image
 
 from models.samples import sample_image
+
+TESTS = Path(__file__).resolve().parent
+# What makes a test slow (``pytest -m "not slow"``, ``make test-fast``, leaves these out): a browser or a
+# whole server (tests/e2e), the embedded models on real inputs (tests/integration), the app's soak test,
+# and any test that takes one of the session fixtures below loading an embedded model.
+SLOW_FOLDERS = ("e2e", "integration")
+SLOW_FILES = ("app/test_soak.py",)
+EMBEDDED_MODEL_FIXTURES = {"cnn", "vit", "smollm", "minilm"}
+
+
+def is_slow(item) -> bool:
+    path = Path(str(item.fspath)).resolve().relative_to(TESTS).as_posix()
+    return (path.split("/")[0] in SLOW_FOLDERS or path in SLOW_FILES
+            or bool(EMBEDDED_MODEL_FIXTURES & set(getattr(item, "fixturenames", ()))))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

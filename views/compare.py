@@ -68,8 +68,8 @@ else:
         format_func=lambda i: f"{model.labels[i]} ({i})" + (f" — {probs[i]:.1%}" if probs is not None else ""),
         key=f"compare_target:{modality}:{model.name}")
 
-GLOBAL_ONLY = {"permutation-importance"}  # explains a model, not a row
-available = [m for m in list_explainers(modality) if m != "random" and m not in GLOBAL_ONLY
+available = [m for m in list_explainers(modality) if m != "random"
+             and get_method(m, modality).family != "global"  # explains a model, not an input
              and not get_method(m, modality).many
              and not ("layer" in get_method(m, modality).defaults and not getattr(model, "supports_layers", True))]
 picked = st.multiselect("Explainers (the random baseline is always added)", available,

@@ -48,6 +48,8 @@ def test_table_row_comparison(at):
     at.radio(key="compare_modality").set_value("Table row").run()
     assert not at.exception
     at.number_input(key="row_index:breast_cancer").set_value(5).run()
+    options = at.multiselect(key="compare_methods:tabular").options
+    assert "shap-tree" in options and "permutation-importance" not in options  # that one explains a model, not a row
     at.multiselect(key="compare_methods:tabular").set_value(["shap-tree"]).run()
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error

@@ -1,5 +1,6 @@
 """The command line: images and texts to HTML, PDF and bundle; bad arguments give exit 2 and one sentence."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,20 @@ def test_real_process_exit_code(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and run.stderr.strip().startswith("cli.py: ") and "Traceback" not in run.stderr
 
+
+
+def test_methods_of_the_modules_lumen_plugins_names_are_listed():
+    """A user's method module, named in LUMEN_PLUGINS, is a method like Lumen's own for a real process."""
+    env = {**os.environ, "LUMEN_PLUGINS": "tests.plugins.toy_method"}
+    run = subprocess.run([sys.executable, "cli.py", "list", "--modality", "image"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    methods = [line.split("\t")[2].split() for line in run.stdout.splitlines() if line.startswith("methods\timage")]
+    assert methods and "toy-plugin" in methods[0] and "grad-cam" in methods[0]
+    run = subprocess.run([sys.executable, "cli.py", "list"], cwd=ROOT, env={**env, "LUMEN_PLUGINS": "no_such_module"},
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("cli.py: LUMEN_PLUGINS names the module 'no_such_module', which could not be imported")
 
 def test_csv_rows(tmp_path, capsys):
     from models.tables import load_dataset

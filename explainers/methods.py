@@ -1,0 +1,49 @@
+"""Every method module, listed once: importing one registers its methods (``@register``).
+
+Adding a method module is one line here. Modules outside Lumen (a plugin of your own) are named
+in the ``LUMEN_PLUGINS`` environment variable, comma-separated dotted module names that Python can
+import (e.g. ``LUMEN_PLUGINS=my_methods,lab.explainers``); they are imported after Lumen's own, by
+the app, the command line and the library alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from models.errors import ExplainerError
+
+# The order is the order methods are listed in (pages, ``cli.py list``).
+from explainers import cam  # noqa: F401  (grad-cam, grad-cam++, xgrad-cam, hires-cam, layer-cam, eigen-cam)
+from explainers import cf_cam  # noqa: F401
+from explainers import score_cam  # noqa: F401
+from explainers import gradients  # noqa: F401  (the Captum gradient methods)
+from explainers import perturbation  # noqa: F401  (occlusion, rise, sobol)
+from explainers import shap_image  # noqa: F401
+from explainers import craft  # noqa: F401  (CRAFT concepts)
+from explainers import baseline  # noqa: F401  (the random baseline of every modality)
+from explainers import text_methods  # noqa: F401  (text classifiers; also registers the text input)
+from explainers import tabular_shap  # noqa: F401  (tables; also registers the tabular input)
+from explainers import generation  # noqa: F401  (generation; also registers the prompt input)
+from explainers import reagent  # noqa: F401
+
+PLUGINS = "LUMEN_PLUGINS"
+
+
+def plugin_modules(environ=os.environ) -> list[str]:
+    """The module names ``LUMEN_PLUGINS`` lists (none when it is unset or empty)."""
+    return [name.strip() for name in environ.get(PLUGINS, "").split(",") if name.strip()]
+
+
+def load_plugins(environ=os.environ) -> list[str]:
+    """Import every module ``LUMEN_PLUGINS`` names; a name that cannot be imported is one sentence."""
+    names = plugin_modules(environ)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ExplainerError(f"{PLUGINS} names the module '{name}', which could not be imported: {exc}.") from exc
+    return names
+
+
+load_plugins()
