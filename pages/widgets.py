@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 from streamlit.errors import FragmentHandledException
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from models import (
@@ -36,7 +37,7 @@ from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
 from models.lm import MAX_TARGET_CHARS
 from models.texts import MAX_CHARS, clean_text
-from views.cache import BoundedCache
+from pages.bounded_cache import BoundedCache
 
 log = logging.getLogger("lumen")
 
@@ -127,6 +128,20 @@ def run_page(page) -> None:
         raise  # st.stop, st.rerun, st.switch_page and fragments steer the script: not errors
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
+
+
+def app_runs_first() -> None:
+    """Every page calls this first, so that app.py (the sidebar, ``run_page``'s error boundary) runs before it.
+
+    A folder named ``pages/`` beside app.py makes Streamlit (1.67) treat the app as a legacy multipage app until
+    ``st.navigation`` is first called: the first request of a fresh server, and every AppTest run, would run a
+    page's file alone, without app.py, and list every file of the folder as a page. app.py's ``st.navigation``
+    turns that mode off for the process; a page that finds it still on turns it off and reruns, and the rerun goes
+    through app.py to this same page. (Checked by tests/e2e/test_browser_urls.py on a fresh server.)
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def remember_model(key, load, label: str):
