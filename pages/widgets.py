@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import runpy
 import tempfile
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from models import (
@@ -131,17 +133,20 @@ def run_page(page) -> None:
 
 
 def app_runs_first() -> None:
-    """Every page calls this first, so that app.py (the sidebar, ``run_page``'s error boundary) runs before it.
+    """Every page calls this first, so that app.py (its sidebar, ``run_page``'s error boundary) runs around it.
 
-    A folder named ``pages/`` beside app.py makes Streamlit (1.67) treat the app as a legacy multipage app until
-    ``st.navigation`` is first called: the first request of a fresh server, and every AppTest run, would run a
-    page's file alone, without app.py, and list every file of the folder as a page. app.py's ``st.navigation``
-    turns that mode off for the process; a page that finds it still on turns it off and reruns, and the rerun goes
-    through app.py to this same page. (Checked by tests/e2e/test_browser_urls.py on a fresh server.)
+    A folder named ``pages/`` beside app.py makes Streamlit (1.67) start as a legacy multipage app: until
+    ``st.navigation`` is first called in the process (and at the start of every AppTest run) a page's URL runs
+    that page's file alone, without app.py, and lists every file of the folder as a page. A page that finds
+    that mode on runs app.py here, in this same run (so a pressed button stays pressed): its ``st.navigation``
+    turns the mode off for the process and runs this page inside ``run_page``; then this outer run stops.
+    Checked on a fresh server by tests/e2e/test_browser_urls.py, and through AppTest by tests/app/test_app_shell.py.
     """
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    ctx = get_script_run_ctx()
+    if ctx is None or not PagesManager.uses_pages_directory:
+        return
+    runpy.run_path(ctx.pages_manager.main_script_path, run_name="__main__")
+    st.stop()
 
 
 def remember_model(key, load, label: str):

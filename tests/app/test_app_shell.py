@@ -10,15 +10,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP
+from tests.app.conftest import APP, page_files
 
 ROOT = Path(APP).parent
-
-
-def page_files() -> list[str]:
-    """The files app.py hands to ``st.Page``."""
-    calls = [n for n in ast.walk(ast.parse(Path(APP).read_text())) if isinstance(n, ast.Call)]
-    return [c.args[0].value for c in calls if getattr(c.func, "attr", None) == "Page"]
 
 
 def test_app_lists_the_pages_folder():
