@@ -510,3 +510,7 @@ def run_each(chosen: dict, run_one, key: str) -> None:
         bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
     bar.empty()
     cancel_slot.empty()
+
+
+if __name__ == "__main__":  # this file opened as a page by Streamlit's legacy multipage mode: see app_runs_first
+    app_runs_first()
