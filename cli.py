@@ -169,17 +169,18 @@ def _export(report, args) -> list[str]:
 
 
 def list_command(args) -> int:
-    from explainers import list_explainers
+    from explainers import get_method, list_explainers
     from models import describe_model, list_models
 
+    modalities = [args.modality] if args.modality else ["image", "text", "generation", "tabular"]
     if args.limits:
         from explainers.budget import limits_table
 
-        print(limits_table(args.modality))
+        print(limits_table((kind, get_method(method, kind)) for kind in modalities for method in list_explainers(kind)))
         return 0
     for name in list_models(args.modality):
         print(f"model\t{name}\t{describe_model(name)}")
-    for modality in ([args.modality] if args.modality else ["image", "text", "generation", "tabular"]):
+    for modality in modalities:
         print(f"methods\t{modality}\t{' '.join(list_explainers(modality))}")
     return 0
 

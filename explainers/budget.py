@@ -304,14 +304,12 @@ def largest_allowed(spec, model, params: dict, budget: int, **sizes: int) -> tup
     return best
 
 
-def limits_table(modality: str | None = None) -> str:
-    """Every method parameter's limits, as a Markdown table (``python cli.py list --limits``)."""
-    from explainers.registry import get_method, list_explainers
-
+def limits_table(methods) -> str:
+    """The parameter limits of ``methods`` ((modality, method spec) pairs), as a Markdown table
+    (``python cli.py list --limits``)."""
     lines = ["| Modality | Method | Parameter | Smallest | Largest |", "| --- | --- | --- | --- | --- |"]
-    for kind in [modality] if modality else ["image", "text", "generation", "tabular"]:
-        for method in list_explainers(kind):
-            for name, (low, high) in get_method(method, kind).limits.items():
-                shown = ["" if v is None else _plain(v) for v in (low, high)]
-                lines.append(f"| {kind} | {method} | {name} | {shown[0]} | {shown[1]} |")
+    for kind, spec in methods:
+        for name, (low, high) in spec.limits.items():
+            shown = ["" if v is None else _plain(v) for v in (low, high)]
+            lines.append(f"| {kind} | {spec.id} | {name} | {shown[0]} | {shown[1]} |")
     return "\n".join(lines)

@@ -9,14 +9,7 @@ import torch
 
 from models.adapter import ImageClassifier
 from models.errors import ModelLoadError
-
-
-@lru_cache(maxsize=1)
-def imagenet_labels() -> tuple[str, ...]:
-    """The 1000 ImageNet class names, shipped offline inside torchvision."""
-    from torchvision.models import ResNet18_Weights
-
-    return tuple(ResNet18_Weights.DEFAULT.meta["categories"])
+from models.labels import imagenet_labels
 
 
 def efficientnet_lite0(device=None) -> ImageClassifier:

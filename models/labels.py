@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from models.errors import ExplainerError, ModelLoadError
@@ -70,6 +71,14 @@ def from_metadata(metadata: Mapping[str, object] | None) -> list[str] | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet class names, shipped offline inside torchvision."""
+    from torchvision.models import ResNet18_Weights
+
+    return tuple(ResNet18_Weights.DEFAULT.meta["categories"])
+
+
 def resolve_labels(n_outputs: int, given=None, stored: list[str] | None = None) -> list[str]:
     """The class names for a head with ``n_outputs`` outputs.
 
@@ -83,8 +92,6 @@ def resolve_labels(n_outputs: int, given=None, stored: list[str] | None = None) 
     elif stored:
         names, source = stored, "the weights file"
     elif n_outputs == 1000:
-        from models.embedded import imagenet_labels
-
         return list(imagenet_labels())
     else:
         return [f"class {i}" for i in range(n_outputs)]

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save
 from streamlit.testing.v1 import AppTest
 
-from views import common
+from pages import widgets
 from tests.app.conftest import APP
 
 
@@ -29,14 +29,14 @@ def _upload(at: AppTest, name: str, seed: int) -> list[str]:
 
 
 def test_one_model_too_many_unloads_the_oldest_and_says_so(monkeypatch):
-    monkeypatch.setattr(common, "MAX_USER_MODELS", 2)
-    common._store.clear()
+    monkeypatch.setattr(widgets, "MAX_USER_MODELS", 2)
+    widgets._store.clear()
     mine = _timm_session()
     assert _upload(mine, "w0.safetensors", 0) == [] and _upload(mine, "w1.safetensors", 1) == []
     notes = _upload(mine, "w2.safetensors", 2)
-    assert notes == [common.MODELS_NOTE.format(n=2, oldest=common.plain("timm:test_resnet (w0.safetensors)"))]
+    assert notes == [widgets.MODELS_NOTE.format(n=2, oldest=widgets.plain("timm:test_resnet (w0.safetensors)"))]
     assert _upload(mine, "w1.safetensors", 1) == []  # still loaded: no reload, no note
-    store = common._store("models", 2)
+    store = widgets._store("models", 2)
     assert len(store) == 2
 
     # another session pushes this one's model out: it is told that one went, not whose or which
@@ -46,6 +46,6 @@ def test_one_model_too_many_unloads_the_oldest_and_says_so(monkeypatch):
     assert len(store) == 2
     # the first session goes on: its model loads again, pushing out its own w1 (the oldest now), named
     notes = _upload(mine, "w2.safetensors", 2)
-    assert notes == [common.MODELS_NOTE.format(n=2, oldest=common.plain("timm:test_resnet (w1.safetensors)"))]
+    assert notes == [widgets.MODELS_NOTE.format(n=2, oldest=widgets.plain("timm:test_resnet (w1.safetensors)"))]
     mine.button(key="run").click().run()
     assert not mine.exception and not mine.error

@@ -2,7 +2,7 @@
 
 
 def open_page(at):
-    at.switch_page("views/compare.py").run()
+    at.switch_page("pages/compare.py").run()
     assert not at.exception
     return at
 

@@ -12,7 +12,7 @@ FAST = {"param:craft:n_concepts": 4, "param:craft:nb_design": 8}
 
 
 def open_page(at):
-    at.switch_page("views/concepts.py").run()
+    at.switch_page("pages/concepts.py").run()
     assert not at.exception
     return at
 
@@ -72,7 +72,7 @@ def test_bad_zip_is_a_sentence(at):
 
 def test_a_zip_entry_named_like_markdown_is_captioned_as_text(at):
     """A ZIP entry named with Markdown image syntax: its caption is escaped, so the browser fetches nothing."""
-    from views.common import plain
+    from pages.widgets import plain
 
     open_page(at)
     at.radio(key="concept_source").set_value("Upload").run()

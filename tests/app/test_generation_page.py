@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture
 def gen(at):
-    at.switch_page("views/generation.py").run()
+    at.switch_page("pages/generation.py").run()
     assert not at.exception
     return at
 

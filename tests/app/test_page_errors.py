@@ -9,7 +9,7 @@ from streamlit.errors import FragmentHandledException
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 from streamlit.testing.v1 import AppTest
 
-from views import common
+from pages import widgets
 from tests.app.conftest import APP
 
 SECRET = "internal detail at /srv/private/weights.pt"
@@ -47,13 +47,13 @@ def test_an_unexpected_error_is_one_sentence_and_the_session_goes_on(monkeypatch
 @pytest.mark.parametrize("exc", [StopException(), RerunException(None), FragmentHandledException()])
 def test_streamlit_control_flow_is_not_an_error(exc, monkeypatch):
     shown = []
-    monkeypatch.setattr(common, "show_error", shown.append)
+    monkeypatch.setattr(widgets, "show_error", shown.append)
 
     def run():
         raise exc
 
     with pytest.raises(type(exc)):
-        common.run_page(SimpleNamespace(run=run))
+        widgets.run_page(SimpleNamespace(run=run))
     assert not shown
 
 
@@ -62,7 +62,7 @@ def _script():
 
     import streamlit as st
 
-    from views.common import run_page
+    from pages.widgets import run_page
 
     def body():
         st.session_state["runs"] = st.session_state.get("runs", 0) + 1

@@ -15,11 +15,11 @@ def test_add_from_pages_reorder_and_import(at):
     at.button(key="run").click().run()
     at.button(key="add_report:image:grad-cam").click().run()
     assert not at.exception
-    at.switch_page("views/compare.py").run()
+    at.switch_page("pages/compare.py").run()
     at.multiselect(key="compare_methods:image").set_value(["grad-cam"]).run()
     at.button(key="compare_run").click().run()
     at.button(key="add_report:compare:random").click().run()
-    at.switch_page("views/report.py").run()
+    at.switch_page("pages/report.py").run()
     assert not at.exception
     lines = item_lines(at)
     assert lines == ["1. grad-cam for Egyptian cat — efficientnet-lite0 · sample:chelsea (cat)",
@@ -38,7 +38,7 @@ def test_add_from_pages_reorder_and_import(at):
 
 
 def test_bad_bundle_is_a_sentence(at):
-    at.switch_page("views/report.py").run()
+    at.switch_page("pages/report.py").run()
     at.file_uploader(key="report_import").set_value(("r.zip", b"not a zip", "application/zip")).run()
     assert not at.exception
     assert at.error and "zip" in at.error[0].value.lower()
@@ -50,16 +50,16 @@ def _image_item(method: str, side: int) -> ReportItem:
 
 
 def test_report_is_bounded_in_items_and_bytes_and_says_what_went(at, monkeypatch):
-    from views import common
+    from pages import widgets
 
-    at.switch_page("views/report.py").run()
-    monkeypatch.setattr(common, "MAX_REPORT_ITEMS", 3)
+    at.switch_page("pages/report.py").run()
+    monkeypatch.setattr(widgets, "MAX_REPORT_ITEMS", 3)
     small = write_bundle(new_report("small", [_image_item(f"m{i}", 8) for i in range(5)]))
     at.file_uploader(key="report_import").set_value(("a.zip", small, "application/zip")).run()
     assert not at.exception and [line.split(".")[1].split()[0] for line in item_lines(at)] == ["m2", "m3", "m4"]
     assert any("at most 3 items" in w.value and "oldest 2 (m0, m1) were dropped" in w.value for w in at.warning)
 
-    monkeypatch.setattr(common, "MAX_REPORT_MB", 1)
+    monkeypatch.setattr(widgets, "MAX_REPORT_MB", 1)
     side = 300  # 300 × 300 × (3 + 4) bytes ≈ 0.6 MB an item: one fits in 1 MB, two do not
     big = write_bundle(new_report("big", [_image_item("big0", side), _image_item("big1", side)]))
     at.file_uploader(key="report_import").set_value(("b.zip", big, "application/zip")).run()

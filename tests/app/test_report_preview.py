@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import numpy as np
 
 from explainers import Explanation
-from views.common import plain
+from pages.widgets import plain
 from reports.bundle import write_bundle
 from reports.report import ModelIdentity, ReportItem, new_report
 
@@ -32,7 +32,7 @@ class _Page(HTMLParser):
 
 
 def test_the_preview_is_a_data_url_of_the_escaped_report(at):
-    at.switch_page("views/report.py").run()
+    at.switch_page("pages/report.py").run()
     e = Explanation(scores=np.array([0.5, -0.25, 0.125], dtype=np.float32), method="occlusion", modality="text",
                     model="m" + ATTR, target=1, target_label="positive" + ATTR, tokens=["good", SCRIPT, ATTR])
     item = ReportItem(e, f"good {SCRIPT} {ATTR}", ModelIdentity("m" + ATTR, "hand-made " + SCRIPT),

@@ -57,9 +57,9 @@ def test_two_hundred_explanations_grow_memory_by_less_than_150_mb():
         if rounds % 3:
             n = _image_run(at, next(images), next(image_runs))
         else:
-            at.switch_page("views/text.py").run()
+            at.switch_page("pages/text.py").run()
             n = _text_run(at, next(texts), next(text_runs))
-            at.switch_page("views/image.py").run()
+            at.switch_page("pages/image.py").run()
         assert not at.exception and not at.error, (done, [e.value for e in at.error])
         done, session_done = done + n, session_done + n
         if baseline is None and done >= WARM_UP:

@@ -12,7 +12,7 @@ from models.tabular import train_model
 
 @pytest.fixture
 def page(at):
-    at.switch_page("views/tabular.py").run()
+    at.switch_page("pages/tabular.py").run()
     assert not at.exception and not at.error
     return at
 

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture
 def text_page(at):
-    at.switch_page("views/text.py").run()
+    at.switch_page("pages/text.py").run()
     assert not at.exception
     return at
 

@@ -13,7 +13,7 @@ def _script():
 
     from explainers import explain
     from tests.tiny_models import random_image, small_cnn
-    from views.common import run_each
+    from pages.widgets import run_each
 
     model, image = small_cnn(16), random_image(16)
     texts = st.session_state.setdefault("texts", [])

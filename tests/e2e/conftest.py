@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,11 @@ def server(running_server) -> str:
     return running_server.url
 
 
-@pytest.fixture(scope="session")
-def running_server(tmp_path_factory):
+@contextmanager
+def start_server(log_path: Path):
+    """A Streamlit server of the app on a free port, up and healthy; stopped on leaving."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true"],
@@ -57,15 +59,24 @@ def running_server(tmp_path_factory):
             pass
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
+            log.close()
             pytest.fail(f"streamlit did not start; see {log.name}")
         time.sleep(0.5)
-    yield Server(url, proc.pid)
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield Server(url, proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def running_server(tmp_path_factory):
+    with start_server(tmp_path_factory.mktemp("server") / "streamlit.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -119,3 +119,13 @@ def test_prompts(tmp_path):
     item = read_bundle(bundle.read_bytes()).items[0]
     assert item.explanation.target_label == " Paris" and item.explanation.scores.shape[1] == 5
     assert "soft_ns_mean" in item.metrics
+
+
+def test_list_limits_is_one_row_per_method_parameter(capsys):
+    from explainers import get_method, list_explainers
+
+    assert main(["list", "--limits", "--modality", "text"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    expected = [(method, name) for method in list_explainers("text") for name in get_method(method, "text").limits]
+    assert [tuple(row.split(" | ")[1:3]) for row in rows] == expected and expected
+    assert all(row.startswith("| text | ") for row in rows)

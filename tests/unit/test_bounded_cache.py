@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from views.cache import BoundedCache
+from pages.bounded_cache import BoundedCache
 
 
 def test_the_bound_holds_and_each_eviction_is_reported_oldest_first():
@@ -83,23 +83,23 @@ def test_continuations_are_kept_per_model_and_decoded_images_handed_out_as_copie
 
     from PIL import Image
 
-    from views import common
+    from pages import widgets
 
-    common._store.clear()
+    widgets._store.clear()
     calls = []
 
     def lm(name, ids):
         return type("LM", (), {"name": name, "generate": lambda self, p, n: calls.append(name) or ids})()
 
     a, b = lm("a", [1, 2]), lm("b", [7])
-    assert common.cached_continuation(a, "hi", 2) == [1, 2]
-    assert common.cached_continuation(b, "hi", 2) == [7]  # same prompt, another model: its own continuation
-    assert common.cached_continuation(a, "hi", 2) == [1, 2] and calls == ["a", "b"]
+    assert widgets.cached_continuation(a, "hi", 2) == [1, 2]
+    assert widgets.cached_continuation(b, "hi", 2) == [7]  # same prompt, another model: its own continuation
+    assert widgets.cached_continuation(a, "hi", 2) == [1, 2] and calls == ["a", "b"]
 
     buffer = io.BytesIO()
     Image.fromarray(chelsea).save(buffer, format="PNG")
-    first = common.cached_decode(buffer.getvalue(), "cat.png")
+    first = widgets.cached_decode(buffer.getvalue(), "cat.png")
     first[:] = 0  # a page scribbling on its image cannot change what another session gets
-    second = common.cached_decode(buffer.getvalue(), "cat.png")
+    second = widgets.cached_decode(buffer.getvalue(), "cat.png")
     assert np.array_equal(second, chelsea)
-    assert len(common._store("images", common.MAX_IMAGES, common.MAX_IMAGE_BYTES)) == 1
+    assert len(widgets._store("images", widgets.MAX_IMAGES, widgets.MAX_IMAGE_BYTES)) == 1

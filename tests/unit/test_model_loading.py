@@ -16,7 +16,7 @@ from timm.data import resolve_model_data_config
 
 from explainers import explain
 from models import MODEL_SOURCES, ExplainerError, ModelLoadError, list_architectures, load_model
-from models.embedded import imagenet_labels
+from models.labels import imagenet_labels
 from models.loaders import IMAGENET_MEAN, IMAGENET_STD
 
 # Making TorchScript files here calls torch.jit, which warns that it is deprecated.

@@ -123,7 +123,7 @@ def project_sources() -> list[Path]:
 
 def test_the_scan_sees_the_pages():
     names = {p.relative_to(ROOT).as_posix() for p in project_sources()}
-    assert {"app.py", "views/text.py", "views/compare.py", "views/report.py"} <= names
+    assert {"app.py", "pages/text.py", "pages/compare.py", "pages/report.py"} <= names
     assert not any(n.startswith(("tests/", ".venv/")) for n in names)
 
 
@@ -218,7 +218,7 @@ def test_token_html_escapes_hostile_text_and_tokens(per_word):
 def test_plain_shows_a_file_name_as_itself_in_markdown(name):
     from markdown_it import MarkdownIt
 
-    from views.common import plain
+    from pages.widgets import plain
 
     rendered = MarkdownIt("commonmark").enable("strikethrough")
     parser = _Html()
@@ -237,7 +237,7 @@ def test_plain_sentence_shows_a_quoted_name_as_itself_in_a_sentence(name):
     from markdown_it import MarkdownIt
 
     from models.errors import shown
-    from views.common import plain_sentence
+    from pages.widgets import plain_sentence
 
     sentence = f"There is no column {shown(name)} in the table (see the notes: 3 columns)."
     rendered = MarkdownIt("commonmark").enable("strikethrough")

@@ -7,7 +7,8 @@ from explainers import get_method, list_explainers
 from explainers.compare import BETTER, compare
 from explainers.metrics import AGREEMENTS, agreement
 from explainers.sanity import PASS_BELOW
-from views.common import (
+from pages.widgets import (
+    app_runs_first,
     add_to_report,
     choose_image,
     choose_image_model,
@@ -25,6 +26,8 @@ from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, g
 from reports.report import Agreement
 from reports.tabular_figures import importance_bar
 from reports.text_figures import token_bar, token_html
+
+app_runs_first()
 
 st.title("Compare explainers")
 st.caption("Every explainer on the same input and class, each with how faithful it is to the model, and how "

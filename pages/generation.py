@@ -12,9 +12,11 @@ from explainers.generation import MAX_NEW_TOKENS
 from explainers.generation_metrics import soft_ns_nc
 from models.lm import MAX_TARGET_CHARS
 from models.texts import MAX_CHARS
-from views.common import (add_to_report, choose_language_model, memory_caption, method_params, plain,
+from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
                           plain_sentence, show_error)
 from reports.figures import generation_heatmap, label
+
+app_runs_first()
 
 st.title("Generation attribution")
 

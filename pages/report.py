@@ -4,11 +4,13 @@ import base64
 
 import streamlit as st
 
-from views.common import admit_to_report, plain, plain_sentence, show_error
+from pages.widgets import app_runs_first, admit_to_report, plain, plain_sentence, show_error
 from reports.bundle import check_exportable, read_bundle, write_bundle
 from reports.html import to_html
 from reports.pdf import to_pdf
 from reports.report import new_report
+
+app_runs_first()
 
 st.title("Report")
 st.caption("Collect explanations with **Add to report** on any page; order them here and export: one "

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import runpy
 import tempfile
 import uuid
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 from streamlit.errors import FragmentHandledException
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from models import (
@@ -36,7 +39,7 @@ from models.text_samples import TEXT_SAMPLES
 from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
 from models.lm import MAX_TARGET_CHARS
 from models.texts import MAX_CHARS, clean_text
-from views.cache import BoundedCache
+from pages.bounded_cache import BoundedCache
 
 log = logging.getLogger("lumen")
 
@@ -127,6 +130,23 @@ def run_page(page) -> None:
         raise  # st.stop, st.rerun, st.switch_page and fragments steer the script: not errors
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
+
+
+def app_runs_first() -> None:
+    """Every page calls this first, so that app.py (its sidebar, ``run_page``'s error boundary) runs around it.
+
+    A folder named ``pages/`` beside app.py makes Streamlit (1.67) start as a legacy multipage app: until
+    ``st.navigation`` is first called in the process (and at the start of every AppTest run) a page's URL runs
+    that page's file alone, without app.py, and lists every file of the folder as a page. A page that finds
+    that mode on runs app.py here, in this same run (so a pressed button stays pressed): its ``st.navigation``
+    turns the mode off for the process and runs this page inside ``run_page``; then this outer run stops.
+    Checked on a fresh server by tests/e2e/test_browser_urls.py, and through AppTest by tests/app/test_app_shell.py.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or not PagesManager.uses_pages_directory:
+        return
+    runpy.run_path(ctx.pages_manager.main_script_path, run_name="__main__")
+    st.stop()
 
 
 def remember_model(key, load, label: str):
@@ -490,3 +510,7 @@ def run_each(chosen: dict, run_one, key: str) -> None:
         bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
     bar.empty()
     cancel_slot.empty()
+
+
+if __name__ == "__main__":  # this file opened as a page by Streamlit's legacy multipage mode: see app_runs_first
+    app_runs_first()

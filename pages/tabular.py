@@ -18,9 +18,11 @@ from explainers.tabular_shap import (
 )
 from models.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
-from views.common import add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
+from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.csv_export import csv_bytes
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
+
+app_runs_first()
 
 st.title("Tables")
 

@@ -4,7 +4,8 @@ import streamlit as st
 
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
-from views.common import (
+from pages.widgets import (
+    app_runs_first,
     add_to_report,
     choose_image,
     choose_image_model,
@@ -15,6 +16,8 @@ from views.common import (
     show_error,
 )
 from reports.figures import COLORMAPS, heatmap_overlay, top_classes_bar
+
+app_runs_first()
 
 st.title("Image attribution")
 

@@ -9,7 +9,8 @@ from explainers import explain, get_method
 from explainers.cost import estimate
 from models.images import UPLOAD_TYPES, decode_image, decode_zip
 from models.samples import IMAGE_SAMPLES, sample_views
-from views.common import (
+from pages.widgets import (
+    app_runs_first,
     add_to_report,
     choose_image_model,
     memory_caption,
@@ -19,6 +20,8 @@ from views.common import (
     show_error,
 )
 from reports.concept_figures import cluster_graph, concept_name, concept_overlay, importance_bar
+
+app_runs_first()
 
 st.title("Concepts (CRAFT)")
 st.caption(

@@ -5,7 +5,8 @@ import streamlit as st
 from explainers import explain, get_method, list_explainers
 from explainers.cost import estimate
 from explainers.text_faithfulness import text_faithfulness
-from views.common import (
+from pages.widgets import (
+    app_runs_first,
     add_to_report,
     choose_text,
     choose_text_model,
@@ -18,6 +19,8 @@ from views.common import (
 )
 from reports.figures import top_classes_bar
 from reports.text_figures import token_bar, token_html
+
+app_runs_first()
 
 st.title("Text classification")
 
