@@ -1,4 +1,4 @@
-"""What a reader sees of a Streamlit markdown string: the page escapes user strings (views/common.py
+"""What a reader sees of a Streamlit markdown string: the page escapes user strings (pages/widgets.py
 ``plain``/``plain_sentence``), so a test that looks for a name drops the backslashes first."""
 
 import re

@@ -38,7 +38,7 @@ def test_the_image_page_lists_and_runs_it(toy_method, at):  # toy_method first: 
 
 
 def test_compare_lists_it(toy_method, at):
-    at.switch_page("views/compare.py").run()
+    at.switch_page("pages/compare.py").run()
     assert not at.exception
     assert TOY in at.multiselect(key="compare_methods:image").options
 
