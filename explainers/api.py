@@ -103,6 +103,7 @@ def explain(
         runtime_s=runtime,
         n_forward=n_forward,
         n_backward=n_backward,
+        signed=spec.signed,
         **fields,
     )
 

@@ -37,9 +37,14 @@ class Explanation:
     feature_names: list[str] | None = None
     base_value: float | None = None  # the explainer's reference output (SHAP's expected value)
     extras: dict[str, Any] = field(default_factory=dict)  # method-specific named results: arrays or JSON values
+    # scores keep their sign ([-1, 1]) or not ([0, 1]): set by explain() from the method; renderers read it here
+    signed: bool | None = None
 
     def __post_init__(self):
         self.scores = np.asarray(self.scores, dtype=np.float32)
+        if self.signed is None:  # built by hand or read from an older bundle: the method's convention, else the data's
+            self.signed = _declared_sign(self.method, self.modality, self.scores)
+        self.signed = bool(self.signed)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain fields, with ``scores`` as a float32 array (see ``to_json`` for text)."""
@@ -73,6 +78,15 @@ class Explanation:
     @classmethod
     def from_json(cls, text: str) -> "Explanation":
         return cls.from_dict(json.loads(text))
+
+
+def _declared_sign(method: str, modality: str, scores: np.ndarray) -> bool:
+    from explainers.registry import get_method  # the registry imports nothing of this module's users
+
+    try:
+        return bool(get_method(method, modality).signed)
+    except Exception:  # noqa: BLE001 - a method this Lumen does not know (an imported bundle, a test's own)
+        return bool(np.nanmin(scores) < 0) if scores.size else False
 
 
 def _encode_array(a: np.ndarray) -> dict[str, Any]:

@@ -123,15 +123,15 @@ columns = st.columns(min(3, len(results)) or 1)
 for i, e in enumerate(results):
     with columns[i % len(columns)]:
         if modality == "image":
-            shown = np.abs(e.scores) if get_method(e.method, modality).signed else e.scores
+            shown = np.abs(e.scores) if e.signed else e.scores
             st.plotly_chart(heatmap_overlay(x, shown, colormap=colormap, opacity=opacity, title=e.method),
                             width="stretch", key=f"compare_map:{e.method}")
         elif modality == "generation":
-            st.plotly_chart(generation_heatmap(e, get_method(e.method, modality).signed), width="stretch",
+            st.plotly_chart(generation_heatmap(e, e.signed), width="stretch",
                             key=f"compare_matrix:{e.method}")
         elif modality == "text":
             st.markdown(f"#### {e.method}")
-            st.markdown(token_html(x, e, signed=get_method(e.method, modality).signed), unsafe_allow_html=True)
+            st.markdown(token_html(x, e, signed=e.signed), unsafe_allow_html=True)
             st.plotly_chart(token_bar(e, title="Top tokens"), width="stretch", key=f"compare_bar:{e.method}")
         else:
             st.plotly_chart(importance_bar(e.feature_names, np.abs(e.scores), e.method, "|score|"), width="stretch",

@@ -102,7 +102,7 @@ st.markdown(f"**Continuation:** {plain(repr(first.target_label))}")
 row = st.selectbox("Generated token for the bar chart", range(len(first.target_tokens)),
                    format_func=lambda k: f"{k}: {first.target_tokens[k]!r}", key="gen_row")
 for method_id, e in shown.items():
-    signed = get_method(method_id, "generation").signed
+    signed = e.signed
     faith = results["faith"].get(method_id, {})
     st.subheader(method_id)
     st.caption(

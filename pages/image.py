@@ -107,7 +107,7 @@ n_cols = c3.slider("Columns", 1, 4, min(3, len(shown)), key="n_cols")
 columns = st.columns(n_cols)
 for i, (method_id, explanation) in enumerate(shown.items()):
     with columns[i % n_cols]:
-        signed = get_method(method_id, "image").signed
+        signed = explanation.signed
         st.plotly_chart(
             heatmap_overlay(image, explanation.scores, colormap=colormap, opacity=opacity, signed=signed,
                             title=f"{method_id} — {explanation.target_label}"),

@@ -90,7 +90,7 @@ def faithfulness_figures(f) -> dict:
 
 per_word = st.radio("Scores per", ["token", "word"], horizontal=True, key="text_granularity") == "word"
 for method_id, e in shown.items():
-    signed = get_method(method_id, "text").signed
+    signed = e.signed
     st.markdown(f"#### {method_id} for **{plain(e.target_label)}**")
     left, right = st.columns([3, 2])
     with left:

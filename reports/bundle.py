@@ -123,7 +123,7 @@ def _input_files(folder: str, x) -> dict[str, bytes]:
 
 def _figures(folder: str, item: ReportItem) -> dict[str, bytes]:
     ex = item.explanation
-    signed = raster.is_signed(ex)
+    signed = ex.signed
     if raster.is_craft(ex):
         crops = ex.extras.get("concept_crops")
         ok = isinstance(crops, np.ndarray) and crops.ndim == 5 and crops.size

@@ -160,7 +160,7 @@ def _input(item: ReportItem) -> str:
 
 def _views(item: ReportItem, figure: _Figures) -> str:
     ex = item.explanation
-    signed = raster.is_signed(ex)
+    signed = ex.signed
     if raster.is_craft(ex):
         return _craft(ex, figure)
     if ex.scores.ndim == 2 and ex.modality == "image" and item.input_kind == "image" \

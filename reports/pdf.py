@@ -201,7 +201,7 @@ def _input(pdf: _Doc, item: ReportItem):
 
 def _views(pdf: _Doc, item: ReportItem):
     ex = item.explanation
-    signed = raster.is_signed(ex)
+    signed = ex.signed
     if raster.is_craft(ex):
         _craft(pdf, ex)
     elif ex.scores.ndim == 2 and ex.modality == "image" and item.input_kind == "image" \

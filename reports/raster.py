@@ -17,16 +17,6 @@ _RDBU = np.array([[5, 48, 97], [67, 147, 195], [247, 247, 247], [214, 96, 77], [
 TOP_BARS = 20  # features or tokens shown in a ranked bar chart
 
 
-def is_signed(e: Explanation) -> bool:
-    """The method's declared sign convention, else whether any score is negative."""
-    try:
-        from explainers.registry import get_method
-
-        return bool(get_method(e.method, e.modality).signed)
-    except Exception:  # noqa: BLE001 - an unregistered method (a baseline, an imported bundle)
-        return bool(np.nanmin(e.scores) < 0) if e.scores.size else False
-
-
 def display_scores(scores: np.ndarray, signed: bool) -> np.ndarray:
     """Scores on the display scale: [-1, 1] by the largest magnitude when signed, else [0, 1]."""
     s = np.nan_to_num(np.asarray(scores, dtype=np.float32))

@@ -64,3 +64,24 @@ def test_extras_and_base_value_survive_bit_exact():
             assert back.extras[name].dtype == extras[name].dtype
             assert back.extras[name].tobytes() == extras[name].tobytes()
             assert back.extras[name].shape == extras[name].shape
+
+
+def test_signed_is_the_methods_convention_and_survives_the_round_trip():
+    unsigned, signed = make(), Explanation(np.array([-0.5, 0.25]), "occlusion", "image", "m")
+    assert unsigned.signed is False and signed.signed is True  # grad-cam in [0, 1]; occlusion keeps its sign
+    for e in (unsigned, signed):
+        assert Explanation.from_json(e.to_json()).signed is e.signed
+    older = {k: v for k, v in signed.to_dict().items() if k != "signed"}  # a bundle written before the field
+    assert Explanation.from_dict(older).signed is True
+    unknown = Explanation(np.array([-1.0, 1.0]), "someone-elses", "image", "m")  # no such method: the data decide
+    assert unknown.signed is True and Explanation(np.array([0.0, 1.0]), "someone-elses", "image", "m").signed is False
+    assert Explanation(np.array([-1.0]), "grad-cam", "image", "m", signed=False).signed is False  # given wins
+
+
+def test_explain_sets_signed_from_the_method():
+    from explainers import explain
+    from tests.tiny_models import random_image, small_cnn
+
+    model, image = small_cnn(), random_image(16)
+    assert explain(model, image, method="gradient-x-input").signed is True
+    assert explain(model, image, method="saliency").signed is False
