@@ -21,7 +21,7 @@ DEFAULT_METHODS = {"image": "grad-cam", "text": "integrated-gradients", "generat
 
 def default_method(model) -> str:
     if model.modality == "tabular":
-        from explainers.tabular_shap import default_explainer
+        from explainers.tabular.shap_methods import default_explainer
 
         return default_explainer(model)[0]  # exact SHAP where the model allows it
     return DEFAULT_METHODS[model.modality]
@@ -86,7 +86,7 @@ def read_inputs(path: Path, modality: str, model) -> list[tuple[str, object]]:
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     if modality == "image":
-        from models.images import UPLOAD_TYPES, decode_image
+        from models.inputs.images import UPLOAD_TYPES, decode_image
 
         files = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in UPLOAD_TYPES) \
             if path.is_dir() else [path]
@@ -96,14 +96,14 @@ def read_inputs(path: Path, modality: str, model) -> list[tuple[str, object]]:
     if path.is_dir():
         raise UsageError(f"{path} is a folder; give a text file (one input per line) or a CSV")
     if modality == "tabular":
-        from models.tables import read_csv
+        from models.inputs.tables import read_csv
 
         frame, notes = read_csv(path.read_bytes())
         for note in notes:
             print(f"cli.py: {note}", file=sys.stderr)
         frame = model.rows(frame)  # the model's columns, or a sentence naming the missing ones
         return [(f"row {i + 1}", row.to_dict()) for i, row in frame.iterrows()]
-    from models.texts import clean_text
+    from models.inputs.texts import clean_text
 
     lines = [line for line in clean_text(path.read_bytes()).splitlines() if line.strip()]
     return [(f"line {i + 1}", line) for i, line in enumerate(lines)]
@@ -113,7 +113,7 @@ def explain_command(args) -> int:
     from tqdm import tqdm
 
     from explainers import get_method
-    from explainers.compare import BETTER, FAITHFULNESS
+    from explainers.core.compare import BETTER, FAITHFULNESS
     from explainers import explain
     from models import load_model
 
@@ -174,7 +174,7 @@ def list_command(args) -> int:
 
     modalities = [args.modality] if args.modality else ["image", "text", "generation", "tabular"]
     if args.limits:
-        from explainers.budget import limits_table
+        from explainers.core.budget import limits_table
 
         print(limits_table((kind, get_method(method, kind)) for kind in modalities for method in list_explainers(kind)))
         return 0

@@ -21,7 +21,7 @@ from PIL import Image
 from bench.common import best_forward_per_image, forward_backward, median_time
 from explainers import explain, get_method
 from models import load_model
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 GRADIENT_CAMS = ("grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "cf-cam", "eigen-cam")
 

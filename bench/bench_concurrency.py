@@ -20,7 +20,7 @@ import torch
 
 from explainers import explain
 from models import load_model
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 # a mixed workload: hooked CAMs, Captum gradients, seeded noise, batched perturbation
 WORKLOAD = [

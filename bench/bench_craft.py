@@ -24,9 +24,9 @@ import torch
 
 from bench.common import median_time
 from explainers import explain
-from explainers.model_split import ModelSplit
+from explainers.concepts.model_split import ModelSplit
 from models import load_model
-from models.samples import sample_views
+from models.inputs.samples import sample_views
 
 
 def best_per_item(fn, make, device, sizes=(8, 16, 32, 64, 128, 256, 512), repeats=3) -> tuple[float, int]:

@@ -22,9 +22,9 @@ from captum.attr import IntegratedGradients
 
 from bench.common import forward_backward, interleaved
 from explainers import explain, get_method
-from explainers.gradients import model_grid_attribution, reference_input
+from explainers.image.gradients import model_grid_attribution, reference_input
 from models import load_model
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 METHODS = [
     "saliency",

@@ -19,9 +19,9 @@ import torch
 
 from bench.common import best_forward_per_image, median_time
 from explainers import explain
-from explainers.metrics import deletion_curve, insertion_curve
+from explainers.metrics.image import deletion_curve, insertion_curve
 from models import load_model
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 
 def main() -> None:

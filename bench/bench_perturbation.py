@@ -23,9 +23,9 @@ import time
 import torch
 
 from explainers import explain, get_method
-from explainers.engine import CPU_BATCH_SIZE
+from explainers.core.engine import CPU_BATCH_SIZE
 from models import load_model
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 BUDGETS = {  # moderate budgets: the ratio hardly depends on them, the run time does
     "occlusion": {},

@@ -41,9 +41,9 @@ def main() -> None:
     from sklearn.datasets import make_classification
 
     from explainers import explain
-    from explainers.tabular_shap import explain_global
-    from models.tables import Dataset
-    from models.tabular import train_model
+    from explainers.tabular.shap_methods import explain_global
+    from models.inputs.tables import Dataset
+    from models.adapters.tabular import train_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1000, 10000])

@@ -16,11 +16,11 @@ import argparse
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from explainers.cam import add_gradient_noise, grad_cam, layer_gradients
-from explainers.cf_cam import cf_cam
-from explainers.maps import to_pixel_grid
+from explainers.image.cam import add_gradient_noise, grad_cam, layer_gradients
+from explainers.image.cf_cam import cf_cam
+from explainers.image.maps import to_pixel_grid
 from models import load_model
-from models.samples import IMAGE_SAMPLES, sample_image
+from models.inputs.samples import IMAGE_SAMPLES, sample_image
 
 RULES = {"grad-cam": grad_cam, "cf-cam": cf_cam}
 LEVELS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)

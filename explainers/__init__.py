@@ -7,9 +7,9 @@ Methods are registered by ``@register`` in the modules explainers/methods.py lis
 those the ``LUMEN_PLUGINS`` environment variable names); importing this package imports them.
 """
 
-from explainers.api import explain, register_input
-from explainers.explanation import Explanation
-from explainers.registry import Method, get_method, list_explainers, register
+from explainers.core.explain import explain, register_input
+from explainers.core.explanation import Explanation
+from explainers.core.registry import Method, get_method, list_explainers, register
 from models.errors import ExplainerError, InputError
 
 from explainers import methods  # noqa: E402, F401  (last: a plugin may import the names above)

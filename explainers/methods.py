@@ -14,18 +14,18 @@ import os
 from models.errors import ExplainerError
 
 # The order is the order methods are listed in (pages, ``cli.py list``).
-from explainers import cam  # noqa: F401  (grad-cam, grad-cam++, xgrad-cam, hires-cam, layer-cam, eigen-cam)
-from explainers import cf_cam  # noqa: F401
-from explainers import score_cam  # noqa: F401
-from explainers import gradients  # noqa: F401  (the Captum gradient methods)
-from explainers import perturbation  # noqa: F401  (occlusion, rise, sobol)
-from explainers import shap_image  # noqa: F401
-from explainers import craft  # noqa: F401  (CRAFT concepts)
-from explainers import baseline  # noqa: F401  (the random baseline of every modality)
-from explainers import text_methods  # noqa: F401  (text classifiers; also registers the text input)
-from explainers import tabular_shap  # noqa: F401  (tables; also registers the tabular input)
-from explainers import generation  # noqa: F401  (generation; also registers the prompt input)
-from explainers import reagent  # noqa: F401
+from explainers.image import cam  # noqa: F401  (grad-cam, grad-cam++, xgrad-cam, hires-cam, layer-cam, eigen-cam)
+from explainers.image import cf_cam  # noqa: F401
+from explainers.image import score_cam  # noqa: F401
+from explainers.image import gradients  # noqa: F401  (the Captum gradient methods)
+from explainers.image import perturbation  # noqa: F401  (occlusion, rise, sobol)
+from explainers.image import shap_image  # noqa: F401
+from explainers.concepts import craft  # noqa: F401  (CRAFT concepts)
+from explainers.core import random_baseline  # noqa: F401  (the random baseline of every modality)
+from explainers.text import methods  # noqa: F401  (text classifiers; also registers the text input)
+from explainers.tabular import shap_methods  # noqa: F401  (tables; also registers the tabular input)
+from explainers.generation import methods as generation_methods  # noqa: F401  (generation; also registers the prompt input)
+from explainers.generation import reagent  # noqa: F401
 
 PLUGINS = "LUMEN_PLUGINS"
 

@@ -18,33 +18,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.adapter import ImageClassifier, Prediction
-from models.adapter_base import ModelAdapter
+from models.adapters.image import ImageClassifier, Prediction
+from models.adapters.base import ModelAdapter
 from models.errors import ExplainerError, InputError, LumenError, ModelLoadError
-from models.labels import LABEL_FILE_TYPES
-from models.weights import WEIGHT_FILE_TYPES
+from models.sources.labels import LABEL_FILE_TYPES
+from models.sources.weights import WEIGHT_FILE_TYPES
 
 
 def _efficientnet(device=None):
-    from models.embedded import efficientnet_lite0
+    from models.embedded.efficientnet import efficientnet_lite0
 
     return efficientnet_lite0(device=device)
 
 
 def _vit_digits(device=None):
-    from models.digits import vit_digits
+    from models.embedded.digits_vit import vit_digits
 
     return vit_digits(device=device)
 
 
 def _minilm_sentiment(device=None):
-    from models.sentiment import minilm_sentiment
+    from models.embedded.minilm_sentiment import minilm_sentiment
 
     return minilm_sentiment(device=device)
 
 
 def _smollm2(device=None):
-    from models.lm_loaders import smollm2_135m
+    from models.sources.causal_lm import smollm2_135m
 
     return smollm2_135m(device=device)
 
@@ -161,11 +161,11 @@ def load_model(
     or "class i". ``input_size`` (int or (h, w)), ``mean``, ``std`` (RGB in
     [0, 1]) override the source's preprocessing.
     ``tabular:DATASET:KIND`` and ``skops:PATH`` (with ``trusted`` types and ``data``) give a
-    ``TabularModel`` (models/tabular.py). Text and generation ids give a ``TextClassifier`` or a
-    ``CausalLM``; every one is a ``ModelAdapter`` (models/adapter_base.py).
+    ``TabularModel`` (models/adapters/tabular.py). Text and generation ids give a ``TextClassifier`` or a
+    ``CausalLM``; every one is a ``ModelAdapter`` (models/adapters/base.py).
     """
     if name.startswith(("tabular:", "skops:")):
-        from models.tabular import load_tabular
+        from models.adapters.tabular import load_tabular
 
         return load_tabular(name, trusted=trusted, data=data)
     if name in _EMBEDDED:
@@ -175,17 +175,17 @@ def load_model(
     source, _, rest = name.partition(":")
     options = dict(labels=labels, device=device, input_size=input_size, mean=mean, std=std)
     if source in ("timm", "torchvision") and rest:
-        from models.loaders import timm_model, torchvision_model
+        from models.sources.image_files import timm_model, torchvision_model
 
         return (timm_model if source == "timm" else torchvision_model)(rest, weights, **options)
     if weights is not None and source in ("torchscript", "hf"):
         raise ModelLoadError(f"A {source}: model carries its own weights; give no separate weights file.")
     if source == "torchscript" and rest:
-        from models.loaders import torchscript_model
+        from models.sources.image_files import torchscript_model
 
         return torchscript_model(rest, **options)
     if source == "hf" and rest:
-        from models.hf import hf_any
+        from models.sources.hf_image import hf_any
 
         return hf_any(rest, **options)
     raise ModelLoadError(

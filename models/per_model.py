@@ -3,7 +3,7 @@ the run budget's activation bytes).
 
 Kept beside the code that uses them in a ``PerModel`` store, never as attributes of the shared model:
 the store holds the model weakly (a model that is gone takes its values with it) and a copy of a model
-(``ModelAdapter.fresh_copy``) is a new key, so it starts with none. explainers/cost.py keeps its pass
+(``ModelAdapter.fresh_copy``) is a new key, so it starts with none. explainers/core/cost.py keeps its pass
 times in a weak dictionary of its own, since they are re-measured and recalibrated rather than computed
 once. A value must not refer to its model, or the model could never go.
 """

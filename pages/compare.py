@@ -4,9 +4,9 @@ import numpy as np
 import streamlit as st
 
 from explainers import get_method, list_explainers
-from explainers.compare import BETTER, compare
-from explainers.metrics import AGREEMENTS, agreement
-from explainers.sanity import PASS_BELOW
+from explainers.core.compare import BETTER, compare
+from explainers.metrics.image import AGREEMENTS, agreement
+from explainers.metrics.sanity import PASS_BELOW
 from pages.widgets import (
     app_runs_first,
     add_to_report,

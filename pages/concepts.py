@@ -6,9 +6,9 @@ from collections import Counter
 import streamlit as st
 
 from explainers import explain, get_method
-from explainers.cost import estimate
-from models.images import UPLOAD_TYPES, decode_image, decode_zip
-from models.samples import IMAGE_SAMPLES, sample_views
+from explainers.core.cost import estimate
+from models.inputs.images import UPLOAD_TYPES, decode_image, decode_zip
+from models.inputs.samples import IMAGE_SAMPLES, sample_views
 from pages.widgets import (
     app_runs_first,
     add_to_report,

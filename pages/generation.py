@@ -7,11 +7,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explainers import explain, get_method, list_explainers
-from explainers.cost import estimate
-from explainers.generation import MAX_NEW_TOKENS
-from explainers.generation_metrics import soft_ns_nc
-from models.lm import MAX_TARGET_CHARS
-from models.texts import MAX_CHARS
+from explainers.core.cost import estimate
+from explainers.generation.methods import MAX_NEW_TOKENS
+from explainers.metrics.generation import soft_ns_nc
+from models.adapters.causal_lm import MAX_TARGET_CHARS
+from models.inputs.texts import MAX_CHARS
 from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
                           plain_sentence, show_error)
 from reports.figures import generation_heatmap, label

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explainers import explain, get_method, list_explainers
-from explainers.cost import estimate
+from explainers.core.cost import estimate
 from pages.widgets import (
     app_runs_first,
     add_to_report,

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from explainers import explain, get_method
-from explainers.tabular_shap import (
+from explainers.tabular.shap_methods import (
     default_explainer,
     explain_global,
     is_linear,
@@ -16,8 +16,8 @@ from explainers.tabular_shap import (
     ranked,
     strongest_interaction,
 )
-from models.tables import DATASETS, load_dataset, prepare_target, read_csv
-from models.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
+from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_csv
+from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
 from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.csv_export import csv_bytes
 from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall

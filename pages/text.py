@@ -3,8 +3,8 @@
 import streamlit as st
 
 from explainers import explain, get_method, list_explainers
-from explainers.cost import estimate
-from explainers.text_faithfulness import text_faithfulness
+from explainers.core.cost import estimate
+from explainers.metrics.text import text_faithfulness
 from pages.widgets import (
     app_runs_first,
     add_to_report,

@@ -29,16 +29,16 @@ from models import (
     list_models,
     load_model,
 )
-from explainers.budget import gigabytes, run_budget
-from explainers.cost import estimate_memory
-from explainers.generation import MAX_NEW_TOKENS
-from models.images import UPLOAD_TYPES, decode_image
+from explainers.core.budget import gigabytes, run_budget
+from explainers.core.cost import estimate_memory
+from explainers.generation.methods import MAX_NEW_TOKENS
+from models.inputs.images import UPLOAD_TYPES, decode_image
 from models.locks import waiting_reports
-from models.samples import IMAGE_SAMPLES, sample_image
-from models.text_samples import TEXT_SAMPLES
-from models.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
-from models.lm import MAX_TARGET_CHARS
-from models.texts import MAX_CHARS, clean_text
+from models.inputs.samples import IMAGE_SAMPLES, sample_image
+from models.inputs.text_samples import TEXT_SAMPLES
+from models.inputs.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
+from models.adapters.causal_lm import MAX_TARGET_CHARS
+from models.inputs.texts import MAX_CHARS, clean_text
 from pages.bounded_cache import BoundedCache
 
 log = logging.getLogger("lumen")
@@ -408,15 +408,15 @@ def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=N
 
 def headline_metrics(explanation) -> dict[str, float]:
     """The faithfulness figures of an explanation that a report shows as numbers."""
-    from explainers.compare import BETTER
+    from explainers.core.compare import BETTER
 
     return {k: float(v) for k, v in explanation.extras.get("faithfulness", {}).items() if k in BETTER}
 
 
 def choose_table_row():
     """A bundled dataset, a model kind trained on it (cached) and one of its rows: (model, row, id), or Nones."""
-    from models.tables import DATASETS, load_dataset
-    from models.tabular import MODEL_KINDS
+    from models.inputs.tables import DATASETS, load_dataset
+    from models.adapters.tabular import MODEL_KINDS
 
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox("Dataset", list(DATASETS), format_func=lambda d: DATASETS[d][1], key="row_dataset")

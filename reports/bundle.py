@@ -25,10 +25,10 @@ from pathlib import PurePosixPath
 import numpy as np
 from PIL import Image
 
-from explainers.explanation import Explanation
-from models import limits
+from explainers.core.explanation import Explanation
+from models.inputs import limits
 from models.errors import InputError, reason, shown
-from models.images import check_total_pixels, encode_png, open_image
+from models.inputs.images import check_total_pixels, encode_png, open_image
 from reports import raster
 from reports.report import Agreement, ModelIdentity, Report, ReportItem
 

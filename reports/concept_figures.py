@@ -8,8 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from explainers.maps import resize_map
-from models.images import encode_png
+from explainers.image.maps import resize_map
+from models.inputs.images import encode_png
 from reports.figures import DISPLAY_SIDE, downscale, label
 
 # Distinct, colour-blind-friendly hues (Okabe–Ito, then Tol's muted), one per concept.

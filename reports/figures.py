@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from models.images import encode_png
+from models.inputs.images import encode_png
 
 COLORMAPS = ("Jet", "Turbo", "Viridis", "Inferno", "Hot", "RdBu_r", "Greys")
 

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from explainers.explanation import Explanation
+from explainers.core.explanation import Explanation
 from reports import raster
 from reports.concept_figures import importance_bar
 from reports.figures import heatmap_overlay

@@ -21,7 +21,7 @@ import numpy as np
 from fpdf import FPDF
 from fpdf.enums import ResourceAccessPolicy
 
-from explainers.explanation import Explanation
+from explainers.core.explanation import Explanation
 from reports import raster
 from reports.concept_figures import concept_colour, concept_name
 from reports.report import Agreement, Report, ReportItem

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from explainers.explanation import Explanation
-from models.images import encode_png
+from explainers.core.explanation import Explanation
+from models.inputs.images import encode_png
 
 # Anchor colours of the two colour maps (evenly spaced on [0, 1]).
 _JET = np.array([[0, 0, 128], [0, 0, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0], [128, 0, 0]], np.float32)

@@ -16,7 +16,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from explainers.explanation import Explanation
+from explainers.core.explanation import Explanation
 from models.errors import InputError
 
 # An image (H×W×3 uint8), a set of images (CRAFT), a text (classification or prompt) or a table row.

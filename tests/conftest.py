@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 TESTS = Path(__file__).resolve().parent
 # What makes a test slow (``pytest -m "not slow"``, ``make test-fast``, leaves these out): a browser or a

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from models.lm import CausalLM
+from models.adapters.causal_lm import CausalLM
 
 VOCAB = 20
 EOS = 0

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.adapter import ImageClassifier
+from models.adapters.image import ImageClassifier
 
 
 class SmallCNN(nn.Module):

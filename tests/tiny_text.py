@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from models.sentiment import minilm_dir
-from models.text import SequenceLogits, TextClassifier
+from models.embedded.minilm_sentiment import minilm_dir
+from models.adapters.text import SequenceLogits, TextClassifier
 
 _TOKENIZER = None
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import cli
-from explainers import register, registry
+from explainers import register
+from explainers.core import registry
 
 TOY = "toy-constant"
 

@@ -5,7 +5,7 @@ import zipfile
 
 from PIL import Image
 
-from models.samples import sample_views
+from models.inputs.samples import sample_views
 from tests.conftest import encode
 
 FAST = {"param:craft:n_concepts": 4, "param:craft:nb_design": 8}

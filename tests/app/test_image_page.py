@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.images import MAX_PIXELS
+from models.inputs.images import MAX_PIXELS
 from tests.conftest import encode
 
 

@@ -8,8 +8,8 @@ import itertools
 import psutil
 from streamlit.testing.v1 import AppTest
 
-from models.samples import IMAGE_SAMPLES
-from models.text_samples import TEXT_SAMPLES
+from models.inputs.samples import IMAGE_SAMPLES
+from models.inputs.text_samples import TEXT_SAMPLES
 from tests.app.conftest import APP
 
 TOTAL, WARM_UP, PER_SESSION = 200, 30, 24

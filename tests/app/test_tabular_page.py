@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from models.tables import load_dataset
-from models.tabular import train_model
+from models.inputs.tables import load_dataset
+from models.adapters.tabular import train_model
 
 
 @pytest.fixture

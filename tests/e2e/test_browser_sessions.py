@@ -1,7 +1,7 @@
 """Four people on one server at once: four browser contexts (separate sessions) upload different
 images and run Grad-CAM together; each sees the explanation of its own image."""
 
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 from tests.e2e.conftest import upload_image
 
 SAMPLES = ["chelsea (cat)", "coffee", "astronaut", "rocket"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from explainers import explain, get_method, list_explainers
-from explainers.engine import Cancelled
+from explainers.core.engine import Cancelled
 from tests.integration.test_memory import no_hooks
 from tests.tiny_lm import tiny_lm
 from tests.tiny_models import HeadedCNN, classifier, random_image
@@ -26,8 +26,8 @@ def _image():
 
 
 def _table():
-    from models.tables import load_dataset
-    from models.tabular import train_model
+    from models.inputs.tables import load_dataset
+    from models.adapters.tabular import train_model
 
     model = train_model(load_dataset("wine"), "random-forest", n_estimators=10)
     return model, model.held_out[0].iloc[0]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cli import main
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 from reports.bundle import read_bundle
 from tests.conftest import encode
 
@@ -93,7 +93,7 @@ def test_methods_of_the_modules_lumen_plugins_names_are_listed():
     assert run.stderr.startswith("cli.py: LUMEN_PLUGINS names the module 'no_such_module', which could not be imported")
 
 def test_csv_rows(tmp_path, capsys):
-    from models.tables import load_dataset
+    from models.inputs.tables import load_dataset
 
     csv = tmp_path / "rows.csv"
     load_dataset("iris").features.iloc[[0, 100]].to_csv(csv, index=False)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from explainers import Explanation, explain
-from models.samples import sample_views
+from models.inputs.samples import sample_views
 
 
 @pytest.fixture(scope="module")

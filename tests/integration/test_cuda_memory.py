@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explainers import explain, get_method, list_explainers
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from explainers import explain
-from models.images import decode_image
+from models.inputs.images import decode_image
 from tests.conftest import encode, pearson
 
 CAT_CLASSES = {"Egyptian cat", "tabby", "tiger cat", "Persian cat", "Siamese cat", "lynx"}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from explainers import explain
-from explainers.generation import ig_reference, make_task, target_logprobs
+from explainers.generation.methods import ig_reference, make_task, target_logprobs
 
 PROMPT = "The capital of France is"
 

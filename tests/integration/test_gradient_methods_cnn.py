@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from explainers import explain, get_method
-from explainers.gradients import model_grid_attribution, reference_input
+from explainers.image.gradients import model_grid_attribution, reference_input
 from tests.conftest import pearson
 
 SIGNED = {"gradient-x-input", "integrated-gradients", "deeplift", "gradient-shap"}

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from explainers import explain, get_method, list_explainers
-from models.samples import sample_image
+from models.inputs.samples import sample_image
 from tests.tiny_models import HeadedCNN, classifier, random_image
 
 REPEATS = 50

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from explainers import explain, get_method, list_explainers
-from explainers.engine import Cancelled, default_batch_size
-from explainers.shap_image import shap_values
+from explainers.core.engine import Cancelled, default_batch_size
+from explainers.image.shap_image import shap_values
 from tests.conftest import pearson
 
 SMALL = {

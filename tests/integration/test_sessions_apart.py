@@ -9,7 +9,7 @@ import threading
 import numpy as np
 
 from explainers import explain
-from explainers.sanity import hook_count, randomized_copy
+from explainers.metrics.sanity import hook_count, randomized_copy
 
 ROUNDS = 40
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from explainers import explain, list_explainers
-from explainers.text_faithfulness import text_faithfulness
+from explainers.metrics.text import text_faithfulness
 from models import InputError, list_models
 
 ACCEPTANCE = "The food was awful and the service was slow"

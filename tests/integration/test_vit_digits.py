@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-import models.digits as digits
+import models.embedded.digits_vit as digits
 from explainers import explain
 from models import load_model
 

@@ -11,8 +11,8 @@ from explainers import ExplainerError, explain
 from models import ModelAdapter, load_model
 from models.locks import ModelLock, counting
 from models.per_model import PerModel
-from models.tables import load_dataset
-from models.tabular import train_model
+from models.inputs.tables import load_dataset
+from models.adapters.tabular import train_model
 from tests.tiny_lm import tiny_lm
 from tests.tiny_models import HeadedCNN, classifier, random_image
 from tests.tiny_text import bag_model
@@ -119,8 +119,8 @@ def test_fresh_copy_has_its_own_lock_and_counts_and_no_cached_values():
 
 
 def test_a_model_that_is_gone_leaves_nothing_in_the_per_model_stores():
-    from explainers.model_split import _PROBED, ModelSplit
-    from models.adapter import _LAYER_SHAPES
+    from explainers.concepts.model_split import _PROBED, ModelSplit
+    from models.adapters.image import _LAYER_SHAPES
 
     shapes, probed = len(_LAYER_SHAPES), len(_PROBED)
     model = _image()

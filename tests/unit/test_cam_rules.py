@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainers import explain, get_method
-from explainers.cf_cam import bilateral_filter, cluster_filter_weights
-from models.adapter import ImageClassifier
+from explainers.image.cf_cam import bilateral_filter, cluster_filter_weights
+from models.adapters.image import ImageClassifier
 
 
 class SpatialNet(nn.Module):

@@ -5,16 +5,16 @@ import pytest
 import torch
 
 from explainers import Explanation, explain
-from explainers.concept_extractors import fit_concepts
-from explainers.concept_importance import ConceptHead, concept_importance, sobol_importance
-from explainers.concept_metrics import (
+from explainers.concepts.extractors import fit_concepts
+from explainers.concepts.importance import ConceptHead, concept_importance, sobol_importance
+from explainers.metrics.concepts import (
     concept_curves,
     relative_reconstruction_error,
     sparsity,
     strategic_clusters,
 )
-from explainers.craft import crop_origins, crops_per_image
-from explainers.model_split import ModelSplit
+from explainers.concepts.craft import crop_origins, crops_per_image
+from explainers.concepts.model_split import ModelSplit
 from models.errors import ExplainerError
 from tests.tiny_models import HeadedCNN, classifier, random_image
 

@@ -7,7 +7,9 @@ import weakref
 
 import pytest
 
-from explainers import cost, explain
+from explainers import explain
+
+from explainers.core import cost
 from tests.tiny_models import random_image, small_cnn
 
 

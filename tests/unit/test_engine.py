@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from explainers import explain
-from explainers.engine import CPU_BATCH_SIZE, Cancelled, batched_logits, default_batch_size, run_control
+from explainers.core.engine import CPU_BATCH_SIZE, Cancelled, batched_logits, default_batch_size, run_control
 from models.errors import ExplainerError
 from tests.tiny_models import OutOfMemoryAbove, SmallCNN, classifier, random_image, small_cnn
 

@@ -189,7 +189,7 @@ def _is_rgb(result) -> bool:
 
 
 def load_image(data: bytes):
-    from models.images import decode_image
+    from models.inputs.images import decode_image
 
     result = decode_image(data)
     assert _is_rgb(result) and result.size > 0
@@ -217,7 +217,7 @@ def valid_image_zips() -> list[bytes]:
 
 
 def load_image_zip(data: bytes):
-    from models.images import decode_zip
+    from models.inputs.images import decode_zip
 
     result = decode_zip(data)
     assert result and all(isinstance(n, str) and _is_rgb(a) for n, a in result)
@@ -255,7 +255,7 @@ def text_model():
 
 def load_text(x):
     """What explain() does to a text first (clean_text), then the classifier's tokenisation."""
-    from models.texts import clean_text
+    from models.inputs.texts import clean_text
 
     model = text_model()
     encoded = model.encode(clean_text(x))
@@ -271,7 +271,7 @@ def test_text_input_and_encoding(x):
 
 @functools.cache
 def prompt_model():
-    from models.lm import CausalLM
+    from models.adapters.causal_lm import CausalLM
     from tests.tiny_lm import KeyTokenLM
     from tests.tiny_text import tokenizer
 
@@ -280,7 +280,7 @@ def prompt_model():
 
 def load_prompt(x, target=None):
     """explain()'s generation input (prepare_prompt), then the prompt and target tokenisation."""
-    from models.lm import prepare_prompt
+    from models.adapters.causal_lm import prepare_prompt
 
     model = prompt_model()
     encoded = model.encode(prepare_prompt(x), target)
@@ -308,7 +308,7 @@ def valid_csvs() -> list[bytes]:
 
 def load_csv(data: bytes):
     """What the Tables page does with an uploaded CSV: read it, take the last column as target, build the schema."""
-    from models.tables import TableSchema, prepare_target, read_csv
+    from models.inputs.tables import TableSchema, prepare_target, read_csv
 
     frame, notes = read_csv(data)
     assert frame.shape[1] >= 1 and all(isinstance(n, str) for n in notes)
@@ -347,7 +347,7 @@ def valid_weights() -> list[bytes]:
 
 
 def load_weights(data: bytes, suffix: str = ".pth"):
-    """load_model("timm:…", weights=PATH), the path torchvision weights take too (models/weights.py)."""
+    """load_model("timm:…", weights=PATH), the path torchvision weights take too (models/sources/weights.py)."""
     from models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -370,7 +370,7 @@ def valid_labels() -> list[bytes]:
 
 def load_labels(data: bytes, suffix: str = ".json"):
     """The optional class-names file uploaded with a model, for a 3-class head."""
-    from models.labels import resolve_labels
+    from models.sources.labels import resolve_labels
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"names{suffix}"
@@ -467,7 +467,7 @@ def valid_skops() -> tuple[list[bytes], list[str]]:
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    from models.tables import load_dataset
+    from models.inputs.tables import load_dataset
 
     data = load_dataset("iris")
     model = LogisticRegression(max_iter=200).fit(data.features, data.frame[data.target])
@@ -496,7 +496,7 @@ def test_skops_loader(data):
 
 @functools.cache
 def valid_bundles() -> list[bytes]:
-    from explainers.explanation import Explanation
+    from explainers.core.explanation import Explanation
     from reports.bundle import write_bundle
     from reports.report import HASH_OF_FILE, ModelIdentity, ReportItem, new_report
 

@@ -147,8 +147,8 @@ class BigramLM(KeyTokenLM):
 
 def test_fill_in_proposals_are_the_posterior_given_both_sides():
     """p(c | x_-i) ∝ p(c | x_<i) · p(x_>i | x_<i, c), recomputed here one candidate at a time by the chain rule."""
-    from explainers.reagent import fill_in_proposals
-    from models.lm import CausalLM
+    from explainers.generation.reagent import fill_in_proposals
+    from models.adapters.causal_lm import CausalLM
     from tests.tiny_lm import WordTokenizer
 
     lm = CausalLM("bigram", BigramLM(), WordTokenizer(), device="cpu")

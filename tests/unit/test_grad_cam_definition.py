@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainers import ExplainerError, explain
-from models.adapter import ImageClassifier
+from models.adapters.image import ImageClassifier
 
 
 class TinyNet(nn.Module):

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainers import ExplainerError, explain, get_method, list_explainers
-from explainers.gradients import model_grid_attribution
-from models.adapter import ImageClassifier
+from explainers.image.gradients import model_grid_attribution
+from models.adapters.image import ImageClassifier
 
 MEAN, STD = (0.2, 0.5, 0.4), (0.3, 0.25, 0.5)
 GRADIENT_METHODS = [

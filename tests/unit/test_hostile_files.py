@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from models import InputError, ModelLoadError, load_model
-from models import limits
+from models.inputs import limits
 from reports.bundle import read_bundle
 from tests.no_writes import forbid_writes
 
@@ -191,7 +191,7 @@ def _skops_file(tmp_path, megabytes):
     import skops.io as sio
     from sklearn.linear_model import LinearRegression
 
-    from models.tables import load_dataset
+    from models.inputs.tables import load_dataset
 
     data = load_dataset("diabetes")
     model = LinearRegression().fit(data.features, data.frame[data.target])
@@ -250,7 +250,7 @@ def test_bundle_with_json_nested_too_deep(where):
 def test_model_files_with_json_nested_too_deep(tmp_path):
     from safetensors.torch import save_file
 
-    from models.labels import resolve_labels
+    from models.sources.labels import resolve_labels
 
     (tmp_path / "names.json").write_text(DEEP)
     with pytest.raises(ModelLoadError, match="not valid JSON"):
@@ -278,7 +278,7 @@ def test_only_the_advertised_image_decoders_are_reachable(fmt):
     """PIL reads some forty formats (EPS through Ghostscript); an upload reaches only the six Lumen lists."""
     from PIL import Image
 
-    from models.images import decode_image
+    from models.inputs.images import decode_image
 
     if fmt == "EPS-header":
         data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4\n"

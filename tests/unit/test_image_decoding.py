@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from models.errors import InputError
-from models.images import MAX_PIXELS, decode_image, to_rgb_array
+from models.inputs.images import MAX_PIXELS, decode_image, to_rgb_array
 from tests.conftest import encode
 
 
@@ -133,7 +133,7 @@ def _zip(entries: dict[str, bytes]) -> bytes:
 
 
 def test_zip_of_images_decodes_in_name_order_and_skips_the_rest():
-    from models.images import decode_zip
+    from models.inputs.images import decode_zip
 
     red = encode(Image.new("RGB", (5, 4), (255, 0, 0)), "PNG")
     blue = encode(Image.new("RGB", (3, 3), (0, 0, 255)), "JPEG")
@@ -143,7 +143,7 @@ def test_zip_of_images_decodes_in_name_order_and_skips_the_rest():
 
 
 def test_bad_zips_are_refused_with_a_sentence():
-    from models.images import MAX_ZIP_BYTES, decode_zip
+    from models.inputs.images import MAX_ZIP_BYTES, decode_zip
 
     with pytest.raises(InputError, match="not a readable ZIP"):
         decode_zip(b"PK\x03\x04 truncated")

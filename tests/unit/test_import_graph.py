@@ -3,8 +3,8 @@
 What counts as an edge: every ``import`` and ``from … import`` of a first-party module, wherever it stands —
 at module level, inside a function, under ``if``/``try``. Function-level imports count too: a lazy import
 only hides a cycle from the interpreter, the two modules still need each other, and the fix is to move the
-shared knowledge to the module it belongs in (as ``imagenet_labels`` moved from ``models.embedded`` to
-``models.labels``). Lazy imports stay fine for what they are for (heavy or optional libraries, start-up time)
+shared knowledge to the module it belongs in (as ``imagenet_labels`` moved from ``models.embedded.efficientnet`` to
+``models.sources.labels``). Lazy imports stay fine for what they are for (heavy or optional libraries, start-up time)
 as long as they close no cycle.
 
 How names resolve: ``from a.b import c`` is an edge to ``a.b.c`` when that is a module, else to ``a.b``
@@ -108,10 +108,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read_from_the_source():
     graph, outside = import_graph()
-    assert {"app", "cli", "pages.image", "pages.widgets", "explainers.registry", "models.adapter",
+    assert {"app", "cli", "pages.image", "pages.widgets", "explainers.core.registry", "models.adapters.image",
             "reports.report"} <= set(graph)
     assert "pages.widgets" in graph["app"] and "pages.widgets" in graph["pages.image"]
-    assert "models.labels" in graph["models.embedded"]  # from … import of a function: the module that holds it
+    assert "models.sources.labels" in graph["models.embedded.efficientnet"]  # from … import of a function: the module that holds it
     assert ("app", "streamlit") in {(module, target) for module, target, _ in outside}
 
 
@@ -119,9 +119,9 @@ def test_imports_at_any_depth_and_relative_ones_are_read(tmp_path):
     (tmp_path / "pkg").mkdir()
     path = tmp_path / "pkg" / "mod.py"
     path.write_text("import os\nfrom . import sibling\nfrom .sibling import thing\n\n\n"
-                    "def later():\n    if True:\n        from models.labels import imagenet_labels\n")
-    names = imported_names("pkg.mod", path, {"pkg", "pkg.sibling", "models.labels"})
-    assert names == [("os", 1), ("pkg.sibling", 2), ("pkg.sibling", 3), ("models.labels", 8)]
+                    "def later():\n    if True:\n        from models.sources.labels import imagenet_labels\n")
+    names = imported_names("pkg.mod", path, {"pkg", "pkg.sibling", "models.sources.labels"})
+    assert names == [("os", 1), ("pkg.sibling", 2), ("pkg.sibling", 3), ("models.sources.labels", 8)]
 
 
 def test_cycles_finds_a_cycle_and_only_cycles():
@@ -136,7 +136,7 @@ def test_no_import_cycle():
 
 def test_labels_do_not_need_the_embedded_models():
     graph, _ = import_graph()
-    assert "models.embedded" not in graph["models.labels"]
+    assert "models.embedded.efficientnet" not in graph["models.sources.labels"]
 
 
 def test_streamlit_only_in_the_app_and_its_pages():

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explainers.explanation import Explanation
+from explainers.core.explanation import Explanation
 from models.errors import ExplainerError, InputError
-from models.images import MAX_TOTAL_PIXELS, decode_image, decode_zip
+from models.inputs.images import MAX_TOTAL_PIXELS, decode_image, decode_zip
 from reports.bundle import MANIFEST, read_bundle, write_bundle
 from reports.report import HASH_OF_FILE, ModelIdentity, ReportItem, new_report
 
@@ -209,7 +209,7 @@ def test_small_png_text_chunks_are_fine():
 
 
 def test_a_text_over_the_character_limit_is_refused_without_tokenising():
-    from models.texts import MAX_CHARS
+    from models.inputs.texts import MAX_CHARS
     from tests.tiny_text import bag_model
 
     model = bag_model()
@@ -237,7 +237,7 @@ def test_a_long_text_is_read_up_to_the_models_token_limit_and_says_so():
 def test_a_3000_token_target_is_refused_before_any_pass():
     """The issue's target: 3,000 tokens with ``attention`` peaked at 10.2 GB. Refused, as text and as ids."""
     from explainers import explain
-    from models.lm import MAX_TARGET_CHARS, MAX_TARGET_TOKENS
+    from models.adapters.causal_lm import MAX_TARGET_CHARS, MAX_TARGET_TOKENS
     from tests.tiny_lm import tiny_lm
 
     model = tiny_lm()
@@ -253,7 +253,7 @@ def test_a_3000_token_target_is_refused_before_any_pass():
 
 def test_a_target_just_over_the_token_limit_is_refused_and_one_at_it_runs():
     from explainers import explain
-    from models.lm import MAX_TARGET_TOKENS
+    from models.adapters.causal_lm import MAX_TARGET_TOKENS
     from tests.tiny_lm import tiny_lm
 
     model = tiny_lm()
@@ -281,7 +281,7 @@ def _noise_report(n: int, side: int) -> object:
 
 
 def test_an_export_over_the_upload_limit_is_refused_naming_its_size_and_the_limit(monkeypatch):
-    from models import limits
+    from models.inputs import limits
 
     report = _noise_report(2, 300)
     size = len(write_bundle(report))
@@ -295,7 +295,7 @@ def test_an_export_over_the_upload_limit_is_refused_naming_its_size_and_the_limi
 
 
 def test_an_export_over_what_a_bundle_may_unpack_or_decode_is_refused(monkeypatch):
-    import models.images
+    import models.inputs.images
     import reports.bundle
 
     report = _noise_report(2, 40)
@@ -303,13 +303,13 @@ def test_an_export_over_what_a_bundle_may_unpack_or_decode_is_refused(monkeypatc
     with pytest.raises(InputError, match="would unpack to .* MB; Lumen imports bundles of up to 0 MB unpacked"):
         write_bundle(report)
     monkeypatch.undo()
-    monkeypatch.setattr(models.images, "MAX_TOTAL_PIXELS", 3000)  # two 40×40 images: 3,200 pixels
+    monkeypatch.setattr(models.inputs.images, "MAX_TOTAL_PIXELS", 3000)  # two 40×40 images: 3,200 pixels
     with pytest.raises(InputError, match="The report's 2 input images would decode to 0 megapixels"):
         write_bundle(report)
-    monkeypatch.setattr(models.images, "MAX_TOTAL_PIXELS", 3200)  # export and import share the budget
+    monkeypatch.setattr(models.inputs.images, "MAX_TOTAL_PIXELS", 3200)  # export and import share the budget
     data = write_bundle(report)
     assert len(read_bundle(data).items) == 2
-    monkeypatch.setattr(models.images, "MAX_TOTAL_PIXELS", 3199)
+    monkeypatch.setattr(models.inputs.images, "MAX_TOTAL_PIXELS", 3199)
     with pytest.raises(InputError, match="bundle's 2 input images would decode"):
         read_bundle(data)
 

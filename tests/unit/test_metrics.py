@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from explainers import Explanation, explain
-from explainers.metrics import (
+from explainers.metrics.image import (
     agreement,
     confidence_change,
     deletion_curve,
@@ -146,7 +146,7 @@ def test_random_text_baseline_is_seeded_and_skips_special_tokens():
 
 
 def test_compare_adds_the_random_baseline_figures_and_keeps_going_after_a_failure(region_model, bright_square):
-    from explainers.compare import compare
+    from explainers.core.compare import compare
 
     errors, fractions = [], []
     out = compare(region_model, bright_square, {"saliency": {}, "occlusion": {"nope": 1}}, 0,

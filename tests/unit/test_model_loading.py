@@ -16,8 +16,8 @@ from timm.data import resolve_model_data_config
 
 from explainers import explain
 from models import MODEL_SOURCES, ExplainerError, ModelLoadError, list_architectures, load_model
-from models.labels import imagenet_labels
-from models.loaders import IMAGENET_MEAN, IMAGENET_STD
+from models.sources.labels import imagenet_labels
+from models.sources.image_files import IMAGENET_MEAN, IMAGENET_STD
 
 # Making TorchScript files here calls torch.jit, which warns that it is deprecated.
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:FutureWarning")

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from explainers import explain
-from explainers.registry import get_method
+from explainers.core.registry import get_method
 from models.locks import Holder, ModelLock, count_backward, count_forward, counting, waiting_reports, waiting_sentence
 from tests.tiny_models import random_image, small_cnn
 

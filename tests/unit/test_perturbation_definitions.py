@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from explainers import explain
-from explainers.image_maskers import ImageMasker, cells_to_pixels, gaussian_blur, BLUR_SIGMA
-from explainers.perturbation import rise_masks
-from explainers.shap_image import shap_values
-from models.adapter import ImageClassifier
+from explainers.image.maskers import ImageMasker, cells_to_pixels, gaussian_blur, BLUR_SIGMA
+from explainers.image.perturbation import rise_masks
+from explainers.image.shap_image import shap_values
+from models.adapters.image import ImageClassifier
 from models.errors import ExplainerError
 from tests.tiny_models import CellScores, RegionScore, classifier, random_image
 
@@ -249,7 +249,7 @@ def test_shap_bad_parameters(params):
 
 def test_shap_keeps_nothing_from_one_image_to_the_next():
     """The masker's partition tree is built once per shape; its blurred image must be the new image's."""
-    from explainers.shap_image import _masker_template
+    from explainers.image.shap_image import _masker_template
 
     model = classifier(RegionScore(REGION, scale=0.02), SIZE)
     first, second = random_image(SIZE, seed=5), random_image(SIZE, seed=6)

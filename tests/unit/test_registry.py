@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from explainers import get_method, list_explainers, register
-from explainers import registry
+from explainers.core import registry
 from explainers.methods import load_plugins, plugin_modules
 from models.errors import ExplainerError
 

@@ -12,7 +12,7 @@ import pypdf
 import pytest
 import torch
 
-from explainers.explanation import Explanation
+from explainers.core.explanation import Explanation
 from models.errors import InputError
 from reports.bundle import MANIFEST, read_bundle, write_bundle
 from reports.html import script_json, to_html

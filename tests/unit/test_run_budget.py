@@ -1,4 +1,4 @@
-"""The run budget (explainers/budget.py): parameter maxima and peak-memory estimates, checked before a run allocates.
+"""The run budget (explainers/core/budget.py): parameter maxima and peak-memory estimates, checked before a run allocates.
 
 Every registered method is covered by looping over the registry, so a new method (or a new numeric
 parameter) is checked without touching this file.
@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from explainers import ExplainerError, explain, get_method, list_explainers
-from explainers.budget import ENV_VAR, check_run, run_budget
+from explainers.core.budget import ENV_VAR, check_run, run_budget
 from tests.tiny_lm import tiny_lm
 from tests.tiny_models import random_image, small_cnn
 from tests.tiny_text import bag_model
@@ -48,8 +48,8 @@ def test_every_numeric_parameter_has_a_maximum_and_its_default_lies_within():
 
 @pytest.fixture(scope="module")
 def tabular_model():
-    from models.tables import load_dataset
-    from models.tabular import train_model
+    from models.inputs.tables import load_dataset
+    from models.adapters.tabular import train_model
 
     return train_model(load_dataset("iris"), "linear")
 
@@ -241,7 +241,7 @@ def test_a_long_target_with_attention_is_refused_by_its_estimate(monkeypatch):
 
 
 def test_rise_cells_drawn_in_chunks_are_the_single_draw():
-    from explainers.perturbation import RISE_DRAW, rise_masks
+    from explainers.image.perturbation import RISE_DRAW, rise_masks
 
     n, grid, p, seed = RISE_DRAW * 2 + 7, 5, 0.4, 3
     masks = rise_masks(n, grid, p, (20, 20), seed, "cpu")
@@ -257,7 +257,7 @@ def test_rise_cells_drawn_in_chunks_are_the_single_draw():
 
 
 def test_sobol_design_rows_are_the_stacked_design_by_definition():
-    from explainers import sobol
+    from explainers.core import sobol
 
     dim, n = 5, 8
     a, b = sobol.design_matrices(dim, n, seed=2)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from explainers import explain
-from explainers.sanity import parameterised_layers, randomized_copy, sanity_check
+from explainers.metrics.sanity import parameterised_layers, randomized_copy, sanity_check
 from tests.tiny_models import random_image, small_cnn
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explainers import sobol
+from explainers.core import sobol
 from models.errors import ExplainerError
 
 

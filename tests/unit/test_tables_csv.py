@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.errors import InputError
-from models.tables import TableSchema, load_dataset, prepare_target, read_csv
+from models.inputs.tables import TableSchema, load_dataset, prepare_target, read_csv
 
 
 def write(tmp_path, name, data: bytes):
@@ -125,8 +125,8 @@ def test_bundled_datasets_load_offline(name):
 def test_the_ranked_csv_neutralises_formula_cells_and_keeps_numbers():
     import csv as csv_module
 
-    from explainers.explanation import Explanation
-    from explainers.tabular_shap import ranked
+    from explainers.core.explanation import Explanation
+    from explainers.tabular.shap_methods import ranked
     from reports.csv_export import csv_bytes
 
     names = ['=HYPERLINK("x")', "@SUM(A1)", "+1", "-cmd", "\tx", "\rx", "plain"]
@@ -153,7 +153,7 @@ def test_csv_headers_are_neutralised_too():
 
 def test_infinite_values_are_treated_as_missing_with_a_note_naming_the_column(tmp_path):
     """'inf' used to reach the model and end as "Something went wrong (ValueError)"; now it is missing, and said."""
-    from models.tabular import train_model
+    from models.adapters.tabular import train_model
 
     rows = "".join(f"{i % 7 + 0.5},{i % 3},{'ab'[i % 2]}\n" for i in range(40))
     text = "size,count,label\ninf,1,a\n-Infinity,2,b\n3,1e999,a\n" + rows

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from explainers import explain
-from explainers.tabular_metrics import tabular_deletion
+from explainers.metrics.tabular import tabular_deletion
 from models import load_model
 
 

@@ -9,8 +9,8 @@ import pytest
 import skops.io as sio
 
 from models import ModelLoadError, load_model
-from models.tables import Dataset, load_dataset
-from models.tabular import load_skops, train_model, untrusted_types
+from models.inputs.tables import Dataset, load_dataset
+from models.adapters.tabular import load_skops, train_model, untrusted_types
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_model_whose_columns_are_missing_from_the_data(tmp_path, iris_forest):
 
 
 def test_csv_with_missing_values_and_categories_trains(tmp_path):
-    from models.tables import prepare_target, read_csv
+    from models.inputs.tables import prepare_target, read_csv
 
     rng = np.random.default_rng(0)
     lines = ["x,colour,y"]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from explainers import ExplainerError, InputError, explain, get_method, list_explainers
-from explainers.tabular_shap import ADDITIVITY_TOLERANCE, default_explainer, explain_global, ranked
-from models.tables import load_dataset
-from models.tabular import train_model
+from explainers.tabular.shap_methods import ADDITIVITY_TOLERANCE, default_explainer, explain_global, ranked
+from models.inputs.tables import load_dataset
+from models.adapters.tabular import train_model
 
 EXACT = {"shap-tree", "shap-linear"}
 FAST = {"shap-kernel": {"background": 8, "nsamples": 200}, "shap-permutation": {"background": 20, "permutations": 4}}
@@ -167,7 +167,7 @@ def test_regression_prediction_and_methods_listed():
 def test_exact_explainers_report_progress_and_stop_on_cancel():
     import threading
 
-    from explainers.engine import Cancelled
+    from explainers.core.engine import Cancelled
 
     m = model("breast_cancer", "random-forest")
     seen = []

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from explainers import explain, get_method, list_explainers
-from explainers.text_faithfulness import text_faithfulness
-from explainers.text_methods import rollout, word_scores
+from explainers.metrics.text import text_faithfulness
+from explainers.text.methods import rollout, word_scores
 from tests.tiny_text import bag_model, tiny_bert
 
 TEXT = "the cat sat on the unbelievable mat"

@@ -3,7 +3,7 @@
 import pytest
 
 from models.errors import InputError
-from models.texts import MAX_CHARS, clean_text
+from models.inputs.texts import MAX_CHARS, clean_text
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", b"", "\x00\x01\x1b"])

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from explainers import explain
-from models import torchscript_guard
+from models.sources import torchscript_guard
 from models import ModelLoadError, load_model
-from models.torchscript_guard import ALLOWED, archive_refusal, forbidden_operators, refusal
+from models.sources.torchscript_guard import ALLOWED, archive_refusal, forbidden_operators, refusal
 from tests.tiny_models import HeadedCNN, SmallCNN
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:FutureWarning")
@@ -306,7 +306,7 @@ def test_archive_refusal_reads_a_bounded_amount_of_code(tmp_path):
     """Deflated code that unpacks to more than the limit is refused, not read to its end."""
     import zipfile
 
-    from models.torchscript_guard import _CODE_LIMIT
+    from models.sources.torchscript_guard import _CODE_LIMIT
 
     path = tmp_path / "bomb.pt"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:

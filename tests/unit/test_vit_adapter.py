@@ -10,10 +10,10 @@ import torch
 import torchvision
 
 from explainers import explain
-from explainers.maps import to_pixel_grid
+from explainers.image.maps import to_pixel_grid
 from models import ExplainerError
-from models.adapter import ImageClassifier
-from models.vit import TokenLayout, to_feature_map
+from models.adapters.image import ImageClassifier
+from models.adapters.vit import TokenLayout, to_feature_map
 
 IMAGE = (np.random.default_rng(1).random((45, 61, 3)) * 255).astype(np.uint8)
 VIT = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explainers.explanation import Explanation
+from explainers.core.explanation import Explanation
 from reports.text_figures import token_html
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,7 +260,7 @@ def test_tables_figures_show_a_hostile_column_name_as_text():
     """A CSV column named like a link: no figure of the Tables page carries a tag, and the name shows escaped."""
     import numpy as np
 
-    from models.tables import read_csv
+    from models.inputs.tables import read_csv
     from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
 
     frame, _ = read_csv(f'"{LINK.replace(chr(34), chr(34) * 2)}",colour,y\n1,red,0\n2,<b>blue</b>,1\n3,red,0\n'.encode())
@@ -281,7 +281,7 @@ def test_tables_figures_show_a_hostile_column_name_as_text():
 def test_other_figures_escape_class_names_and_tokens():
     import numpy as np
 
-    from explainers.explanation import Explanation
+    from explainers.core.explanation import Explanation
     from reports.figures import agreement_heatmap, generation_heatmap, heatmap_overlay, top_classes_bar
     from reports.text_figures import token_bar
 

@@ -1,0 +1,1 @@
+"""Concept methods (CRAFT) and what they build on."""

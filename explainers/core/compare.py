@@ -1,0 +1,83 @@
+"""Compare explainers on one input: run each, measure how faithful it is, and how much they agree.
+
+``compare`` is what the Compare page and the command line call. Each explanation
+gets ``extras["faithfulness"]`` (the modality's figures, from ``FAITHFULNESS``)
+and, when asked, ``extras["sanity"]`` (the model-randomisation check). The
+random baseline is always among the methods, so every figure has its reference.
+"""
+
+from __future__ import annotations
+
+from explainers.core.explain import explain
+from explainers.core.engine import run_control
+from explainers.core.explanation import Explanation
+from explainers.metrics.image import image_faithfulness
+from explainers.metrics.sanity import sanity_check
+
+
+def _text_faithfulness(model, text, e):
+    from explainers.metrics.text import text_faithfulness
+
+    return text_faithfulness(model, text, e)
+
+
+def _tabular_faithfulness(model, row, e):
+    from explainers.metrics.tabular import tabular_deletion
+
+    return tabular_deletion(model, row, e)
+
+
+def _generation_faithfulness(model, prompt, e):
+    from explainers.metrics.generation import soft_ns_nc
+
+    return soft_ns_nc(model, e)
+
+
+# modality -> fn(model, x, explanation) -> {figure name: value, ...}; "higher is better" per figure below
+FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness, "tabular": _tabular_faithfulness,
+                "generation": _generation_faithfulness}
+BETTER = {  # which way each headline figure is better, for the page and the reports
+    "deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher",
+    "aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower", "soft_ns_mean": "higher", "soft_nc_mean": "higher",
+}
+
+
+def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bool = True, sanity: bool = False,
+            sanity_layers: int = 2, progress=None, cancel=None, on_error=None) -> list[Explanation]:
+    """Explanations of ``x`` by each method (with its params), the random baseline included.
+
+    ``progress(fraction, text)`` as the passes go (fraction of the whole comparison in
+    [0, 1]); ``on_error(method, exc)`` receives a method's failure (else it is
+    raised), and the others still run.
+    """
+    methods = dict(methods)
+    methods.setdefault("random", {})
+    figures = FAITHFULNESS.get(model.modality) if faithfulness else None
+    out = []
+    for step, (method, params) in enumerate(methods.items()):
+
+        def report(done, total, stage, step=step, method=method):
+            if progress is not None:  # each method: half for explaining, half for measuring
+                share = 0.5 * (done / max(total, 1)) + (0.5 if stage == "measuring" else 0.0)
+                progress(min(1.0, (step + share) / len(methods)), f"{method}: {stage}, {done}/{total} passes")
+
+        try:
+            e = explain(model, x, method=method, target=target, cancel=cancel,
+                        progress=lambda d, t: report(d, t, "explaining"), **params)
+            if target is None:  # every method explains the same class, or the same continuation (as token ids)
+                target = list(e.extras["target_ids"]) if model.modality == "generation" else e.target
+            with run_control(progress=lambda d, t: report(d, t, "measuring"), cancel=cancel):
+                if figures is not None:
+                    e.extras["faithfulness"] = figures(model, x, e)
+                if sanity and method != "random":
+                    result = sanity_check(model, x, e, n_layers=sanity_layers)
+                    e.extras["sanity"] = {"spearman": result.spearman, "passed": result.passed,
+                                          "randomized_layers": result.randomized_layers}
+            out.append(e)
+        except Exception as exc:  # noqa: BLE001 - the caller decides how to show it
+            if on_error is None or type(exc).__name__ == "Cancelled":
+                raise
+            on_error(method, exc)
+        if progress is not None:
+            progress((step + 1) / len(methods), f"{method} done")
+    return out

@@ -1,0 +1,164 @@
+"""The method registry: an explainer is one function plus one ``@register`` line."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from models.errors import ExplainerError
+
+# cost(params, model=None, **sizes) -> (n_forward, n_backward), the one signature of every method's cost;
+# sizes such as n_tokens or n_prompt come from the input, and a cost reads those it needs with a default
+Cost = Callable[..., tuple[int, int]]
+# (params, model, **sizes) -> bytes: the run's peak memory, estimated before it runs (explainers/core/budget.py)
+Memory = Callable[..., int]
+# name -> largest value, or (smallest, largest) with None for no bound on that side
+Limits = dict[str, "int | float | tuple[int | float | None, int | float | None]"]
+
+
+@dataclass(frozen=True)
+class Method:
+    id: str
+    modality: str
+    family: str
+    fn: Callable
+    cost: Cost  # shown to the user before running
+    defaults: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    signed: bool = False  # scores keep their sign (in [-1, 1]); otherwise they lie in [0, 1]
+    choices: dict[str, tuple] = field(default_factory=dict)  # allowed values of categorical params
+    many: bool = False  # explains a set of inputs at once (a list); its cost is then per input
+    # holds the model's lock for its whole run (hooks, module state); False: only forward passes, each locked
+    exclusive: bool = True
+    limits: dict[str, tuple] = field(default_factory=dict)  # numeric params: name -> (smallest or None, largest)
+    # (the largest is enforced here; the smallest bounds the page's widgets, and the method refuses less itself)
+    memory: Memory | None = None  # peak bytes of a run; None: only the model's own passes (explainers/core/budget.py)
+
+    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            allowed = ", ".join(sorted(self.defaults)) or "none"
+            raise ExplainerError(f"{self.id} has no parameter {', '.join(unknown)} (parameters: {allowed}).")
+        resolved = {**self.defaults, **params}
+        for name, allowed in self.choices.items():
+            if resolved[name] not in allowed:
+                raise ExplainerError(
+                    f"Unknown {name} '{resolved[name]}' for {self.id}. Choose one of: {', '.join(map(str, allowed))}."
+                )
+        for name, (low, high) in self.limits.items():
+            value = resolved[name]
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                continue  # None means "the method chooses"; a value of the wrong type is the method's to refuse
+            if high is not None and value > high:  # below the smallest, the method's own check says why
+                raise ExplainerError(f"{self.id}: {name} {_number(value)} is above its maximum, {_number(high)}.")
+        return resolved
+
+    def estimate(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> tuple[int, int]:
+        """Passes this method makes with ``params``; some costs depend on the model (e.g. its layer's channels)
+        or on the input's size (``sizes``: a text's ``n_tokens``, a prompt's ``n_prompt`` and ``n_target``)."""
+        return self.cost(self.resolve_params(params or {}), model, **sizes)
+
+    def estimate_memory(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> int:
+        """Peak bytes a run with ``params`` needs on ``model`` for an input of ``sizes`` (explainers/core/budget.py)."""
+        from explainers.core.budget import run_memory
+
+        return run_memory(self, self.resolve_params(params or {}), model, **sizes)
+
+
+def _number(value) -> str:
+    """1,000 for whole numbers, 0.25 for others: how limits are written in sentences."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{float(value):g}"
+
+
+def _limits(id: str, defaults: dict[str, Any], limits: Limits | None) -> dict[str, tuple]:
+    out = {}
+    for name, bound in (limits or {}).items():
+        if name not in defaults:
+            raise ValueError(f"{id}: a limit for {name}, which is not a parameter")
+        out[name] = tuple(bound) if isinstance(bound, (tuple, list)) else (None, bound)
+    return out
+
+
+SEED = (0, 2**32 - 1)  # the limits of every ``seed``: what numpy and torch generators all accept
+
+_METHODS: dict[tuple[str, str], Method] = {}
+
+
+def register(
+    id: str,
+    modality: str,
+    family: str,
+    cost: Cost,
+    defaults: dict[str, Any] | None = None,
+    signed: bool = False,
+    choices: dict[str, tuple] | None = None,
+    many: bool = False,
+    exclusive: bool = True,
+    limits: Limits | None = None,
+    memory: Memory | None = None,
+    wrap: Callable[[Callable, str], Callable] | None = None,
+):
+    """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
+
+    The one way to add a method: ``@register(...)`` on its function, in a module listed in
+    explainers/methods.py (or named by the ``LUMEN_PLUGINS`` environment variable).
+
+    ``x`` is the prepared input (an H×W×3 uint8 array for images), ``target`` a class
+    index or None for the top class; the first docstring line is the summary shown to users.
+    ``fields``, optional: other ``Explanation`` fields the method fills (tokens,
+    target_tokens, feature_names, base_value, extras, target_label).
+    ``exclusive=False`` only for a method that installs no hook and changes no module state, whose
+    every pass goes through the adapter's locked ``forward``: it then runs beside other runs.
+    ``limits``: the largest value (or (smallest, largest)) of each numeric parameter; ``resolve_params``
+    refuses others before anything runs (tests/unit/test_run_budget.py checks every numeric parameter has one).
+    ``memory``: ``memory(params, model, **sizes) -> bytes`` the run's peak (explainers/core/budget.py).
+    ``cost``: ``cost(params, model=None, **sizes) -> (n_forward, n_backward)``, checked here.
+    ``wrap``: a family's builder, ``wrap(fn, id) -> method function``, for families whose members are small
+    rules on a shared mechanism (the gradient CAMs, the Captum gradients): the decorated ``fn`` stays the
+    rule, the method runs ``wrap(fn, id)``; the summary is ``fn``'s.
+    """
+    _check_cost(id, cost)
+
+    def decorate(fn):
+        summary = (fn.__doc__ or "").strip().split("\n")[0]
+        _METHODS[(modality, id)] = Method(
+            id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
+            dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory,
+        )
+        return fn
+
+    return decorate
+
+
+def _check_cost(id: str, cost: Cost) -> None:
+    """Refuse a cost that is not ``cost(params, model=None, **sizes)``: every caller passes sizes it may not use."""
+    try:
+        parameters = list(inspect.signature(cost).parameters.values())
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to read
+    plain = [p for p in parameters if p.kind is not p.VAR_KEYWORD]
+    ok = (
+        len(plain) == 2
+        and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in plain)
+        and plain[1].default is None
+        and len(parameters) == 3
+    )
+    if not ok:
+        found = inspect.signature(cost)
+        raise TypeError(f"{id}: its cost must read cost(params, model=None, **sizes), not cost{found}")
+
+
+def list_explainers(modality: str | None = None) -> list[str]:
+    """Method ids, in registration order, optionally for one modality."""
+    return [m.id for (mod, _), m in _METHODS.items() if modality in (None, mod)]
+
+
+def get_method(id: str, modality: str) -> Method:
+    try:
+        return _METHODS[(modality, id)]
+    except KeyError:
+        available = ", ".join(list_explainers(modality)) or "none yet"
+        raise ExplainerError(f"No {modality} explainer named '{id}'. Available: {available}.") from None

