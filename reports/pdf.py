@@ -219,6 +219,7 @@ def _views(pdf: _Doc, item: ReportItem):
             draw(pdf, view)
         else:  # every other kind prints as its PNG
             _png(pdf, view.title, renderer(view.kind).png(view.data), max_h=200)
+        pdf.set_fill_color(255)  # tables fill with the current colour: back to white
     ex = item.explanation
     lens = ex.extras.get("metrics") if is_craft(ex) else None
     if isinstance(lens, dict):
@@ -348,6 +349,7 @@ def _agreement(pdf: _Doc, agreement: Agreement, owners):
     items = ", ".join(str(i + 1) for i in owners)
     d = renderer("agreement_matrix").prepare(agreement.methods, agreement.matrix, agreement.metric)
     _cells(pdf, f"{agreement.metric} (items {items})", d, label_w=45.0, top_h=30.0)
+    pdf.set_fill_color(255)
 
 
 def _environment(pdf: _Doc, env: dict):
