@@ -23,7 +23,7 @@ from pages.widgets import (
     show_error,
 )
 from reports.figures import COLORMAPS, renderer
-from reports.figures.ranked_bars import MAGNITUDE, prepare_values
+from reports.figures.ranked_bars import magnitude_bars
 from reports.figures.token_highlight import token_html
 from reports.report import Agreement
 
@@ -135,9 +135,8 @@ for i, e in enumerate(results):
             st.plotly_chart(renderer("ranked_bars").figure(e, title="Top tokens"), width="stretch",
                             key=f"compare_bar:{e.method}")
         else:
-            bars = prepare_values(e.feature_names, np.abs(e.scores), order="value", colours=MAGNITUDE,
-                                  title=e.method, x_title="|score|")
-            st.plotly_chart(renderer("ranked_bars").plotly(bars), width="stretch", key=f"compare_bar:{e.method}")
+            st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(e.feature_names, np.abs(e.scores), e.method)),
+                            width="stretch", key=f"compare_bar:{e.method}")
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))

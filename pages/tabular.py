@@ -21,7 +21,7 @@ from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrus
 from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
-from reports.figures.ranked_bars import MAGNITUDE, prepare_values
+from reports.figures.ranked_bars import magnitude_bars
 
 app_runs_first()
 
@@ -175,9 +175,8 @@ with global_tab:
         e = result["e"]
         st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{plain(e.target_label)}** · "
                    f"{e.runtime_s:.2f} s · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
-        st.plotly_chart(renderer("ranked_bars").plotly(prepare_values(
-            e.feature_names, e.scores, order="value", colours=MAGNITUDE, title=f"Mean |SHAP| ({e.method})",
-            x_title="mean |SHAP value|")), key="tab_bar")
+        st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
+            e.feature_names, e.scores, f"Mean |SHAP| ({e.method})", "mean |SHAP value|")), key="tab_bar")
         st.plotly_chart(renderer("beeswarm").figure(e), key="tab_beeswarm")
         order = [e.feature_names[i] for i in np.argsort(-e.scores)]
         feature = st.selectbox("Dependence plot for", order, key="tab_dep_feature")
@@ -186,9 +185,8 @@ with global_tab:
         _ranked_table(e, "global")
         if result["perm"] is not None:
             p = result["perm"]
-            st.plotly_chart(renderer("ranked_bars").plotly(prepare_values(
-                p.feature_names, p.scores, order="value", colours=MAGNITUDE,
-                title="Permutation importance (scikit-learn)", x_title="drop in score when shuffled")),
+            st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
+                p.feature_names, p.scores, "Permutation importance (scikit-learn)", "drop in score when shuffled")),
                 key="tab_perm_bar")
 
 with local_tab:

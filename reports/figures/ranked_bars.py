@@ -69,6 +69,11 @@ def prepare(explanation, per_word: bool = False, top: int | None = TOP_BARS, tit
     return prepare_values(feature_names(e), e.scores, top=top, title=title, x_title=x_title or "attribution")
 
 
+def magnitude_bars(names, values, title: str = "", x_title: str = "|score|") -> Bars:
+    """Values without a sign (mean |SHAP|, importances), largest on top, in one colour."""
+    return prepare_values(names, values, order="value", colours=MAGNITUDE, title=title, x_title=x_title)
+
+
 def concept_bars(importance, title: str = "Concept importance", x_title: str = "importance") -> Bars:
     """Concepts by importance, most important on top, each in its concept's colour."""
     n = len(importance)

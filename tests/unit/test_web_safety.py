@@ -272,8 +272,9 @@ def test_tables_figures_show_a_hostile_column_name_as_text():
     glob = Explanation(np.array([0.5, 0.25]), "shap-tree", "tabular", "m", feature_names=names,
                        extras={"shap_values": values, "rows": rows, "categories": {"colour": ["red", "<b>blue</b>"]}})
     local = Explanation(np.array([0.5, -0.25]), "shap-tree", "tabular", "m", feature_names=names, base_value=0.1)
-    bars = renderer("ranked_bars")
-    figures = [bars.plotly(bars.prepare(glob, title=f"Mean |SHAP| for {LINK}")),
+    from reports.figures.ranked_bars import magnitude_bars
+
+    figures = [renderer("ranked_bars").plotly(magnitude_bars(names, [0.5, 0.25], f"Mean |SHAP| for {LINK}")),
                renderer("beeswarm").figure(glob),
                renderer("dependence").figure(glob, LINK, "colour"),
                renderer("dependence").figure(glob, "colour", LINK),
