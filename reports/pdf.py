@@ -342,7 +342,36 @@ def _cells(pdf: _Doc, title: str, d, label_w: float = 28.0, top_h: float = 22.0)
     pdf.font()
 
 
-_DRAW = {"image_overlay": _overlay, "token_highlight": _tokens, "ranked_bars": _bars, "generation_matrix": _matrix}
+def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):
+    """The waterfall's steps as floating bars: each from where the last ended, totals from zero."""
+    steps = view.data.steps
+    pdf.need(HEADING_H + row_h * len(steps) + 3)
+    pdf.heading(view.title, 9.5)
+    pdf.font(7.5)
+    lo = min(0.0, *(min(s.start, s.end) for s in steps))
+    hi = max(0.0, *(max(s.start, s.end) for s in steps))
+    span = pdf.epw - label_w - 18
+    scale = span / ((hi - lo) or 1.0)
+    x = lambda v: pdf.l_margin + label_w + (v - lo) * scale  # noqa: E731
+    top = pdf.get_y()
+    for s in steps:
+        y = pdf.get_y()
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(label_w - 2, row_h, pdf.clean(_shorten(s.label, 40)), align="R")
+        pdf.set_fill_color(*s.colour)
+        a, b = sorted((x(s.start), x(s.end)))
+        pdf.rect(a, y + 0.6, max(b - a, 0.2), row_h - 1.2, style="F")
+        pdf.set_xy(pdf.l_margin + label_w + span + 1, y)
+        pdf.cell(17, row_h, f"{s.end:.4g}" if s.measure != "relative" else f"{s.delta:+.3g}")
+        pdf.set_y(y + row_h)
+    pdf.set_draw_color(80)
+    pdf.line(x(0.0), top, x(0.0), pdf.get_y())
+    pdf.ln(3)
+    pdf.font()
+
+
+_DRAW = {"image_overlay": _overlay, "token_highlight": _tokens, "ranked_bars": _bars, "generation_matrix": _matrix,
+         "waterfall": _waterfall}
 
 
 def _agreement(pdf: _Doc, agreement: Agreement, owners):

@@ -1,7 +1,8 @@
 """Which figures a report shows for an item, prepared once: the HTML, the PDF and the bundle draw these same views.
 
 CRAFT: concept importance bars and the crops gallery. An image map on its input: the image overlay. A matrix:
-the generation matrix. A 1-D explanation: the token highlight (when it has tokens) and ranked bars.
+the generation matrix. A 1-D explanation: the token highlight (when it has tokens) and ranked bars, and the
+waterfall from the base value to the output (when it has both: a table row's SHAP values).
 """
 
 from __future__ import annotations
@@ -46,4 +47,6 @@ def views(item: ReportItem) -> list[View]:
         text = item.input if item.input_kind == "text" else None
         out.append(_view("token_highlight", "Tokens", ex, text))
     out.append(_view("ranked_bars", "Ranked", ex))
+    if ex.base_value is not None and "output" in ex.extras:
+        out.append(_view("waterfall", "Waterfall (base value + contributions = output)", ex))
     return out

@@ -324,3 +324,23 @@ def test_make_item_with_the_pages_prediction_runs_no_pass():
     again = make_item(model, x, e, identity=ModelIdentity("tiny"))
     assert model.n_forward == before[0] + 1  # without it, the model predicts once more
     assert item.prediction == again.prediction == list(prediction.top(5))
+
+
+def test_a_table_rows_report_shows_its_waterfall_from_the_same_steps():
+    from reports.html import to_html
+    from reports.pdf import to_pdf
+    from reports.views import views
+
+    e = _tabular(np.random.default_rng(6))
+    item = ReportItem(e, {"age": 1, "income": 2, "<b>city</b>": "x"}, ModelIdentity("m"), [(0, "yes", 0.7)])
+    kinds = [v.kind for v in views(item)]
+    assert kinds == ["ranked_bars", "waterfall"]
+    steps = views(item)[1].data.steps
+    assert steps[-1].end == pytest.approx(0.7)
+    page = to_html(new_report("r", [item]))
+    assert page.count('class="figure"') == 2 and "Waterfall" in page
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(to_pdf(new_report("r", [item])))).pages)
+    waterfall = text[text.index("Waterfall"):]
+    for step in steps[1:-1]:
+        assert f"{step.delta:+.3g}" in waterfall
+    assert "base value" in waterfall and f"{0.7:.4g}" in waterfall
