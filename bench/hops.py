@@ -21,6 +21,7 @@ import argparse
 import io
 import sys
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,10 +40,17 @@ class Trace:
     def __init__(self):
         self.modules: set[str] = set()
         self.edges: set[tuple[str, str]] = set()
+        self.tokenised = 0  # calls of a Hugging Face tokenizer (``tokenizer(text)``)
+        self.cleaned = 0  # calls of Lumen's text cleaning
 
     def __call__(self, frame, event, arg):
         if event != "call":
             return
+        code = frame.f_code
+        if code.co_name == "__call__" and code.co_filename.endswith("tokenization_utils_base.py"):
+            self.tokenised += 1
+        elif code.co_name == "clean_text":
+            self.cleaned += 1
         callee = own(frame.f_code.co_filename)
         if callee is None:
             return
@@ -101,14 +109,17 @@ def upload_and_run(at, data: bytes) -> None:
     at.button(key="run").click().run()
 
 
-def report_page() -> str:
-    """The report page's file as app.py names it (pages/report.py now; views/report.py before issue 15)."""
+def pages() -> list[str]:
+    """The page files as app.py names them (pages/*.py now; views/*.py before issue 15)."""
     import ast
 
     calls = [n for n in ast.walk(ast.parse((ROOT / "app.py").read_text())) if isinstance(n, ast.Call)]
-    files = [c.args[0].value for c in calls if getattr(c.func, "attr", None) == "Page" and c.args
-             and isinstance(c.args[0], ast.Constant)]
-    return next(f for f in files if f.endswith("report.py"))
+    return [c.args[0].value for c in calls if getattr(c.func, "attr", None) == "Page" and c.args
+            and isinstance(c.args[0], ast.Constant)]
+
+
+def report_page() -> str:
+    return next(f for f in pages() if f.endswith("report.py"))
 
 
 def main() -> None:
@@ -142,6 +153,19 @@ def main() -> None:
     both = Trace()
     both.modules, both.edges = heatmap.modules | report.modules, heatmap.edges | report.edges
     both.show("upload → report, in all", args.list)
+
+    # a text: how often it is cleaned and tokenised when the text page runs its default method
+    from streamlit.testing.v1 import AppTest
+
+    for trace in (False, True):  # the first run loads the model (and trains its head at first use), untraced
+        text = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
+        text.run()
+        text.switch_page(next(p for p in pages() if p.endswith("text.py"))).run()
+        methods = text.multiselect(key="text_methods").value
+        with Trace() if trace else nullcontext() as tokens:
+            text.button(key="text_run").click().run()
+        assert not text.exception, text.exception
+    print(f"text page, Run with {', '.join(methods)}: cleaned {tokens.cleaned}×, tokenised {tokens.tokenised}×")
 
 
 if __name__ == "__main__":
