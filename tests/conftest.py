@@ -13,7 +13,8 @@ from models.inputs.samples import sample_image
 TESTS = Path(__file__).resolve().parent
 # What makes a test slow (``pytest -m "not slow"``, ``make test-fast``, leaves these out): a browser or a
 # whole server (tests/e2e), the embedded models on real inputs (tests/integration), the app's soak test,
-# and any test that takes one of the session fixtures below loading an embedded model.
+# any test that takes one of the session fixtures below loading an embedded model, and the few page tests
+# that run every method of a page on an embedded model (marked ``@pytest.mark.slow`` where they are).
 SLOW_FOLDERS = ("e2e", "integration")
 SLOW_FILES = ("app/test_soak.py",)
 EMBEDDED_MODEL_FIXTURES = {"cnn", "vit", "smollm", "minilm"}

@@ -1,5 +1,7 @@
 """The Compare page through AppTest: image and text, faithfulness figures, the random baseline, agreement."""
 
+import pytest
+
 
 def open_page(at):
     at.switch_page("pages/compare.py").run()
@@ -15,6 +17,7 @@ def captions(app) -> str:
     return "\n".join(c.value for c in app.caption)
 
 
+@pytest.mark.slow  # an embedded model on every method of a page: seconds to minutes
 def test_image_comparison_with_sanity_check(at):
     open_page(at)
     at.multiselect(key="compare_methods:image").set_value(["grad-cam"]).run()
@@ -32,6 +35,7 @@ def test_image_comparison_with_sanity_check(at):
     assert not at.exception
 
 
+@pytest.mark.slow  # an embedded model on every method of a page: seconds to minutes
 def test_text_comparison(at):
     open_page(at)
     at.radio(key="compare_modality").set_value("Text").run()
@@ -60,6 +64,7 @@ def test_table_row_comparison(at):
     assert "compare_curve:shap-tree" in chart_keys(at)
 
 
+@pytest.mark.slow  # an embedded model on every method of a page: seconds to minutes
 def test_prompt_comparison(at):
     open_page(at)
     at.radio(key="compare_modality").set_value("Prompt (generation)").run()

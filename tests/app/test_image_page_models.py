@@ -1,5 +1,7 @@
 """The image page with several methods and with models the user brings (AppTest, real files)."""
 
+import pytest
+
 import timm
 import torch
 from safetensors.torch import save
@@ -22,6 +24,7 @@ def test_bad_parameter_is_a_sentence(at):
     assert at.error and "power of two" in at.error[0].value
 
 
+@pytest.mark.slow  # an embedded model on every method of a page: seconds to minutes
 def test_vit_digits_explains_a_digit(at):
     at.selectbox(key="image_model").set_value("vit-digits").run()
     at.selectbox(key="image_sample").set_value("digit 3 (for vit-digits)").run()

@@ -1,6 +1,7 @@
 """The report flow through AppTest: add from the image and compare pages, reorder, export buttons, import a bundle."""
 
 import numpy as np
+import pytest
 
 from explainers import Explanation
 from reports.bundle import write_bundle
@@ -11,6 +12,7 @@ def item_lines(at) -> list[str]:
     return [t.value for t in at.text if t.value[:1].isdigit()]
 
 
+@pytest.mark.slow  # an embedded model on every method of a page: seconds to minutes
 def test_add_from_pages_reorder_and_import(at):
     at.button(key="run").click().run()
     at.button(key="add_report:image:grad-cam").click().run()
