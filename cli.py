@@ -127,12 +127,13 @@ def explain_command(args) -> int:
     target = _value(args.target) if args.target is not None and model.modality != "generation" else args.target
     figures = FAITHFULNESS.get(model.modality) if args.metrics else None
 
-    from reports.report import make_item, model_identity, new_report
+    from reports.report import has_prediction, make_item, model_identity, new_report
 
     identity = model_identity(model, args.model, args.weights)
     items = []
     with tqdm(total=len(inputs) * len(methods), unit="explanation", file=sys.stderr) as bar:
         for name, x in inputs:
+            prediction = model.predict(x) if has_prediction(model, x) else None  # once per input, not per method
             for method in methods:
                 bar.set_description(f"{name}: {method}")
                 e = explain(model, x, method=method, target=target, **params[method])
@@ -141,7 +142,7 @@ def explain_command(args) -> int:
                     e.extras["faithfulness"] = figures(model, x, e)
                     metrics = {k: v for k, v in e.extras["faithfulness"].items() if k in BETTER}
                 items.append(make_item(model, x, e, source=args.model, weights=args.weights, metrics=metrics,
-                                       input_name=name, identity=identity))
+                                       input_name=name, identity=identity, prediction=prediction))
                 bar.update(1)
     report = new_report(args.title, items, device=str(model.device))
     written = _export(report, args)

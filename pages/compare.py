@@ -22,10 +22,10 @@ from pages.widgets import (
     run_with_progress,
     show_error,
 )
-from reports.figures import COLORMAPS, agreement_heatmap, faithfulness_curves, generation_heatmap, heatmap_overlay
+from reports.figures import COLORMAPS, renderer
+from reports.figures.ranked_bars import magnitude_bars
+from reports.figures.token_highlight import token_html
 from reports.report import Agreement
-from reports.tabular_figures import importance_bar
-from reports.text_figures import token_bar, token_html
 
 app_runs_first()
 
@@ -123,27 +123,29 @@ columns = st.columns(min(3, len(results)) or 1)
 for i, e in enumerate(results):
     with columns[i % len(columns)]:
         if modality == "image":
-            shown = np.abs(e.scores) if e.signed else e.scores
-            st.plotly_chart(heatmap_overlay(x, shown, colormap=colormap, opacity=opacity, title=e.method),
-                            width="stretch", key=f"compare_map:{e.method}")
+            st.plotly_chart(renderer("image_overlay").figure(e, x, colormap=colormap, opacity=opacity, title=e.method,
+                                                             magnitude=True), width="stretch",
+                            key=f"compare_map:{e.method}")
         elif modality == "generation":
-            st.plotly_chart(generation_heatmap(e, e.signed), width="stretch",
+            st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch",
                             key=f"compare_matrix:{e.method}")
         elif modality == "text":
             st.markdown(f"#### {e.method}")
-            st.markdown(token_html(x, e, signed=e.signed), unsafe_allow_html=True)
-            st.plotly_chart(token_bar(e, title="Top tokens"), width="stretch", key=f"compare_bar:{e.method}")
-        else:
-            st.plotly_chart(importance_bar(e.feature_names, np.abs(e.scores), e.method, "|score|"), width="stretch",
+            st.markdown(token_html(x, e), unsafe_allow_html=True)
+            st.plotly_chart(renderer("ranked_bars").figure(e, title="Top tokens"), width="stretch",
                             key=f"compare_bar:{e.method}")
+        else:
+            st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(e.feature_names, np.abs(e.scores), e.method)),
+                            width="stretch", key=f"compare_bar:{e.method}")
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))
-        add_to_report(model, x, e, key=f"compare:{e.method}", metrics=headline_metrics(e), agreement=shared_agreement)
+        add_to_report(model, x, e, key=f"compare:{e.method}", metrics=headline_metrics(e), agreement=shared_agreement,
+                      prediction=None if modality == "generation" else prediction)
         f = e.extras.get("faithfulness", {})
         if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
-            st.plotly_chart(faithfulness_curves(f["fractions"], f["deletion_curve"], f.get("insertion_curve"),
-                                                x_title="share of features removed" if modality == "tabular" else None),
+            st.plotly_chart(renderer("faithfulness_curves").figure(
+                                f, x_title="share of features removed" if modality == "tabular" else None),
                             width="stretch", key=f"compare_curve:{e.method}")
 
 if matrix is not None:
@@ -151,5 +153,5 @@ if matrix is not None:
     st.caption("Explainers often disagree, and that is information, not an error: each answers a different "
                "question about the model (Krishna et al., \"The Disagreement Problem\"; \"A Song of (Dis)agreement\"). "
                "Read agreement together with the faithfulness figures above.")
-    st.plotly_chart(agreement_heatmap(names, matrix, metric), width="stretch",
+    st.plotly_chart(renderer("agreement_matrix").figure(names, matrix, metric), width="stretch",
                     key="compare_agreement_matrix")

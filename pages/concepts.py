@@ -19,7 +19,9 @@ from pages.widgets import (
     run_with_progress,
     show_error,
 )
-from reports.concept_figures import cluster_graph, concept_name, concept_overlay, importance_bar
+from reports.describe import concept_name
+from reports.figures import renderer
+from reports.figures.ranked_bars import concept_bars
 
 app_runs_first()
 
@@ -125,7 +127,8 @@ st.caption(
 add_to_report(model, images, e, key="concepts", input_name=f"{len(images)} images")
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(importance_bar(e.scores, f"Global importance ({e.params['importance']}) for {e.target_label}"),
+    st.plotly_chart(renderer("ranked_bars").figure(e, title=f"Global importance ({e.params['importance']}) for "
+                                                         f"{e.target_label}"),
                     width="stretch", key="concept_importance")
 with right:
     st.markdown("**Lens metrics**")
@@ -153,14 +156,16 @@ local = x["importance_local"][chosen]
 shown = [int(i) for i in (-local).argsort(kind="stable")[:k_top]]
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(concept_overlay(images[chosen], x["concept_maps"][chosen], shown, opacity), width="stretch",
-                    key="concept_maps")
+    st.plotly_chart(renderer("concept_maps").figure(images[chosen], x["concept_maps"][chosen], shown, opacity),
+                    width="stretch", key="concept_maps")
 with right:
-    st.plotly_chart(importance_bar(local, "Local importance"), width="stretch", key="concept_local")
+    st.plotly_chart(renderer("ranked_bars").plotly(concept_bars(local, "Local importance")), width="stretch",
+                    key="concept_local")
 
 st.subheader("Strategic cluster graph")
 st.caption("Each image goes to its most important concept. Prevalence: the share of images it dominates; "
            "reliability: how often the model is right on those images. Size: global importance.")
 clusters = x["clusters"]
-st.plotly_chart(cluster_graph(clusters["prevalence"], clusters["reliability"], e.scores), width="stretch",
+st.plotly_chart(renderer("cluster_graph").figure(clusters["prevalence"], clusters["reliability"], e.scores),
+                width="stretch",
                 key="concept_clusters")

@@ -2,8 +2,6 @@
 
 import threading
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from explainers import explain, get_method, list_explainers
@@ -14,7 +12,8 @@ from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
 from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
                           plain_sentence, show_error)
-from reports.figures import generation_heatmap, label
+from reports.figures import renderer
+from reports.figures.ranked_bars import prepare_values
 
 app_runs_first()
 
@@ -102,21 +101,16 @@ st.markdown(f"**Continuation:** {plain(repr(first.target_label))}")
 row = st.selectbox("Generated token for the bar chart", range(len(first.target_tokens)),
                    format_func=lambda k: f"{k}: {first.target_tokens[k]!r}", key="gen_row")
 for method_id, e in shown.items():
-    signed = e.signed
     faith = results["faith"].get(method_id, {})
     st.subheader(method_id)
     st.caption(
         f"Soft-NS {faith.get('soft_ns_mean', float('nan')):.3f} · Soft-NC {faith.get('soft_nc_mean', float('nan')):.3f} "
         f"(higher is better) · {e.runtime_s:.2f} s · {e.n_forward} forward + {e.n_backward} backward · device {e.device}"
     )
-    x = [label(f"{i}:{t}") for i, t in enumerate(e.tokens)]
-    heat = generation_heatmap(e, signed)
-    st.plotly_chart(heat, width="stretch", key=f"gen-heatmap:{method_id}")
+    st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch", key=f"gen-heatmap:{method_id}")
     k = min(row, e.scores.shape[0] - 1)
-    order = np.argsort(-e.scores[k], kind="stable")
-    bars = go.Figure(go.Bar(x=e.scores[k][order][::-1], y=[x[i] for i in order][::-1], orientation="h"))
-    bars.update_layout(height=100 + 20 * len(order), margin=dict(l=10, r=10, t=10, b=10),
-                       xaxis_title=label(f"score for {e.target_tokens[k]!r}"))
-    st.plotly_chart(bars, width="stretch", key=f"gen-bars:{method_id}")
+    bars = prepare_values([f"{i}:{t}" for i, t in enumerate(e.tokens)], e.scores[k], order="value", top=None,
+                          x_title=f"score for {e.target_tokens[k]!r}")
+    st.plotly_chart(renderer("ranked_bars").plotly(bars), width="stretch", key=f"gen-bars:{method_id}")
     add_to_report(model, prompt, e, key=f"generation:{method_id}",
                   metrics={k: v for k, v in faith.items() if k.endswith("_mean")})

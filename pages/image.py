@@ -15,7 +15,7 @@ from pages.widgets import (
     run_each,
     show_error,
 )
-from reports.figures import COLORMAPS, heatmap_overlay, top_classes_bar
+from reports.figures import COLORMAPS, renderer
 
 app_runs_first()
 
@@ -34,7 +34,7 @@ with left:
     st.image(image, caption=f"{image.shape[1]}×{image.shape[0]} px", width="stretch")
 with right:
     st.markdown("**Top-5 predictions**")
-    st.plotly_chart(top_classes_bar(prediction.top(5)), width="stretch", key="top5")
+    st.plotly_chart(renderer("top_classes").figure(prediction.top(5)), width="stretch", key="top5")
 
 top1 = prediction.top(1)[0][0]
 target = st.selectbox(
@@ -107,10 +107,9 @@ n_cols = c3.slider("Columns", 1, 4, min(3, len(shown)), key="n_cols")
 columns = st.columns(n_cols)
 for i, (method_id, explanation) in enumerate(shown.items()):
     with columns[i % n_cols]:
-        signed = explanation.signed
         st.plotly_chart(
-            heatmap_overlay(image, explanation.scores, colormap=colormap, opacity=opacity, signed=signed,
-                            title=f"{method_id} — {explanation.target_label}"),
+            renderer("image_overlay").figure(explanation, image, colormap=colormap, opacity=opacity,
+                                             title=f"{method_id} — {explanation.target_label}"),
             width="stretch",
             key=f"heatmap:{method_id}",
         )
@@ -118,4 +117,4 @@ for i, (method_id, explanation) in enumerate(shown.items()):
             f"{method_id} for **{plain(explanation.target_label)}** · {explanation.runtime_s * 1000:.0f} ms · "
             f"{explanation.n_forward} forward + {explanation.n_backward} backward · device {explanation.device}"
         )
-        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id)
+        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id, prediction=prediction)

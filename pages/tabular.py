@@ -20,7 +20,8 @@ from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_cs
 from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
 from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.csv_export import csv_bytes
-from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
+from reports.figures import renderer
+from reports.figures.ranked_bars import magnitude_bars
 
 app_runs_first()
 
@@ -174,18 +175,19 @@ with global_tab:
         e = result["e"]
         st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{plain(e.target_label)}** · "
                    f"{e.runtime_s:.2f} s · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
-        st.plotly_chart(importance_bar(e.feature_names, e.scores, f"Mean |SHAP| ({e.method})"), key="tab_bar")
-        st.plotly_chart(beeswarm(e.extras["shap_values"], e.extras["rows"], e.feature_names), key="tab_beeswarm")
+        st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
+            e.feature_names, e.scores, f"Mean |SHAP| ({e.method})", "mean |SHAP value|")), key="tab_bar")
+        st.plotly_chart(renderer("beeswarm").figure(e), key="tab_beeswarm")
         order = [e.feature_names[i] for i in np.argsort(-e.scores)]
         feature = st.selectbox("Dependence plot for", order, key="tab_dep_feature")
         partner = strongest_interaction(e, feature)
-        st.plotly_chart(dependence(e.extras["shap_values"], e.extras["rows"], e.feature_names, feature, partner,
-                                   e.extras.get("categories")), key="tab_dependence")
+        st.plotly_chart(renderer("dependence").figure(e, feature, partner), key="tab_dependence")
         _ranked_table(e, "global")
         if result["perm"] is not None:
             p = result["perm"]
-            st.plotly_chart(importance_bar(p.feature_names, p.scores, "Permutation importance (scikit-learn)",
-                                           "drop in score when shuffled"), key="tab_perm_bar")
+            st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
+                p.feature_names, p.scores, "Permutation importance (scikit-learn)", "drop in score when shuffled")),
+                key="tab_perm_bar")
 
 with local_tab:
     frame = dataset.features
@@ -219,7 +221,7 @@ with local_tab:
         output = e.extras["output"]
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s:.2f} s · {e.n_forward:,} model rows "
                    f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
-        st.plotly_chart(waterfall(e.feature_names, e.scores, e.base_value, output,
-                                  output_name=f"{model.output_kind} ({e.target_label})"), key="tab_waterfall")
+        st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{model.output_kind} ({e.target_label})"),
+                        key="tab_waterfall")
         _ranked_table(e, "local")
         add_to_report(model, result["row"], e, key=f"tabular:{e.method}", input_name=f"{model.name} row {index}")

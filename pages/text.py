@@ -17,8 +17,8 @@ from pages.widgets import (
     run_each,
     show_error,
 )
-from reports.figures import top_classes_bar
-from reports.text_figures import token_bar, token_html
+from reports.figures import renderer
+from reports.figures.token_highlight import token_html
 
 app_runs_first()
 
@@ -37,7 +37,8 @@ if encoding.warning:
     st.warning(plain_sentence(encoding.warning))
 
 st.markdown("**Predictions**")
-st.plotly_chart(top_classes_bar(prediction.top(min(5, len(model.labels)))), width="stretch", key="text_top")
+st.plotly_chart(renderer("top_classes").figure(prediction.top(min(5, len(model.labels)))), width="stretch",
+                key="text_top")
 top1 = prediction.top(1)[0][0]
 target = st.selectbox(
     "Class to explain",
@@ -94,7 +95,7 @@ for method_id, e in shown.items():
     st.markdown(f"#### {method_id} for **{plain(e.target_label)}**")
     left, right = st.columns([3, 2])
     with left:
-        st.markdown(token_html(encoding.text, e, per_word=per_word, signed=signed), unsafe_allow_html=True)
+        st.markdown(token_html(encoding.text, e, per_word=per_word), unsafe_allow_html=True)
         st.caption(
             f"{method_id} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
             f"{e.n_backward} backward · device {e.device}"
@@ -109,5 +110,6 @@ for method_id, e in shown.items():
                 f"sufficiency AOPC **{f['aopc_sufficiency']:.3f}** (lower is better)"
             )
     with right:
-        st.plotly_chart(token_bar(e, per_word=per_word, title="Top tokens"), width="stretch", key=f"text_bar:{method_id}")
-        add_to_report(model, encoding.text, e, key=f"text:{method_id}", metrics=faithfulness_figures(results["faithfulness"].get(method_id)))
+        st.plotly_chart(renderer("ranked_bars").figure(e, per_word=per_word, title="Top tokens"), width="stretch",
+                        key=f"text_bar:{method_id}")
+        add_to_report(model, encoding.text, e, key=f"text:{method_id}", prediction=prediction, metrics=faithfulness_figures(results["faithfulness"].get(method_id)))

@@ -388,8 +388,10 @@ def admit_to_report(new_items: list) -> list:
     return items
 
 
-def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=None, agreement=None) -> None:
-    """An "Add to report" button; the item (explanation + input + model identity) goes to this session's report."""
+def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=None, agreement=None,
+                  prediction=None) -> None:
+    """An "Add to report" button; the item (explanation + input + model identity) goes to this session's report.
+    Pass the ``prediction`` the page already has: the model then does not run again for the report."""
     if not st.button("Add to report", key=f"add_report:{key}", help="Collect it on the Report page for export."):
         return
     from reports.report import make_item
@@ -397,7 +399,8 @@ def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=N
     identities = st.session_state.setdefault("report_identities", {})
     try:
         item = make_item(model, x, explanation, metrics=metrics, agreement=agreement, input_name=input_name,
-                         source=getattr(model, "source", ""), identity=identities.get(model.name))
+                         source=getattr(model, "source", ""), identity=identities.get(model.name),
+                         prediction=prediction)
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
         return

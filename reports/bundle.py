@@ -6,7 +6,7 @@ Layout::
     items/001/explanation.json    Explanation.to_json(): lossless on its own
     items/001/arrays.npz          the same scores and array extras, for numpy users
     items/001/input.png           image input (input_000.png, ... for a set), input.txt (text) or input.json (row)
-    items/001/figure*.png         the heatmap overlay, matrix or concept crops, as shown in the PDF
+    items/001/figure_<kind>.png   the image overlay, generation matrix or concept crops, as the PDF shows them
 
 ``read_bundle`` checks everything before it trusts it, reads only into memory, and
 refuses path traversal, zip bombs, files the manifest does not list or whose hash
@@ -29,8 +29,9 @@ from explainers.core.explanation import Explanation
 from models.inputs import limits
 from models.errors import InputError, reason, shown
 from models.inputs.images import check_total_pixels, encode_png, open_image
-from reports import raster
+from reports.figures import renderer
 from reports.report import Agreement, ModelIdentity, Report, ReportItem
+from reports.views import views
 
 FORMAT = "lumen-report-bundle"
 VERSION = 1
@@ -122,17 +123,13 @@ def _input_files(folder: str, x) -> dict[str, bytes]:
 
 
 def _figures(folder: str, item: ReportItem) -> dict[str, bytes]:
-    ex = item.explanation
-    signed = ex.signed
-    if raster.is_craft(ex):
-        crops = ex.extras.get("concept_crops")
-        ok = isinstance(crops, np.ndarray) and crops.ndim == 5 and crops.size
-        return {f"{folder}/figure_concept_crops.png": raster.crops_png(crops)} if ok else {}
-    if ex.scores.ndim == 2 and item.input_kind == "image" and ex.scores.shape == item.input.shape[:2]:
-        return {f"{folder}/figure_overlay.png": raster.overlay_png(item.input, ex.scores, signed)}
-    if ex.scores.ndim == 2:
-        return {f"{folder}/figure_matrix.png": raster.matrix_png(ex.scores, signed)}
-    return {}
+    """The PNG of every view that has one (the overlay, the matrix, the concept crops), as the PDF prints it."""
+    out = {}
+    for view in views(item):
+        png = renderer(view.kind).png
+        if png is not None:
+            out[f"{folder}/figure_{view.kind}.png"] = png(view.data)
+    return out
 
 
 # ---------------------------------------------------------------- reading

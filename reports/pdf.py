@@ -17,14 +17,14 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 from fpdf import FPDF
 from fpdf.enums import ResourceAccessPolicy
 
-from explainers.core.explanation import Explanation
-from reports import raster
-from reports.concept_figures import concept_colour, concept_name
+from reports.describe import heading, is_craft, target_text
+from reports.figures import renderer
+from reports.figures.base import thumbnail_png
 from reports.report import Agreement, Report, ReportItem
+from reports.views import views
 
 # Nanum carries hinting-source tables (TSI*) that the subsetter drops, saying so on every export
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
@@ -120,13 +120,26 @@ class _Doc(FPDF):
         self.ln(2)
         self.font()
 
-    def png(self, data: bytes, max_w: float, max_h: float = 120):
-        """Place PNG bytes at the left margin, scaled to fit ``max_w`` × ``max_h`` mm."""
+    def need(self, height: float):
+        """A new page unless ``height`` mm fit below (a heading stays with its figure)."""
+        if self.get_y() + min(height, self.page_break_trigger - self.t_margin) > self.page_break_trigger:
+            self.add_page()
+
+    @staticmethod
+    def _scale(data: bytes, max_w: float, max_h: float) -> tuple[float, float, float]:
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as img:
             w, h = img.size
-        scale = min(max_w / w, max_h / h)
+        return w, h, min(max_w / w, max_h / h)
+
+    def png_height(self, data: bytes, max_w: float, max_h: float) -> float:
+        w, h, scale = self._scale(data, max_w, max_h)
+        return h * scale
+
+    def png(self, data: bytes, max_w: float, max_h: float = 120):
+        """Place PNG bytes at the left margin, scaled to fit ``max_w`` × ``max_h`` mm."""
+        w, h, scale = self._scale(data, max_w, max_h)
         if self.get_y() + h * scale > self.page_break_trigger:
             self.add_page()
         self.image(io.BytesIO(data), x=self.l_margin, w=w * scale, h=h * scale)
@@ -157,7 +170,7 @@ def to_pdf(report: Report) -> bytes:
 
 
 def _heading(item: ReportItem) -> str:
-    return raster.heading(item.explanation)
+    return heading(item.explanation)
 
 
 def _value(v) -> str:
@@ -174,7 +187,7 @@ def _item(pdf: _Doc, i: int, item: ReportItem):
                                   for r, (idx, label, p) in enumerate(item.prediction)],
                    header=("rank", "class", "index", "probability"), widths=(0.1, 0.5, 0.15, 0.25))
     pdf.table_rows("Explanation", [("method", ex.method), ("modality", ex.modality), ("model", ex.model),
-                                   ("target", raster.target_text(ex)),
+                                   ("target", target_text(ex)),
                                    ("runtime", f"{ex.runtime_s:.3f} s"), ("forward passes", ex.n_forward),
                                    ("backward passes", ex.n_backward), ("device", ex.device)]
                    + ([("base value", ex.base_value)] if ex.base_value is not None else []))
@@ -189,10 +202,10 @@ def _input(pdf: _Doc, item: ReportItem):
         pdf.paragraph(f"file: {item.input_name}", 8)
     kind = item.input_kind
     if kind == "image":
-        pdf.png(raster.thumbnail_png(item.input), max_w=80, max_h=70)
+        pdf.png(thumbnail_png(item.input), max_w=80, max_h=70)
     elif kind == "images":
         pdf.paragraph(f"{len(item.input)} images; the first:", 8)
-        pdf.png(raster.thumbnail_png(item.input[0], 256), max_w=50, max_h=50)
+        pdf.png(thumbnail_png(item.input[0], 256), max_w=50, max_h=50)
     elif kind == "text":
         pdf.paragraph(item.input)
     else:
@@ -200,74 +213,90 @@ def _input(pdf: _Doc, item: ReportItem):
 
 
 def _views(pdf: _Doc, item: ReportItem):
+    for view in views(item):
+        draw = _DRAW.get(view.kind)
+        if draw is not None:
+            draw(pdf, view)
+        else:  # every other kind prints as its PNG
+            _png(pdf, view.title, renderer(view.kind).png(view.data), max_h=200)
+        pdf.set_fill_color(255)  # tables fill with the current colour: back to white
     ex = item.explanation
-    signed = ex.signed
-    if raster.is_craft(ex):
-        _craft(pdf, ex)
-    elif ex.scores.ndim == 2 and ex.modality == "image" and item.input_kind == "image" \
-            and ex.scores.shape == item.input.shape[:2]:
-        pdf.heading("Attribution" + (" (blue negative, red positive)" if signed else ""), 9.5)
-        pdf.png(raster.overlay_png(item.input, ex.scores, signed), max_w=pdf.epw, max_h=110)
-    elif ex.scores.ndim == 2:
-        pdf.heading("Attribution matrix (rows: generated tokens, columns: input tokens)", 9.5)
-        _matrix(pdf, ex, signed)
-    else:
-        if ex.tokens and len(ex.tokens) == ex.scores.size:
-            pdf.heading("Tokens", 9.5)
-            _tokens(pdf, ex.tokens, ex.scores, signed)
-        pdf.heading("Ranked", 9.5)
-        _bars(pdf, raster.ranked(ex.scores, raster.feature_names(ex)))
+    lens = ex.extras.get("metrics") if is_craft(ex) else None
+    if isinstance(lens, dict):
+        pdf.table_rows("Concept metrics (Lens)", [(k, _value(v)) for k, v in lens.items()])
 
 
-def _tint(colour, alpha):
-    return tuple(round(255 + (c - 255) * alpha) for c in colour)
+HEADING_H = 7.0  # mm a figure's heading takes: it moves to the next page with its figure
 
 
-def _tokens(pdf: _Doc, tokens, scores, signed):
-    shown = raster.display_scores(scores, signed)
+def _png(pdf: _Doc, title: str, data: bytes, max_h: float = 110):
+    pdf.need(HEADING_H + min(max_h, pdf.png_height(data, pdf.epw, max_h)))
+    pdf.heading(title, 9.5)
+    pdf.png(data, max_w=pdf.epw, max_h=max_h)
+
+
+def _overlay(pdf: _Doc, view):
+    _png(pdf, view.title, renderer("image_overlay").png(view.data))
+
+
+def _tokens(pdf: _Doc, view):
+    """The highlight's cells, each filled with the colour it shows on the page (on white)."""
+    cells = view.data.cells
+    pdf.need(HEADING_H + 12)
+    pdf.heading(view.title, 9.5)
     pdf.font(8)
     h = 5
     right = pdf.w - pdf.r_margin
-    for token, value in list(zip(tokens, shown))[:MAX_TOKENS_DRAWN]:
-        text = pdf.clean(token)
+    for piece in cells[:MAX_TOKENS_DRAWN]:
+        text = pdf.clean(piece.shown.strip() or piece.label)
         w = pdf.get_string_width(text) + 1.5
         if pdf.get_x() + w > right:
             pdf.ln(h + 1)
-        base = (214, 39, 40) if (value >= 0 or not signed) else (31, 119, 180)
-        pdf.set_fill_color(*_tint(base, min(1.0, abs(float(value))) * 0.8))
-        pdf.cell(w, h, text, fill=True)
+        if piece.kind == "special":
+            pdf.set_text_color(136)
+            pdf.cell(w, h, text)
+            pdf.set_text_color(0)
+        else:
+            pdf.set_fill_color(*piece.fill)
+            pdf.cell(w, h, text, fill=True)
         pdf.set_x(pdf.get_x() + 0.8)
     pdf.ln(h + 3)
-    if len(tokens) > MAX_TOKENS_DRAWN:
-        pdf.paragraph(f"(first {MAX_TOKENS_DRAWN} of {len(tokens)} tokens shown)", 7)
+    if len(cells) > MAX_TOKENS_DRAWN:
+        pdf.paragraph(f"(first {MAX_TOKENS_DRAWN} of {len(cells)} tokens shown)", 7)
     pdf.font()
 
 
-def _bars(pdf: _Doc, entries, colours=None, label_w=55.0, row_h=4.5):
-    """Horizontal bars from a zero line, largest magnitude first."""
-    if not entries:
+def _bars(pdf: _Doc, view, label_w=55.0, row_h=4.5):
+    """The ranked bars' rows (label, value, colour) as horizontal bars from a zero line, first on top."""
+    rows = view.data.rows
+    pdf.need(HEADING_H + row_h * min(len(rows), 8) + 3)
+    pdf.heading(view.title, 9.5)
+    if not rows:
         return
     pdf.font(7.5)
-    top = max(abs(v) for _, v in entries) or 1.0
-    negative = any(v < 0 for _, v in entries)
+    top = max(abs(r.value) for r in rows) or 1.0
+    negative = any(r.value < 0 for r in rows)
     span = pdf.epw - label_w - 18
     zero = pdf.l_margin + label_w + (span / 2 if negative else 0)
     scale = (span / 2 if negative else span) / top
-    for k, (name, v) in enumerate(entries):
+    line_from = pdf.get_y()
+    for r in rows:
         if pdf.get_y() + row_h > pdf.page_break_trigger:
+            pdf.set_draw_color(80)
+            pdf.line(zero, line_from, zero, pdf.get_y())
             pdf.add_page()
+            line_from = pdf.get_y()
         y = pdf.get_y()
         pdf.set_xy(pdf.l_margin, y)
-        pdf.cell(label_w - 2, row_h, pdf.clean(_shorten(name, 40)), align="R")
-        colour = colours[k] if colours else ((214, 39, 40) if v >= 0 else (31, 119, 180))
-        pdf.set_fill_color(*colour)
-        x0, w = (zero, v * scale) if v >= 0 else (zero + v * scale, -v * scale)
+        pdf.cell(label_w - 2, row_h, pdf.clean(_shorten(r.label, 40)), align="R")
+        pdf.set_fill_color(*r.colour)
+        x0, w = (zero, r.value * scale) if r.value >= 0 else (zero + r.value * scale, -r.value * scale)
         pdf.rect(x0, y + 0.6, max(w, 0.2), row_h - 1.2, style="F")
         pdf.set_xy(pdf.l_margin + label_w + span + 1, y)
-        pdf.cell(17, row_h, f"{v:.3g}")
+        pdf.cell(17, row_h, f"{r.value:.3g}")
         pdf.set_y(y + row_h)
     pdf.set_draw_color(80)
-    pdf.line(zero, pdf.get_y() - row_h * len(entries), zero, pdf.get_y())
+    pdf.line(zero, line_from, zero, pdf.get_y())
     pdf.ln(3)
     pdf.font()
 
@@ -276,53 +305,80 @@ def _shorten(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _matrix(pdf: _Doc, ex: Explanation, signed: bool):
-    rows, cols = ex.scores.shape
+def _matrix(pdf: _Doc, view):
+    d = view.data
+    rows, cols = d.values.shape
     if max(rows, cols) > MAX_MATRIX_DRAWN:
-        pdf.png(raster.matrix_png(ex.scores, signed), max_w=pdf.epw, max_h=180)
+        _png(pdf, view.title, renderer(view.kind).png(d), max_h=180)
         return
-    xs = ex.tokens if ex.tokens and len(ex.tokens) == cols else [str(j) for j in range(cols)]
-    ys = ex.target_tokens if ex.target_tokens and len(ex.target_tokens) == rows else [str(i) for i in range(rows)]
-    label_w, top_h = 28.0, 22.0
-    cell = min(8.0, (pdf.epw - label_w) / cols, 170.0 / rows)
-    if pdf.get_y() + top_h + cell * rows > pdf.page_break_trigger:
-        pdf.add_page()
+    _cells(pdf, view.title, d)
+
+
+def _cells(pdf: _Doc, title: str, d, label_w: float = 28.0, top_h: float = 22.0):
+    """The prepared cells as filled squares, labelled, with each value printed in it when ``d.numbers``."""
+    rows, cols = d.values.shape
+    cell = min(8.0 if not d.numbers else 14.0, (pdf.epw - label_w) / cols, 170.0 / rows)
+    pdf.need(HEADING_H + top_h + cell * rows + 3)
+    pdf.heading(title, 9.5)
     x0, y0 = pdf.l_margin + label_w, pdf.get_y() + top_h
-    grid = raster.colours(raster.display_scores(ex.scores, signed), signed)
+    grid = d.rgb
     pdf.font(min(7.0, cell * 2.2))
-    for j, token in enumerate(xs):  # column labels, written upwards
+    for j, token in enumerate(d.col_labels):  # column labels, written upwards
         with pdf.rotation(90, x0 + (j + 0.7) * cell, y0 - 1):
             pdf.text(x0 + (j + 0.7) * cell, y0 - 1, pdf.clean(_shorten(token, 16)))
-    for i, token in enumerate(ys):
+    for i, token in enumerate(d.row_labels):
         pdf.set_xy(pdf.l_margin, y0 + i * cell)
         pdf.cell(label_w - 1, cell, pdf.clean(_shorten(token, 16)), align="R")
         for j in range(cols):
-            pdf.set_fill_color(*(int(c) for c in grid[i, j]))
+            colour = tuple(int(c) for c in grid[i, j])
+            pdf.set_fill_color(*colour)
             pdf.rect(x0 + j * cell, y0 + i * cell, cell, cell, style="F")
+            if d.numbers:
+                pdf.set_text_color(255 if sum(colour) < 380 else 0)
+                pdf.set_font_size(min(6.5, cell * 1.3))
+                pdf.text(x0 + j * cell + 0.6, y0 + (i + 0.62) * cell, f"{d.raw[i, j]:.2f}")
+                pdf.set_text_color(0)
     pdf.set_y(y0 + rows * cell + 3)
     pdf.font()
 
 
-def _craft(pdf: _Doc, ex: Explanation):
-    pdf.heading("Concept importance", 9.5)
-    order = np.argsort(-ex.scores, kind="stable")
-    colours = [tuple(int(concept_colour(int(i))[k: k + 2], 16) for k in (1, 3, 5)) for i in order]
-    _bars(pdf, [(concept_name(int(i)), float(ex.scores[i])) for i in order], colours=colours)
-    crops = ex.extras.get("concept_crops")
-    if isinstance(crops, np.ndarray) and crops.ndim == 5 and crops.size:
-        pdf.heading("Crops where each concept is strongest (one row per concept, concept 1 on top)", 9.5)
-        pdf.png(raster.crops_png(crops), max_w=pdf.epw, max_h=200)
-    lens = ex.extras.get("metrics")
-    if isinstance(lens, dict):
-        pdf.table_rows("Concept metrics (Lens)", [(k, _value(v)) for k, v in lens.items()])
+def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):
+    """The waterfall's steps as floating bars: each from where the last ended, totals from zero."""
+    steps = view.data.steps
+    pdf.need(HEADING_H + row_h * len(steps) + 3)
+    pdf.heading(view.title, 9.5)
+    pdf.font(7.5)
+    lo = min(0.0, *(min(s.start, s.end) for s in steps))
+    hi = max(0.0, *(max(s.start, s.end) for s in steps))
+    span = pdf.epw - label_w - 18
+    scale = span / ((hi - lo) or 1.0)
+    x = lambda v: pdf.l_margin + label_w + (v - lo) * scale  # noqa: E731
+    top = pdf.get_y()
+    for s in steps:
+        y = pdf.get_y()
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(label_w - 2, row_h, pdf.clean(_shorten(s.label, 40)), align="R")
+        pdf.set_fill_color(*s.colour)
+        a, b = sorted((x(s.start), x(s.end)))
+        pdf.rect(a, y + 0.6, max(b - a, 0.2), row_h - 1.2, style="F")
+        pdf.set_xy(pdf.l_margin + label_w + span + 1, y)
+        pdf.cell(17, row_h, f"{s.end:.4g}" if s.measure != "relative" else f"{s.delta:+.3g}")
+        pdf.set_y(y + row_h)
+    pdf.set_draw_color(80)
+    pdf.line(x(0.0), top, x(0.0), pdf.get_y())
+    pdf.ln(3)
+    pdf.font()
+
+
+_DRAW = {"image_overlay": _overlay, "token_highlight": _tokens, "ranked_bars": _bars, "generation_matrix": _matrix,
+         "waterfall": _waterfall}
 
 
 def _agreement(pdf: _Doc, agreement: Agreement, owners):
     items = ", ".join(str(i + 1) for i in owners)
-    pdf.heading(f"{agreement.metric} (items {items})", 10)
-    header = ["", *agreement.methods]
-    rows = [[m, *(f"{v:.3f}" for v in agreement.matrix[i])] for i, m in enumerate(agreement.methods)]
-    pdf.table_rows("Matrix", rows, header=header, widths=())
+    d = renderer("agreement_matrix").prepare(agreement.methods, agreement.matrix, agreement.metric)
+    _cells(pdf, f"{agreement.metric} (items {items})", d, label_w=45.0, top_h=30.0)
+    pdf.set_fill_color(255)
 
 
 def _environment(pdf: _Doc, env: dict):

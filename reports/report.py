@@ -205,17 +205,26 @@ def model_identity(model, source: str = "", weights=None) -> ModelIdentity:
     return ModelIdentity(name, source)
 
 
+def has_prediction(model, x) -> bool:
+    """Whether a report item shows the model's prediction on ``x``: a set of images has no one prediction; a
+    language model's is its continuation, in the explanation."""
+    return hasattr(model, "predict") and not isinstance(x, list)
+
+
 def make_item(model, x, explanation: Explanation, *, source: str = "", weights=None, top_k: int = 5,
               metrics: dict[str, float] | None = None, agreement: Agreement | None = None,
-              input_name: str | None = None, identity: ModelIdentity | None = None) -> ReportItem:
+              input_name: str | None = None, identity: ModelIdentity | None = None,
+              prediction=None) -> ReportItem:
     """A report item from what a page has: the model, its input and the explanation.
 
-    The prediction is the model's top ``top_k`` on ``x`` (none for a set of images or a language model).
+    The prediction is the model's top ``top_k`` on ``x`` (none for a set of images or a language model): pass
+    ``prediction`` (the model's ``Prediction`` on ``x``) when the caller has it, and the model does not run again.
     Pass ``identity`` to reuse one computed before (hashing parameters takes a moment).
     """
-    # a set of images has no one prediction; a language model's is its continuation, in the explanation
-    predicts = hasattr(model, "predict") and not isinstance(x, list)
-    prediction = list(model.predict(x).top(top_k)) if predicts else []
+    predicts = has_prediction(model, x)
+    if predicts and prediction is None:
+        prediction = model.predict(x)
+    prediction = list(prediction.top(top_k)) if predicts else []
     return ReportItem(explanation, x, identity or model_identity(model, source, weights), prediction,
                       dict(metrics or {}), agreement, input_name)
 

@@ -16,12 +16,15 @@ SECRET = "internal detail at /srv/private/weights.pt"
 
 
 def test_an_unexpected_error_is_one_sentence_and_the_session_goes_on(monkeypatch, caplog):
+    import dataclasses
+
     import reports.figures
 
     def broken(*args, **kwargs):
         raise RuntimeError(SECRET)
 
-    monkeypatch.setattr(reports.figures, "top_classes_bar", broken)  # the image page draws its top-5 with it
+    top_classes = dataclasses.replace(reports.figures.RENDERERS["top_classes"], plotly=broken)
+    monkeypatch.setitem(reports.figures.RENDERERS, "top_classes", top_classes)  # the image page draws its top-5 with it
     at = AppTest.from_file(APP, default_timeout=300)
     with caplog.at_level(logging.ERROR, logger="lumen"):
         at.run()

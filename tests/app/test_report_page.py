@@ -67,3 +67,19 @@ def test_report_is_bounded_in_items_and_bytes_and_says_what_went(at, monkeypatch
     at.file_uploader(key="report_import").set_value(("b.zip", big, "application/zip")).run()
     assert not at.exception and [line.split(".")[1].split()[0] for line in item_lines(at)] == ["big1"]
     assert any("1 MB" in w.value and "oldest 4" in w.value for w in at.warning)
+
+
+def test_adding_to_the_report_runs_the_model_no_more_than_a_rerun(at):
+    """The page passes the prediction it has: upload → report does not run the model again (counted in passes)."""
+    from pages.widgets import cached_model
+
+    model = cached_model("efficientnet-lite0")  # the page's model: Streamlit's resource cache is per process
+    at.button(key="run").click().run()
+    before = model.n_forward, model.n_backward
+    at.run()
+    rerun = model.n_forward - before[0], model.n_backward - before[1]
+    before = model.n_forward, model.n_backward
+    at.button(key="add_report:image:grad-cam").click().run()
+    assert not at.exception and len(at.session_state["report_items"]) == 1
+    assert (model.n_forward - before[0], model.n_backward - before[1]) == rerun
+    assert at.session_state["report_items"][0].prediction[0][1] == "Egyptian cat"

@@ -129,9 +129,10 @@ def test_html_runs_only_its_own_scripts_and_shows_every_explanation(report):
 
 
 def test_html_token_highlight_colours_follow_the_sign():
-    from reports.html import token_highlight
+    from reports.figures.token_highlight import token_html
 
-    out = token_highlight(["up", "down", "<b>"], np.array([1.0, -0.5, 0.0]), signed=True)
+    e = Explanation(np.array([1.0, -0.5, 0.0]), "occlusion", "text", "m", tokens=["up", "down", "<b>"], signed=True)
+    out = token_html(None, e)
     parser = _Tags()
     parser.feed(out)
     spans = [a for t, a in parser.tags if t == "span"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from explainers.core.explanation import Explanation
-from reports.text_figures import token_html
+from reports.figures.token_highlight import token_html
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".streamlit" / "config.toml"
@@ -260,18 +260,25 @@ def test_tables_figures_show_a_hostile_column_name_as_text():
     """A CSV column named like a link: no figure of the Tables page carries a tag, and the name shows escaped."""
     import numpy as np
 
+    from explainers.core.explanation import Explanation
     from models.inputs.tables import read_csv
-    from reports.tabular_figures import beeswarm, dependence, importance_bar, waterfall
+    from reports.figures import renderer
 
     frame, _ = read_csv(f'"{LINK.replace(chr(34), chr(34) * 2)}",colour,y\n1,red,0\n2,<b>blue</b>,1\n3,red,0\n'.encode())
     names = list(frame.columns[:2])
     assert names[0] == LINK
     rng = np.random.default_rng(0)
     values, rows = rng.standard_normal((3, 2)), np.array([[1.0, 0], [2, 1], [3, 0]])
-    figures = [importance_bar(names, [0.5, 0.25], f"Mean |SHAP| for {LINK}"), beeswarm(values, rows, names),
-               dependence(values, rows, names, LINK, "colour", {"colour": ["red", "<b>blue</b>"]}),
-               dependence(values, rows, names, "colour", LINK, {"colour": ["red", "<b>blue</b>"]}),
-               waterfall(names, [0.5, -0.25], 0.1, 0.35, output_name=f"probability ({LINK})")]
+    glob = Explanation(np.array([0.5, 0.25]), "shap-tree", "tabular", "m", feature_names=names,
+                       extras={"shap_values": values, "rows": rows, "categories": {"colour": ["red", "<b>blue</b>"]}})
+    local = Explanation(np.array([0.5, -0.25]), "shap-tree", "tabular", "m", feature_names=names, base_value=0.1)
+    from reports.figures.ranked_bars import magnitude_bars
+
+    figures = [renderer("ranked_bars").plotly(magnitude_bars(names, [0.5, 0.25], f"Mean |SHAP| for {LINK}")),
+               renderer("beeswarm").figure(glob),
+               renderer("dependence").figure(glob, LINK, "colour"),
+               renderer("dependence").figure(glob, "colour", LINK),
+               renderer("waterfall").figure(local, 0.35, output_name=f"probability ({LINK})")]
     for fig in figures:
         text = fig.to_json()
         assert "<a" not in text and "<b>" not in text, text[:400]
@@ -282,15 +289,16 @@ def test_other_figures_escape_class_names_and_tokens():
     import numpy as np
 
     from explainers.core.explanation import Explanation
-    from reports.figures import agreement_heatmap, generation_heatmap, heatmap_overlay, top_classes_bar
-    from reports.text_figures import token_bar
+    from reports.figures import renderer
 
     text_e = Explanation(np.array([0.5, -0.5]), "occlusion", "text", "m", 0, LINK, tokens=[LINK, "<br>"],
                          extras={"offsets": [(0, 1), (1, 2)], "special": [False, False], "word_ids": [0, 1]})
     gen_e = Explanation(np.ones((1, 2)), "attention", "generation", "m", tokens=[LINK, "b"], target_tokens=["<i>"])
-    figures = [top_classes_bar([(0, LINK, 0.9)]), token_bar(text_e, title=LINK), generation_heatmap(gen_e),
-               agreement_heatmap([LINK, "b"], np.eye(2), "spearman"),
-               heatmap_overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4)), title=f"grad-cam — {LINK}")]
+    image_e = Explanation(np.zeros((4, 4)), "grad-cam", "image", "m")
+    figures = [renderer("top_classes").figure([(0, LINK, 0.9)]), renderer("ranked_bars").figure(text_e, title=LINK),
+               renderer("generation_matrix").figure(gen_e),
+               renderer("agreement_matrix").figure([LINK, "b"], np.eye(2), "spearman"),
+               renderer("image_overlay").figure(image_e, np.zeros((4, 4, 3), np.uint8), title=f"grad-cam — {LINK}")]
     for fig in figures:
         text = fig.to_json()
         assert "<a" not in text and "<br>" not in text and "<i>" not in text, text[:400]

@@ -1,0 +1,120 @@
+"""Token highlight: a text with each token (or word) on a background coloured by its score.
+
+One prepared list of pieces gives the escaped HTML (text page, Compare, HTML report) and the PDF's filled cells.
+Signed scores: red toward the class, blue against; unsigned: red. The strength is |score| over the largest
+|score| of the text's (non-special) tokens, drawn at most ``MAX_ALPHA`` opaque.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from dataclasses import dataclass
+
+import numpy as np
+
+from reports.figures.base import Renderer
+from reports.figures.colour_scales import POSITIVE, sign_colour, tint
+
+MAX_ALPHA = 0.8
+
+
+@dataclass
+class Piece:
+    shown: str  # what the reader sees: the text's characters, or the token when it has none
+    label: str = ""  # the token (or word) as the tokenizer names it; "" for text between tokens
+    score: float = 0.0
+    colour: tuple[int, int, int] = POSITIVE
+    alpha: float = 0.0
+    kind: str = "gap"  # "token", "special" or "gap"
+
+    @property
+    def fill(self) -> tuple[int, int, int]:
+        """The background as it shows on white paper (the PDF's fill)."""
+        return tint(self.colour, self.alpha)
+
+    @property
+    def css(self) -> str:
+        return f"rgba({self.colour[0]},{self.colour[1]},{self.colour[2]},{self.alpha:.3f})"
+
+
+@dataclass
+class Highlight:
+    pieces: list[Piece]
+
+    @property
+    def cells(self) -> list[Piece]:
+        """The tokens (and special tokens) alone, in order: what the PDF draws as filled cells."""
+        return [p for p in self.pieces if p.kind != "gap"]
+
+
+def units(explanation, per_word: bool = False) -> list[dict]:
+    """What to colour: tokens, or words (pieces summed), as {label, span, score, special}. Without the
+    tokenizer's offsets (a hand-made or imported explanation) each token stands alone and has no span."""
+    ex, tokens = explanation.extras, list(explanation.tokens or [])
+    scores = np.asarray(explanation.scores, dtype=np.float64).ravel()
+    if not all(k in ex for k in ("offsets", "special", "word_ids")) or len(ex["offsets"]) != len(tokens):
+        return [{"label": t, "span": None, "score": float(s), "special": False} for t, s in zip(tokens, scores)]
+    out: list[dict] = []
+    previous = object()
+    for i, token in enumerate(tokens):
+        span = tuple(ex["offsets"][i])
+        special = bool(ex["special"][i])
+        word = ex["word_ids"][i]
+        if per_word and not special and out and word is not None and word == previous and not out[-1]["special"]:
+            out[-1]["span"] = (out[-1]["span"][0], span[1])
+            out[-1]["score"] += float(scores[i])
+            out[-1]["label"] += token[2:] if token.startswith("##") else token
+        else:
+            out.append({"label": token, "span": span, "score": float(scores[i]), "special": special})
+        previous = word
+    return out
+
+
+def prepare(explanation, text: str | None = None, per_word: bool = False) -> Highlight:
+    """The pieces of ``text`` (or of the tokens, space-separated, when the text or offsets are missing)."""
+    parts = units(explanation, per_word)
+    if text is not None and any(u["span"] is not None and u["span"][1] > len(text) for u in parts):
+        text = None  # the offsets belong to another text (not the one cleaned for the model): tokens alone
+    signed = explanation.signed
+    top = max((abs(u["score"]) for u in parts if not u["special"]), default=0.0)
+    pieces, cursor = [], 0
+    for u in parts:
+        if u["special"]:
+            pieces.append(Piece(u["label"], u["label"], u["score"], kind="special"))
+            continue
+        colour = sign_colour(u["score"]) if signed else POSITIVE
+        alpha = MAX_ALPHA * min(1.0, abs(u["score"]) / top) if top > 0 else 0.0
+        if u["span"] is None or text is None:
+            if pieces:
+                pieces.append(Piece(" "))
+            shown = u["label"]
+        else:
+            a, b = u["span"]
+            if a > cursor:
+                pieces.append(Piece(text[cursor:a]))
+            shown = text[a:b] if b > a else u["label"]
+            cursor = max(cursor, b)
+        pieces.append(Piece(shown, u["label"], u["score"], colour, alpha, "token"))
+    return Highlight(pieces)
+
+
+def html(d: Highlight) -> str:
+    """Every piece escaped with ``html.escape``; the token and its score show on hover."""
+    out = []
+    for p in d.pieces:
+        if p.kind == "gap":
+            out.append(html_lib.escape(p.shown))
+        elif p.kind == "special":
+            out.append(f'<span style="color:#888;font-size:0.75em;margin:0 2px">{html_lib.escape(p.shown)}</span>')
+        else:
+            out.append(f'<span class="lumen-token" title="{html_lib.escape(p.label)}: {p.score:+.4g}" '
+                       f'style="background:{p.css};border-radius:3px;padding:1px 1px">{html_lib.escape(p.shown)}</span>')
+    return '<div style="line-height:2;white-space:pre-wrap">' + "".join(out) + "</div>"
+
+
+def token_html(text: str | None, explanation, per_word: bool = False) -> str:
+    """The escaped HTML highlight of ``explanation`` over ``text``: the one builder pages may render raw."""
+    return html(prepare(explanation, text, per_word))
+
+
+RENDERER = Renderer("token_highlight", prepare, html=html)
