@@ -6,10 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explainers import explain, get_method, list_explainers
+from explainers import default_method, explain, faithfulness, get_method, methods_for
 from explainers.core.cost import estimate
 from explainers.generation.methods import MAX_NEW_TOKENS
-from explainers.metrics.generation import soft_ns_nc
 from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
 from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
@@ -39,8 +38,9 @@ except Exception as exc:  # noqa: BLE001
 if encoded.warning:
     st.warning(plain_sentence(encoded.warning))
 
-methods = st.multiselect("Methods", list_explainers("generation"), default=["occlusion"], key="gen_methods")
-chosen = {m: method_params(get_method(m, "generation"), model) for m in methods}
+methods = st.multiselect("Methods", [m.id for m in methods_for(model)], default=[default_method(model)],
+                         key="gen_methods")
+chosen = {m: method_params(get_method(m, model.modality), model) for m in methods}
 for params in chosen.values():
     params.pop("max_new_tokens", None)  # the page generates once and passes the ids to every method
 if not chosen:
@@ -61,7 +61,7 @@ memory_caption(model, chosen, n_prompt=len(encoded.prompt_ids), n_target=n_targe
 key = (model.name, prompt, target_text, max_new)
 results = st.session_state.get("gen_results")
 if results is None or results["key"] != key:
-    results = st.session_state["gen_results"] = {"key": key, "explanations": {}, "faith": {}}
+    results = st.session_state["gen_results"] = {"key": key, "explanations": {}}
 
 if st.button("Run", type="primary", key="gen_run"):
     cancel = threading.Event()
@@ -84,8 +84,8 @@ if st.button("Run", type="primary", key="gen_run"):
             try:
                 e = explain(model, prompt, method=method_id, target=target, progress=progress, cancel=cancel,
                             waiting=waiting, **params)
+                faithfulness(model, prompt, e)  # fills e.faithfulness
                 results["explanations"][method_id] = e
-                results["faith"][method_id] = soft_ns_nc(model, e)
             except Exception as exc:  # noqa: BLE001
                 show_error(exc)
     except Exception as exc:  # noqa: BLE001
@@ -103,7 +103,7 @@ row = st.selectbox("Generated token for the bar chart", range(len(first.target_t
                    format_func=lambda k: f"{k}: {first.target_tokens[k]!r}", key="gen_row")
 for method_id, e in shown.items():
     signed = e.signed
-    faith = results["faith"].get(method_id, {})
+    faith = e.faithfulness
     st.subheader(method_id)
     st.caption(
         f"Soft-NS {faith.get('soft_ns_mean', float('nan')):.3f} · Soft-NC {faith.get('soft_nc_mean', float('nan')):.3f} "
@@ -118,5 +118,4 @@ for method_id, e in shown.items():
     bars.update_layout(height=100 + 20 * len(order), margin=dict(l=10, r=10, t=10, b=10),
                        xaxis_title=label(f"score for {e.target_tokens[k]!r}"))
     st.plotly_chart(bars, width="stretch", key=f"gen-bars:{method_id}")
-    add_to_report(model, prompt, e, key=f"generation:{method_id}",
-                  metrics={k: v for k, v in faith.items() if k.endswith("_mean")})
+    add_to_report(model, prompt, e, key=f"generation:{method_id}")
