@@ -281,7 +281,7 @@ def first_forward(path, input_size: tuple[int, int], name: str) -> tuple[int, ..
     cpu = int(STARTUP_TIMEOUT_S + 2 * FORWARD_TIMEOUT_S) + 5
     command = [sys.executable, "-m", "models.sources.torchscript_guard", str(Path(path).resolve()), str(h), str(w),
                name, str(FORWARD_MEMORY_BYTES), str(cpu)]
-    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         ready = _line(proc, STARTUP_TIMEOUT_S)  # "ready" once loaded and checked, else the answer
