@@ -9,6 +9,7 @@ import streamlit as st
 
 from explainers import explain, get_method, methods_for
 from explainers.tabular.shap_methods import (
+    PERMUTATION_IMPORTANCE,
     background_note,
     default_explainer,
     explain_global,
@@ -160,8 +161,8 @@ with global_tab:
     if st.button("Explain globally", type="primary", key="run_global"):
         e = run_with_progress(method, lambda progress: explain_global(
             model, pool, method=method, rows=rows, target=target, progress=progress, **params), unit=ROWS)
-        p = run_with_progress("permutation-importance", lambda progress: explain_global(
-            model, pool, method="permutation-importance", rows=len(pool), progress=progress),
+        p = run_with_progress(PERMUTATION_IMPORTANCE, lambda progress: explain_global(
+            model, pool, method=PERMUTATION_IMPORTANCE, rows=len(pool), progress=progress),
             unit=ROWS) if compare and e else None
         st.session_state["tab_global"] = {"model": model.name, "e": e, "perm": p} if e else None
     result = st.session_state.get("tab_global")

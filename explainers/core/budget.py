@@ -24,7 +24,7 @@ import os
 import psutil
 import torch
 
-from models.errors import ExplainerError, InputError
+from models.errors import ExplainerError
 from models.per_model import PerModel
 
 RUN_MEMORY_BYTES = 4 * 2**30  # one run's peak: a shared server keeps room for other sessions

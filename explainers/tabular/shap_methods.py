@@ -384,7 +384,10 @@ def _importance_memory(params, model, n_rows=1, **_) -> int:
     return _rows_memory(model, max(n_rows, held_out)) + int(params["repeats"]) * len(model.feature_names) * DOUBLE
 
 
-@register("permutation-importance", modality="tabular", family="global", cost=_importance_cost,
+PERMUTATION_IMPORTANCE = "permutation-importance"  # the model-level reference the tabular page shows beside SHAP
+
+
+@register(PERMUTATION_IMPORTANCE, modality="tabular", family="global", cost=_importance_cost,
           defaults={"repeats": 5, "seed": 0}, signed=True,
           limits={"repeats": (1, 100), "seed": SEED}, memory=_importance_memory, exclusive=False)
 def permutation_importance(model, frame, target, repeats=5, seed=0):
