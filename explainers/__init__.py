@@ -9,7 +9,9 @@ those the ``LUMEN_PLUGINS`` environment variable names); importing this package 
 
 from explainers.core.explain import explain
 from explainers.core.explanation import Explanation
-from explainers.core.modality import Modality, faithfulness, get_modality, headline, list_modalities, register_modality
+from explainers.core.modality import (
+    Modality, faithfulness, get_modality, headline, input_sizes, list_modalities, register_modality,
+)
 from explainers.core.registry import Method, default_method, get_method, list_explainers, methods_for, register
 from models.errors import ExplainerError, InputError
 
@@ -27,6 +29,7 @@ __all__ = [
     "get_method",
     "get_modality",
     "headline",
+    "input_sizes",
     "list_explainers",
     "list_modalities",
     "methods_for",

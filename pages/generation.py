@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explainers import default_method, explain, faithfulness, get_method, methods_for
+from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.adapters.causal_lm import MAX_TARGET_CHARS
@@ -46,9 +46,9 @@ for params in chosen.values():
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()
-n_target = len(encoded.target_ids) or max_new
+sizes = input_sizes(model, prompt, target_text or None, {"max_new_tokens": max_new})  # n_prompt, n_target
 try:
-    costs = [estimate(model, m, p, n_prompt=len(encoded.prompt_ids), n_target=n_target) for m, p in chosen.items()]
+    costs = [estimate(model, m, p, **sizes) for m, p in chosen.items()]
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -56,7 +56,7 @@ st.caption(
     f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
     f"{sum(c[2] for c in costs):.1f} s on {model.device_description} (ReAGent: typical; it stops when its probes do)."
 )
-memory_caption(model, chosen, n_prompt=len(encoded.prompt_ids), n_target=n_target)
+memory_caption(model, chosen, **sizes)
 
 key = (model.name, prompt, target_text, max_new)
 results = st.session_state.get("gen_results")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explainers import default_method, explain, faithfulness, get_method, methods_for
+from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
 from pages.widgets import (
     app_runs_first,
@@ -54,7 +54,8 @@ if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 try:
-    costs = {m: estimate(model, m, p, n_tokens=len(encoding.content)) for m, p in chosen.items()}
+    sizes = input_sizes(model, encoding)  # what the estimates read (the modality spec's sizes)
+    costs = {m: estimate(model, m, p, **sizes) for m, p in chosen.items()}
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -63,7 +64,7 @@ st.caption(
     f"passes ≈ {sum(c[2] for c in costs.values()):.1f} s on {model.device_description} "
     "(passes × measured time per pass; shap's is an upper bound)."
 )
-memory_caption(model, chosen, n_tokens=len(encoding.content))
+memory_caption(model, chosen, **sizes)
 
 result_key = (model.name, encoding.text, target)
 results = st.session_state.get("text_results")

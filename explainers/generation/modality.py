@@ -17,7 +17,7 @@ def prepare(x, model=None) -> str:
 
 def sizes(model, prompt, target=None, params=None) -> dict[str, int]:
     encoded = model.encode(prompt, target)
-    n_target = len(encoded.target_ids) or int((params or {}).get("max_new_tokens", 20))
+    n_target = len(encoded.target_ids) or int((params or {}).get("max_new_tokens") or 20)
     return {"n_prompt": len(encoded.prompt_ids), "n_target": n_target}
 
 
