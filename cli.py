@@ -93,8 +93,8 @@ def explain_command(args) -> int:
         get_method(m, model.modality)  # unknown ids fail before any work
     params = method_params(methods, args.param)
     inputs = read_inputs(Path(args.input), model)
-    target = _value(args.target) if args.target is not None and model.modality != "generation" else args.target
     kind = get_modality(model.modality)
+    target = _value(args.target) if args.target is not None and kind.target_kind == "class" else args.target
 
     from reports.report import make_item, model_identity, new_report
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from explainers.core.explain import explain
 from explainers.core.engine import run_control
 from explainers.core.explanation import Explanation
-from explainers.core.modality import faithfulness as measure, prepare
+from explainers.core.modality import faithfulness as measure, get_modality, prepare
 from explainers.metrics.sanity import sanity_check
 
 
@@ -38,7 +38,7 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
             e = explain(model, x, method=method, target=target, cancel=cancel,
                         progress=lambda d, t: report(d, t, "explaining"), **params)
             if target is None:  # every method explains the same class, or the same continuation (as token ids)
-                target = list(e.extras["target_ids"]) if model.modality == "generation" else e.target
+                target = get_modality(model.modality).explained_target(e)
             with run_control(progress=lambda d, t: report(d, t, "measuring"), cancel=cancel):
                 if faithfulness:
                     measure(model, x, e)

@@ -30,6 +30,10 @@ def _no_faithfulness(model, x, e) -> dict:
     return {}
 
 
+def _class_explained(e):
+    return e.target
+
+
 def _no_reader(path: Path, model, note=None) -> list[tuple[str, Any]]:
     raise ExplainerError("The command line cannot read this kind of input from a file yet.")
 
@@ -52,6 +56,9 @@ class Modality:
     ``figures``: the figure kinds (``FIGURE_KINDS``) that show this modality's explanations.
     ``read_path(path, model, note) -> [(name, input)]``: inputs from a file or folder (the command line);
     ``note(sentence)`` receives what was repaired on the way.
+    ``target_kind``: what a target is, "class" (an index or a label) or "continuation" (a text, or token ids);
+    ``explained_target(e)``: the target of ``e`` to give the next methods so that all explain the same thing
+    (Compare): the class index, or the continuation's token ids.
     """
 
     id: str
@@ -63,11 +70,15 @@ class Modality:
     better: dict[str, str] = field(default_factory=dict)
     figures: tuple[str, ...] = ()
     read_path: Callable[..., list[tuple[str, Any]]] = _no_reader
+    target_kind: str = "class"
+    explained_target: Callable[[Any], Any] = _class_explained
 
     def __post_init__(self):
         unknown = [kind for kind in self.figures if kind not in FIGURE_KINDS]
         if unknown:
             raise ValueError(f"{self.id}: unknown figure kinds {unknown}; known: {', '.join(FIGURE_KINDS)}")
+        if self.target_kind not in ("class", "continuation"):
+            raise ValueError(f"{self.id}: target_kind must be 'class' or 'continuation', not {self.target_kind!r}")
         wrong = {k: v for k, v in self.better.items() if v not in ("lower", "higher")}
         if wrong:
             raise ValueError(f"{self.id}: 'better' must be 'lower' or 'higher', not {wrong}")

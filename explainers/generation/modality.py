@@ -38,4 +38,6 @@ GENERATION = register_modality(Modality(
     better={"soft_ns_mean": "higher", "soft_nc_mean": "higher"},
     figures=("generation_matrix", "ranked_bars", "agreement_matrix"),
     read_path=read_lines,
+    target_kind="continuation",
+    explained_target=lambda e: list(e.extras["target_ids"]),  # the continuation, as token ids
 ))
