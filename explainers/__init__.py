@@ -10,7 +10,7 @@ those the ``LUMEN_PLUGINS`` environment variable names); importing this package 
 from explainers.core.explain import explain
 from explainers.core.explanation import Explanation
 from explainers.core.modality import (
-    Modality, faithfulness, get_modality, headline, input_sizes, list_modalities, register_modality,
+    Modality, faithfulness, get_modality, headline, input_sizes, list_modalities, prepare_input, register_modality,
 )
 from explainers.core.registry import Method, default_method, get_method, list_explainers, methods_for, register
 from models.errors import ExplainerError, InputError
@@ -33,6 +33,7 @@ __all__ = [
     "list_explainers",
     "list_modalities",
     "methods_for",
+    "prepare_input",
     "register",
     "register_modality",
 ]

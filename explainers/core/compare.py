@@ -11,7 +11,7 @@ from __future__ import annotations
 from explainers.core.explain import explain
 from explainers.core.engine import run_control
 from explainers.core.explanation import Explanation
-from explainers.core.modality import faithfulness as measure, get_modality, prepare
+from explainers.core.modality import faithfulness as measure, get_modality, prepare_input
 from explainers.metrics.sanity import sanity_check
 
 
@@ -25,7 +25,7 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
     """
     methods = dict(methods)
     methods.setdefault("random", {})
-    x = prepare(model, x)  # once, for every method and metric (a text: cleaned and tokenised once)
+    x = prepare_input(model, x)  # once, for every method and metric (a text: cleaned and tokenised once)
     out = []
     for step, (method, params) in enumerate(methods.items()):
 

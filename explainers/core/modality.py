@@ -109,7 +109,7 @@ def list_modalities() -> list[str]:
 # ---------------------------------------------------------------- questions every caller asks the spec
 
 
-def prepare(model, x):
+def prepare_input(model, x):
     """``x`` as ``model``'s methods take it (see ``Modality.prepare``)."""
     return get_modality(model.modality).prepare(x, model)
 
