@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models.errors import ModelLoadError
 
-CONFIG = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
+CONFIG = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
 ENV = "STREAMLIT_SERVER_MAX_UPLOAD_SIZE"  # Streamlit's own override of the option
 STREAMLIT_DEFAULT_MB = 200
 MB = 1024 * 1024  # Streamlit's megabyte
