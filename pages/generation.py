@@ -82,7 +82,7 @@ if st.button("Run", type="primary", key="gen_run"):
                 bar.progress(i / len(chosen), text=f"{method_id}: {sentence}")
 
             try:
-                e = explain(model, prompt, method=method_id, target=target, progress=progress, cancel=cancel,
+                e = explain(model, encoded, method=method_id, target=target, progress=progress, cancel=cancel,
                             waiting=waiting, **params)
                 faithfulness(model, prompt, e)  # fills e.faithfulness
                 results["explanations"][method_id] = e

@@ -97,13 +97,14 @@ def test_a_method_that_requires_something_is_offered_only_where_it_applies(monke
 
 
 class CountingTokenizer:
-    """The model's tokenizer, counting how often a text is tokenised."""
+    """The model's tokenizer, counting how often a text is tokenised (``texts``: what it was given)."""
 
     def __init__(self, inner):
-        self.inner, self.calls = inner, 0
+        self.inner, self.calls, self.texts = inner, 0, []
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
+        self.texts.append(args[0] if args else kwargs.get("text"))
         return self.inner(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -127,6 +128,19 @@ def test_a_text_is_tokenised_once_per_explain_and_per_compare():
     results = compare(model, TEXT, {"occlusion": {}, "integrated-gradients": {"n_steps": 8}, "lime": {"n_samples": 20}})
     assert [r.method for r in results] == ["occlusion", "integrated-gradients", "lime", "random"]
     assert counting.calls == once  # three methods, the baseline, the size estimates and the faithfulness figures
+
+
+def test_a_prompt_is_tokenised_once_per_explain_and_per_compare():
+    model = tiny_lm()
+    counting = model.tokenizer = CountingTokenizer(model.tokenizer)
+    prompt = "w3 w7 w4"
+    e = explain(model, prompt, method="occlusion", target=" w5")
+    assert counting.texts.count(prompt) == 1 and len(e.target_tokens) == 1
+    counting.texts.clear()
+    results = compare(model, prompt, {"occlusion": {}, "gradient-x-input": {}}, target=" w5")
+    assert [r.method for r in results] == ["occlusion", "gradient-x-input", "random"]
+    assert counting.texts.count(prompt) == 1  # three methods, the size estimates and the figures
+    assert len({tuple(r.extras["target_ids"]) for r in results}) == 1
 
 
 def _round_trip(model, x, e):
