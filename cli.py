@@ -16,17 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_METHODS = {"image": "grad-cam", "text": "integrated-gradients", "generation": "reagent"}
-
-
-def default_method(model) -> str:
-    if model.modality == "tabular":
-        from explainers.tabular.shap_methods import default_explainer
-
-        return default_explainer(model)[0]  # exact SHAP where the model allows it
-    return DEFAULT_METHODS[model.modality]
-
-
 class UsageError(Exception):
     """Bad arguments or input: one sentence, exit code 2."""
 
@@ -43,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", required=True, help="an embedded model id (python cli.py list) or SOURCE:NAME")
     ex.add_argument("--weights", help="weights file for a timm:/torchvision: model")
     ex.add_argument("--labels", help="class names file (.txt or .json)")
-    ex.add_argument("--methods", help="comma-separated method ids (default: one per modality)")
+    ex.add_argument("--methods", help="comma-separated method ids (default: the model's default method, "
+                                      "as on the pages)")
     ex.add_argument("--input", required=True, help="an image file or folder, a text file of lines, or a CSV")
     ex.add_argument("--target", help="class label or index to explain (default: each input's top class); "
                                      "for generation, the continuation text")
@@ -81,40 +71,19 @@ def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict]:
     return params
 
 
-def read_inputs(path: Path, modality: str, model) -> list[tuple[str, object]]:
-    """(name, input) pairs from ``path`` for a model of ``modality``."""
+def read_inputs(path: Path, model) -> list[tuple[str, object]]:
+    """(name, input) pairs from ``path`` for ``model``, read as its modality spec says."""
+    from explainers import get_modality
+
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    if modality == "image":
-        from models.inputs.images import UPLOAD_TYPES, decode_image
-
-        files = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in UPLOAD_TYPES) \
-            if path.is_dir() else [path]
-        if not files:
-            raise UsageError(f"{path} holds no images ({', '.join(UPLOAD_TYPES)})")
-        return [(p.name, decode_image(p.read_bytes())) for p in files]
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; give a text file (one input per line) or a CSV")
-    if modality == "tabular":
-        from models.inputs.tables import read_csv
-
-        frame, notes = read_csv(path.read_bytes())
-        for note in notes:
-            print(f"cli.py: {note}", file=sys.stderr)
-        frame = model.rows(frame)  # the model's columns, or a sentence naming the missing ones
-        return [(f"row {i + 1}", row.to_dict()) for i, row in frame.iterrows()]
-    from models.inputs.texts import clean_text
-
-    lines = [line for line in clean_text(path.read_bytes()).splitlines() if line.strip()]
-    return [(f"line {i + 1}", line) for i, line in enumerate(lines)]
+    return get_modality(model.modality).read_path(path, model, lambda note: print(f"cli.py: {note}", file=sys.stderr))
 
 
 def explain_command(args) -> int:
     from tqdm import tqdm
 
-    from explainers import get_method
-    from explainers.core.compare import BETTER, FAITHFULNESS
-    from explainers import explain
+    from explainers import default_method, explain, faithfulness, get_method, get_modality
     from models import load_model
 
     model = load_model(args.model, device=args.device, weights=args.weights, labels=args.labels) \
@@ -123,9 +92,9 @@ def explain_command(args) -> int:
     for m in methods:
         get_method(m, model.modality)  # unknown ids fail before any work
     params = method_params(methods, args.param)
-    inputs = read_inputs(Path(args.input), model.modality, model)
-    target = _value(args.target) if args.target is not None and model.modality != "generation" else args.target
-    figures = FAITHFULNESS.get(model.modality) if args.metrics else None
+    inputs = read_inputs(Path(args.input), model)
+    kind = get_modality(model.modality)
+    target = _value(args.target) if args.target is not None and kind.target_kind == "class" else args.target
 
     from reports.report import has_prediction, make_item, model_identity, new_report
 
@@ -133,15 +102,14 @@ def explain_command(args) -> int:
     items = []
     with tqdm(total=len(inputs) * len(methods), unit="explanation", file=sys.stderr) as bar:
         for name, x in inputs:
+            prepared = kind.prepare(x, model)  # once per input, for every method and metric
             prediction = model.predict(x) if has_prediction(model, x) else None  # once per input, not per method
             for method in methods:
                 bar.set_description(f"{name}: {method}")
-                e = explain(model, x, method=method, target=target, **params[method])
-                metrics = {}
-                if figures is not None:
-                    e.extras["faithfulness"] = figures(model, x, e)
-                    metrics = {k: v for k, v in e.extras["faithfulness"].items() if k in BETTER}
-                items.append(make_item(model, x, e, source=args.model, weights=args.weights, metrics=metrics,
+                e = explain(model, prepared, method=method, target=target, **params[method])
+                if args.metrics:
+                    faithfulness(model, prepared, e)
+                items.append(make_item(model, x, e, source=args.model, weights=args.weights,
                                        input_name=name, identity=identity, prediction=prediction))
                 bar.update(1)
     report = new_report(args.title, items, device=str(model.device))
@@ -170,10 +138,10 @@ def _export(report, args) -> list[str]:
 
 
 def list_command(args) -> int:
-    from explainers import get_method, list_explainers
+    from explainers import get_method, list_explainers, list_modalities
     from models import describe_model, list_models
 
-    modalities = [args.modality] if args.modality else ["image", "text", "generation", "tabular"]
+    modalities = [args.modality] if args.modality else list_modalities()
     if args.limits:
         from explainers.core.budget import limits_table
 

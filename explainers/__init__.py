@@ -7,9 +7,12 @@ Methods are registered by ``@register`` in the modules explainers/methods.py lis
 those the ``LUMEN_PLUGINS`` environment variable names); importing this package imports them.
 """
 
-from explainers.core.explain import explain, register_input
+from explainers.core.explain import explain
 from explainers.core.explanation import Explanation
-from explainers.core.registry import Method, get_method, list_explainers, register
+from explainers.core.modality import (
+    Modality, faithfulness, get_modality, headline, input_sizes, list_modalities, prepare_input, register_modality,
+)
+from explainers.core.registry import Method, default_method, get_method, list_explainers, methods_for, register
 from models.errors import ExplainerError, InputError
 
 from explainers import methods  # noqa: E402, F401  (last: a plugin may import the names above)
@@ -19,9 +22,18 @@ __all__ = [
     "Explanation",
     "InputError",
     "Method",
+    "Modality",
+    "default_method",
     "explain",
+    "faithfulness",
     "get_method",
+    "get_modality",
+    "headline",
+    "input_sizes",
     "list_explainers",
+    "list_modalities",
+    "methods_for",
+    "prepare_input",
     "register",
-    "register_input",
+    "register_modality",
 ]

@@ -13,6 +13,12 @@ import os
 
 from models.errors import ExplainerError
 
+# The modalities, in the order they are listed in (Compare, ``cli.py list``): each registers its spec.
+from explainers.image import modality as image_modality  # noqa: F401
+from explainers.text import modality as text_modality  # noqa: F401
+from explainers.generation import modality as generation_modality  # noqa: F401
+from explainers.tabular import modality as tabular_modality  # noqa: F401
+
 # The order is the order methods are listed in (pages, ``cli.py list``).
 from explainers.image import cam  # noqa: F401  (grad-cam, grad-cam++, xgrad-cam, hires-cam, layer-cam, eigen-cam)
 from explainers.image import cf_cam  # noqa: F401
@@ -22,9 +28,9 @@ from explainers.image import perturbation  # noqa: F401  (occlusion, rise, sobol
 from explainers.image import shap_image  # noqa: F401
 from explainers.concepts import craft  # noqa: F401  (CRAFT concepts)
 from explainers.core import random_baseline  # noqa: F401  (the random baseline of every modality)
-from explainers.text import methods  # noqa: F401  (text classifiers; also registers the text input)
-from explainers.tabular import shap_methods  # noqa: F401  (tables; also registers the tabular input)
-from explainers.generation import methods as generation_methods  # noqa: F401  (generation; also registers the prompt input)
+from explainers.text import methods  # noqa: F401  (text classifiers)
+from explainers.tabular import shap_methods  # noqa: F401  (tables)
+from explainers.generation import methods as generation_methods  # noqa: F401  (generation)
 from explainers.generation import reagent  # noqa: F401
 
 PLUGINS = "LUMEN_PLUGINS"

@@ -3,20 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from explainers import get_method, list_explainers
-from explainers.core.compare import BETTER, compare
+from explainers import get_method, get_modality, list_modalities, methods_for
+from explainers.core.compare import compare
+from explainers.core.registry import default_methods
 from explainers.metrics.image import AGREEMENTS, agreement
 from explainers.metrics.sanity import PASS_BELOW
 from pages.widgets import (
     app_runs_first,
     add_to_report,
-    choose_image,
-    choose_image_model,
-    choose_prompt,
-    choose_table_row,
-    choose_text,
-    choose_text_model,
-    headline_metrics,
+    choose_input,
     method_params,
     plain,
     run_with_progress,
@@ -33,32 +28,15 @@ st.title("Compare explainers")
 st.caption("Every explainer on the same input and class, each with how faithful it is to the model, and how "
            "much they agree. The random baseline is always in the grid: a method should beat it.")
 
-MODALITIES = {"Image": "image", "Text": "text", "Prompt (generation)": "generation", "Table row": "tabular"}
+MODALITIES = {get_modality(m).label: m for m in list_modalities()}
 modality = MODALITIES[st.radio("Input", list(MODALITIES), horizontal=True, key="compare_modality")]
-DEFAULTS = {"image": ["grad-cam"], "text": ["integrated-gradients", "occlusion"],
-            "tabular": ["shap-tree", "shap-permutation"], "generation": ["occlusion"]}
 
-if modality == "image":
-    model = choose_image_model()
-    if model is None:
-        st.stop()
-    x, input_id = choose_image()
-    if x is None:
-        st.stop()
-elif modality == "text":
-    model = choose_text_model()
-    x = choose_text()
-    input_id = x
-elif modality == "generation":
-    model, x, continuation = choose_prompt()
-    input_id = (x, tuple(continuation))
-else:
-    model, x, input_id = choose_table_row()
-    if model is None:
-        st.stop()
-if modality == "generation":
-    target = continuation  # token ids: every method explains the same continuation
-else:
+chosen = choose_input(modality)
+if chosen is None:
+    st.stop()
+model, x, input_id, target = chosen
+prediction = None  # the model's prediction, when a class is to be chosen (a report item reuses it)
+if target is None:  # the input does not fix what to explain: a class of the model
     try:
         prediction = model.predict(x)
     except Exception as exc:  # noqa: BLE001
@@ -71,12 +49,9 @@ else:
         format_func=lambda i: f"{model.labels[i]} ({i})" + (f" — {probs[i]:.1%}" if probs is not None else ""),
         key=f"compare_target:{modality}:{model.name}")
 
-available = [m for m in list_explainers(modality) if m != "random"
-             and get_method(m, modality).family != "global"  # explains a model, not an input
-             and not get_method(m, modality).many
-             and not ("layer" in get_method(m, modality).defaults and not getattr(model, "supports_layers", True))]
+available = [m.id for m in methods_for(model, baseline=False)]  # those that apply; random is always added
 picked = st.multiselect("Explainers (the random baseline is always added)", available,
-                        default=[m for m in DEFAULTS[modality] if m in available], key=f"compare_methods:{modality}")
+                        default=default_methods(model), key=f"compare_methods:{modality}")
 params = {m: method_params(get_method(m, modality), model) for m in picked}
 c1, c2, c3 = st.columns(3)
 sanity = c1.checkbox("Sanity check (randomise the top layers and re-run)", key="compare_sanity",
@@ -104,8 +79,9 @@ shared_agreement = Agreement(names, matrix, metric) if matrix is not None else N
 
 
 def figures_caption(e) -> str:
-    f = e.extras.get("faithfulness", {})
-    parts = [f"{name.replace('_', ' ')} **{f[name]:.3f}** ({BETTER[name]} is better)" for name in BETTER if name in f]
+    f = e.faithfulness
+    better = get_modality(e.modality).better
+    parts = [f"{name.replace('_', ' ')} **{f[name]:.3f}** ({better[name]} is better)" for name in better if name in f]
     if "sanity" in e.extras:
         s = e.extras["sanity"]
         verdict = "passes" if s["passed"] else "**FAILS**"
@@ -140,9 +116,8 @@ for i, e in enumerate(results):
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))
-        add_to_report(model, x, e, key=f"compare:{e.method}", metrics=headline_metrics(e), agreement=shared_agreement,
-                      prediction=None if modality == "generation" else prediction)
-        f = e.extras.get("faithfulness", {})
+        add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction)
+        f = e.faithfulness
         if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
             st.plotly_chart(renderer("faithfulness_curves").figure(
                                 f, x_title="share of features removed" if modality == "tabular" else None),

@@ -4,10 +4,9 @@ import threading
 
 import streamlit as st
 
-from explainers import explain, get_method, list_explainers
+from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
 from explainers.generation.methods import MAX_NEW_TOKENS
-from explainers.metrics.generation import soft_ns_nc
 from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
 from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
@@ -38,16 +37,17 @@ except Exception as exc:  # noqa: BLE001
 if encoded.warning:
     st.warning(plain_sentence(encoded.warning))
 
-methods = st.multiselect("Methods", list_explainers("generation"), default=["occlusion"], key="gen_methods")
-chosen = {m: method_params(get_method(m, "generation"), model) for m in methods}
+methods = st.multiselect("Methods", [m.id for m in methods_for(model)], default=[default_method(model)],
+                         key="gen_methods")
+chosen = {m: method_params(get_method(m, model.modality), model) for m in methods}
 for params in chosen.values():
     params.pop("max_new_tokens", None)  # the page generates once and passes the ids to every method
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()
-n_target = len(encoded.target_ids) or max_new
+sizes = input_sizes(model, prompt, target_text or None, {"max_new_tokens": max_new})  # n_prompt, n_target
 try:
-    costs = [estimate(model, m, p, n_prompt=len(encoded.prompt_ids), n_target=n_target) for m, p in chosen.items()]
+    costs = [estimate(model, m, p, **sizes) for m, p in chosen.items()]
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -55,12 +55,12 @@ st.caption(
     f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
     f"{sum(c[2] for c in costs):.1f} s on {model.device_description} (ReAGent: typical; it stops when its probes do)."
 )
-memory_caption(model, chosen, n_prompt=len(encoded.prompt_ids), n_target=n_target)
+memory_caption(model, chosen, **sizes)
 
 key = (model.name, prompt, target_text, max_new)
 results = st.session_state.get("gen_results")
 if results is None or results["key"] != key:
-    results = st.session_state["gen_results"] = {"key": key, "explanations": {}, "faith": {}}
+    results = st.session_state["gen_results"] = {"key": key, "explanations": {}}
 
 if st.button("Run", type="primary", key="gen_run"):
     cancel = threading.Event()
@@ -81,10 +81,10 @@ if st.button("Run", type="primary", key="gen_run"):
                 bar.progress(i / len(chosen), text=f"{method_id}: {sentence}")
 
             try:
-                e = explain(model, prompt, method=method_id, target=target, progress=progress, cancel=cancel,
+                e = explain(model, encoded, method=method_id, target=target, progress=progress, cancel=cancel,
                             waiting=waiting, **params)
+                faithfulness(model, prompt, e)  # fills e.faithfulness
                 results["explanations"][method_id] = e
-                results["faith"][method_id] = soft_ns_nc(model, e)
             except Exception as exc:  # noqa: BLE001
                 show_error(exc)
     except Exception as exc:  # noqa: BLE001
@@ -101,7 +101,7 @@ st.markdown(f"**Continuation:** {plain(repr(first.target_label))}")
 row = st.selectbox("Generated token for the bar chart", range(len(first.target_tokens)),
                    format_func=lambda k: f"{k}: {first.target_tokens[k]!r}", key="gen_row")
 for method_id, e in shown.items():
-    faith = results["faith"].get(method_id, {})
+    faith = e.faithfulness
     st.subheader(method_id)
     st.caption(
         f"Soft-NS {faith.get('soft_ns_mean', float('nan')):.3f} · Soft-NC {faith.get('soft_nc_mean', float('nan')):.3f} "
@@ -112,5 +112,4 @@ for method_id, e in shown.items():
     bars = prepare_values([f"{i}:{t}" for i, t in enumerate(e.tokens)], e.scores[k], order="value", top=None,
                           x_title=f"score for {e.target_tokens[k]!r}")
     st.plotly_chart(renderer("ranked_bars").plotly(bars), width="stretch", key=f"gen-bars:{method_id}")
-    add_to_report(model, prompt, e, key=f"generation:{method_id}",
-                  metrics={k: v for k, v in faith.items() if k.endswith("_mean")})
+    add_to_report(model, prompt, e, key=f"generation:{method_id}")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explainers import explain, get_method, list_explainers
+from explainers import default_method, explain, get_method, methods_for
 from explainers.core.cost import estimate
 from pages.widgets import (
     app_runs_first,
@@ -47,21 +47,17 @@ target = st.selectbox(
 
 st.subheader("Methods")
 families = {}
-for method_id in list_explainers("image"):
-    spec = get_method(method_id, "image")
-    if "layer" in spec.defaults and not model.supports_layers:
-        continue  # e.g. TorchScript: no hooks, so no layer-based methods
-    if spec.many:
-        continue  # explains a set of images (CRAFT): the Concepts page
-    families.setdefault(spec.family, []).append(method_id)
+for spec in methods_for(model):  # those that apply to this model (a set of images, CRAFT: the Concepts page)
+    families.setdefault(spec.family, []).append(spec.id)
+first = default_method(model)
 chosen: dict[str, dict] = {}
 tabs = st.tabs([f"{family} ({len(ids)})" for family, ids in families.items()])
 for tab, (family, ids) in zip(tabs, families.items()):
     with tab:
-        default = ["grad-cam"] if "grad-cam" in ids else []
+        default = [first] if first in ids else []
         picked = st.multiselect(f"{family} methods", ids, default=default, key=f"methods:{family}")
         for method_id in picked:
-            chosen[method_id] = method_params(get_method(method_id, "image"), model)
+            chosen[method_id] = method_params(get_method(method_id, model.modality), model)
 
 if not chosen:
     st.info("Choose at least one method.")

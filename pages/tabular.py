@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explainers import explain, get_method
+from explainers import explain, get_method, methods_for
 from explainers.tabular.shap_methods import (
+    PERMUTATION_IMPORTANCE,
+    background_note,
     default_explainer,
     explain_global,
-    is_linear,
-    is_tree,
     ranked,
     strongest_interaction,
 )
@@ -133,17 +133,13 @@ except Exception as exc:  # noqa: BLE001
 # --- explainer -----------------------------------------------------------------------------------------
 
 default_id, reason = default_explainer(model)
-methods = [m for m, ok in (("shap-tree", is_tree(model)), ("shap-linear", is_linear(model)),
-                           ("shap-kernel", True), ("shap-permutation", True)) if ok]
+methods = [m.id for m in methods_for(model, baseline=False)]  # those that apply (TreeSHAP: tree ensembles ...)
 method = st.selectbox("Explainer", methods, index=methods.index(default_id), key=f"tab_method:{model.name}")
 st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **{model.output_kind}**"
            + (" of the chosen class." if model.task == "classification" else "."))
-spec = get_method(method, "tabular")
+spec = get_method(method, model.modality)
 params = method_params(spec, model)
-background_size = params.get("background", spec.defaults.get("background"))
-bg_note = f"{min(background_size, len(model.background))} rows sampled from" if background_size else "the trees' own"
-st.caption(f"Background: {bg_note} {len(model.background):,} training rows"
-           + (f" (k-means summary of {background_size} centroids)" if method == "shap-kernel" else "") + ".")
+st.caption(background_note(method, model, params))
 
 target = None
 if model.task == "classification":
@@ -166,8 +162,8 @@ with global_tab:
     if st.button("Explain globally", type="primary", key="run_global"):
         e = run_with_progress(method, lambda progress: explain_global(
             model, pool, method=method, rows=rows, target=target, progress=progress, **params), unit=ROWS)
-        p = run_with_progress("permutation-importance", lambda progress: explain_global(
-            model, pool, method="permutation-importance", rows=len(pool), progress=progress),
+        p = run_with_progress(PERMUTATION_IMPORTANCE, lambda progress: explain_global(
+            model, pool, method=PERMUTATION_IMPORTANCE, rows=len(pool), progress=progress),
             unit=ROWS) if compare and e else None
         st.session_state["tab_global"] = {"model": model.name, "e": e, "perm": p} if e else None
     result = st.session_state.get("tab_global")

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from explainers import explain, get_method, list_explainers
+from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
-from explainers.metrics.text import text_faithfulness
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -29,7 +28,7 @@ text = choose_text()
 
 try:
     encoding = model.encode(text)
-    prediction = model.predict(text)
+    prediction = model.predict(encoding)  # the text is tokenised once, here, for the page and every method
 except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
     show_error(exc)
     st.stop()
@@ -49,13 +48,15 @@ target = st.selectbox(
 )
 
 st.subheader("Methods")
-methods = st.multiselect("Methods", list_explainers("text"), default=["integrated-gradients"], key="text_methods")
-chosen = {m: method_params(get_method(m, "text"), model) for m in methods}
+methods = st.multiselect("Methods", [m.id for m in methods_for(model)], default=[default_method(model)],
+                         key="text_methods")
+chosen = {m: method_params(get_method(m, model.modality), model) for m in methods}
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 try:
-    costs = {m: estimate(model, m, p, n_tokens=len(encoding.content)) for m, p in chosen.items()}
+    sizes = input_sizes(model, encoding)  # what the estimates read (the modality spec's sizes)
+    costs = {m: estimate(model, m, p, **sizes) for m, p in chosen.items()}
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -64,19 +65,19 @@ st.caption(
     f"passes ≈ {sum(c[2] for c in costs.values()):.1f} s on {model.device_description} "
     "(passes × measured time per pass; shap's is an upper bound)."
 )
-memory_caption(model, chosen, n_tokens=len(encoding.content))
+memory_caption(model, chosen, **sizes)
 
 result_key = (model.name, encoding.text, target)
 results = st.session_state.get("text_results")
 if results is None or results["key"] != result_key:
-    results = st.session_state["text_results"] = {"key": result_key, "explanations": {}, "faithfulness": {}}
+    results = st.session_state["text_results"] = {"key": result_key, "explanations": {}}
 
 if st.button("Run", type="primary", key="text_run"):
 
     def run_one(method_id, params, progress):
-        e = explain(model, text, method=method_id, target=target, progress=progress, **params)
+        e = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
+        faithfulness(model, encoding, e)  # fills e.faithfulness
         results["explanations"][method_id] = e
-        results["faithfulness"][method_id] = text_faithfulness(model, text, e)
 
     run_each(chosen, run_one, key="text_cancel")
 
@@ -84,10 +85,6 @@ shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:
     st.info("Choose a class and methods, then press **Run**.")
     st.stop()
-
-def faithfulness_figures(f) -> dict:
-    return {k: v for k, v in (f or {}).items() if k.startswith("aopc_")}
-
 
 per_word = st.radio("Scores per", ["token", "word"], horizontal=True, key="text_granularity") == "word"
 for method_id, e in shown.items():
@@ -103,7 +100,7 @@ for method_id, e in shown.items():
         )
         if "completeness" in e.extras:
             st.caption(f"Completeness error: {e.extras['completeness']['relative_error']:.2%}")
-        f = results["faithfulness"].get(method_id)
+        f = e.faithfulness
         if f:
             st.caption(
                 f"Faithfulness — comprehensiveness AOPC **{f['aopc_comprehensiveness']:.3f}** (higher is better) · "
@@ -112,4 +109,4 @@ for method_id, e in shown.items():
     with right:
         st.plotly_chart(renderer("ranked_bars").figure(e, per_word=per_word, title="Top tokens"), width="stretch",
                         key=f"text_bar:{method_id}")
-        add_to_report(model, encoding.text, e, key=f"text:{method_id}", prediction=prediction, metrics=faithfulness_figures(results["faithfulness"].get(method_id)))
+        add_to_report(model, encoding.text, e, key=f"text:{method_id}", prediction=prediction)

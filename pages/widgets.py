@@ -388,17 +388,17 @@ def admit_to_report(new_items: list) -> list:
     return items
 
 
-def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=None, agreement=None,
-                  prediction=None) -> None:
-    """An "Add to report" button; the item (explanation + input + model identity) goes to this session's report.
-    Pass the ``prediction`` the page already has: the model then does not run again for the report."""
+def add_to_report(model, x, explanation, key: str, *, input_name=None, agreement=None, prediction=None) -> None:
+    """An "Add to report" button; the item (explanation + input + model identity, the headline figures of its
+    faithfulness) goes to this session's report. Pass the ``prediction`` the page already has: the model then does
+    not run again for the report."""
     if not st.button("Add to report", key=f"add_report:{key}", help="Collect it on the Report page for export."):
         return
     from reports.report import make_item
 
     identities = st.session_state.setdefault("report_identities", {})
     try:
-        item = make_item(model, x, explanation, metrics=metrics, agreement=agreement, input_name=input_name,
+        item = make_item(model, x, explanation, agreement=agreement, input_name=input_name,
                          source=getattr(model, "source", ""), identity=identities.get(model.name),
                          prediction=prediction)
     except Exception as exc:  # noqa: BLE001
@@ -407,13 +407,6 @@ def add_to_report(model, x, explanation, key: str, *, input_name=None, metrics=N
     identities[model.name] = item.model
     items = admit_to_report([item])
     st.toast(f"Added {explanation.method} to the report ({len(items)} items).")
-
-
-def headline_metrics(explanation) -> dict[str, float]:
-    """The faithfulness figures of an explanation that a report shows as numbers."""
-    from explainers.core.compare import BETTER
-
-    return {k: float(v) for k, v in explanation.extras.get("faithfulness", {}).items() if k in BETTER}
 
 
 def choose_table_row():
@@ -483,6 +476,49 @@ def choose_prompt():
         st.stop()
     st.caption(f"Continuation explained: {plain(repr(model.decode(continuation)))} ({len(continuation)} tokens)")
     return model, prompt, continuation
+
+
+class ChosenInput(NamedTuple):
+    """What Compare explains: the model, its input, a stable id of the input, and the target when the input
+    fixes it (a prompt's continuation, as token ids); None: the page asks which class."""
+
+    model: object
+    x: object
+    input_id: object
+    target: object = None
+
+
+def _image_input():
+    model = choose_image_model()
+    if model is None:
+        return None
+    x, input_id = choose_image()
+    return None if x is None else ChosenInput(model, x, input_id)
+
+
+def _text_input():
+    model = choose_text_model()
+    x = choose_text()
+    return ChosenInput(model, x, x)
+
+
+def _prompt_input():
+    model, x, continuation = choose_prompt()
+    return ChosenInput(model, x, (x, tuple(continuation)), continuation)  # every method explains this continuation
+
+
+def _row_input():
+    model, x, input_id = choose_table_row()
+    return None if model is None else ChosenInput(model, x, input_id)
+
+
+# modality id -> the widgets that choose a model and an input of that kind (Compare)
+INPUT_WIDGETS = {"image": _image_input, "text": _text_input, "generation": _prompt_input, "tabular": _row_input}
+
+
+def choose_input(modality: str) -> ChosenInput | None:
+    """The model and input widgets of ``modality``; None after they said why there is nothing to explain."""
+    return INPUT_WIDGETS[modality]()
 
 
 def cached_continuation(model, prompt: str, max_new: int) -> list[int]:

@@ -17,6 +17,7 @@ from typing import Any, Union
 import numpy as np
 
 from explainers.core.explanation import Explanation
+from explainers.core.modality import headline
 from models.errors import InputError
 
 # An image (H×W×3 uint8), a set of images (CRAFT), a text (classification or prompt) or a table row.
@@ -76,14 +77,14 @@ class ReportItem:
     input: ReportInput
     model: ModelIdentity
     prediction: list[tuple[int | None, str, float]] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # headline figures; {}: those of explanation.faithfulness
     agreement: Agreement | None = None
     input_name: str | None = None  # the uploaded file's name, when there is one
 
     def __post_init__(self):
         self.input = _normalise_input(self.input)
         self.prediction = [(None if i is None else int(i), str(label), float(p)) for i, label, p in self.prediction]
-        self.metrics = {str(k): float(v) for k, v in self.metrics.items()}
+        self.metrics = {str(k): float(v) for k, v in (self.metrics or headline(self.explanation)).items()}
 
     @property
     def nbytes(self) -> int:
@@ -212,21 +213,21 @@ def has_prediction(model, x) -> bool:
 
 
 def make_item(model, x, explanation: Explanation, *, source: str = "", weights=None, top_k: int = 5,
-              metrics: dict[str, float] | None = None, agreement: Agreement | None = None,
-              input_name: str | None = None, identity: ModelIdentity | None = None,
-              prediction=None) -> ReportItem:
+              agreement: Agreement | None = None, input_name: str | None = None,
+              identity: ModelIdentity | None = None, prediction=None) -> ReportItem:
     """A report item from what a page has: the model, its input and the explanation.
 
     The prediction is the model's top ``top_k`` on ``x`` (none for a set of images or a language model): pass
     ``prediction`` (the model's ``Prediction`` on ``x``) when the caller has it, and the model does not run again.
-    Pass ``identity`` to reuse one computed before (hashing parameters takes a moment).
+    Pass ``identity`` to reuse one computed before (hashing parameters takes a moment). The item's metrics
+    are the headline figures of ``explanation.faithfulness`` (explainers/core/modality.py ``headline``).
     """
     predicts = has_prediction(model, x)
     if predicts and prediction is None:
         prediction = model.predict(x)
     prediction = list(prediction.top(top_k)) if predicts else []
     return ReportItem(explanation, x, identity or model_identity(model, source, weights), prediction,
-                      dict(metrics or {}), agreement, input_name)
+                      {}, agreement, input_name)
 
 
 def environment(explanations=(), device: str | None = None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import os
 import psutil
 import torch
 
-from models.errors import ExplainerError, InputError
+from models.errors import ExplainerError
 from models.per_model import PerModel
 
 RUN_MEMORY_BYTES = 4 * 2**30  # one run's peak: a shared server keeps room for other sessions
@@ -215,24 +215,10 @@ def lm_logits_bytes(model, n_target: int) -> int:
 
 
 def input_sizes(model, x, target=None, params: dict | None = None) -> dict[str, int]:
-    """The sizes of an input that estimates take: ``n_images``, ``n_tokens``, ``n_prompt``/``n_target``, ``n_rows``.
-    Tokenising is cheap next to any run; an input the model refuses is left to the method to refuse."""
-    params = params or {}
-    modality = model.modality
-    try:
-        if modality == "image":
-            return {"n_images": len(x) if isinstance(x, (list, tuple)) else 1}
-        if modality == "text":
-            return {"n_tokens": len(model.encode(x).content)}
-        if modality == "generation":
-            encoded = model.encode(x, target)
-            n_target = len(encoded.target_ids) or int(params.get("max_new_tokens", 20))
-            return {"n_prompt": len(encoded.prompt_ids), "n_target": n_target}
-        if modality == "tabular":
-            return {"n_rows": len(x) if hasattr(x, "__len__") and hasattr(x, "columns") else 1}
-    except (InputError, ExplainerError, TypeError, ValueError, AttributeError):
-        pass
-    return {}
+    """The sizes of an input that estimates take: its modality spec's ``sizes`` (explainers/core/modality.py)."""
+    from explainers.core.modality import input_sizes as sizes
+
+    return sizes(model, x, target, params)
 
 
 def run_memory(spec, params: dict, model, **sizes: int) -> int:

@@ -1,9 +1,9 @@
 """Compare explainers on one input: run each, measure how faithful it is, and how much they agree.
 
-``compare`` is what the Compare page and the command line call. Each explanation
-gets ``extras["faithfulness"]`` (the modality's figures, from ``FAITHFULNESS``)
-and, when asked, ``extras["sanity"]`` (the model-randomisation check). The
-random baseline is always among the methods, so every figure has its reference.
+``compare`` is what the Compare page and the command line call. The input is prepared once (its modality
+spec's ``prepare``) and handed to every method and metric. Each explanation gets ``e.faithfulness`` (the
+modality's figures, explainers/core/modality.py) and, when asked, ``extras["sanity"]`` (the
+model-randomisation check). The random baseline is always among the methods, so every figure has its reference.
 """
 
 from __future__ import annotations
@@ -11,35 +11,8 @@ from __future__ import annotations
 from explainers.core.explain import explain
 from explainers.core.engine import run_control
 from explainers.core.explanation import Explanation
-from explainers.metrics.image import image_faithfulness
+from explainers.core.modality import faithfulness as measure, get_modality, prepare_input
 from explainers.metrics.sanity import sanity_check
-
-
-def _text_faithfulness(model, text, e):
-    from explainers.metrics.text import text_faithfulness
-
-    return text_faithfulness(model, text, e)
-
-
-def _tabular_faithfulness(model, row, e):
-    from explainers.metrics.tabular import tabular_deletion
-
-    return tabular_deletion(model, row, e)
-
-
-def _generation_faithfulness(model, prompt, e):
-    from explainers.metrics.generation import soft_ns_nc
-
-    return soft_ns_nc(model, e)
-
-
-# modality -> fn(model, x, explanation) -> {figure name: value, ...}; "higher is better" per figure below
-FAITHFULNESS = {"image": image_faithfulness, "text": _text_faithfulness, "tabular": _tabular_faithfulness,
-                "generation": _generation_faithfulness}
-BETTER = {  # which way each headline figure is better, for the page and the reports
-    "deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher",
-    "aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower", "soft_ns_mean": "higher", "soft_nc_mean": "higher",
-}
 
 
 def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bool = True, sanity: bool = False,
@@ -52,7 +25,7 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
     """
     methods = dict(methods)
     methods.setdefault("random", {})
-    figures = FAITHFULNESS.get(model.modality) if faithfulness else None
+    x = prepare_input(model, x)  # once, for every method and metric (a text: cleaned and tokenised once)
     out = []
     for step, (method, params) in enumerate(methods.items()):
 
@@ -65,10 +38,10 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
             e = explain(model, x, method=method, target=target, cancel=cancel,
                         progress=lambda d, t: report(d, t, "explaining"), **params)
             if target is None:  # every method explains the same class, or the same continuation (as token ids)
-                target = list(e.extras["target_ids"]) if model.modality == "generation" else e.target
+                target = get_modality(model.modality).explained_target(e)
             with run_control(progress=lambda d, t: report(d, t, "measuring"), cancel=cancel):
-                if figures is not None:
-                    e.extras["faithfulness"] = figures(model, x, e)
+                if faithfulness:
+                    measure(model, x, e)
                 if sanity and method != "random":
                     result = sanity_check(model, x, e, n_layers=sanity_layers)
                     e.extras["sanity"] = {"spearman": result.spearman, "passed": result.passed,

@@ -10,29 +10,12 @@ from explainers.core.budget import check_run
 from explainers.core.engine import run_control
 from explainers.core.explanation import Explanation
 from explainers.core.registry import get_method
+from explainers.core.modality import get_modality
 from models.errors import ExplainerError
-from models.inputs.images import to_rgb_array
 from models.locks import counting, waiting_reports
-
-
-def _prepare_images(x):
-    """One image as an H×W×3 uint8 array; a list or tuple of images (CRAFT) as a list of them."""
-    if isinstance(x, (list, tuple)):
-        return [to_rgb_array(image) for image in x]
-    return to_rgb_array(x)
-
-
-# How each modality turns what a caller passes into what its methods take; a modality's
-# module adds its entry with ``register_input`` when imported.
-_PREPARE = {"image": _prepare_images}
 
 # Explanation fields a method may set besides ``scores`` and ``target``.
 _METHOD_FIELDS = ("tokens", "target_tokens", "feature_names", "base_value", "extras", "target_label")
-
-
-def register_input(modality: str, prepare) -> None:
-    """``prepare(x) -> data`` validates and normalises a caller's input for ``modality``'s methods."""
-    _PREPARE[modality] = prepare
 
 
 def explain(
@@ -54,11 +37,13 @@ def explain(
     """
     spec = get_method(method, model.modality)
     params = spec.resolve_params(params)
-    check_run(spec, model, params, x, target)  # refuses a run whose peak memory would exceed the run budget
-    prepare = _PREPARE.get(model.modality)
-    if prepare is None:
-        raise ExplainerError(f"No input handling for the {model.modality} modality yet.")
-    data = prepare(x)
+    kind = get_modality(model.modality)
+    try:
+        data = kind.prepare(x, model)  # once: every pass, the size estimate and the method read this
+    except Exception:
+        check_run(spec, model, params, x, target)  # a refused input: an over-budget run is still said first
+        raise
+    check_run(spec, model, params, data, target)  # refuses a run whose peak memory would exceed the run budget
     if spec.many and not isinstance(data, list):
         data = [data]
     elif isinstance(data, list) and not spec.many:

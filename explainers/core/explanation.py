@@ -39,6 +39,9 @@ class Explanation:
     extras: dict[str, Any] = field(default_factory=dict)  # method-specific named results: arrays or JSON values
     # scores keep their sign ([-1, 1]) or not ([0, 1]): set by explain() from the method; renderers read it here
     signed: bool | None = None
+    # the modality's faithfulness figures ({figure: number or list per step}), measured by the library
+    # (explainers.faithfulness, compare(), the command line's --metrics); {} when not measured
+    faithfulness: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         self.scores = np.asarray(self.scores, dtype=np.float32)
@@ -52,6 +55,7 @@ class Explanation:
         d["scores"] = self.scores.copy()
         d["params"] = dict(self.params)
         d["extras"] = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.extras.items()}
+        d["faithfulness"] = dict(self.faithfulness)
         return d
 
     @classmethod
@@ -63,6 +67,9 @@ class Explanation:
             scores = _decode_array({**scores, "__array__": True})
         kwargs["scores"] = np.array(scores, dtype=np.float32)
         kwargs["extras"] = {k: _decode_array(v) for k, v in (kwargs.get("extras") or {}).items()}
+        if not kwargs.get("faithfulness") and isinstance(kwargs["extras"].get("faithfulness"), dict):
+            kwargs["faithfulness"] = kwargs["extras"].pop("faithfulness")  # an older bundle kept it in extras
+        kwargs["faithfulness"] = dict(kwargs.get("faithfulness") or {})
         for name in _OPTIONAL_LISTS:
             if kwargs.get(name) is not None:
                 kwargs[name] = list(kwargs[name])

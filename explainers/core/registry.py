@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from explainers.core.modality import get_modality
 from models.errors import ExplainerError
 
 # cost(params, model=None, **sizes) -> (n_forward, n_backward), the one signature of every method's cost;
@@ -36,6 +37,22 @@ class Method:
     limits: dict[str, tuple] = field(default_factory=dict)  # numeric params: name -> (smallest or None, largest)
     # (the largest is enforced here; the smallest bounds the page's widgets, and the method refuses less itself)
     memory: Memory | None = None  # peak bytes of a run; None: only the model's own passes (explainers/core/budget.py)
+    requires: Callable[[Any], bool] | None = None  # requires(model): the method fits this model (see applies_to)
+
+    def applies_to(self, model) -> bool:
+        """Whether this method can explain ``model``: the model's modality; a method with a ``layer`` parameter
+        needs a model that exposes its layers (not TorchScript); and the method's own ``requires(model)``
+        (TreeSHAP: a tree ensemble)."""
+        if getattr(model, "modality", None) != self.modality:
+            return False
+        if "layer" in self.defaults and not getattr(model, "supports_layers", True):
+            return False  # no hooks on a TorchScript module
+        return self.requires is None or bool(self.requires(model))
+
+    @property
+    def explains_one_input(self) -> bool:
+        """Explains one input (not a set of them, not the model as a whole): a page's and Compare's kind."""
+        return not self.many and self.family != "global"
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(params) - set(self.defaults))
@@ -100,6 +117,7 @@ def register(
     limits: Limits | None = None,
     memory: Memory | None = None,
     wrap: Callable[[Callable, str], Callable] | None = None,
+    requires: Callable[[Any], bool] | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -119,6 +137,8 @@ def register(
     ``wrap``: a family's builder, ``wrap(fn, id) -> method function``, for families whose members are small
     rules on a shared mechanism (the gradient CAMs, the Captum gradients): the decorated ``fn`` stays the
     rule, the method runs ``wrap(fn, id)``; the summary is ``fn``'s.
+    ``requires(model) -> bool``: the models the method fits, beyond its modality and the layer rule
+    (``Method.applies_to``); pages, Compare and the command line offer it only for those.
     """
     _check_cost(id, cost)
 
@@ -126,7 +146,7 @@ def register(
         summary = (fn.__doc__ or "").strip().split("\n")[0]
         _METHODS[(modality, id)] = Method(
             id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
-            dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory,
+            dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory, requires,
         )
         return fn
 
@@ -162,3 +182,30 @@ def get_method(id: str, modality: str) -> Method:
     except KeyError:
         available = ", ".join(list_explainers(modality)) or "none yet"
         raise ExplainerError(f"No {modality} explainer named '{id}'. Available: {available}.") from None
+
+
+def methods_for(model, *, baseline: bool = True) -> list[Method]:
+    """The methods that explain one input of ``model`` and apply to it (``Method.applies_to``), in registration
+    order: what a page offers. ``baseline=False`` leaves out the random baseline (Compare adds it itself)."""
+    return [m for (mod, _), m in _METHODS.items() if mod == getattr(model, "modality", None)
+            and m.explains_one_input and m.applies_to(model) and (baseline or m.family != "baseline")]
+
+
+def default_method(model) -> str:
+    """THE default method for ``model``: the first of its modality's ``default_methods`` that applies to it,
+    else the first listed method that does."""
+    offered = methods_for(model, baseline=False)
+    for method in get_modality(model.modality).default_methods:
+        if any(m.id == method for m in offered):
+            return method
+    if not offered:
+        raise ExplainerError(f"No {model.modality} method applies to {getattr(model, 'name', 'this model')}.")
+    return offered[0].id
+
+
+def default_methods(model) -> list[str]:
+    """The methods Compare starts with for ``model``: those of ``default_methods`` that apply to it
+    (THE default first), or THE default alone when none does."""
+    offered = {m.id for m in methods_for(model, baseline=False)}
+    chosen = [m for m in get_modality(model.modality).default_methods if m in offered]
+    return chosen or [default_method(model)]

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explainers.core.explain import register_input
 from explainers.core.engine import batched_logits, check_cancel, expect
 from explainers.image.gradients import positive_int
 from explainers.core.budget import (
@@ -32,15 +31,12 @@ from explainers.core.budget import (
 )
 from explainers.core.registry import SEED, register
 from models.errors import ExplainerError
-from models.adapters.causal_lm import MAX_TARGET_TOKENS, CausalLM, Encoded, prepare_prompt
+from models.adapters.causal_lm import MAX_TARGET_TOKENS, CausalLM, Encoded
 
 COST_PROMPT_TOKENS = 20  # sizes the cost models assume when the page gives none
 COST_TARGET_TOKENS = 10
 BATCH_SHARE = 0.5  # of the run budget, for one batch of rows (rows_per_batch)
 MAX_NEW_TOKENS = (1, MAX_TARGET_TOKENS)  # every generation method's max_new_tokens: the longest continuation explained
-
-register_input("generation", prepare_prompt)
-
 
 @dataclass
 class Task:

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explainers.core.explain import explain, register_input
+from explainers.core.explain import explain
 from explainers.core import engine
 from explainers.core.engine import batched_logits, expect
 from explainers.core.budget import DOUBLE
-from explainers.core.registry import SEED, register
+from explainers.core.registry import SEED, get_method, register
 from explainers.core.shap_budget import numpy_seed
 from models.errors import ExplainerError, InputError
 from models.per_model import PerModel
@@ -47,21 +47,6 @@ EXACT_CHUNK = 256  # rows per call of the exact explainers, with progress and a 
 _GROUPS = PerModel()  # model -> which of the person's columns each transformed column comes from (``groups``)
 _KMEANS = PerModel()  # (model, k) -> shap's k-means summary of the background (``_kmeans_background``)
 TREE_MODELS = ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree", "HistGradientBoosting")
-
-
-def _prepare(x):
-    if isinstance(x, pd.Series):
-        return x.to_frame().T
-    if isinstance(x, dict):
-        return pd.DataFrame([x])
-    if isinstance(x, pd.DataFrame):
-        if x.empty:
-            raise InputError("No rows to explain.")
-        return x
-    raise InputError("A table row must be a pandas Series, a dict of column values, or a data frame.")
-
-
-register_input("tabular", _prepare)
 
 
 # --- which model, which explainer ---------------------------------------------------------------------
@@ -112,17 +97,29 @@ def _probe_groups(model) -> np.ndarray:
 
 
 def default_explainer(model) -> tuple[str, str]:
-    """The method to offer first for ``model``, and why."""
-    if is_tree(model):
-        return "shap-tree", "a tree ensemble: TreeSHAP gives exact Shapley values fast, without sampling."
-    if is_linear(model):
-        return "shap-linear", (
+    """The method to offer first for ``model`` (the modality spec's default that applies to it), and why."""
+    from explainers.core.registry import default_method
+
+    method = default_method(model)
+    if method == "shap-tree":
+        return method, "a tree ensemble: TreeSHAP gives exact Shapley values fast, without sampling."
+    if method == "shap-linear":
+        return method, (
             f"a linear model: its SHAP values have a closed form, coef × (x − mean) on the {model.output_kind} scale."
         )
-    return "shap-permutation", (
+    return method, (
         "no exact SHAP algorithm fits this model, so SHAP values are estimated by permuting features "
         "(model-agnostic, exactly additive; fewer model evaluations than Kernel SHAP)."
     )
+
+
+def background_note(method: str, model, params: dict) -> str:
+    """One sentence on the background rows ``method`` with ``params`` reads (the tabular page shows it)."""
+    spec = get_method(method, "tabular")
+    size = params.get("background", spec.defaults.get("background"))
+    source = f"{min(size, len(model.background))} rows sampled from" if size else "the trees' own"
+    summary = f" (k-means summary of {size} centroids)" if method == "shap-kernel" else ""
+    return f"Background: {source} {len(model.background):,} training rows{summary}."
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -212,7 +209,8 @@ def _rows_memory(model, n_rows: int, copies: int = 4) -> int:
 
 
 @register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None, **sizes: (1, 0),
-          defaults={}, signed=True, memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows), exclusive=False)
+          defaults={}, signed=True, memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows), exclusive=False,
+          requires=is_tree)
 def shap_tree(model, frame, target):
     """TreeSHAP (Lundberg et al., Nature Machine Intelligence 2020): exact Shapley values of a tree ensemble.
 
@@ -246,7 +244,8 @@ def shap_tree(model, frame, target):
 @register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None, **sizes: (1, 0),
           defaults={"background": MAX_EXACT_BACKGROUND, "seed": 0}, signed=True,
           limits={"background": (1, 10000), "seed": SEED},
-          memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows + int(params["background"])), exclusive=False)
+          memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows + int(params["background"])), exclusive=False,
+          requires=is_linear)
 def shap_linear(model, frame, target, background=MAX_EXACT_BACKGROUND, seed=0):
     """Linear SHAP (Lundberg & Lee, NeurIPS 2017): φ_j = w_j (x_j − E[x_j]) for a linear model, exact.
 
@@ -385,7 +384,10 @@ def _importance_memory(params, model, n_rows=1, **_) -> int:
     return _rows_memory(model, max(n_rows, held_out)) + int(params["repeats"]) * len(model.feature_names) * DOUBLE
 
 
-@register("permutation-importance", modality="tabular", family="global", cost=_importance_cost,
+PERMUTATION_IMPORTANCE = "permutation-importance"  # the model-level reference the tabular page shows beside SHAP
+
+
+@register(PERMUTATION_IMPORTANCE, modality="tabular", family="global", cost=_importance_cost,
           defaults={"repeats": 5, "seed": 0}, signed=True,
           limits={"repeats": (1, 100), "seed": SEED}, memory=_importance_memory, exclusive=False)
 def permutation_importance(model, frame, target, repeats=5, seed=0):

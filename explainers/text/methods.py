@@ -27,7 +27,6 @@ import torch
 from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import LayerIntegratedGradients, Lime
 
-from explainers.core.explain import register_input
 from explainers.core.engine import batched_logits, check_cancel, expect, passes_made
 from explainers.image.gradients import QUADRATURES, positive_int, seeded
 from explainers.core.budget import (
@@ -37,9 +36,6 @@ from explainers.core.registry import SEED, register
 from explainers.core.shap_budget import check_max_evals, partition_passes
 from models.errors import ExplainerError
 from models.adapters.text import HIDDEN, Encoding
-from models.inputs.texts import clean_text
-
-register_input("text", clean_text)
 
 COST_TEXT_TOKENS = 20  # the text length the cost models assume when the page gives none
 
@@ -74,7 +70,8 @@ def _batched_memory(params, model, n_tokens=COST_TEXT_TOKENS) -> int:
 # ---------------------------------------------------------------- shared helpers
 
 
-def encode(model, text: str) -> Encoding:
+def encode(model, text) -> Encoding:
+    """The text's ``Encoding`` (the one ``explain()`` prepared is given back as it is)."""
     if getattr(model, "modality", None) != "text":
         raise ExplainerError("This method explains text classifiers only.")
     return model.encode(text)

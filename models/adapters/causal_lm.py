@@ -34,6 +34,7 @@ class Encoded:
     prompt_ids: list[int]
     target_ids: list[int] = field(default_factory=list)
     warning: str | None = None
+    model: str = ""  # the name of the model whose tokenizer made it
 
     @property
     def ids(self) -> list[int]:
@@ -121,8 +122,11 @@ class CausalLM(ModelAdapter):
         """Prompt ids (cut to ``max_prompt_tokens``, last ones kept) and target ids.
 
         ``target``: the continuation as text (tokenised on its own, no special tokens)
-        or as a list of token ids; None for none.
+        or as a list of token ids; None for none. ``prompt`` may be an ``Encoded`` this model made: its
+        prompt ids are reused (a prompt is tokenised once per run) in a new ``Encoded`` with ``target``'s ids.
         """
+        if isinstance(prompt, Encoded) and prompt.model == self.name:
+            return Encoded(list(prompt.prompt_ids), self._target_ids(target), prompt.warning, self.name)
         text = clean_text(prompt)
         ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
         if not ids:
@@ -137,7 +141,7 @@ class CausalLM(ModelAdapter):
             )
             warnings.warn(warning, stacklevel=2)
             ids = kept
-        return Encoded(list(map(int, ids)), self._target_ids(target), warning)
+        return Encoded(list(map(int, ids)), self._target_ids(target), warning, self.name)
 
     def _target_ids(self, target) -> list[int]:
         if target is None:

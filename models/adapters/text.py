@@ -37,6 +37,7 @@ class Encoding:
     n_tokens_total: int  # tokens of the whole text, special ones included
     warning: str | None = None  # set when the text was truncated: how much was kept
     kept_text: str = field(default="")  # the part of ``text`` the model reads
+    model: str = ""  # the name of the model whose tokenizer made it
 
     @property
     def attention_mask(self) -> torch.Tensor:
@@ -75,7 +76,13 @@ class TextClassifier(ModelAdapter):
         self.batch_size = 256 if self.device.type == "cuda" else 32
 
     def encode(self, text) -> Encoding:
-        """``text`` cleaned and tokenised, truncated to ``max_length`` tokens with a warning saying how much was kept."""
+        """``text`` cleaned and tokenised, truncated to ``max_length`` tokens with a warning saying how much was kept.
+
+        An ``Encoding`` this model made is returned as it is: a text is cleaned and tokenised once per run."""
+        if isinstance(text, Encoding):
+            if text.model == self.name and text.input_ids.device.type == self.device.type:
+                return text
+            text = text.text
         text = clean_text(text)
         tok = self.tokenizer
         with self.lock:  # a fast tokenizer switches its truncation per call: two at once fail ("Already borrowed")
@@ -106,6 +113,7 @@ class TextClassifier(ModelAdapter):
             n_tokens_total=n_total,
             warning=warning,
             kept_text=text[:kept_chars],
+            model=self.name,
         )
 
     def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):

@@ -155,7 +155,7 @@ def test_compare_adds_the_random_baseline_figures_and_keeps_going_after_a_failur
     assert fractions == sorted(fractions) and fractions[-1] == 1 and len(fractions) > 6  # per batch, not per method
     assert [e.method for e in out] == ["saliency", "random"] and errors == ["occlusion"]
     for e in out:
-        assert {"deletion_auc", "insertion_auc", "average_drop"} <= set(e.extras["faithfulness"])
+        assert {"deletion_auc", "insertion_auc", "average_drop"} <= set(e.faithfulness)
         assert e.target == 0
     saliency, random = out
-    assert saliency.extras["faithfulness"]["deletion_auc"] < random.extras["faithfulness"]["deletion_auc"]
+    assert saliency.faithfulness["deletion_auc"] < random.faithfulness["deletion_auc"]

@@ -1,0 +1,145 @@
+"""One ``Modality`` spec per input kind: everything Lumen knows about an input kind, in one place.
+
+A spec says how a caller's input becomes the prepared input every method receives (decoded, cleaned,
+tokenised once), how big that input is for the cost and memory estimates, which methods are offered
+first, how faithful an explanation is, which figures show it and how the command line reads inputs
+from a path. Pages, Compare, the command line and reports ask the spec; nobody else branches on modality.
+
+Each modality registers its spec with ``register_modality`` in its own package
+(explainers/<kind>/modality.py); explainers/methods.py lists those modules once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from models.errors import ExplainerError, LumenError
+
+# The figure kinds (one renderer each, in reports/figures/) a spec may name in ``figures``.
+FIGURE_KINDS = ("image_overlay", "token_highlight", "ranked_bars", "generation_matrix", "waterfall", "concept_maps",
+                "agreement_matrix", "faithfulness_curves")
+
+
+def _no_sizes(model, x, target=None, params=None) -> dict[str, int]:
+    return {}
+
+
+def _no_faithfulness(model, x, e) -> dict:
+    return {}
+
+
+def _class_explained(e):
+    return e.target
+
+
+def _no_reader(path: Path, model, note=None) -> list[tuple[str, Any]]:
+    raise ExplainerError("The command line cannot read this kind of input from a file yet.")
+
+
+@dataclass(frozen=True)
+class Modality:
+    """What Lumen knows about one input kind.
+
+    ``prepare(x, model)``: a caller's input as the methods take it, made once per ``explain``/``compare`` call and
+    handed to every method (and to the size estimates and the faithfulness figures); giving it a prepared input
+    again returns it unchanged.
+    ``sizes(model, prepared, target=None, params=None)``: the input's sizes the cost and memory estimates read
+    (``n_images``, ``n_tokens``, ``n_prompt``/``n_target``, ``n_rows``); {} when the input is refused (the method
+    then refuses it with its own sentence).
+    ``default_methods``: the methods offered first, in order. THE default for a model (page, Compare, command
+    line) is the first of them that applies to it; Compare starts with all of them that apply
+    (``default_method``/``default_methods`` in explainers/core/registry.py).
+    ``faithfulness(model, prepared, e) -> {figure: float or list}``: the modality's faithfulness figures;
+    ``better``: the headline figures (one number each) and which way each is better, in the order shown.
+    ``figures``: the figure kinds (``FIGURE_KINDS``) that show this modality's explanations.
+    ``read_path(path, model, note) -> [(name, input)]``: inputs from a file or folder (the command line);
+    ``note(sentence)`` receives what was repaired on the way.
+    ``target_kind``: what a target is, "class" (an index or a label) or "continuation" (a text, or token ids);
+    ``explained_target(e)``: the target of ``e`` to give the next methods so that all explain the same thing
+    (Compare): the class index, or the continuation's token ids.
+    """
+
+    id: str
+    label: str  # for people: "Image", "Text", ...
+    prepare: Callable[[Any, Any], Any]
+    default_methods: tuple[str, ...]
+    sizes: Callable[..., dict[str, int]] = _no_sizes
+    faithfulness: Callable[[Any, Any, Any], dict] = _no_faithfulness
+    better: dict[str, str] = field(default_factory=dict)
+    figures: tuple[str, ...] = ()
+    read_path: Callable[..., list[tuple[str, Any]]] = _no_reader
+    target_kind: str = "class"
+    explained_target: Callable[[Any], Any] = _class_explained
+
+    def __post_init__(self):
+        unknown = [kind for kind in self.figures if kind not in FIGURE_KINDS]
+        if unknown:
+            raise ValueError(f"{self.id}: unknown figure kinds {unknown}; known: {', '.join(FIGURE_KINDS)}")
+        if self.target_kind not in ("class", "continuation"):
+            raise ValueError(f"{self.id}: target_kind must be 'class' or 'continuation', not {self.target_kind!r}")
+        wrong = {k: v for k, v in self.better.items() if v not in ("lower", "higher")}
+        if wrong:
+            raise ValueError(f"{self.id}: 'better' must be 'lower' or 'higher', not {wrong}")
+
+
+_MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(spec: Modality) -> Modality:
+    """Add (or replace) the spec of ``spec.id``; the order of registration is the order modalities are listed in."""
+    _MODALITIES[spec.id] = spec
+    return spec
+
+
+def get_modality(id: str) -> Modality:
+    try:
+        return _MODALITIES[id]
+    except KeyError:
+        known = ", ".join(_MODALITIES) or "none yet"
+        raise ExplainerError(f"No input handling for the {id} modality (known: {known}).") from None
+
+
+def list_modalities() -> list[str]:
+    """Modality ids, in registration order (image, text, generation, tabular)."""
+    return list(_MODALITIES)
+
+
+# ---------------------------------------------------------------- questions every caller asks the spec
+
+
+def prepare_input(model, x):
+    """``x`` as ``model``'s methods take it (see ``Modality.prepare``)."""
+    return get_modality(model.modality).prepare(x, model)
+
+
+def input_sizes(model, x, target=None, params: dict | None = None) -> dict[str, int]:
+    """The sizes of ``x`` that estimates take (see ``Modality.sizes``); ``x`` raw or prepared."""
+    spec = get_modality(model.modality)
+    try:
+        return spec.sizes(model, spec.prepare(x, model), target, params or {})
+    except (LumenError, TypeError, ValueError, AttributeError):  # an input the model refuses: the method says why
+        return {}
+
+
+def faithfulness(model, x, e) -> dict:
+    """Measure ``e``'s faithfulness figures (the modality's ``faithfulness``) on ``x``, raw or prepared, and keep
+    them in ``e.faithfulness``, which is returned."""
+    spec = get_modality(e.modality)
+    e.faithfulness = dict(spec.faithfulness(model, spec.prepare(x, model), e))
+    return e.faithfulness
+
+
+def headline(e) -> dict[str, float]:
+    """The headline figures of ``e.faithfulness`` (one number each, in the spec's order): what reports show."""
+    try:
+        better = get_modality(e.modality).better
+    except ExplainerError:  # an imported bundle of a modality this Lumen does not know
+        return {}
+    return {name: float(e.faithfulness[name]) for name in better if name in (e.faithfulness or {})}
+
+
+def better(modality: str) -> dict[str, str]:
+    """{headline figure: "lower" | "higher"} of ``modality``."""
+    return dict(get_modality(modality).better)

@@ -1,0 +1,49 @@
+"""The image modality: an image (or a set of them, for concept methods) as H×W×3 uint8 RGB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from explainers.core.modality import Modality, register_modality
+from models.errors import InputError
+from models.inputs.images import UPLOAD_TYPES, decode_image, to_rgb_array
+
+
+def prepare(x, model=None):
+    """One image as an H×W×3 uint8 array; a list or tuple of images (CRAFT) as a list of them."""
+    if isinstance(x, (list, tuple)):
+        return [to_rgb_array(image) for image in x]
+    return to_rgb_array(x)
+
+
+def sizes(model, x, target=None, params=None) -> dict[str, int]:
+    return {"n_images": len(x) if isinstance(x, (list, tuple)) else 1}
+
+
+def faithfulness(model, image, e) -> dict:
+    from explainers.metrics.image import image_faithfulness
+
+    return image_faithfulness(model, image, e)
+
+
+def read_path(path: Path, model, note=None) -> list[tuple[str, object]]:
+    """An image file, or every image in a folder (by name)."""
+    files = sorted(p for p in path.iterdir() if p.suffix.lower().lstrip(".") in UPLOAD_TYPES) \
+        if path.is_dir() else [path]
+    if not files:
+        raise InputError(f"{path} holds no images ({', '.join(UPLOAD_TYPES)})")
+    return [(p.name, decode_image(p.read_bytes())) for p in files]
+
+
+IMAGE = register_modality(Modality(
+    id="image",
+    label="Image",
+    prepare=prepare,
+    sizes=sizes,
+    default_methods=("grad-cam",),
+    faithfulness=faithfulness,
+    better={"deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower",
+            "increase_in_confidence": "higher"},
+    figures=("image_overlay", "faithfulness_curves", "agreement_matrix"),
+    read_path=read_path,
+))

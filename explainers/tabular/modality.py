@@ -1,0 +1,61 @@
+"""The tabular modality: one row (or several) of a table as a pandas data frame with the model's columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from explainers.core.modality import Modality, register_modality
+from models.errors import InputError
+
+
+def prepare(x, model=None) -> pd.DataFrame:
+    """A row (a Series or a dict of column values) or rows (a data frame) as a data frame."""
+    if isinstance(x, pd.Series):
+        return x.to_frame().T
+    if isinstance(x, dict):
+        return pd.DataFrame([x])
+    if isinstance(x, pd.DataFrame):
+        if x.empty:
+            raise InputError("No rows to explain.")
+        return x
+    raise InputError("A table row must be a pandas Series, a dict of column values, or a data frame.")
+
+
+def sizes(model, frame, target=None, params=None) -> dict[str, int]:
+    return {"n_rows": len(frame)}
+
+
+def faithfulness(model, row, e) -> dict:
+    from explainers.metrics.tabular import tabular_deletion
+
+    return tabular_deletion(model, row, e)
+
+
+def read_csv_rows(path: Path, model, note=None) -> list[tuple[str, dict]]:
+    """The rows of a CSV file with the model's feature columns; ``note`` hears what was repaired."""
+    from models.inputs.tables import read_csv
+
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a CSV file")
+    frame, notes = read_csv(path.read_bytes())
+    for sentence in notes:
+        if note is not None:
+            note(sentence)
+    frame = model.rows(frame)  # the model's columns, or a sentence naming the missing ones
+    return [(f"row {i + 1}", row.to_dict()) for i, row in frame.iterrows()]
+
+
+TABULAR = register_modality(Modality(
+    id="tabular",
+    label="Table row",
+    prepare=prepare,
+    sizes=sizes,
+    # exact SHAP where the model allows it (a tree ensemble, a linear model), else the permutation estimate
+    default_methods=("shap-tree", "shap-linear", "shap-permutation"),
+    faithfulness=faithfulness,
+    better={"deletion_auc": "lower"},
+    figures=("ranked_bars", "waterfall", "faithfulness_curves", "agreement_matrix"),
+    read_path=read_csv_rows,
+))

@@ -1,0 +1,47 @@
+"""The text-classification modality: a text, cleaned and tokenised once into the model's ``Encoding``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from explainers.core.modality import Modality, register_modality
+from models.errors import InputError
+from models.inputs.texts import clean_text
+
+
+def prepare(x, model):
+    """The text as ``model`` reads it: cleaned and tokenised (an ``Encoding``, given back as it is)."""
+    if getattr(model, "encode", None) is None:
+        return clean_text(x)
+    return model.encode(x)
+
+
+def sizes(model, enc, target=None, params=None) -> dict[str, int]:
+    return {"n_tokens": len(enc.content)}
+
+
+def faithfulness(model, enc, e) -> dict:
+    from explainers.metrics.text import text_faithfulness
+
+    return text_faithfulness(model, enc, e)
+
+
+def read_lines(path: Path, model=None, note=None) -> list[tuple[str, str]]:
+    """A text file's non-empty lines, one input each."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a text file (one input per line) or a CSV")
+    lines = [line for line in clean_text(path.read_bytes()).splitlines() if line.strip()]
+    return [(f"line {i + 1}", line) for i, line in enumerate(lines)]
+
+
+TEXT = register_modality(Modality(
+    id="text",
+    label="Text",
+    prepare=prepare,
+    sizes=sizes,
+    default_methods=("integrated-gradients", "occlusion"),
+    faithfulness=faithfulness,
+    better={"aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower"},
+    figures=("token_highlight", "ranked_bars", "agreement_matrix"),
+    read_path=read_lines,
+))
