@@ -18,9 +18,8 @@ from pages.widgets import (
     show_error,
 )
 from reports.figures import COLORMAPS, renderer
-from reports.figures.ranked_bars import magnitude_bars
-from reports.figures.token_highlight import token_html
 from reports.report import Agreement
+from reports.views import explanation_views, view_html
 
 app_runs_first()
 
@@ -90,38 +89,34 @@ def figures_caption(e) -> str:
     return " · ".join(parts)
 
 
-if modality == "image":
+spec = get_modality(modality)
+# every tile on one scale: maps in [0, 1] and bars by magnitude, whatever each method's sign convention
+options = {"ranked_bars": {"magnitude": True}}
+if "image_overlay" in spec.figures:
     c1, c2 = st.columns(2)
-    colormap = c1.selectbox("Colormap (shared by every tile)", COLORMAPS, key="compare_colormap")
-    opacity = c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity")
-    st.caption("One colour scale for all: each map is shown in [0, 1]; signed maps by their absolute value.")
+    options["image_overlay"] = {
+        "colormap": c1.selectbox("Colormap (shared by every tile)", COLORMAPS, key="compare_colormap"),
+        "opacity": c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity"), "magnitude": True}
+st.caption("One scale for all: each map is shown in [0, 1] and each bar chart by magnitude; signed scores by "
+           "their absolute value.")
 columns = st.columns(min(3, len(results)) or 1)
 for i, e in enumerate(results):
     with columns[i % len(columns)]:
-        if modality == "image":
-            st.plotly_chart(renderer("image_overlay").figure(e, x, colormap=colormap, opacity=opacity, title=e.method,
-                                                             magnitude=True), width="stretch",
-                            key=f"compare_map:{e.method}")
-        elif modality == "generation":
-            st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch",
-                            key=f"compare_matrix:{e.method}")
-        elif modality == "text":
-            st.markdown(f"#### {e.method}")
-            st.markdown(token_html(x, e), unsafe_allow_html=True)
-            st.plotly_chart(renderer("ranked_bars").figure(e, title="Top tokens"), width="stretch",
-                            key=f"compare_bar:{e.method}")
-        else:
-            st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(e.feature_names, np.abs(e.scores), e.method)),
-                            width="stretch", key=f"compare_bar:{e.method}")
+        st.markdown(f"#### {e.method}")
+        for view in explanation_views(e, x, options):
+            draw = renderer(view.kind)
+            if draw.plotly is not None:
+                st.plotly_chart(draw.plotly(view.data), width="stretch", key=f"compare_{view.kind}:{e.method}")
+            else:
+                st.markdown(view_html(view), unsafe_allow_html=True)
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         st.caption(figures_caption(e))
         add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction)
         f = e.faithfulness
         if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
-            st.plotly_chart(renderer("faithfulness_curves").figure(
-                                f, x_title="share of features removed" if modality == "tabular" else None),
-                            width="stretch", key=f"compare_curve:{e.method}")
+            st.plotly_chart(renderer("faithfulness_curves").figure(f), width="stretch",
+                            key=f"compare_curve:{e.method}")
 
 if matrix is not None:
     st.subheader("Agreement")

@@ -1,15 +1,20 @@
-"""Which figures a report shows for an item, prepared once: the HTML, the PDF and the bundle draw these same views.
+"""Which figures show an explanation, prepared once: Compare's tiles and the HTML, PDF and bundle all draw these views.
 
-CRAFT: concept importance bars and the crops gallery. An image map on its input: the image overlay. A matrix:
-the generation matrix. A 1-D explanation: the token highlight (when it has tokens) and ranked bars, and the
-waterfall from the base value to the output (when it has both: a table row's SHAP values).
+The figure kinds come from the explanation's ``Modality`` spec (``figures``, in its order); each kind has one rule
+here: when it can show an explanation on its input, its title, and what its renderer's ``prepare`` takes. An
+explanation of a modality this Lumen does not know (an imported bundle) is shown by every kind that can show it.
+CRAFT (a set of images) shows concept importance bars and the crops gallery.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
+
+from explainers import Explanation, get_modality
+from models.errors import ExplainerError
 from reports.describe import is_craft
 from reports.figures import renderer
 from reports.figures.concept_crops import has_crops
@@ -24,29 +29,65 @@ class View:
     still: bool = False  # reports show its PNG rather than an interactive figure
 
 
-def _view(kind: str, title: str, *args, still: bool = False, **kwargs) -> View:
-    return View(kind, title, renderer(kind).prepare(*args, **kwargs), still)
+@dataclass(frozen=True)
+class Rule:
+    shows: Callable[[Explanation, Any], bool]  # (explanation, input) -> whether this kind can show it
+    title: Callable[[Explanation], str]
+    args: Callable[[Explanation, Any], tuple]  # what the renderer's prepare takes, before the caller's options
+
+
+def _on_image(e, x) -> bool:
+    return isinstance(x, np.ndarray) and x.ndim in (2, 3) and e.scores.ndim == 2 and e.scores.shape == x.shape[:2]
+
+
+RULES: dict[str, Rule] = {
+    "image_overlay": Rule(_on_image, lambda e: "Attribution" + (" (blue negative, red positive)" if e.signed else ""),
+                          lambda e, x: (e, x)),
+    "generation_matrix": Rule(lambda e, x: e.scores.ndim == 2 and not _on_image(e, x),
+                              lambda e: "Attribution matrix (rows: generated tokens, columns: input tokens)",
+                              lambda e, x: (e,)),
+    "token_highlight": Rule(lambda e, x: e.scores.ndim == 1 and bool(e.tokens) and len(e.tokens) == e.scores.size,
+                            lambda e: "Tokens", lambda e, x: (e, x if isinstance(x, str) else None)),
+    "ranked_bars": Rule(lambda e, x: e.scores.ndim == 1, lambda e: "Ranked", lambda e, x: (e,)),
+    "waterfall": Rule(lambda e, x: e.scores.ndim == 1 and e.base_value is not None and "output" in e.extras,
+                      lambda e: "Waterfall (base value + contributions = output)", lambda e, x: (e,)),
+}
+
+
+def figure_kinds(e: Explanation) -> tuple[str, ...]:
+    """The kinds that may show ``e``: its modality's ``figures``, or every kind with a rule for an unknown modality."""
+    try:
+        return tuple(k for k in get_modality(e.modality).figures if k in RULES)
+    except ExplainerError:
+        return tuple(RULES)
+
+
+def explanation_views(e: Explanation, x, options: dict[str, dict] | None = None) -> list[View]:
+    """The views of ``e`` on its input ``x``; ``options``: {kind: keyword arguments of that renderer's prepare}."""
+    options = options or {}
+    if is_craft(e):
+        out = [View("ranked_bars", "Concept importance", renderer("ranked_bars").prepare(e))]
+        if has_crops(e):
+            out.append(View("concept_crops", "Crops where each concept is strongest (one row per concept, "
+                                             "concept 1 on top)",
+                            renderer("concept_crops").prepare(e.extras["concept_crops"]), still=True))
+        return out
+    kinds = [kind for kind in figure_kinds(e) if RULES[kind].shows(e, x)]
+    if not kinds:  # nothing of its modality's figures fits (an item without its input): whatever can show it
+        kinds = [kind for kind, rule in RULES.items() if rule.shows(e, x)][:1]
+    return [View(kind, RULES[kind].title(e), renderer(kind).prepare(*RULES[kind].args(e, x), **options.get(kind, {})))
+            for kind in kinds]
+
+
+def view_html(view: View) -> str:
+    """The escaped HTML of a view whose renderer draws HTML (the token highlight): every piece of text in it is
+    escaped by the renderer, so a page may show it raw (tests/unit/test_web_safety.py lists this builder)."""
+    draw = renderer(view.kind).html
+    if draw is None:
+        raise ValueError(f"{view.kind} has no HTML form")
+    return draw(view.data)
 
 
 def views(item: ReportItem) -> list[View]:
-    ex = item.explanation
-    if is_craft(ex):
-        out = [_view("ranked_bars", "Concept importance", ex)]
-        if has_crops(ex):
-            out.append(_view("concept_crops", "Crops where each concept is strongest (one row per concept, "
-                                              "concept 1 on top)", ex.extras["concept_crops"], still=True))
-        return out
-    if ex.scores.ndim == 2 and ex.modality == "image" and item.input_kind == "image" \
-            and ex.scores.shape == item.input.shape[:2]:
-        return [_view("image_overlay", "Attribution" + (" (blue negative, red positive)" if ex.signed else ""),
-                      ex, item.input)]
-    if ex.scores.ndim == 2:
-        return [_view("generation_matrix", "Attribution matrix (rows: generated tokens, columns: input tokens)", ex)]
-    out = []
-    if ex.tokens and len(ex.tokens) == ex.scores.size:
-        text = item.input if item.input_kind == "text" else None
-        out.append(_view("token_highlight", "Tokens", ex, text))
-    out.append(_view("ranked_bars", "Ranked", ex))
-    if ex.base_value is not None and "output" in ex.extras:
-        out.append(_view("waterfall", "Waterfall (base value + contributions = output)", ex))
-    return out
+    """The views a report shows for ``item``."""
+    return explanation_views(item.explanation, item.input)

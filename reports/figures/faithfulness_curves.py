@@ -23,7 +23,7 @@ def prepare(faithfulness: dict, title: str = "", x_title: str | None = None) -> 
     f = faithfulness
     return Curves(list(f["fractions"]), list(f["deletion_curve"]),
                   None if f.get("insertion_curve") is None else list(f["insertion_curve"]), title,
-                  x_title or "share of pixels changed")
+                  x_title or "share of the input changed (pixels, features)")
 
 
 def plotly(d: Curves) -> go.Figure:

@@ -57,21 +57,25 @@ def prepare_values(names, values, *, colours=None, order: str = "magnitude", top
 
 
 def prepare(explanation, per_word: bool = False, top: int | None = TOP_BARS, title: str = "",
-            x_title: str | None = None) -> Bars:
-    """The bars of a 1-D explanation: tokens (or words; special tokens left out), features, or CRAFT's concepts."""
+            x_title: str | None = None, magnitude: bool = False) -> Bars:
+    """The bars of a 1-D explanation: tokens (or words; special tokens left out), features, or CRAFT's concepts.
+    ``magnitude``: |scores| in one colour, largest on top (Compare's shared scale)."""
     e = explanation
     if is_craft(e):
         return concept_bars(e.scores, title, x_title or "importance")
     if e.tokens and "offsets" in e.extras:
         parts = [u for u in units(e, per_word) if not u["special"]]
-        return prepare_values([u["label"] for u in parts], [u["score"] for u in parts], top=top, title=title,
-                              x_title=x_title or "attribution")
-    return prepare_values(feature_names(e), e.scores, top=top, title=title, x_title=x_title or "attribution")
+        names, values = [u["label"] for u in parts], [u["score"] for u in parts]
+    else:
+        names, values = feature_names(e), e.scores
+    if magnitude:
+        return magnitude_bars(names, np.abs(np.asarray(values, dtype=np.float64)), title, top=top)
+    return prepare_values(names, values, top=top, title=title, x_title=x_title or "attribution")
 
 
-def magnitude_bars(names, values, title: str = "", x_title: str = "|score|") -> Bars:
+def magnitude_bars(names, values, title: str = "", x_title: str = "|score|", top: int | None = TOP_BARS) -> Bars:
     """Values without a sign (mean |SHAP|, importances), largest on top, in one colour."""
-    return prepare_values(names, values, order="value", colours=MAGNITUDE, title=title, x_title=x_title)
+    return prepare_values(names, values, order="value", colours=MAGNITUDE, top=top, title=title, x_title=x_title)
 
 
 def concept_bars(importance, title: str = "Concept importance", x_title: str = "importance") -> Bars:

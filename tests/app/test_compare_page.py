@@ -25,7 +25,7 @@ def test_image_comparison_with_sanity_check(at):
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error
     keys = chart_keys(at)
-    assert "compare_map:grad-cam" in keys and "compare_map:random" in keys and "compare_agreement_matrix" in keys
+    assert "compare_image_overlay:grad-cam" in keys and "compare_image_overlay:random" in keys and "compare_agreement_matrix" in keys
     text = captions(at)
     assert "grad-cam for **Egyptian cat**" in text and "random for **Egyptian cat**" in text
     assert "deletion auc" in text and "insertion auc" in text and "sanity check passes" in text
@@ -43,7 +43,7 @@ def test_text_comparison(at):
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error
     keys = chart_keys(at)
-    assert "compare_bar:occlusion" in keys and "compare_bar:random" in keys and "compare_agreement_matrix" in keys
+    assert "compare_ranked_bars:occlusion" in keys and "compare_ranked_bars:random" in keys and "compare_agreement_matrix" in keys
     assert "aopc comprehensiveness" in captions(at)
 
 
@@ -58,7 +58,7 @@ def test_table_row_comparison(at):
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error
     keys = chart_keys(at)
-    assert "compare_bar:shap-tree" in keys and "compare_bar:random" in keys and "compare_agreement_matrix" in keys
+    assert "compare_ranked_bars:shap-tree" in keys and "compare_ranked_bars:random" in keys and "compare_agreement_matrix" in keys
     assert "deletion auc" in captions(at)
     at.toggle(key="compare_curves:shap-tree").set_value(True).run()
     assert "compare_curve:shap-tree" in chart_keys(at)
@@ -73,5 +73,5 @@ def test_prompt_comparison(at):
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error
     keys = chart_keys(at)
-    assert "compare_matrix:occlusion" in keys and "compare_matrix:random" in keys and "compare_agreement_matrix" in keys
+    assert "compare_generation_matrix:occlusion" in keys and "compare_generation_matrix:random" in keys and "compare_agreement_matrix" in keys
     assert "soft ns mean" in captions(at)

@@ -17,7 +17,7 @@ CONFIG = ROOT / ".streamlit" / "config.toml"
 SKIPPED_DIRS = {".venv", "tests", ".git", "__pycache__", "node_modules"}
 
 # Functions whose result may be rendered as raw HTML: each escapes every user string (tested below).
-ESCAPING_BUILDERS = {"token_html"}
+ESCAPING_BUILDERS = {"token_html", "view_html"}
 STREAMLIT_MODULES = {"st", "streamlit", "components", "stc", "components.v1", "st.components.v1",
                      "streamlit.components.v1"}
 
@@ -187,15 +187,24 @@ def _explanation(text: str, tokens: list[str], spans: list[tuple[int, int]], spe
                                               "word_ids": [None if s else i for i, s in enumerate(special)]})
 
 
+def _view_html(text, e, per_word):
+    from reports.views import explanation_views, view_html
+
+    view = next(v for v in explanation_views(e, text, {"token_highlight": {"per_word": per_word}})
+                if v.kind == "token_highlight")
+    return view_html(view)
+
+
+@pytest.mark.parametrize("builder", [token_html, _view_html], ids=["token_html", "view_html"])
 @pytest.mark.parametrize("per_word", [False, True])
-def test_token_html_escapes_hostile_text_and_tokens(per_word):
+def test_token_html_escapes_hostile_text_and_tokens(per_word, builder):
     text = f"ok {SCRIPT} and {ATTR} & more"
     a, b = text.index(SCRIPT), text.index(ATTR)
     tokens = [ATTR, "ok", SCRIPT, "and", ATTR, "&", SCRIPT]  # a special token, text pieces, and a label-only token
     spans = [(0, 0), (0, 2), (a, a + len(SCRIPT)), (a + len(SCRIPT) + 1, b - 1), (b, b + len(ATTR)),
              (b + len(ATTR) + 1, b + len(ATTR) + 2), (len(text), len(text))]
     special = [True, False, False, False, False, False, False]
-    out = token_html(text, _explanation(text, tokens, spans, special), per_word=per_word)
+    out = builder(text, _explanation(text, tokens, spans, special), per_word=per_word)
     parser = _Html()
     parser.feed(out)
     # only the builder's own markup: a div of spans, no event handler, no other tag
