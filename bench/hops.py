@@ -41,7 +41,8 @@ class Trace:
         self.modules: set[str] = set()
         self.edges: set[tuple[str, str]] = set()
         self.tokenised = 0  # calls of a Hugging Face tokenizer (``tokenizer(text)``)
-        self.cleaned = 0  # calls of Lumen's text cleaning
+        self.cleaned = 0  # calls of Lumen's text cleaning on ``self.text`` (not on labels shown on the page)
+        self.text: str | None = None
 
     def __call__(self, frame, event, arg):
         if event != "call":
@@ -49,8 +50,10 @@ class Trace:
         code = frame.f_code
         if code.co_name == "__call__" and code.co_filename.endswith("tokenization_utils_base.py"):
             self.tokenised += 1
-        elif code.co_name == "clean_text":
-            self.cleaned += 1
+        elif code.co_name == "clean_text" and self.text is not None:
+            given = frame.f_locals.get(code.co_varnames[0]) if code.co_argcount else None
+            given = given.decode("utf-8", "replace") if isinstance(given, bytes) else given
+            self.cleaned += isinstance(given, str) and given.strip() == self.text.strip()
         callee = own(frame.f_code.co_filename)
         if callee is None:
             return
@@ -163,9 +166,12 @@ def main() -> None:
         text.switch_page(next(p for p in pages() if p.endswith("text.py"))).run()
         methods = text.multiselect(key="text_methods").value
         with Trace() if trace else nullcontext() as tokens:
+            if trace:
+                tokens.text = text.text_area[0].value
             text.button(key="text_run").click().run()
         assert not text.exception, text.exception
-    print(f"text page, Run with {', '.join(methods)}: cleaned {tokens.cleaned}×, tokenised {tokens.tokenised}×")
+    print(f"text page, Run with {', '.join(methods)}: the text cleaned {tokens.cleaned}×, "
+          f"the tokenizer called {tokens.tokenised}×")
 
 
 if __name__ == "__main__":
