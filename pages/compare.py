@@ -6,7 +6,7 @@ import streamlit as st
 from explainers import get_method, get_modality, list_modalities, methods_for
 from explainers.core.compare import compare
 from explainers.core.registry import default_methods
-from explainers.metrics.image import AGREEMENTS, agreement
+from explainers.metrics.agreement import AGREEMENTS, agreement
 from explainers.metrics.sanity import PASS_BELOW
 from pages.widgets import (
     app_runs_first,
@@ -72,9 +72,15 @@ if stored is None or stored[0] != key:
 results = stored[1]
 
 
+SCALES = {"magnitude (|score|)": True, "signed": False}
+magnitude = SCALES[st.radio(
+    "Show and compare", list(SCALES), horizontal=True, key="compare_scale",
+    help="The tiles and the agreement matrix use the same values: the scores' magnitudes (every method on one "
+         "scale, whatever its sign convention) or the signed scores.")]
 names = [e.method for e in results]
-matrix = agreement(results, metric, top_k) if len(results) > 1 else None
-shared_agreement = Agreement(names, matrix, metric) if matrix is not None else None
+matrix = agreement(results, metric, top_k, magnitude=magnitude) if len(results) > 1 else None
+agreement_name = f"{metric} of |score|" if magnitude else f"{metric} of signed scores"
+shared_agreement = Agreement(names, matrix, agreement_name) if matrix is not None else None
 
 
 def figures_caption(e) -> str:
@@ -90,15 +96,18 @@ def figures_caption(e) -> str:
 
 
 spec = get_modality(modality)
-# every tile on one scale: maps in [0, 1] and bars by magnitude, whatever each method's sign convention
-options = {"ranked_bars": {"magnitude": True}}
+# every tile on one scale, the one the agreement matrix reads: magnitudes in [0, 1], or signed in [-1, 1]
+options = {"ranked_bars": {"magnitude": magnitude}}
 if "image_overlay" in spec.figures:
     c1, c2 = st.columns(2)
     options["image_overlay"] = {
-        "colormap": c1.selectbox("Colormap (shared by every tile)", COLORMAPS, key="compare_colormap"),
-        "opacity": c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity"), "magnitude": True}
-st.caption("One scale for all: each map is shown in [0, 1] and each bar chart by magnitude; signed scores by "
-           "their absolute value.")
+        "colormap": c1.selectbox("Colormap (shared by every tile)", COLORMAPS, key="compare_colormap",
+                                 help="Signed maps always use a diverging red–blue map."),
+        "opacity": c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity"), "magnitude": magnitude}
+st.caption("One scale for all: each map is shown in [0, 1] and each bar chart by |score|, whatever the method's sign "
+           "convention; the agreement matrix compares these magnitudes." if magnitude else
+           "Signed scores: methods that keep a sign show it (red positive, blue negative), the others stay in [0, 1]; "
+           "the agreement matrix compares the signed scores.")
 columns = st.columns(min(3, len(results)) or 1)
 for i, e in enumerate(results):
     with columns[i % len(columns)]:
@@ -123,5 +132,5 @@ if matrix is not None:
     st.caption("Explainers often disagree, and that is information, not an error: each answers a different "
                "question about the model (Krishna et al., \"The Disagreement Problem\"; \"A Song of (Dis)agreement\"). "
                "Read agreement together with the faithfulness figures above.")
-    st.plotly_chart(renderer("agreement_matrix").figure(names, matrix, metric), width="stretch",
+    st.plotly_chart(renderer("agreement_matrix").figure(names, matrix, agreement_name), width="stretch",
                     key="compare_agreement_matrix")

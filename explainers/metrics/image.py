@@ -1,4 +1,4 @@
-"""How faithful an explanation is, and how much explanations agree.
+"""How faithful an image explanation is (agreement between explanations: explainers/metrics/agreement.py).
 
 Images (on the model's input grid; the explanation is resized to it):
 
@@ -12,11 +12,6 @@ Images (on the model's input grid; the explanation is resized to it):
   Grad-CAM++, WACV 2018): the image multiplied by the explanation (min-max scaled
   to [0, 1]; signed maps keep their positive part) against the image itself:
   AD = max(0, Y − O) / Y · 100, IC = 1 if O > Y else 0.
-
-Agreement between explanations of one input (``agreement``): Spearman's ρ,
-Kendall's τ-b and the intersection over union of the top-k features, over the
-flattened scores (image maps block-averaged to at most ``AGREEMENT_SIDE`` cells a
-side first: neighbouring pixels are not independent features).
 """
 
 from __future__ import annotations
@@ -25,8 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
-from scipy import stats
 
 from explainers.core.engine import batched_logits
 from explainers.image.maskers import ImageMasker
@@ -34,8 +27,6 @@ from explainers.image.maps import resize_map
 from explainers.core.explanation import Explanation
 from models.errors import ExplainerError
 
-AGREEMENT_SIDE = 64
-AGREEMENTS = ("spearman", "kendall", "top-k iou")
 
 
 @dataclass
@@ -127,48 +118,3 @@ def faithfulness_passes(model, pixels_per_step: int = 224) -> int:
     """Forward passes ``image_faithfulness`` makes: two curves and the confidence pair."""
     h, w = model.input_size
     return 2 * (-(-(h * w) // max(1, int(pixels_per_step))) + 1) + 2
-
-
-def _features(scores: np.ndarray) -> np.ndarray:
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim == 2 and max(s.shape) > AGREEMENT_SIDE and s.shape[0] > 1 and s.shape[1] > 1:
-        h, w = s.shape
-        scale = AGREEMENT_SIDE / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        s = np.asarray(Image.fromarray(s.astype(np.float32), mode="F").resize(size, Image.BOX), dtype=np.float64)
-    return s.ravel()
-
-
-def top_k_iou(a: np.ndarray, b: np.ndarray, k: int) -> float:
-    """|top-k(a) ∩ top-k(b)| / |top-k(a) ∪ top-k(b)|, ties broken by position."""
-    k = max(1, min(int(k), a.size))
-    top_a = set(np.argsort(-a, kind="stable")[:k].tolist())
-    top_b = set(np.argsort(-b, kind="stable")[:k].tolist())
-    return len(top_a & top_b) / len(top_a | top_b)
-
-
-def pairwise_agreement(a, b, metric: str = "spearman", top_k: float = 0.1) -> float:
-    """Agreement of two score arrays of the same shape; ``top_k``: a share (≤ 1) or a count of features."""
-    fa, fb = _features(a), _features(b)
-    if fa.shape != fb.shape:
-        raise ExplainerError(f"Cannot compare explanations of shapes {np.shape(a)} and {np.shape(b)}.")
-    if metric == "top-k iou":
-        k = round(top_k * fa.size) if top_k <= 1 else int(top_k)
-        return top_k_iou(fa, fb, k)
-    if fa.std() == 0 or fb.std() == 0:
-        return float(np.array_equal(fa, fb))  # a constant map agrees only with itself
-    if metric == "spearman":
-        return float(stats.spearmanr(fa, fb).statistic)
-    if metric == "kendall":
-        return float(stats.kendalltau(fa, fb, variant="b").statistic)
-    raise ExplainerError(f"Unknown agreement metric '{metric}'. Choose one of: {', '.join(AGREEMENTS)}.")
-
-
-def agreement(explanations: list[Explanation], metric: str = "spearman", top_k: float = 0.1) -> np.ndarray:
-    """The symmetric matrix of pairwise agreement between explanations of one input (1 on the diagonal)."""
-    n = len(explanations)
-    matrix = np.eye(n)
-    for i in range(n):
-        for j in range(i + 1, n):
-            matrix[i, j] = matrix[j, i] = pairwise_agreement(explanations[i].scores, explanations[j].scores, metric, top_k)
-    return matrix

@@ -20,7 +20,7 @@ from torch import nn
 
 from explainers.core.explain import explain
 from explainers.core.explanation import Explanation
-from explainers.metrics.image import pairwise_agreement
+from explainers.metrics.agreement import pairwise_agreement
 from models.seeding import seeded
 
 PASS_BELOW = 0.5

@@ -1,6 +1,11 @@
 """The Compare page through AppTest: image and text, faithfulness figures, the random baseline, agreement."""
 
+import base64
+import json
+
+import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 
 def open_page(at):
@@ -75,3 +80,29 @@ def test_prompt_comparison(at):
     keys = chart_keys(at)
     assert "compare_generation_matrix:occlusion" in keys and "compare_generation_matrix:random" in keys and "compare_agreement_matrix" in keys
     assert "soft ns mean" in captions(at)
+
+
+def _shown_agreement(at) -> np.ndarray:
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("compare_agreement_matrix"))
+    z = json.loads(chart.proto.spec)["data"][0]["z"]
+    if isinstance(z, dict):  # Plotly's typed-array form: base64 bytes with their dtype and shape
+        z = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape([int(n) for n in str(z["shape"]).split(",")])
+    return np.asarray(z, dtype=float)
+
+
+def test_agreement_is_computed_on_what_the_tiles_show(at):
+    open_page(at)
+    at.radio(key="compare_modality").set_value("Table row").run()
+    at.number_input(key="row_index:breast_cancer").set_value(5).run()
+    at.multiselect(key="compare_methods:tabular").set_value(["shap-tree", "shap-permutation"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    results = at.session_state["compare_results"][1]
+    for scale, shown in (("magnitude (|score|)", np.abs), ("signed", lambda s: s)):
+        at.radio(key="compare_scale").set_value(scale).run()
+        arrays = [shown(e.scores) for e in results]  # what each tile's bars are drawn from
+        expected = np.array([[spearmanr(a, b).statistic for b in arrays] for a in arrays])
+        assert np.allclose(_shown_agreement(at), expected, atol=1e-9), scale
+    signed = _shown_agreement(at)
+    at.radio(key="compare_scale").set_value("magnitude (|score|)").run()
+    assert not np.allclose(signed, _shown_agreement(at))  # the choice reaches the matrix

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 
 from explainers import Explanation, explain
+from explainers.metrics.agreement import agreement, pairwise_agreement, top_k_iou
 from explainers.metrics.image import (
-    agreement,
     confidence_change,
     deletion_curve,
     faithfulness_passes,
     image_faithfulness,
     insertion_curve,
-    pairwise_agreement,
-    top_k_iou,
 )
 from models.errors import ExplainerError
 from tests.tiny_models import RegionScore, classifier
@@ -159,3 +157,18 @@ def test_compare_adds_the_random_baseline_figures_and_keeps_going_after_a_failur
         assert e.target == 0
     saliency, random = out
     assert saliency.faithfulness["deletion_auc"] < random.faithfulness["deletion_auc"]
+
+
+def test_agreement_on_magnitudes_is_the_rank_correlation_of_the_absolute_scores():
+    from scipy.stats import kendalltau, spearmanr
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=40), rng.normal(size=40)
+    b[:20] = -a[:20]  # the same magnitudes, opposite signs, on half the features
+    es = [Explanation(scores=s, method=f"m{i}", modality="tabular", model="x") for i, s in enumerate((a, b))]
+    signed, shown = agreement(es, "spearman")[0, 1], agreement(es, "spearman", magnitude=True)[0, 1]
+    assert signed == pytest.approx(spearmanr(a, b).statistic)
+    assert shown == pytest.approx(spearmanr(np.abs(a), np.abs(b)).statistic)
+    assert agreement(es, "kendall", magnitude=True)[0, 1] == pytest.approx(
+        kendalltau(np.abs(a), np.abs(b), variant="b").statistic)
+    assert shown > signed + 0.2  # the sign flips hide the shared magnitudes from the signed ranking
