@@ -1,10 +1,10 @@
 """Compare page: one input, one class, many explainers side by side — how faithful each is, how much they agree."""
 
-import numpy as np
+import pandas as pd
 import streamlit as st
 
 from explainers import get_method, get_modality, list_modalities, methods_for
-from explainers.core.compare import compare
+from explainers.core.compare import best, compare, figures_table
 from explainers.core.registry import default_methods
 from explainers.metrics.agreement import AGREEMENTS, agreement
 from explainers.metrics.sanity import PASS_BELOW
@@ -83,18 +83,29 @@ agreement_name = f"{metric} of |score|" if magnitude else f"{metric} of signed s
 shared_agreement = Agreement(names, matrix, agreement_name) if matrix is not None else None
 
 
-def figures_caption(e) -> str:
-    f = e.faithfulness
-    better = get_modality(e.modality).better
-    parts = [f"{name.replace('_', ' ')} **{f[name]:.3f}** ({better[name]} is better)" for name in better if name in f]
-    if "sanity" in e.extras:
-        s = e.extras["sanity"]
-        verdict = "passes" if s["passed"] else "**FAILS**"
-        parts.append(f"sanity check {verdict}: ρ = {s['spearman']:.2f} with the top layers randomised "
-                     f"(passes below {PASS_BELOW})")
-    return " · ".join(parts)
+def show_figures_table(results) -> None:
+    """One row per method (random included), one column per headline figure, the best value of each highlighted."""
+    rows, better, headers = figures_table(results)
+    if not better:
+        return
+    frame = pd.DataFrame(rows).set_index("method").rename(columns=headers)
+    headline, way = next(iter(better.items()))
+    frame = frame.sort_values(headers[headline], ascending=way == "lower", kind="stable")
+    winners = best(rows, better)
 
+    def highlight(column):
+        name = next(n for n, h in headers.items() if h == column.name)
+        return ["font-weight: bold; background-color: #d9f2d9" if m == winners.get(name) else "" for m in column.index]
 
+    st.subheader("Faithfulness")
+    st.dataframe(frame.style.apply(highlight, subset=list(headers.values())).format(precision=3, subset=list(
+        c for c in frame.columns if c != "sanity")), key="compare_figures")
+    sanity = f" The sanity check passes when ρ < {PASS_BELOW} with the top layers randomised." \
+        if "sanity" in frame.columns else ""
+    st.caption(f"Sorted by {headers[headline]}; click a column to sort by it. The best value of each figure is "
+               f"highlighted. The random baseline is a row: a method should beat it.{sanity}")
+
+show_figures_table(results)
 spec = get_modality(modality)
 # every tile on one scale, the one the agreement matrix reads: magnitudes in [0, 1], or signed in [-1, 1]
 options = {"ranked_bars": {"magnitude": magnitude}}
@@ -120,7 +131,6 @@ for i, e in enumerate(results):
                 st.markdown(view_html(view), unsafe_allow_html=True)
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
-        st.caption(figures_caption(e))
         add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction)
         f = e.faithfulness
         if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):

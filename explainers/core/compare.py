@@ -54,3 +54,36 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
         if progress is not None:
             progress((step + 1) / len(methods), f"{method} done")
     return out
+
+
+def figures_table(results: list[Explanation]) -> tuple[list[dict], dict[str, str], dict[str, str]]:
+    """Compare's table of ``results`` (one modality): a row per method (the random baseline included) with its
+    headline faithfulness figures (the spec's ``better``, in its order) and, when run, the sanity check's ρ and
+    verdict; {figure: "lower" | "higher"}, the direction each figure is better in (the first is the headline);
+    and {figure: column header}, with its unit and direction."""
+    if not results:
+        return [], {}, {}
+    spec = get_modality(results[0].modality)
+    better = spec.better
+    rows = []
+    for e in results:
+        row = {"method": e.method, **{name: float(e.faithfulness[name]) for name in better if name in e.faithfulness}}
+        if "sanity" in e.extras:
+            row["sanity ρ"] = float(e.extras["sanity"]["spearman"])
+            row["sanity"] = "passes" if e.extras["sanity"]["passed"] else "FAILS"
+        rows.append(row)
+    shown = {name: way for name, way in better.items() if any(name in row for row in rows)}
+    headers = {name: name.replace("_", " ") + (f" ({spec.units[name]})" if name in spec.units else "")
+               + f" — {way} is better" for name, way in shown.items()}
+    return rows, shown, headers
+
+
+def best(rows: list[dict], better: dict[str, str]) -> dict[str, str]:
+    """{figure: the method with the best value of it} (ties: the first row)."""
+    out = {}
+    for name, way in better.items():
+        values = [(row[name], row["method"]) for row in rows if name in row and row[name] == row[name]]  # not NaN
+        if values:
+            pick = min if way == "lower" else max
+            out[name] = pick(values, key=lambda v: v[0])[1]
+    return out

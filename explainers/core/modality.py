@@ -52,7 +52,8 @@ class Modality:
     line) is the first of them that applies to it; Compare starts with all of them that apply
     (``default_method``/``default_methods`` in explainers/core/registry.py).
     ``faithfulness(model, prepared, e) -> {figure: float or list}``: the modality's faithfulness figures;
-    ``better``: the headline figures (one number each) and which way each is better, in the order shown.
+    ``better``: the headline figures (one number each) and which way each is better, in the order shown;
+    ``units``: the unit of a figure that has one (``{"average_drop": "%"}``).
     ``figures``: the figure kinds (``FIGURE_KINDS``) that show this modality's explanations.
     ``read_path(path, model, note) -> [(name, input)]``: inputs from a file or folder (the command line);
     ``note(sentence)`` receives what was repaired on the way.
@@ -68,6 +69,7 @@ class Modality:
     sizes: Callable[..., dict[str, int]] = _no_sizes
     faithfulness: Callable[[Any, Any, Any], dict] = _no_faithfulness
     better: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)  # figure -> its unit ("%"), where it has one
     figures: tuple[str, ...] = ()
     read_path: Callable[..., list[tuple[str, Any]]] = _no_reader
     target_kind: str = "class"

@@ -44,6 +44,7 @@ IMAGE = register_modality(Modality(
     faithfulness=faithfulness,
     better={"deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower",
             "increase_in_confidence": "higher"},
+    units={"average_drop": "%"},
     figures=("image_overlay", "faithfulness_curves", "agreement_matrix"),
     read_path=read_path,
 ))

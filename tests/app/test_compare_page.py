@@ -22,6 +22,11 @@ def captions(app) -> str:
     return "\n".join(c.value for c in app.caption)
 
 
+def figures_table(app):
+    """Compare's faithfulness table: a frame indexed by method, one column per figure."""
+    return next(d.value for d in app.dataframe if d.value.index.name == "method")
+
+
 @pytest.mark.slow  # an embedded model on every method of a page: seconds to minutes
 def test_image_comparison_with_sanity_check(at):
     open_page(at)
@@ -31,9 +36,14 @@ def test_image_comparison_with_sanity_check(at):
     assert not at.exception and not at.error
     keys = chart_keys(at)
     assert "compare_image_overlay:grad-cam" in keys and "compare_image_overlay:random" in keys and "compare_agreement_matrix" in keys
-    text = captions(at)
+    table, text = figures_table(at), captions(at)
     assert "grad-cam for **Egyptian cat**" in text and "random for **Egyptian cat**" in text
-    assert "deletion auc" in text and "insertion auc" in text and "sanity check passes" in text
+    assert {"deletion auc — lower is better", "insertion auc — higher is better"} <= set(table.columns)
+    assert table.loc["grad-cam", "sanity"] == "passes" and "random" in table.index
+    # sorted by the headline figure, in its direction
+    headline = table.columns[0]
+    values = table[headline].to_numpy()
+    assert list(values) == sorted(values, reverse="higher" in headline)
     at.toggle(key="compare_curves:grad-cam").set_value(True).run()
     assert "compare_curve:grad-cam" in chart_keys(at)
     at.selectbox(key="compare_agreement").set_value("kendall").run()
@@ -49,7 +59,7 @@ def test_text_comparison(at):
     assert not at.exception and not at.error
     keys = chart_keys(at)
     assert "compare_ranked_bars:occlusion" in keys and "compare_ranked_bars:random" in keys and "compare_agreement_matrix" in keys
-    assert "aopc comprehensiveness" in captions(at)
+    assert "aopc comprehensiveness — higher is better" in figures_table(at).columns
 
 
 def test_table_row_comparison(at):
@@ -64,7 +74,7 @@ def test_table_row_comparison(at):
     assert not at.exception and not at.error
     keys = chart_keys(at)
     assert "compare_ranked_bars:shap-tree" in keys and "compare_ranked_bars:random" in keys and "compare_agreement_matrix" in keys
-    assert "deletion auc" in captions(at)
+    assert "deletion auc — lower is better" in figures_table(at).columns
     at.toggle(key="compare_curves:shap-tree").set_value(True).run()
     assert "compare_curve:shap-tree" in chart_keys(at)
 
@@ -79,7 +89,7 @@ def test_prompt_comparison(at):
     assert not at.exception and not at.error
     keys = chart_keys(at)
     assert "compare_generation_matrix:occlusion" in keys and "compare_generation_matrix:random" in keys and "compare_agreement_matrix" in keys
-    assert "soft ns mean" in captions(at)
+    assert "soft ns mean — higher is better" in figures_table(at).columns
 
 
 def _shown_agreement(at) -> np.ndarray:
