@@ -42,6 +42,7 @@ ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)  # DeYoung et al. 2020, section 4.2
 DECILES = tuple(round(0.1 * k, 1) for k in range(1, 11))  # 10 %, 20 %, …, 100 % (Lumen's bins before issue 16)
 FRACTIONS = ERASER_BINS
 REMOVALS = ("delete", "attention-mask")
+REMOVAL_WORDS = {"delete": "deleted", "attention-mask": "hidden from attention"}  # for captions: "top tokens deleted"
 
 
 def text_faithfulness_passes(fractions=FRACTIONS) -> int:
