@@ -106,3 +106,13 @@ def test_faithfulness_figures(minilm):
     assert len(f["comprehensiveness"]) == len(f["sufficiency"]) == len(ERASER_BINS) and f["removal"] == "delete"
     assert f["comprehensiveness"][0] > 0  # removing the most negative token lowers p(negative)
     assert f["aopc_comprehensiveness"] == pytest.approx(np.mean(f["comprehensiveness"]))
+
+
+def test_default_faithfulness_ranks_integrated_gradients_above_random(minilm):
+    """Tokens deleted, ERASER's bins: IG's top tokens matter more, and suffice better, than random ones (10 seeds)."""
+    ig = text_faithfulness(minilm, ACCEPTANCE, explain(minilm, ACCEPTANCE, method="integrated-gradients",
+                                                       target="negative"))
+    randoms = [text_faithfulness(minilm, ACCEPTANCE, explain(minilm, ACCEPTANCE, method="random", target="negative",
+                                                             seed=s)) for s in range(10)]
+    assert ig["aopc_comprehensiveness"] > np.mean([r["aopc_comprehensiveness"] for r in randoms]) + 0.1
+    assert ig["aopc_sufficiency"] < np.mean([r["aopc_sufficiency"] for r in randoms]) - 0.05
