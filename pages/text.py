@@ -4,6 +4,7 @@ import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
+from explainers.metrics.text import REMOVAL_WORDS
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -103,7 +104,8 @@ for method_id, e in shown.items():
         f = e.faithfulness
         if f:
             st.caption(
-                f"Faithfulness — comprehensiveness AOPC **{f['aopc_comprehensiveness']:.3f}** (higher is better) · "
+                f"Faithfulness (top tokens {REMOVAL_WORDS.get(f.get('removal'), 'removed')}, DeYoung et al. 2020) — "
+                f"comprehensiveness AOPC **{f['aopc_comprehensiveness']:.3f}** (higher is better) · "
                 f"sufficiency AOPC **{f['aopc_sufficiency']:.3f}** (lower is better)"
             )
     with right:

@@ -9,9 +9,10 @@ Units: the gradient methods explain the target class's logit (for the embedded
 sentiment model, half the log-odds), the perturbation methods its softmax
 probability. Scores are not rescaled, so completeness can be checked: IG's
 scores sum to logit(x) − logit(baseline). Signed methods are positive where a
-token pushes toward the target class. A token is hidden (occlusion, SHAP, LIME,
-faithfulness) by taking it out of the attention mask: no token attends to it and
-mean pooling skips it, while the others keep their positions.
+token pushes toward the target class. A token is hidden (occlusion, SHAP, LIME)
+by taking it out of the attention mask: no token attends to it and mean pooling
+skips it, while the others keep their positions. (The faithfulness figures delete
+tokens instead, as ERASER does: explainers/metrics/text.py.)
 
 ``extras`` of every text explanation: ``offsets`` (character span of each token
 in the text, for highlighting), ``special`` (bools), ``word_ids`` (the word of

@@ -21,6 +21,8 @@ def sizes(model, enc, target=None, params=None) -> dict[str, int]:
 
 
 def faithfulness(model, enc, e) -> dict:
+    """Comprehensiveness and sufficiency (DeYoung et al. 2020) with ERASER's bins, the tokens deleted from the
+    sequence ("removal": "delete"; ``text_faithfulness(..., removal="attention-mask")`` hides them instead)."""
     from explainers.metrics.text import text_faithfulness
 
     return text_faithfulness(model, enc, e)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from explainers import explain, list_explainers
-from explainers.metrics.text import text_faithfulness
+from explainers.metrics.text import ERASER_BINS, text_faithfulness
 from models import InputError, list_models
 
 ACCEPTANCE = "The food was awful and the service was slow"
@@ -103,6 +103,16 @@ def test_unusual_scripts_and_symbols(minilm, text):
 def test_faithfulness_figures(minilm):
     e = explain(minilm, ACCEPTANCE, method="occlusion", target="negative")
     f = text_faithfulness(minilm, ACCEPTANCE, e)
-    assert len(f["comprehensiveness"]) == len(f["sufficiency"]) == 10
+    assert len(f["comprehensiveness"]) == len(f["sufficiency"]) == len(ERASER_BINS) and f["removal"] == "delete"
     assert f["comprehensiveness"][0] > 0  # removing the most negative token lowers p(negative)
     assert f["aopc_comprehensiveness"] == pytest.approx(np.mean(f["comprehensiveness"]))
+
+
+def test_default_faithfulness_ranks_integrated_gradients_above_random(minilm):
+    """Tokens deleted, ERASER's bins: IG's top tokens matter more, and suffice better, than random ones (10 seeds)."""
+    ig = text_faithfulness(minilm, ACCEPTANCE, explain(minilm, ACCEPTANCE, method="integrated-gradients",
+                                                       target="negative"))
+    randoms = [text_faithfulness(minilm, ACCEPTANCE, explain(minilm, ACCEPTANCE, method="random", target="negative",
+                                                             seed=s)) for s in range(10)]
+    assert ig["aopc_comprehensiveness"] > np.mean([r["aopc_comprehensiveness"] for r in randoms]) + 0.1
+    assert ig["aopc_sufficiency"] < np.mean([r["aopc_sufficiency"] for r in randoms]) - 0.05

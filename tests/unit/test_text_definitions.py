@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from explainers import explain, get_method, list_explainers
-from explainers.metrics.text import text_faithfulness
+from explainers.metrics.text import DECILES, text_faithfulness
 from explainers.text.methods import rollout, word_scores
 from tests.tiny_text import bag_model, tiny_bert
 
@@ -130,11 +130,13 @@ def test_word_scores_sum_word_pieces():
     assert words == ["[CLS]", "unbelievable", "mat", "[SEP]"] and scores.tolist() == [0, 6, 4, 0]
 
 
-def test_comprehensiveness_and_sufficiency_by_hand():
+@pytest.mark.parametrize("removal", ["delete", "attention-mask"])
+def test_comprehensiveness_and_sufficiency_by_hand(removal):
+    """On a bag of embeddings (no positions) deleting a token and hiding it are the same; 10 … 100 % bins."""
     model = bag_model()
     enc = model.encode(TEXT)
     e = explain(model, TEXT, method="occlusion", target=1)
-    f = text_faithfulness(model, TEXT, e)
+    f = text_faithfulness(model, TEXT, e, fractions=DECILES, removal=removal)
     ids = enc.input_ids[0]
     n = len(enc.content)
     order = enc.content[np.argsort(-e.scores[enc.content], kind="stable")]
