@@ -10,7 +10,7 @@ from explainers.core.cost import known_pass_times, record_run
 from explainers.core.budget import check_run
 from explainers.core.engine import check_cancel, run_control
 from explainers.core.explanation import Explanation
-from explainers.core.registry import get_method
+from explainers.core.registry import get_method, share_groups
 from explainers.core.modality import get_modality
 from models.errors import ExplainerError
 from models.locks import counting, waiting_reports
@@ -175,16 +175,7 @@ class SharedRuns:
     def __init__(self, model, x, methods: dict[str, dict]):
         self.model, self.x = model, x
         self.methods = {m: dict(p or {}) for m, p in methods.items()}
-        groups: dict[tuple, list[str]] = {}
-        for method, params in self.methods.items():
-            spec = get_method(method, model.modality)
-            try:
-                key = spec.share_key(spec.resolve_params(params))
-            except ExplainerError:
-                key = None  # parameters it refuses: it runs alone and says why
-            if key is not None:
-                groups.setdefault(key, []).append(method)
-        self.groups = [members for members in groups.values() if len(members) > 1]
+        self.groups = share_groups(model.modality, self.methods)
         self._ready: dict[str, Explanation | Exception] = {}  # made in a shared pass, not yet handed out
         self._handed: set[str] = set()
 

@@ -201,6 +201,22 @@ def _check_cost(id: str, cost: Cost) -> None:
         raise TypeError(f"{id}: its cost must read cost(params, model=None, **sizes), not cost{found}")
 
 
+def share_groups(modality: str, methods: dict[str, dict]) -> list[list[str]]:
+    """The groups (two or more, in the order of ``methods``) of chosen methods that can share their passes on one
+    input and target: same ``SharedPass``, equal key parameters (``Method.share_key``). A method whose
+    parameters it refuses shares nothing."""
+    groups: dict[tuple, list[str]] = {}
+    for method, params in methods.items():
+        spec = get_method(method, modality)
+        try:
+            key = spec.share_key(spec.resolve_params(dict(params or {})))
+        except ExplainerError:
+            key = None  # parameters it refuses: it runs alone and says why
+        if key is not None:
+            groups.setdefault(key, []).append(method)
+    return [members for members in groups.values() if len(members) > 1]
+
+
 def list_explainers(modality: str | None = None) -> list[str]:
     """Method ids, in registration order, optionally for one modality."""
     return [m.id for (mod, _), m in _METHODS.items() if modality in (None, mod)]

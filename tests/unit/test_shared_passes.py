@@ -127,3 +127,19 @@ def test_a_shared_method_must_take_the_passes():
     with pytest.raises(TypeError, match="passes"):
         register("no-passes", modality="image", family="cam", cost=lambda params, model=None, **_: (1, 1),
                  shares=LAYER_GRADIENTS)(lambda model, image, target: (None, target))
+
+
+def test_the_estimate_counts_a_shared_pass_once(model, image):
+    from explainers.core.cost import estimate_many
+    from explainers.core.registry import share_groups
+
+    methods = {"grad-cam": {}, "occlusion": {"window": 4, "stride": 4}, "layer-cam": {},
+               "hires-cam": {"layer": "features.0"}}
+    assert share_groups("image", methods) == [["grad-cam", "layer-cam"]]
+    costs = estimate_many(model, methods)
+    assert costs["grad-cam"][:2] == (1, 1) and costs["layer-cam"] == (0, 0, 0.0) and costs["hires-cam"][:2] == (1, 1)
+    before = passes(model)
+    made = explain_many(model, image, methods, target=0)
+    assert (model.n_forward - before[0], model.n_backward - before[1]) == (
+        sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values()))
+    assert [(e.n_forward, e.n_backward) for e in made.values()] == [c[:2] for c in costs.values()]
