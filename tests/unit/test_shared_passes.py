@@ -143,3 +143,18 @@ def test_the_estimate_counts_a_shared_pass_once(model, image):
     assert (model.n_forward - before[0], model.n_backward - before[1]) == (
         sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values()))
     assert [(e.n_forward, e.n_backward) for e in made.values()] == [c[:2] for c in costs.values()]
+
+
+@pytest.mark.parametrize("target", [None, 2])
+def test_saliency_and_gradient_x_input_share_one_backward(model, image, target):
+    methods = {"saliency": {}, "gradient-x-input": {}}
+    before = passes(model)
+    together = explain_many(model, image, methods, target=target)
+    assert (model.n_forward - before[0], model.n_backward - before[1]) == (1, 1)
+    assert [(e.n_forward, e.n_backward) for e in together.values()] == [(1, 1), (0, 0)]
+    for method, e in together.items():
+        alone = explain(model, image, method=method, target=target)  # Captum's Saliency / InputXGradient
+        assert (alone.n_forward, alone.n_backward) == (1, 1)
+        assert e.target == alone.target and e.signed == alone.signed
+        assert np.allclose(e.scores, alone.scores, atol=1e-6), method
+        assert e.scores.any(), method
