@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from explainers import default_method, explain, get_method, methods_for
-from explainers.core.cost import estimate
+from explainers import default_method, get_method, methods_for
+from explainers.core.cost import estimate_many
+from explainers.core.explain import SharedRuns
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -64,7 +65,7 @@ if not chosen:
     st.stop()
 
 try:
-    costs = {m: estimate(model, m, p) for m, p in chosen.items()}
+    costs = estimate_many(model, chosen)  # the gradient CAMs chosen together share one pass: counted once
 except Exception as exc:  # noqa: BLE001 - a bad parameter becomes a sentence
     show_error(exc)
     st.stop()
@@ -84,12 +85,25 @@ if results is None or results["key"] != result_key:
 
 if st.button("Run", type="primary", key="run"):
 
+    runs = SharedRuns(model, image, chosen)  # the passes several methods share (the gradient CAMs') made once
+
     def run_one(method_id, params, progress):
-        results["explanations"][method_id] = explain(
-            model, image, method=method_id, target=target, progress=progress, **params
-        )
+        results["explanations"][method_id] = runs.explain(method_id, target, progress=progress)
 
     run_each(chosen, run_one, key="cancel")
+
+
+
+def shared_note(e) -> str:
+    """' (the pass shared with …)' for an explanation made in a pass it shares with others (explain_many)."""
+    shared = e.extras.get("shared_pass")
+    if not shared:
+        return ""
+    others = ", ".join(m for m in shared["with"] if m != e.method)
+    if shared["carried_by"] == e.method:
+        return f" (one {shared['pass']} pass, shared with {others})"
+    return f" (shares {shared['carried_by']}'s {shared['pass']} pass)"
+
 
 shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:
@@ -111,6 +125,7 @@ for i, (method_id, explanation) in enumerate(shown.items()):
         )
         st.caption(
             f"{method_id} for **{plain(explanation.target_label)}** · {explanation.runtime_s * 1000:.0f} ms · "
-            f"{explanation.n_forward} forward + {explanation.n_backward} backward · device {explanation.device}"
+            f"{explanation.n_forward} forward + {explanation.n_backward} backward{shared_note(explanation)} · "
+            f"device {explanation.device}"
         )
         add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id, prediction=prediction)

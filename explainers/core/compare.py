@@ -8,7 +8,7 @@ model-randomisation check). The random baseline is always among the methods, so 
 
 from __future__ import annotations
 
-from explainers.core.explain import explain
+from explainers.core.explain import SharedRuns
 from explainers.core.engine import run_control
 from explainers.core.explanation import Explanation
 from explainers.core.modality import faithfulness as measure, get_modality, prepare_input
@@ -21,13 +21,16 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
 
     ``progress(fraction, text)`` as the passes go (fraction of the whole comparison in
     [0, 1]); ``on_error(method, exc)`` receives a method's failure (else it is
-    raised), and the others still run.
+    raised), and the others still run. Methods that share passes (the gradient CAMs on one layer) make them
+    once: the first carries the passes, the others 0 (``SharedRuns``), so the model's counters and the
+    explanations' counts agree.
     """
     methods = dict(methods)
     methods.setdefault("random", {})
     x = prepare_input(model, x)  # once, for every method and metric (a text: cleaned and tokenised once)
+    runs = SharedRuns(model, x, methods)  # the passes several methods share (the gradient CAMs') are made once
     out = []
-    for step, (method, params) in enumerate(methods.items()):
+    for step, method in enumerate(methods):
 
         def report(done, total, stage, step=step, method=method):
             if progress is not None:  # each method: half for explaining, half for measuring
@@ -35,8 +38,7 @@ def compare(model, x, methods: dict[str, dict], target=None, *, faithfulness: bo
                 progress(min(1.0, (step + share) / len(methods)), f"{method}: {stage}, {done}/{total} passes")
 
         try:
-            e = explain(model, x, method=method, target=target, cancel=cancel,
-                        progress=lambda d, t: report(d, t, "explaining"), **params)
+            e = runs.explain(method, target, cancel=cancel, progress=lambda d, t: report(d, t, "explaining"))
             if target is None:  # every method explains the same class, or the same continuation (as token ids)
                 target = get_modality(model.modality).explained_target(e)
             with run_control(progress=lambda d, t: report(d, t, "measuring"), cancel=cancel):

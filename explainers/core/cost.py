@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from explainers.core.registry import get_method
+from explainers.core.registry import get_method, share_groups
 
 _PROBE_BATCH = 8
 MAX_AGE_S = 600.0  # re-measure the probe after this long
@@ -110,6 +110,16 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
     n_forward, n_backward = get_method(method, model.modality).estimate(params, model, **sizes)
     forward, backward = pass_times(model)
     return n_forward, n_backward, float(np.round(n_forward * forward + n_backward * backward, 3))
+
+
+def estimate_many(model, methods: dict[str, dict], **sizes: int) -> dict[str, tuple[int, int, float]]:
+    """``estimate`` of each method of ``methods`` run together on one input (``explain_many``, Compare): a group
+    that shares its passes (``share_groups``) costs them once, carried by its first member (the others: 0), as
+    the runs then count them."""
+    out = {m: estimate(model, m, p, **sizes) for m, p in methods.items()}
+    for members in share_groups(model.modality, methods):
+        out.update({m: (0, 0, 0.0) for m in members[1:]})
+    return out
 
 
 def _sync(device: torch.device) -> None:

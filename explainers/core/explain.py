@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from functools import partial
+from contextlib import contextmanager, nullcontext
 
 from explainers.core.cost import known_pass_times, record_run
 from explainers.core.budget import check_run
-from explainers.core.engine import run_control
+from explainers.core.engine import check_cancel, run_control
 from explainers.core.explanation import Explanation
-from explainers.core.registry import get_method
+from explainers.core.registry import get_method, share_groups
 from explainers.core.modality import get_modality
 from models.errors import ExplainerError
 from models.locks import counting, waiting_reports
@@ -37,22 +38,27 @@ def explain(
     """
     spec = get_method(method, model.modality)
     params = spec.resolve_params(params)
-    kind = get_modality(model.modality)
-    try:
-        data = kind.prepare(x, model)  # once: every pass, the size estimate and the method read this
-    except Exception:
-        check_run(spec, model, params, x, target)  # a refused input: an over-budget run is still said first
-        raise
-    check_run(spec, model, params, data, target)  # refuses a run whose peak memory would exceed the run budget
-    if spec.many and not isinstance(data, list):
-        data = [data]
-    elif isinstance(data, list) and not spec.many:
-        raise ExplainerError(f"{method} explains one input at a time; give one, not a list of {len(data)}.")
-    if spec.many and not data:
-        raise ExplainerError(f"{method} needs at least one input; the list is empty.")
-    # classifiers turn a label into its index; a generative model takes its target (a continuation text) as given
-    index = target if target is None else model.class_index(target)
+    data, index = _prepared(model, spec, params, x, target)
+    with _run(model, spec, params, data, progress, cancel, waiting) as run:
+        scores, index, *rest = spec.fn(model, data, index, **params)
+    if not spec.many:
+        record_run(model, run.n_forward, run.n_backward, run.runtime_s)
+    return _explanation(model, spec, params, (scores, index, *rest), run)
+
+
+class _Run:
+    """What one run (or one shared pass) cost: its counted passes and its seconds."""
+
+    n_forward = n_backward = 0
+    runtime_s = 0.0
+
+
+@contextmanager
+def _run(model, spec, params, data, progress, cancel, waiting):
+    """The model's lock (for the whole run when the method is ``exclusive``), the pass counting, progress and
+    cancel around one run; yields a ``_Run`` filled when the block ends."""
     holder = None
+    run = _Run()
 
     def report(done, total):
         if holder is not None:
@@ -64,17 +70,44 @@ def explain(
         with model.lock.hold(_estimate_s(model, spec, params, data)) if spec.exclusive else nullcontext() as holder:
             start = time.perf_counter()
             with run_control(progress=report, cancel=cancel):
-                scores, index, *rest = spec.fn(model, data, index, **params)
-            runtime = time.perf_counter() - start
-    n_forward, n_backward = count.n_forward, count.n_backward
-    if not spec.many:
-        record_run(model, n_forward, n_backward, runtime)
-    fields = rest[0] if rest else {}
+                yield run
+            run.runtime_s = time.perf_counter() - start
+    run.n_forward, run.n_backward = count.n_forward, count.n_backward
+
+
+def _prepared(model, spec, params, x, target):
+    """The input as the method reads it (its modality's ``prepare``, once) and the target as a class index,
+    after the run budget's check."""
+    kind = get_modality(model.modality)
+    try:
+        data = kind.prepare(x, model)  # once: every pass, the size estimate and the method read this
+    except Exception:
+        check_run(spec, model, params, x, target)  # a refused input: an over-budget run is still said first
+        raise
+    check_run(spec, model, params, data, target)  # refuses a run whose peak memory would exceed the run budget
+    method = spec.id
+    if spec.many and not isinstance(data, list):
+        data = [data]
+    elif isinstance(data, list) and not spec.many:
+        raise ExplainerError(f"{method} explains one input at a time; give one, not a list of {len(data)}.")
+    if spec.many and not data:
+        raise ExplainerError(f"{method} needs at least one input; the list is empty.")
+    # classifiers turn a label into its index; a generative model takes its target (a continuation text) as given
+    index = target if target is None else model.class_index(target)
+    return data, index
+
+
+def _explanation(model, spec, params, result, run, extras: dict | None = None) -> Explanation:
+    scores, index, *rest = result
+    method = spec.id
+    fields = dict(rest[0]) if rest else {}
     unknown = set(fields) - set(_METHOD_FIELDS)
     if unknown:
         raise ExplainerError(f"{method} returned unknown Explanation fields: {', '.join(sorted(unknown))}.")
     if "target_label" not in fields:
         fields["target_label"] = None if index is None else model.labels[index]
+    if extras:
+        fields["extras"] = {**fields.get("extras", {}), **extras}
     if not isinstance(index, (int, type(None))):
         index = None  # only a class index goes into ``target``; a method reports other targets in its fields
     return Explanation(
@@ -85,12 +118,130 @@ def explain(
         target=index,
         params=params,
         device=str(model.device),
-        runtime_s=runtime,
-        n_forward=n_forward,
-        n_backward=n_backward,
+        runtime_s=run.runtime_s,
+        n_forward=run.n_forward,
+        n_backward=run.n_backward,
         signed=spec.signed,
         **fields,
     )
+
+
+def explain_many(model, x, methods: dict[str, dict], target=None, *, progress=None, cancel=None, waiting=None,
+                 on_error=None) -> dict[str, Explanation]:
+    """``explain`` of ``x`` by each method (with its params), making the passes that methods share once.
+
+    Methods that declare the same ``SharedPass`` (``register(..., shares=...)``) with equal key parameters
+    (the gradient CAMs on one layer) share it: one forward and one backward to the layer for all of them,
+    each map equal to the one ``explain`` computes alone. The others run alone. How the shared passes are
+    attributed: see ``SharedRuns``.
+
+    ``target`` None: the first explanation's target (its modality's ``explained_target``) is then explained by
+    every later method, as on Compare. ``progress(method, done, total)`` in passes of the method running;
+    ``cancel`` and ``waiting`` as in ``explain``; ``on_error(method, exc)`` receives a method's failure (else it
+    is raised) and the others still run. Returns {method: Explanation}, in the order of ``methods``.
+    """
+    runs = SharedRuns(model, x, methods)
+    out = {}
+    for method in methods:
+        try:
+            out[method] = runs.explain(method, target, cancel=cancel, waiting=waiting,
+                                       progress=None if progress is None else partial(progress, method))
+        except Exception as exc:  # noqa: BLE001 - the caller decides how to show it
+            if on_error is None or type(exc).__name__ == "Cancelled":
+                raise
+            on_error(method, exc)
+            continue
+        if target is None:
+            target = get_modality(model.modality).explained_target(out[method])
+    return out
+
+
+class SharedRuns:
+    """Explain the methods of ``methods`` on one input one at a time, making the passes they share once: for
+    loops that explain and show each method in turn (``explain_many``, ``compare``, the image page).
+
+    Methods that declare the same ``SharedPass`` with equal key parameters form a group. The first time a
+    member is asked for, the group's passes are made once (under the model's lock, counted) and every member
+    not yet handed out gets its map from them (``passes=``); the others are then handed out as they are asked
+    for, if asked for the same target (None, or the class the group explained); otherwise, and for every
+    other method, ``explain`` runs it alone.
+
+    Honest counts: the member asked for first carries the shared passes (its ``n_forward``/``n_backward``, and
+    its ``runtime_s`` = the passes' seconds + its own rule's); each other member shows 0 passes and its own
+    rule's seconds. Every member's ``extras["shared_pass"]`` says so: ``{"pass": name, "with": [members],
+    "carried_by": method}``. Summed over the group, the counts are the passes the model made.
+    """
+
+    def __init__(self, model, x, methods: dict[str, dict]):
+        self.model, self.x = model, x
+        self.methods = {m: dict(p or {}) for m, p in methods.items()}
+        self.groups = share_groups(model.modality, self.methods)
+        self._ready: dict[str, Explanation | Exception] = {}  # made in a shared pass, not yet handed out
+        self._handed: set[str] = set()
+
+    def explain(self, method: str, target=None, *, progress=None, cancel=None, waiting=None) -> Explanation:
+        """The explanation of ``method`` (a key of ``methods``) for ``target``, from a shared pass when it can."""
+        params = self.methods[method]
+        ready = self._ready.pop(method, None)
+        if ready is not None and _same_target(self.model, ready, target):
+            self._handed.add(method)
+            if isinstance(ready, Exception):
+                raise ready
+            return ready
+        group = next((g for g in self.groups if method in g), [])
+        members = [method] + [m for m in group if m != method and m not in self._handed and m not in self._ready]
+        self._handed.add(method)
+        if len(members) < 2:
+            return explain(self.model, self.x, method=method, target=target, progress=progress, cancel=cancel,
+                           waiting=waiting, **params)
+        made = self._run_group(members, target, progress, cancel, waiting)
+        self._ready.update({m: made[m] for m in members[1:]})
+        if isinstance(made[method], Exception):
+            raise made[method]
+        return made[method]
+
+    def _run_group(self, members: list[str], target, progress, cancel, waiting) -> dict:
+        model = self.model
+        specs = {m: get_method(m, model.modality) for m in members}
+        params = {m: specs[m].resolve_params(self.methods[m]) for m in members}
+        first = specs[members[0]]
+        data, index = _prepared(model, first, params[members[0]], self.x, target)
+        for m in members[1:]:
+            check_run(specs[m], model, params[m], data, target)
+        shared = first.shares
+        with _run(model, first, params[members[0]], data, progress, cancel, waiting) as run:
+            passes, index = shared.compute(model, data, index, **{k: params[members[0]][k] for k in shared.keys})
+        record_run(model, run.n_forward, run.n_backward, run.runtime_s)
+        made: dict[str, Explanation | Exception] = {}
+        with run_control(cancel=cancel):
+            for m in members:
+                check_cancel()
+                own = _Run()
+                if m == members[0]:
+                    own.n_forward, own.n_backward = run.n_forward, run.n_backward
+                note = {"shared_pass": {"pass": shared.name, "with": list(members), "carried_by": members[0]}}
+                try:
+                    start = time.perf_counter()
+                    result = specs[m].fn(model, data, index, passes=passes, **params[m])
+                    own.runtime_s = time.perf_counter() - start + (run.runtime_s if m == members[0] else 0.0)
+                    made[m] = _explanation(model, specs[m], params[m], result, own, note)
+                except Exception as exc:  # noqa: BLE001 - this member's failure, said when it is asked for
+                    if m == members[0] or type(exc).__name__ == "Cancelled":
+                        raise
+                    made[m] = exc
+        return made
+
+
+def _same_target(model, ready, target) -> bool:
+    """An explanation made in a shared pass answers a request for ``target``: None, or the class it explains."""
+    if target is None:
+        return True
+    if isinstance(ready, Exception):
+        return False
+    try:
+        return model.class_index(target) == ready.target
+    except Exception:  # noqa: BLE001 - a target this model does not know: the run alone says why
+        return False
 
 
 def _estimate_s(model, spec, params, data) -> float | None:

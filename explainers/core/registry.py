@@ -21,6 +21,21 @@ Limits = dict[str, "int | float | tuple[int | float | None, int | float | None]"
 
 
 @dataclass(frozen=True)
+class SharedPass:
+    """Passes several methods of one family can share on one input and target (``register(..., shares=...)``).
+
+    ``compute(model, data, target, **keys) -> (passes, target_index)`` makes them once; each member's function
+    takes the result as ``passes=`` (keyword) instead of making them itself, so a map computed from a shared
+    pass is the one computed alone by construction. ``keys``: the parameters that must be equal for members to
+    share (e.g. the layer); the members' other parameters (noise, seed) stay their own.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    compute: Callable
+
+
+@dataclass(frozen=True)
 class Method:
     id: str
     modality: str
@@ -38,6 +53,13 @@ class Method:
     # (the largest is enforced here; the smallest bounds the page's widgets, and the method refuses less itself)
     memory: Memory | None = None  # peak bytes of a run; None: only the model's own passes (explainers/core/budget.py)
     requires: Callable[[Any], bool] | None = None  # requires(model): the method fits this model (see applies_to)
+    shares: SharedPass | None = None  # passes it can share with other methods (explain_many); None: its own
+
+    def share_key(self, params: dict[str, Any]) -> tuple | None:
+        """Methods whose keys are equal (for resolved ``params``) can share one pass on one input and target."""
+        if self.shares is None:
+            return None
+        return (self.shares.name, *(repr(params.get(k)) for k in self.shares.keys))
 
     def applies_to(self, model) -> bool:
         """Whether this method can explain ``model``: the model's modality; a method with a ``layer`` parameter
@@ -118,6 +140,7 @@ def register(
     memory: Memory | None = None,
     wrap: Callable[[Callable, str], Callable] | None = None,
     requires: Callable[[Any], bool] | None = None,
+    shares: SharedPass | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -139,15 +162,22 @@ def register(
     rule, the method runs ``wrap(fn, id)``; the summary is ``fn``'s.
     ``requires(model) -> bool``: the models the method fits, beyond its modality and the layer rule
     (``Method.applies_to``); pages, Compare and the command line offer it only for those.
+    ``shares``: a ``SharedPass`` the method's function accepts as ``passes=`` (keyword): ``explain_many`` then
+    makes those passes once for all the chosen methods that share them (the gradient CAMs: one forward and one
+    backward to the layer).
     """
     _check_cost(id, cost)
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().split("\n")[0]
-        _METHODS[(modality, id)] = Method(
+        method = Method(
             id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
             dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory, requires,
+            shares,
         )
+        if shares is not None and "passes" not in inspect.signature(method.fn).parameters:
+            raise TypeError(f"{id}: a method that shares passes takes them as its function's ``passes=`` keyword")
+        _METHODS[(modality, id)] = method
         return fn
 
     return decorate
@@ -169,6 +199,22 @@ def _check_cost(id: str, cost: Cost) -> None:
     if not ok:
         found = inspect.signature(cost)
         raise TypeError(f"{id}: its cost must read cost(params, model=None, **sizes), not cost{found}")
+
+
+def share_groups(modality: str, methods: dict[str, dict]) -> list[list[str]]:
+    """The groups (two or more, in the order of ``methods``) of chosen methods that can share their passes on one
+    input and target: same ``SharedPass``, equal key parameters (``Method.share_key``). A method whose
+    parameters it refuses shares nothing."""
+    groups: dict[tuple, list[str]] = {}
+    for method, params in methods.items():
+        spec = get_method(method, modality)
+        try:
+            key = spec.share_key(spec.resolve_params(dict(params or {})))
+        except ExplainerError:
+            key = None  # parameters it refuses: it runs alone and says why
+        if key is not None:
+            groups.setdefault(key, []).append(method)
+    return [members for members in groups.values() if len(members) > 1]
 
 
 def list_explainers(modality: str | None = None) -> list[str]:

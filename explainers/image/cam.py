@@ -15,7 +15,7 @@ import torch
 
 from explainers.image.maps import to_pixel_grid
 from explainers.core.budget import forward_bytes, image_activation_bytes, image_backward_bytes, image_input_bytes
-from explainers.core.registry import SEED, register
+from explainers.core.registry import SEED, SharedPass, register
 from models.errors import ExplainerError
 
 CamRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -81,16 +81,27 @@ def gradient_cam(rule: CamRule, id: str = ""):
     ``grad_noise`` (a multiple of the gradients' standard deviation, seeded by
     ``seed``) perturbs the gradients before the rule sees them: it is how the
     robustness of a rule to noisy gradients is measured. (``id``, the method's, is not needed here.)
+    ``passes``: the (A, G, target_index) of ``layer_gradients`` already made for this image, target and layer
+    (``LAYER_GRADIENTS``, shared by the gradient CAMs chosen together); None makes them here.
     """
 
-    def explain_with(model, image, target, layer=None, grad_noise=0.0, seed=0):
-        activations, gradients, index = layer_gradients(model, image, target, layer)
+    def explain_with(model, image, target, layer=None, grad_noise=0.0, seed=0, *, passes=None):
+        activations, gradients, index = layer_gradients(model, image, target, layer) if passes is None else passes
         gradients = add_gradient_noise(gradients, grad_noise, seed)
         saliency = rule(activations, gradients)
         return to_pixel_grid(saliency, image.shape[0], image.shape[1]), index
 
     explain_with.__doc__ = rule.__doc__
     return explain_with
+
+
+def _shared_layer_gradients(model, image, target, layer=None):
+    passes = layer_gradients(model, image, target, layer)
+    return passes, passes[2]
+
+
+# One forward and one backward to the layer, shared by every gradient CAM on the same image, target and layer.
+LAYER_GRADIENTS = SharedPass("layer gradients", keys=("layer",), compute=_shared_layer_gradients)
 
 
 def one_pass(params, model=None, **sizes) -> tuple[int, int]:
@@ -108,7 +119,7 @@ def one_forward(params, model, **_) -> int:
 
 # What every gradient CAM shares: ``@register(id, **GRADIENT_CAM)`` on a rule ``(A, G) -> (h, w) map``.
 GRADIENT_CAM = dict(
-    modality="image", family="cam", cost=one_pass, wrap=gradient_cam, memory=one_backward,
+    modality="image", family="cam", cost=one_pass, wrap=gradient_cam, memory=one_backward, shares=LAYER_GRADIENTS,
     defaults={"layer": None, "grad_noise": 0.0, "seed": 0},
     limits={"grad_noise": (0.0, 10.0), "seed": SEED},  # noise of 10 standard deviations drowns any gradient
 )

@@ -47,7 +47,7 @@ from torch import nn
 from explainers.core.engine import check_cancel, passes_made
 from explainers.image.maps import resize_map, scale_by_max_abs
 from explainers.core.budget import image_backward_bytes
-from explainers.core.registry import SEED, get_method, register
+from explainers.core.registry import SEED, SharedPass, get_method, register
 from models.errors import ExplainerError
 from models.seeding import seeded as global_seeded
 
@@ -182,7 +182,9 @@ def captum_method(reduce: Callable[[torch.Tensor], torch.Tensor]):
     the attribution over colour channels with ``reduce``, brings it onto the image's grid and scales it."""
 
     def wrap(attribute, id: str):
-        def explain_with(model, image, target, **params):
+        def explain_with(model, image, target, passes=None, **params):
+            if passes is not None:  # the input gradients already made (INPUT_GRADIENTS): the method's rule on them
+                params = {**params, "passes": passes}
             attribution, index = _grid_attribution(model, image, id, attribute, target, params)
             grid = resize_map(reduce(attribution), image.shape[0], image.shape[1])
             return scale_by_max_abs(grid), index
@@ -220,6 +222,21 @@ def one_pass(params, model=None, **sizes):
     return 1, 1
 
 
+def input_gradients(model, image, target):
+    """One forward and one backward of the target logit to the input (as Captum's ``Saliency`` makes them):
+    ((x, ∂y/∂x, index), index), x and ∂y/∂x (1, 3, h, w) in the model's normalised space."""
+    with model.lock:
+        x = model.preprocess(image).requires_grad_(True)
+        f = CountedTarget(model, target)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(torch.unbind(f(x)), x)
+    return (x.detach(), grad.detach(), f.index), f.index
+
+
+# One forward and one backward to the input, shared by saliency and gradient × input on one image and target.
+INPUT_GRADIENTS = SharedPass("input gradients", keys=(), compute=input_gradients)
+
+
 def per_step(params, model=None, **sizes):
     return params["n_steps"], params["n_steps"]
 
@@ -251,16 +268,22 @@ SAMPLE_LIMITS = {"n_samples": (1, 4096), "noise_level": (0.0, 10.0), "batch_size
 CAPTUM = dict(modality="image", family="gradient")  # every Captum gradient method's place
 
 
-@register("saliency", **CAPTUM, wrap=captum_method(max_abs_channel), cost=one_pass, memory=ONE_INPUT)
-def _saliency(model, x, index):
+@register("saliency", **CAPTUM, wrap=captum_method(max_abs_channel), cost=one_pass, memory=ONE_INPUT,
+          shares=INPUT_GRADIENTS)
+def _saliency(model, x, index, passes=None):
     """Saliency (Simonyan, Vedaldi & Zisserman, ICLR workshop 2014): max over colour channels of |∂y/∂x|."""
+    if passes is not None:  # Captum's Saliency(abs=True) on gradients already made
+        return passes[1].abs(), passes[2]
     f = CountedTarget(model, index)
     return Saliency(f).attribute(x, abs=True), f.index
 
 
-@register("gradient-x-input", **CAPTUM, wrap=captum_method(sum_channels), cost=one_pass, memory=ONE_INPUT, signed=True)
-def _gradient_x_input(model, x, index):
+@register("gradient-x-input", **CAPTUM, wrap=captum_method(sum_channels), cost=one_pass, memory=ONE_INPUT, signed=True,
+          shares=INPUT_GRADIENTS)
+def _gradient_x_input(model, x, index, passes=None):
     """Gradient × input (Shrikumar et al., 2016): Σ_c x_c ∂y/∂x_c, with x in the model's normalised space."""
+    if passes is not None:  # Captum's InputXGradient on gradients already made
+        return passes[0] * passes[1], passes[2]
     f = CountedTarget(model, index)
     return InputXGradient(f).attribute(x), f.index
 

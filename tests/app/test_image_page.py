@@ -107,3 +107,15 @@ def test_parameter_widgets_carry_the_registry_limits_and_the_memory_estimate_is_
         widget = at.number_input(key=f"param:rise:{name}")
         assert (widget.min, widget.max) == spec.limits[name], name
     assert "Estimated peak memory: about" in caption_texts(at)
+
+
+def test_gradient_cams_chosen_together_share_one_pass(at):
+    at.selectbox(key="image_sample").set_value("coffee").run()
+    at.multiselect(key="methods:cam").set_value(["grad-cam", "hires-cam", "layer-cam"]).run()
+    assert "Estimated cost: 1 forward + 1 backward passes" in caption_texts(at)  # counted once, as they run
+    at.button(key="run").click().run()
+    assert not at.exception and not at.error
+    assert heatmap_charts(at) == 3
+    captions = caption_texts(at)
+    assert "1 forward + 1 backward (one layer gradients pass, shared with hires-cam, layer-cam)" in captions
+    assert captions.count("0 forward + 0 backward (shares grad-cam's layer gradients pass)") == 2
