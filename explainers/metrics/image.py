@@ -1,13 +1,28 @@
 """How faithful an explanation is, and how much explanations agree.
 
-Images (on the model's input grid; the explanation is resized to it):
+Images (on the model's input grid; the explanation is resized to it). The headline figures
+(``HEADLINE["image"]`` is ``srg``, higher is better) perturb patches, not pixels: deleting scattered
+pixels makes inputs unlike any the model saw, and a random map then "wins" pixel deletion.
 
-- ``deletion_auc`` / ``insertion_auc`` (Petsiuk et al., RISE, BMVC 2018): pixels are
-  removed (set to the ``fill`` baseline, default 0 of the input space: the mean
-  colour) or inserted (into a blurred copy of the image) in decreasing order of
-  the explanation's score, ``pixels_per_step`` at a time; the area under the
-  softmax probability of the class over the fraction of pixels changed, x ∈ [0, 1]
-  (trapezoids). Lower deletion, higher insertion: more faithful.
+- ``morf_auc`` / ``lerf_auc`` (region perturbation, Samek et al., "Evaluating the visualization of what a
+  deep neural network has learned", IEEE TNNLS 2017; Quantus ``RegionPerturbation``): the grid is cut into
+  ``REGION_CELLS`` × ``REGION_CELLS`` patches (16 × 16 pixels at 224), each scored by the mean of the map in
+  it, and the patches are removed ``REGION_CELLS_PER_STEP`` at a time, most relevant first (MoRF; lower area
+  is better) or least relevant first (LeRF; higher is better); the area under the softmax probability of the
+  class over the share of patches removed, x ∈ [0, 1]. LeRF deletion is MoRF insertion read backwards (the
+  same inputs), so the pair covers deletion and insertion.
+- ``srg``, the symmetric relevance gain (Blücher, Vielhaben & Strodthoff, "Decoupling Pixel Flipping and
+  Occlusion Strategy for Consistent XAI Benchmarks", TMLR 2024): AUC(LeRF) − AUC(MoRF). A random map's two
+  orders are alike in distribution, so its gain is zero up to noise; higher is better.
+- Removed patches are imputed by ROAD's noisy linear imputation (Rong et al., "A Consistent and Efficient
+  Evaluation Strategy for Attribution Methods", ICML 2022; ``road_impute``) by default (``fill="road"``), so
+  that the shape of the removed region carries little class information; a constant, blurred or black
+  fill (explainers/image/maskers.py) is an option.
+- ``deletion_auc`` / ``insertion_auc``: the RISE-paper pixel curves (Petsiuk et al., RISE, BMVC 2018),
+  kept as extra figures: pixels are removed (set to the ``fill`` baseline, default 0 of the input space:
+  the mean colour) or inserted (into a blurred copy of the image) in decreasing order of the
+  explanation's score, ``pixels_per_step`` at a time; the area under the softmax probability of the
+  class over the fraction of pixels changed, x ∈ [0, 1] (trapezoids). Lower deletion, higher insertion.
 - ``average_drop`` and ``increase_in_confidence`` (Chattopadhyay et al.,
   Grad-CAM++, WACV 2018): the image multiplied by the explanation (min-max scaled
   to [0, 1]; signed maps keep their positive part) against the image itself:
@@ -30,6 +45,7 @@ from PIL import Image
 from scipy import stats
 
 from explainers.core.engine import batched_logits
+from explainers.core.modality import HEADLINE  # noqa: F401  (the figure each modality's table sorts by)
 from explainers.image.maskers import ImageMasker
 from explainers.image.maps import resize_map
 from explainers.core.explanation import Explanation

@@ -110,3 +110,14 @@ def test_region_figures_count_their_passes(cell_model):
     figures = image_faithfulness(cell_model, image, e, pixels_per_step=64, cells=4, cells_per_step=1, pixel_curves=False)
     assert cell_model.n_forward - before == faithfulness_passes(cell_model, 64, 4, 1, pixel_curves=False) == 32 + 2
     assert {"srg", "morf_auc", "lerf_auc", "morf_curve", "lerf_curve"} <= set(figures) and "deletion_auc" not in figures
+
+
+def test_headline_is_the_first_figure_of_each_spec_and_image_sorts_by_the_gain():
+    from explainers import get_modality, list_modalities
+    from explainers.metrics import HEADLINE
+
+    assert HEADLINE["image"] == ("srg", "higher")
+    for modality in list_modalities():
+        better = get_modality(modality).better
+        if better:
+            assert HEADLINE[modality] == next(iter(better.items()))
