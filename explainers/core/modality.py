@@ -11,6 +11,7 @@ Each modality registers its spec with ``register_modality`` in its own package
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -140,6 +141,30 @@ def headline(e) -> dict[str, float]:
     except ExplainerError:  # an imported bundle of a modality this Lumen does not know
         return {}
     return {name: float(e.faithfulness[name]) for name in better if name in (e.faithfulness or {})}
+
+
+class _Headline(Mapping):
+    """{modality: (figure, "higher" | "lower")}: the one figure each modality's Compare table sorts by by default,
+    the first of its spec's ``better`` (read when asked, so a spec registered later is included)."""
+
+    def _specs(self) -> dict[str, Modality]:  # importing ``explainers`` registers every modality
+        return {k: spec for k, spec in _MODALITIES.items() if spec.better}
+
+    def __getitem__(self, modality: str) -> tuple[str, str]:
+        spec = self._specs()[modality]
+        return next(iter(spec.better.items()))
+
+    def __iter__(self):
+        return iter(self._specs())
+
+    def __len__(self) -> int:
+        return len(self._specs())
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+HEADLINE: Mapping[str, tuple[str, str]] = _Headline()
 
 
 def better(modality: str) -> dict[str, str]:

@@ -42,8 +42,9 @@ IMAGE = register_modality(Modality(
     sizes=sizes,
     default_methods=("grad-cam",),
     faithfulness=faithfulness,
-    better={"deletion_auc": "lower", "insertion_auc": "higher", "average_drop": "lower",
-            "increase_in_confidence": "higher"},
+    # first: the headline (HEADLINE); the region figures, then the RISE-paper pixel ones (explainers/metrics/image.py)
+    better={"srg": "higher", "morf_auc": "lower", "lerf_auc": "higher", "deletion_auc": "lower",
+            "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher"},
     units={"average_drop": "%"},
     figures=("image_overlay", "faithfulness_curves", "agreement_matrix"),
     read_path=read_path,

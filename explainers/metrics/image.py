@@ -1,13 +1,28 @@
 """How faithful an image explanation is (agreement between explanations: explainers/metrics/agreement.py).
 
-Images (on the model's input grid; the explanation is resized to it):
+Images (on the model's input grid; the explanation is resized to it). The headline figures
+(``HEADLINE["image"]`` is ``srg``, higher is better) perturb patches, not pixels: deleting scattered
+pixels makes inputs unlike any the model saw, and a random map then "wins" pixel deletion.
 
-- ``deletion_auc`` / ``insertion_auc`` (Petsiuk et al., RISE, BMVC 2018): pixels are
-  removed (set to the ``fill`` baseline, default 0 of the input space: the mean
-  colour) or inserted (into a blurred copy of the image) in decreasing order of
-  the explanation's score, ``pixels_per_step`` at a time; the area under the
-  softmax probability of the class over the fraction of pixels changed, x ∈ [0, 1]
-  (trapezoids). Lower deletion, higher insertion: more faithful.
+- ``morf_auc`` / ``lerf_auc`` (region perturbation, Samek et al., "Evaluating the visualization of what a
+  deep neural network has learned", IEEE TNNLS 2017; Quantus ``RegionPerturbation``): the grid is cut into
+  ``REGION_CELLS`` × ``REGION_CELLS`` patches (16 × 16 pixels at 224), each scored by the mean of the map in
+  it, and the patches are removed ``REGION_CELLS_PER_STEP`` at a time, most relevant first (MoRF; lower area
+  is better) or least relevant first (LeRF; higher is better); the area under the softmax probability of the
+  class over the share of patches removed, x ∈ [0, 1]. LeRF deletion is MoRF insertion read backwards (the
+  same inputs), so the pair covers deletion and insertion.
+- ``srg``, the symmetric relevance gain (Blücher, Vielhaben & Strodthoff, "Decoupling Pixel Flipping and
+  Occlusion Strategy for Consistent XAI Benchmarks", TMLR 2024): AUC(LeRF) − AUC(MoRF). A random map's two
+  orders are alike in distribution, so its gain is zero up to noise; higher is better.
+- Removed patches are imputed by ROAD's noisy linear imputation (Rong et al., "A Consistent and Efficient
+  Evaluation Strategy for Attribution Methods", ICML 2022; ``road_impute``) by default (``fill="road"``), so
+  that the shape of the removed region carries little class information; a constant, blurred or black
+  fill (explainers/image/maskers.py) is an option.
+- ``deletion_auc`` / ``insertion_auc``: the RISE-paper pixel curves (Petsiuk et al., RISE, BMVC 2018),
+  kept as extra figures: pixels are removed (set to the ``fill`` baseline, default 0 of the input space:
+  the mean colour) or inserted (into a blurred copy of the image) in decreasing order of the
+  explanation's score, ``pixels_per_step`` at a time; the area under the softmax probability of the
+  class over the fraction of pixels changed, x ∈ [0, 1] (trapezoids). Lower deletion, higher insertion.
 - ``average_drop`` and ``increase_in_confidence`` (Chattopadhyay et al.,
   Grad-CAM++, WACV 2018): the image multiplied by the explanation (min-max scaled
   to [0, 1]; signed maps keep their positive part) against the image itself:
@@ -20,8 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from explainers.core.engine import batched_logits
+from explainers.core.modality import HEADLINE  # noqa: F401  (the figure each modality's table sorts by)
 from explainers.image.maskers import ImageMasker
 from explainers.image.maps import resize_map
 from explainers.core.explanation import Explanation
@@ -97,24 +114,169 @@ def confidence_change(model, image, scores, target: int) -> tuple[float, float]:
     return float(max(0.0, y - o) / y * 100 if y > 0 else 0.0), float(o > y)
 
 
-def image_faithfulness(model, image, e: Explanation, pixels_per_step: int = 224) -> dict:
-    """Deletion and insertion AUC, Average Drop and Increase in Confidence of ``e`` for its target,
-    with the two curves (``fractions``, ``deletion_curve``, ``insertion_curve``: lists, for drawing)."""
-    drop, increase = confidence_change(model, image, e.scores, e.target)
-    deletion = deletion_curve(model, image, e.scores, e.target, pixels_per_step)
-    insertion = insertion_curve(model, image, e.scores, e.target, pixels_per_step)
-    return {
-        "deletion_auc": deletion.auc,
-        "insertion_auc": insertion.auc,
-        "average_drop": drop,
-        "increase_in_confidence": increase,
-        "fractions": deletion.fractions.tolist(),
-        "deletion_curve": deletion.probabilities.tolist(),
-        "insertion_curve": insertion.probabilities.tolist(),
-    }
+# ------------------------------------------------------------------ region perturbation (the headline figures)
+
+REGION_CELLS = 14  # cells a side: 16×16-pixel patches on a 224 grid
+REGION_CELLS_PER_STEP = 4  # cells removed per step: 49 steps on a 14×14 grid
+REGION_FILL = "road"
+ROAD_NOISE = 0.01  # std of the noise added to imputed values, in the model's input space (Rong et al.: 0.01)
+ROAD_ITERATIONS = 12  # neighbour-averaging sweeps after the coarse-to-fine start
+REGION_FILLS = ("road", "zero", "blur", "black")
+# The 8-neighbourhood weights of ROAD's noisy linear imputer (Rong et al. 2022, their code's NoisyLinearImputer).
+_ROAD_KERNEL = torch.tensor([[1 / 12, 1 / 6, 1 / 12], [1 / 6, 0.0, 1 / 6], [1 / 12, 1 / 6, 1 / 12]])
 
 
-def faithfulness_passes(model, pixels_per_step: int = 224) -> int:
-    """Forward passes ``image_faithfulness`` makes: two curves and the confidence pair."""
+@dataclass
+class RegionCurves:
+    """MoRF and LeRF deletion curves over the cells of a grid, and the symmetric relevance gain."""
+
+    fractions: np.ndarray  # x: share of cells removed, 0 … 1
+    morf: np.ndarray  # class probability, most relevant cells removed first
+    lerf: np.ndarray  # least relevant first
+    morf_auc: float
+    lerf_auc: float
+    order: np.ndarray  # cell indices (row-major) in MoRF order
+
+    @property
+    def srg(self) -> float:
+        return self.lerf_auc - self.morf_auc
+
+
+def _cell_index(h: int, w: int, g: tuple[int, int], device) -> torch.Tensor:
+    """(h, w) row-major cell index of each pixel: pixel row r is in cell row floor(r · g / h) (as cells_to_pixels)."""
+    rows, cols = (F.interpolate(torch.arange(n, dtype=torch.float32, device=device)[None, None], size=s)[0, 0].long()
+                  for n, s in zip(g, (h, w)))
+    return rows[:, None] * g[1] + cols[None, :]
+
+
+def cell_scores(model, scores, cells: int = REGION_CELLS) -> torch.Tensor:
+    """The explanation on the model grid averaged over each cell of a ``cells`` × ``cells`` grid -> (g, g')."""
+    grid = _on_input_grid(model, scores)
+    h, w = grid.shape
+    g = (max(1, min(int(cells), h)), max(1, min(int(cells), w)))
+    index = _cell_index(h, w, g, grid.device).flatten()
+    total = torch.zeros(g[0] * g[1], device=grid.device).index_add_(0, index, grid.flatten().float())
+    count = torch.zeros(g[0] * g[1], device=grid.device).index_add_(0, index, torch.ones_like(index, dtype=torch.float32))
+    return (total / count).view(g)
+
+
+def _smooth(v: torch.Tensor) -> torch.Tensor:
+    """Each pixel's weighted mean of its in-image 8 neighbours (ROAD's weights), per channel."""
+    c = v.shape[1]
+    kernel = _ROAD_KERNEL.to(v.device, v.dtype).expand(c, 1, 3, 3)
+    total = F.conv2d(v, kernel, padding=1, groups=c)
+    weight = F.conv2d(torch.ones_like(v[:, :1]), kernel[:1], padding=1)
+    return total / weight
+
+
+def _pull(v: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Coarse-to-fine start: an unknown pixel takes the mean of the known ones in the smallest block that has any."""
+    mean = v / known.clamp_min(1e-12)
+    if bool((known > 0).all()) or min(v.shape[-2:]) <= 1:
+        return torch.where(known > 0, mean, torch.zeros_like(mean))
+    coarse = _pull(F.avg_pool2d(v, 2, ceil_mode=True), F.avg_pool2d(known, 2, ceil_mode=True))
+    up = F.interpolate(coarse, scale_factor=2, mode="nearest")[..., : v.shape[-2], : v.shape[-1]]
+    return torch.where(known > 0, mean, up)
+
+
+def road_impute(x: torch.Tensor, keep: torch.Tensor, noise: float = ROAD_NOISE, iterations: int = ROAD_ITERATIONS,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """ROAD's noisy linear imputation (Rong et al., "A Consistent and Efficient Evaluation Strategy for
+    Attribution Methods", ICML 2022): every removed pixel (``keep`` < 0.5) takes the weighted mean of its
+    8 neighbours (1/6 across an edge, 1/12 across a corner), known pixels stay, plus Gaussian noise of std
+    ``noise`` on the removed ones. ROAD solves that linear system exactly; here it is approached by
+    ``iterations`` Jacobi sweeps from a coarse-to-fine start (a lone removed pixel is exact after one sweep).
+
+    ``x``: (n, c, h, w) or (1, c, h, w), ``keep``: (n, 1, h, w) -> (n, c, h, w)."""
+    known = (keep > 0.5).to(x.dtype)
+    x = x.expand(known.shape[0], *x.shape[1:])
+    v = _pull(x * known, known)
+    for _ in range(int(iterations)):
+        v = torch.lerp(_smooth(v), x, known)
+    if noise:
+        e = torch.randn(v.shape, generator=generator, dtype=v.dtype, device="cpu").to(v.device)
+        v = v + (1 - known) * float(noise) * e
+    return v
+
+
+def region_curves(model, image, scores, target: int, cells: int = REGION_CELLS,
+                  cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL, noise: float = ROAD_NOISE,
+                  seed: int = 0) -> RegionCurves:
+    """Region perturbation (Samek et al., "Evaluating the visualization of what a deep neural network has
+    learned", IEEE TNNLS 2017; Quantus ``RegionPerturbation``): the model grid is cut into ``cells`` × ``cells``
+    patches, each scored by the mean of the map in it; patches are removed ``cells_per_step`` at a time, most
+    relevant first (MoRF) and least relevant first (LeRF), ties in row-major order. Removed patches are
+    imputed from their neighbours (``fill="road"``, ``road_impute``) or set to a masker fill ("zero",
+    "blur", "black", an (r, g, b) colour). The curves are the softmax probability of ``target`` over the share
+    of patches removed, x ∈ [0, 1]; their areas by trapezoids. Both orders share the image (x = 0) and the
+    all-removed input (x = 1): 2 · steps passes for both curves, one engine call."""
+    g_scores = cell_scores(model, scores, cells)
+    n_cells = g_scores.numel()
+    step = max(1, int(cells_per_step))
+    n_steps = -(-n_cells // step)
+    order = torch.argsort(-g_scores.flatten(), stable=True)  # MoRF; LeRF: argsort of the scores, ascending
+    lerf = torch.argsort(g_scores.flatten(), stable=True)
+    ranks = torch.empty((2, n_cells), dtype=torch.long, device=g_scores.device)
+    ranks[0, order] = torch.arange(n_cells, device=g_scores.device)
+    ranks[1, lerf] = torch.arange(n_cells, device=g_scores.device)
+    # inputs: MoRF after 0..n_steps steps, then LeRF after 1..n_steps-1 steps
+    which = torch.cat([torch.zeros(n_steps + 1, dtype=torch.long), torch.ones(max(0, n_steps - 1), dtype=torch.long)])
+    removed = torch.cat([torch.arange(n_steps + 1), torch.arange(1, n_steps)]) * step
+    road = isinstance(fill, str) and fill == "road"
+    masker = ImageMasker(model, image, fill="zero" if road else fill)
+    h, w = masker.size
+    index = _cell_index(h, w, tuple(g_scores.shape), masker.x.device)
+
+    def make(i, j):
+        rank = ranks[which[i:j].to(ranks.device)]  # (b, n_cells)
+        keep_cells = (rank >= removed[i:j, None].to(rank.device)).float()  # (b, n_cells)
+        keep = keep_cells[:, index][:, None]  # (b, 1, h, w)
+        if road:
+            generator = torch.Generator().manual_seed(int(seed) * 100_003 + i)
+            return road_impute(masker.x, keep, noise, generator=generator).contiguous(memory_format=torch.channels_last)
+        return masker(keep)
+
+    p = _probabilities(model, len(which), make, target)
+    morf = p[: n_steps + 1]
+    lerf_p = np.concatenate([p[:1], p[n_steps + 1:], p[n_steps: n_steps + 1]]) if n_steps > 1 else morf.copy()
+    fractions = np.minimum(np.arange(n_steps + 1) * step, n_cells) / n_cells
+    return RegionCurves(fractions, morf, lerf_p, float(np.trapezoid(morf, fractions)),
+                        float(np.trapezoid(lerf_p, fractions)), order.cpu().numpy())
+
+
+def region_passes(model, cells: int = REGION_CELLS, cells_per_step: int = REGION_CELLS_PER_STEP) -> int:
+    """Forward passes ``region_curves`` makes (both orders)."""
     h, w = model.input_size
-    return 2 * (-(-(h * w) // max(1, int(pixels_per_step))) + 1) + 2
+    n_cells = max(1, min(int(cells), h)) * max(1, min(int(cells), w))
+    n_steps = -(-n_cells // max(1, int(cells_per_step)))
+    return 2 * n_steps if n_steps > 1 else n_steps + 1
+
+
+def image_faithfulness(model, image, e: Explanation, pixels_per_step: int = 224, cells: int = REGION_CELLS,
+                       cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL, pixel_curves: bool = True) -> dict:
+    """The headline region figures of ``e`` for its target (``srg``, ``morf_auc``, ``lerf_auc``: patches,
+    ROAD imputation), then the RISE-paper pixel figures (``deletion_auc``, ``insertion_auc``), Average Drop and
+    Increase in Confidence, with the curves for drawing (lists: ``fractions``, ``deletion_curve``,
+    ``insertion_curve`` for the pixel curves; ``region_fractions``, ``morf_curve``, ``lerf_curve``)."""
+    region = region_curves(model, image, e.scores, e.target, cells, cells_per_step, fill)
+    out = {"srg": region.srg, "morf_auc": region.morf_auc, "lerf_auc": region.lerf_auc}
+    if pixel_curves:
+        deletion = deletion_curve(model, image, e.scores, e.target, pixels_per_step)
+        insertion = insertion_curve(model, image, e.scores, e.target, pixels_per_step)
+        out.update(deletion_auc=deletion.auc, insertion_auc=insertion.auc)
+    drop, increase = confidence_change(model, image, e.scores, e.target)
+    out.update(average_drop=drop, increase_in_confidence=increase)
+    if pixel_curves:
+        out.update(fractions=deletion.fractions.tolist(), deletion_curve=deletion.probabilities.tolist(),
+                   insertion_curve=insertion.probabilities.tolist())
+    out.update(region_fractions=region.fractions.tolist(), morf_curve=region.morf.tolist(),
+               lerf_curve=region.lerf.tolist())
+    return out
+
+
+def faithfulness_passes(model, pixels_per_step: int = 224, cells: int = REGION_CELLS,
+                        cells_per_step: int = REGION_CELLS_PER_STEP, pixel_curves: bool = True) -> int:
+    """Forward passes ``image_faithfulness`` makes: the two region curves, the two pixel curves, the confidence pair."""
+    h, w = model.input_size
+    pixels = 2 * (-(-(h * w) // max(1, int(pixels_per_step))) + 1) if pixel_curves else 0
+    return region_passes(model, cells, cells_per_step) + pixels + 2

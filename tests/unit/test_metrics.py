@@ -81,8 +81,9 @@ def test_image_faithfulness_counts_its_passes(region_model, bright_square):
     e = Explanation(scores=true_map(), method="truth", modality="image", model="tiny", target=0)
     before = region_model.n_forward
     figures = image_faithfulness(region_model, bright_square, e, pixels_per_step=64)
-    assert region_model.n_forward - before == faithfulness_passes(region_model, 64) == 2 * (16 + 1) + 2
-    assert {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"} <= set(figures)
+    # the region curves (14 × 14 patches, 4 a step: 49 steps, 2 · 49 passes for both orders) + the pixel curves + 2
+    assert region_model.n_forward - before == faithfulness_passes(region_model, 64) == 2 * 49 + 2 * (16 + 1) + 2
+    assert {"srg", "morf_auc", "lerf_auc", "deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"} <= set(figures)
     assert len(figures["deletion_curve"]) == len(figures["fractions"]) == 17
 
 
