@@ -4,20 +4,22 @@ import pandas as pd
 import streamlit as st
 
 from explainers import get_method, get_modality, list_modalities, methods_for
-from explainers.core.compare import best, compare, figures_table
+from explainers.core.compare import best, compare, compare_cost, figures_table
 from explainers.core.registry import default_methods
 from explainers.metrics.agreement import AGREEMENTS, agreement
-from explainers.metrics.sanity import PASS_BELOW
+from explainers.metrics.sanity import PASS_BELOW, sanity_applies
 from pages.widgets import (
     app_runs_first,
     add_to_report,
     choose_input,
+    faithfulness_option_widgets,
     method_params,
     plain,
     run_with_progress,
     show_error,
 )
 from reports.figures import COLORMAPS, renderer
+from reports.figures.faithfulness_curves import has_curves
 from reports.report import Agreement
 from reports.views import explanation_views, view_html
 
@@ -53,15 +55,29 @@ picked = st.multiselect("Explainers (the random baseline is always added)", avai
                         default=default_methods(model), key=f"compare_methods:{modality}")
 params = {m: method_params(get_method(m, modality), model) for m in picked}
 c1, c2, c3 = st.columns(3)
-sanity = c1.checkbox("Sanity check (randomise the top layers and re-run)", key="compare_sanity",
-                     help="Adebayo et al. 2018: a map that does not change when the model is destroyed fails.")
+sanity = sanity_applies(model) and c1.checkbox(
+    "Sanity check (randomise the top layers and re-run)", key="compare_sanity",
+    help="Adebayo et al. 2018: a map that does not change when the model is destroyed fails.")
 metric = c2.selectbox("Agreement", AGREEMENTS, key="compare_agreement")
 top_k = c3.slider("Top-k share (for top-k IoU)", 0.01, 0.5, 0.1, 0.01, key="compare_topk")
+figure_options = {}
+if get_modality(modality).faithfulness_options:
+    with st.expander("Faithfulness figures: options"):
+        figure_options = faithfulness_option_widgets(modality, key="compare_faithfulness")
 
-key = (modality, model.name, input_id, target, tuple(picked), repr(params), sanity)
+try:  # what Run will cost, before it runs: every method, every map's faithfulness figures, the sanity re-runs
+    plan = compare_cost(model, x, params, target, faithfulness_options=figure_options, sanity=sanity)
+except Exception as exc:  # noqa: BLE001 - a bad parameter becomes a sentence
+    show_error(exc)
+    st.stop()
+st.caption(plan.sentence(model.device_description) + " The random baseline is included; passes × measured time "
+           "per pass.")
+
+key = (modality, model.name, input_id, target, tuple(picked), repr(params), sanity, repr(figure_options))
 if st.button("Run", type="primary", key="compare_run"):
     results = run_with_progress("compare", lambda progress: compare(
-        model, x, params, target, sanity=sanity, progress=progress, on_error=lambda method, exc: show_error(exc)))
+        model, x, params, target, faithfulness_options=figure_options, sanity=sanity, progress=progress,
+        on_error=lambda method, exc: show_error(exc)))
     if results is not None:
         st.session_state["compare_results"] = (key, results)
 
@@ -133,7 +149,7 @@ for i, e in enumerate(results):
                    f"{e.n_backward} backward · device {e.device}")
         add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction)
         f = e.faithfulness
-        if "deletion_curve" in f and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
+        if has_curves(f) and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
             st.plotly_chart(renderer("faithfulness_curves").figure(f), width="stretch",
                             key=f"compare_curve:{e.method}")
 

@@ -10,6 +10,7 @@ from pages.widgets import (
     add_to_report,
     choose_text,
     choose_text_model,
+    faithfulness_option_widgets,
     memory_caption,
     method_params,
     plain,
@@ -67,6 +68,8 @@ st.caption(
     "(passes × measured time per pass; shap's is an upper bound)."
 )
 memory_caption(model, chosen, **sizes)
+with st.expander("Faithfulness figures"):
+    figure_options = faithfulness_option_widgets(model.modality, key="text_faithfulness")
 
 result_key = (model.name, encoding.text, target)
 results = st.session_state.get("text_results")
@@ -77,7 +80,7 @@ if st.button("Run", type="primary", key="text_run"):
 
     def run_one(method_id, params, progress):
         e = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
-        faithfulness(model, encoding, e)  # fills e.faithfulness
+        faithfulness(model, encoding, e, **figure_options)  # fills e.faithfulness
         results["explanations"][method_id] = e
 
     run_each(chosen, run_one, key="text_cancel")

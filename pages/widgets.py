@@ -29,6 +29,7 @@ from models import (
     list_models,
     load_model,
 )
+from explainers.core.modality import get_modality
 from explainers.core.budget import gigabytes, run_budget
 from explainers.core.cost import estimate_memory
 from explainers.generation.methods import MAX_NEW_TOKENS
@@ -305,6 +306,20 @@ def method_params(spec, model, expanded: bool = False) -> dict:
                 continue  # not editable from the page (e.g. None placeholders): the method's default stands
             if value != default:
                 values[name] = value
+    return values
+
+
+def faithfulness_option_widgets(modality: str, key: str) -> dict:
+    """One widget per option of ``modality``'s faithfulness figures (its spec's ``faithfulness_options``): a checkbox
+    for a yes/no option, else a choice; returns every option's value."""
+    values = {}
+    for name, option in get_modality(modality).faithfulness_options.items():
+        widget_key = f"{key}:{modality}:{name}"
+        if isinstance(option.default, bool):
+            values[name] = st.checkbox(option.label, value=option.default, key=widget_key, help=option.help)
+        else:
+            values[name] = st.selectbox(option.label, option.choices, index=option.choices.index(option.default),
+                                        key=widget_key, help=option.help)
     return values
 
 

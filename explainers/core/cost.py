@@ -104,22 +104,33 @@ def _measure(model) -> tuple[float, float]:
     return forward, backward
 
 
+def estimate_passes(model, method: str, params: dict | None = None, **sizes: int) -> tuple[int, int]:
+    """(n_forward, n_backward) ``method`` with ``params`` makes on ``model`` for an input of ``sizes`` (no timing)."""
+    return tuple(int(n) for n in get_method(method, model.modality).estimate(params, model, **sizes))
+
+
 def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tuple[int, int, float]:
     """(n_forward, n_backward, seconds) for ``method`` with ``params`` on ``model``'s device, for an input
     of ``sizes`` (see ``Method.estimate``)."""
-    n_forward, n_backward = get_method(method, model.modality).estimate(params, model, **sizes)
+    n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     forward, backward = pass_times(model)
     return n_forward, n_backward, float(np.round(n_forward * forward + n_backward * backward, 3))
+
+
+def shared_passes(model, methods: dict[str, dict], alone: dict[str, tuple]) -> dict[str, tuple]:
+    """``alone`` (each method's cost run alone) with the passes a group shares (``share_groups``) carried by its first
+    member and 0 for the others, as the runs then count them."""
+    out = dict(alone)
+    for members in share_groups(model.modality, methods):
+        out.update({m: tuple(0 for _ in alone[m]) for m in members[1:]})
+    return out
 
 
 def estimate_many(model, methods: dict[str, dict], **sizes: int) -> dict[str, tuple[int, int, float]]:
     """``estimate`` of each method of ``methods`` run together on one input (``explain_many``, Compare): a group
     that shares its passes (``share_groups``) costs them once, carried by its first member (the others: 0), as
     the runs then count them."""
-    out = {m: estimate(model, m, p, **sizes) for m, p in methods.items()}
-    for members in share_groups(model.modality, methods):
-        out.update({m: (0, 0, 0.0) for m in members[1:]})
-    return out
+    return shared_passes(model, methods, {m: estimate(model, m, p, **sizes) for m, p in methods.items()})
 
 
 def _sync(device: torch.device) -> None:

@@ -12,7 +12,7 @@ import contextvars
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -173,6 +173,26 @@ def batched_logits(
                     control.progress(control.done, control.total)
             i = j
     return out
+
+
+def batched_logits_sets(model, sets: Sequence[tuple[int, Callable[[int, int], torch.Tensor]]], **kwargs) -> list[torch.Tensor]:
+    """``batched_logits`` of several sets of inputs in ONE engine call: ``sets`` is ``[(n, make_batch), ...]``, each
+    ``make_batch(i, j)`` indexed from 0 within its set, all giving inputs of one shape; the batches fill across the
+    sets' boundaries (the metric curves of several maps on one input: a GPU batch holds them all). Returns the
+    logits of each set, in order; the same passes as one call per set, fewer (and fuller) batches."""
+    sizes = [int(n) for n, _ in sets]
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+
+    def make(i, j):
+        pieces = []
+        for start, n, (_, make_set) in zip(starts, sizes, sets):
+            lo, hi = max(i, start), min(j, start + n)
+            if lo < hi:
+                pieces.append(make_set(lo - start, hi - start))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+    logits = batched_logits(model, sum(sizes), make, **kwargs)
+    return [logits[start: start + n] for start, n in zip(starts, sizes)]
 
 
 def _is_out_of_memory(error: RuntimeError) -> bool:

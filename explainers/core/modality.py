@@ -27,8 +27,23 @@ def _no_sizes(model, x, target=None, params=None) -> dict[str, int]:
     return {}
 
 
-def _no_faithfulness(model, x, e) -> dict:
+def _no_faithfulness(model, x, e, **options) -> dict:
     return {}
+
+
+def _no_passes(model, sizes: dict, **options) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class FigureOption:
+    """An option of a modality's faithfulness figures (a keyword of its ``faithfulness``), as pages offer it:
+    a checkbox when ``default`` is a bool, else a choice among ``choices``."""
+
+    label: str
+    default: Any
+    choices: tuple = ()
+    help: str = ""
 
 
 def _class_explained(e):
@@ -52,7 +67,12 @@ class Modality:
     ``default_methods``: the methods offered first, in order. THE default for a model (page, Compare, command
     line) is the first of them that applies to it; Compare starts with all of them that apply
     (``default_method``/``default_methods`` in explainers/core/registry.py).
-    ``faithfulness(model, prepared, e) -> {figure: float or list}``: the modality's faithfulness figures;
+    ``faithfulness(model, prepared, e, **options) -> {figure: float or list}``: the modality's faithfulness figures;
+    ``faithfulness_options``: {keyword: ``FigureOption``}, the options it takes (pages offer them, ``compare`` passes
+    them on); ``faithfulness_many(model, prepared, explanations, **options) -> [figures]``, optional: the figures of
+    several explanations of one input measured together (their passes batched through the engine);
+    ``faithfulness_passes(model, sizes, **options) -> int``: forward passes the figures of one explanation make
+    (``sizes`` as ``sizes`` gives them), for the cost estimate before a comparison runs;
     ``better``: the headline figures (one number each) and which way each is better, in the order shown;
     ``units``: the unit of a figure that has one (``{"average_drop": "%"}``).
     ``figures``: the figure kinds (``FIGURE_KINDS``) that show this modality's explanations.
@@ -68,7 +88,10 @@ class Modality:
     prepare: Callable[[Any, Any], Any]
     default_methods: tuple[str, ...]
     sizes: Callable[..., dict[str, int]] = _no_sizes
-    faithfulness: Callable[[Any, Any, Any], dict] = _no_faithfulness
+    faithfulness: Callable[..., dict] = _no_faithfulness
+    faithfulness_options: dict[str, FigureOption] = field(default_factory=dict)
+    faithfulness_many: Callable[..., list[dict]] | None = None
+    faithfulness_passes: Callable[..., int] = _no_passes
     better: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)  # figure -> its unit ("%"), where it has one
     figures: tuple[str, ...] = ()
@@ -126,12 +149,51 @@ def input_sizes(model, x, target=None, params: dict | None = None) -> dict[str, 
         return {}
 
 
-def faithfulness(model, x, e) -> dict:
-    """Measure ``e``'s faithfulness figures (the modality's ``faithfulness``) on ``x``, raw or prepared, and keep
-    them in ``e.faithfulness``, which is returned."""
+def figure_options(modality: str, options: dict | None) -> dict:
+    """``options`` checked against ``modality``'s ``faithfulness_options`` (a sentence for an unknown one or a value
+    outside its choices), with the defaults of those not given."""
+    known = get_modality(modality).faithfulness_options
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ExplainerError(f"The {modality} faithfulness figures take no option {', '.join(map(repr, unknown))} "
+                             f"(they take: {', '.join(known) or 'none'}).")
+    for name, value in options.items():
+        choices = known[name].choices
+        if choices and value not in choices:
+            raise ExplainerError(f"{known[name].label}: {value!r} is not one of {', '.join(map(str, choices))}.")
+    return {name: options.get(name, option.default) for name, option in known.items()}
+
+
+def faithfulness(model, x, e, **options) -> dict:
+    """Measure ``e``'s faithfulness figures (the modality's ``faithfulness``, with ``options``) on ``x``, raw or
+    prepared, and keep them in ``e.faithfulness``, which is returned."""
     spec = get_modality(e.modality)
-    e.faithfulness = dict(spec.faithfulness(model, spec.prepare(x, model), e))
+    e.faithfulness = dict(spec.faithfulness(model, spec.prepare(x, model), e, **figure_options(e.modality, options)))
     return e.faithfulness
+
+
+def faithfulness_many(model, x, explanations: list, **options) -> list[dict]:
+    """``faithfulness`` of several explanations of one input, measured together where the modality can (their
+    passes batched through the engine: ``Modality.faithfulness_many``), each kept in its ``e.faithfulness``."""
+    if not explanations:
+        return []
+    spec = get_modality(explanations[0].modality)
+    options = figure_options(spec.id, options)
+    prepared = spec.prepare(x, model)
+    if spec.faithfulness_many is None or len(explanations) == 1:
+        found = [spec.faithfulness(model, prepared, e, **options) for e in explanations]
+    else:
+        found = spec.faithfulness_many(model, prepared, list(explanations), **options)
+    for e, figures in zip(explanations, found):
+        e.faithfulness = dict(figures)
+    return [e.faithfulness for e in explanations]
+
+
+def faithfulness_passes(model, x, target=None, **options) -> int:
+    """Forward passes the faithfulness figures of one explanation of ``x`` make (with ``options``)."""
+    spec = get_modality(model.modality)
+    return int(spec.faithfulness_passes(model, input_sizes(model, x, target), **figure_options(spec.id, options)))
 
 
 def headline(e) -> dict[str, float]:

@@ -8,7 +8,12 @@ from explainers.generation.methods import MAX_NEW_TOKENS, one_pass_memory
 from explainers.core.registry import SEED, register
 
 
-@register("random", "image", "baseline", cost=lambda params, model=None, **sizes: (1, 0), defaults=dict(seed=0),
+def _one_pass_unless_targeted(params, model=None, **sizes):
+    """One forward pass for the top class, none when the class is given (``targeted``, as Compare gives it)."""
+    return (0 if sizes.get("targeted") else 1), 0
+
+
+@register("random", "image", "baseline", cost=_one_pass_unless_targeted, defaults=dict(seed=0),
           limits={"seed": SEED}, exclusive=False)
 def random_image(model, image, target, *, seed):
     """Uniform random scores in [0, 1] for every pixel (seeded): what any explainer must beat."""
@@ -17,7 +22,7 @@ def random_image(model, image, target, *, seed):
     return np.random.default_rng(seed).random((h, w), dtype=np.float32), index
 
 
-@register("random", "text", "baseline", cost=lambda params, model=None, **sizes: (1, 0), defaults=dict(seed=0), signed=True,
+@register("random", "text", "baseline", cost=_one_pass_unless_targeted, defaults=dict(seed=0), signed=True,
           limits={"seed": SEED}, exclusive=False)
 def random_text(model, text, target, *, seed):
     """Uniform random scores in [-1, 1] for every token (seeded; special tokens 0): what any explainer must beat."""
@@ -29,7 +34,7 @@ def random_text(model, text, target, *, seed):
     return finish(scores, enc), index, fields(enc)
 
 
-@register("random", "tabular", "baseline", cost=lambda params, model=None, **sizes: (1, 0), defaults=dict(seed=0), signed=True,
+@register("random", "tabular", "baseline", cost=_one_pass_unless_targeted, defaults=dict(seed=0), signed=True,
           limits={"seed": SEED}, exclusive=False)
 def random_tabular(model, frame, target, *, seed):
     """Uniform random scores in [-1, 1] for every feature of one row (seeded): what any explainer must beat."""

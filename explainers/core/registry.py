@@ -97,7 +97,7 @@ class Method:
 
     def estimate(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> tuple[int, int]:
         """Passes this method makes with ``params``; some costs depend on the model (e.g. its layer's channels)
-        or on the input's size (``sizes``: a text's ``n_tokens``, a prompt's ``n_prompt`` and ``n_target``)."""
+        or on the input's size (``sizes``: a text's ``n_tokens``, a prompt's ``n_prompt`` and ``n_target``; ``targeted``: 1 when the class to explain is given, so no pass need find it)."""
         return self.cost(self.resolve_params(params or {}), model, **sizes)
 
     def estimate_memory(self, params: dict[str, Any] | None = None, model=None, **sizes: int) -> int:

@@ -29,6 +29,12 @@ def faithfulness(model, prompt, e) -> dict:
     return soft_ns_nc(model, e)
 
 
+def faithfulness_passes(model, sizes) -> int:
+    from explainers.metrics.generation import soft_ns_nc_passes
+
+    return soft_ns_nc_passes(sizes.get("n_target", 0))
+
+
 GENERATION = register_modality(Modality(
     id="generation",
     label="Prompt (generation)",
@@ -37,6 +43,7 @@ GENERATION = register_modality(Modality(
     # occlusion: exact, deterministic and a few passes per prompt token; ReAGent is offered beside it
     default_methods=("occlusion",),
     faithfulness=faithfulness,
+    faithfulness_passes=faithfulness_passes,
     better={"soft_ns_mean": "higher", "soft_nc_mean": "higher"},
     figures=("generation_matrix", "ranked_bars", "agreement_matrix"),
     read_path=read_lines,

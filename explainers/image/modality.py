@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explainers.core.modality import Modality, register_modality
+from explainers.core.modality import FigureOption, Modality, register_modality
+from explainers.metrics import image as metrics
 from models.errors import InputError
 from models.inputs.images import UPLOAD_TYPES, decode_image, to_rgb_array
 
@@ -20,10 +21,28 @@ def sizes(model, x, target=None, params=None) -> dict[str, int]:
     return {"n_images": len(x) if isinstance(x, (list, tuple)) else 1}
 
 
-def faithfulness(model, image, e) -> dict:
-    from explainers.metrics.image import image_faithfulness
+def faithfulness(model, image, e, fill=metrics.REGION_FILL, pixel_curves=False) -> dict:
+    return metrics.image_faithfulness(model, image, e, fill=fill, pixel_curves=pixel_curves)
 
-    return image_faithfulness(model, image, e)
+
+def faithfulness_many(model, image, explanations, fill=metrics.REGION_FILL, pixel_curves=False) -> list[dict]:
+    return metrics.image_faithfulness_many(model, image, explanations, fill=fill, pixel_curves=pixel_curves)
+
+
+def faithfulness_passes(model, sizes, fill=metrics.REGION_FILL, pixel_curves=False) -> int:
+    return metrics.faithfulness_passes(model, pixel_curves=pixel_curves)
+
+
+FAITHFULNESS_OPTIONS = {
+    "fill": FigureOption(
+        "Removed patches become", metrics.REGION_FILL, metrics.REGION_FILLS,
+        "road: imputed from their neighbours with a little noise (ROAD, Rong et al. 2022), so the shape of what was "
+        "removed tells the model little; zero: the mean colour; blur: a blurred copy; black."),
+    "pixel_curves": FigureOption(
+        "Also the RISE-paper pixel curves", False, (),
+        "Pixel deletion and insertion (Petsiuk et al. 2018), 450 more passes per method at 224 px. Deleting scattered "
+        "pixels makes inputs unlike any the model saw: on these curves a random map can look faithful."),
+}
 
 
 def read_path(path: Path, model, note=None) -> list[tuple[str, object]]:
@@ -42,6 +61,9 @@ IMAGE = register_modality(Modality(
     sizes=sizes,
     default_methods=("grad-cam",),
     faithfulness=faithfulness,
+    faithfulness_options=FAITHFULNESS_OPTIONS,
+    faithfulness_many=faithfulness_many,
+    faithfulness_passes=faithfulness_passes,
     # first: the headline (HEADLINE); the region figures, then the RISE-paper pixel ones (explainers/metrics/image.py)
     better={"srg": "higher", "morf_auc": "lower", "lerf_auc": "higher", "deletion_auc": "lower",
             "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher"},

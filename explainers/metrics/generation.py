@@ -33,6 +33,12 @@ def keep_probabilities(scores: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (scores - low) / np.where(span > 0, span, 1.0), 0.5)
 
 
+def soft_ns_nc_passes(n_target: int, n_samples: int = 8) -> int:
+    """Forward passes ``soft_ns_nc`` makes for a continuation of ``n_target`` tokens: the input, the zeroed prompt,
+    then a sufficiency and a comprehensiveness sample per sample and target token."""
+    return 2 + 2 * int(n_samples) * int(n_target)
+
+
 def soft_ns_nc(model, explanation, n_samples: int = 8, seed: int = 0) -> dict:
     """{"soft_ns", "soft_nc"}: one value per target token (lists), and their means, for a generation explanation."""
     extras = explanation.extras
@@ -65,7 +71,7 @@ def soft_ns_nc(model, explanation, n_samples: int = 8, seed: int = 0) -> dict:
                 x[r - i, :n_p] *= keep[r - 2].to(dev)
         return x
 
-    n_rows = 2 + keep.shape[0]
+    n_rows = soft_ns_nc_passes(n_t, n_samples)
     probs = batched_logits(
         model, n_rows, make_batch, batch_size=model.batch_size(ids.shape[1]),
         forward=lambda x: target_logprobs(model, x, target).exp(),

@@ -19,7 +19,7 @@ pixels makes inputs unlike any the model saw, and a random map then "wins" pixel
   that the shape of the removed region carries little class information; a constant, blurred or black
   fill (explainers/image/maskers.py) is an option.
 - ``deletion_auc`` / ``insertion_auc``: the RISE-paper pixel curves (Petsiuk et al., RISE, BMVC 2018),
-  kept as extra figures: pixels are removed (set to the ``fill`` baseline, default 0 of the input space:
+  an option (``pixel_curves=True``: 450 more passes per map at 224 px, 5× the region figures): pixels are removed (set to the ``fill`` baseline, default 0 of the input space:
   the mean colour) or inserted (into a blurred copy of the image) in decreasing order of the
   explanation's score, ``pixels_per_step`` at a time; the area under the softmax probability of the
   class over the fraction of pixels changed, x ∈ [0, 1] (trapezoids). Lower deletion, higher insertion.
@@ -27,17 +27,21 @@ pixels makes inputs unlike any the model saw, and a random map then "wins" pixel
   Grad-CAM++, WACV 2018): the image multiplied by the explanation (min-max scaled
   to [0, 1]; signed maps keep their positive part) against the image itself:
   AD = max(0, Y − O) / Y · 100, IC = 1 if O > Y else 0.
+
+``image_faithfulness_many`` measures several maps of one image in one engine call (Compare): their inputs fill
+the same batches.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explainers.core.engine import batched_logits
+from explainers.core.engine import batched_logits_sets
 from explainers.core.modality import HEADLINE  # noqa: F401  (the figure each modality's table sorts by)
 from explainers.image.maskers import ImageMasker
 from explainers.image.maps import resize_map
@@ -60,12 +64,37 @@ def _on_input_grid(model, scores: np.ndarray) -> torch.Tensor:
     return resize_map(torch.as_tensor(np.asarray(scores, dtype=np.float32)), h, w).to(model.device)
 
 
-def _probabilities(model, n: int, make, target: int) -> np.ndarray:
-    logits = batched_logits(model, n, make)
-    return torch.softmax(logits, dim=1)[:, target].cpu().numpy().astype(np.float64)
+@dataclass
+class _Inputs:
+    """One metric's perturbed inputs of one map and how its result is read from the class probabilities: the unit
+    ``_measure`` batches, so that the figures of several maps on one image go through the engine together."""
+
+    n: int
+    make: Callable[[int, int], torch.Tensor]  # inputs i..j-1 (preprocessed, on the model's device)
+    target: int
+    read: Callable[[np.ndarray], object]  # the target's softmax probabilities (n,) -> the metric's result
 
 
-def _curve(model, image, scores, target: int, insertion: bool, pixels_per_step: int, fill) -> Curve:
+def _measure(model, sets: list[_Inputs]) -> list:
+    """Every set's result, all their inputs in one engine call (``batched_logits_sets``)."""
+    logits = batched_logits_sets(model, [(s.n, s.make) for s in sets])
+    return [s.read(torch.softmax(z, dim=1)[:, s.target].cpu().numpy().astype(np.float64)) for s, z in zip(sets, logits)]
+
+
+def _maskers(model, image):
+    """A cache of ``ImageMasker``s of ``image`` by fill: one preprocessing per fill however many maps are measured."""
+    made = {}
+
+    def masker(fill):
+        key = tuple(fill) if isinstance(fill, (list, tuple)) else fill
+        if key not in made:
+            made[key] = ImageMasker(model, image, fill=fill)
+        return made[key]
+
+    return masker
+
+
+def _curve_inputs(model, masker, scores, target: int, insertion: bool, pixels_per_step: int) -> _Inputs:
     grid = _on_input_grid(model, scores)
     h, w = grid.shape
     n_pixels = h * w
@@ -74,17 +103,20 @@ def _curve(model, image, scores, target: int, insertion: bool, pixels_per_step: 
     rank = torch.empty(n_pixels, dtype=torch.long, device=grid.device)
     rank[torch.argsort(grid.flatten(), descending=True, stable=True)] = torch.arange(n_pixels, device=grid.device)
     rank = rank.view(h, w)
-    masker = ImageMasker(model, image, fill="blur" if insertion else fill)
 
     def make(i, j):
         changed = torch.arange(i, j, device=grid.device).view(-1, 1, 1) * step  # pixels changed at each step
         in_changed = (rank[None] < changed).float()
         return masker(in_changed if insertion else 1 - in_changed)
 
-    probabilities = _probabilities(model, n_steps + 1, make, target)
     fractions = np.minimum(np.arange(n_steps + 1) * step, n_pixels) / n_pixels
-    auc = float(np.trapezoid(probabilities, fractions))
-    return Curve(fractions, probabilities, auc)
+    return _Inputs(n_steps + 1, make, target,
+                   lambda p: Curve(fractions, p, float(np.trapezoid(p, fractions))))
+
+
+def _curve(model, image, scores, target: int, insertion: bool, pixels_per_step: int, fill) -> Curve:
+    masker = ImageMasker(model, image, fill="blur" if insertion else fill)
+    return _measure(model, [_curve_inputs(model, masker, scores, target, insertion, pixels_per_step)])[0]
 
 
 def deletion_curve(model, image, scores, target: int, pixels_per_step: int = 224, fill="zero") -> Curve:
@@ -103,15 +135,23 @@ def insertion_auc(model, image, scores, target: int, pixels_per_step: int = 224)
     return insertion_curve(model, image, scores, target, pixels_per_step).auc
 
 
-def confidence_change(model, image, scores, target: int) -> tuple[float, float]:
-    """(Average Drop in %, Increase in Confidence 0/1) for one image and its explanation."""
+def _confidence_inputs(model, masker, scores, target: int) -> _Inputs:
     grid = _on_input_grid(model, scores).clamp(min=0)
     low, high = grid.min(), grid.max()
     keep = (grid - low) / (high - low) if high > low else torch.ones_like(grid)
-    masker = ImageMasker(model, image, fill="black")  # lerp(black, x, E) = x · E in pixel space
     batch = torch.stack([torch.ones_like(keep), keep])
-    y, o = _probabilities(model, 2, lambda i, j: masker(batch[i:j]), target)
-    return float(max(0.0, y - o) / y * 100 if y > 0 else 0.0), float(o > y)
+
+    def read(p):
+        y, o = p
+        return float(max(0.0, y - o) / y * 100 if y > 0 else 0.0), float(o > y)
+
+    return _Inputs(2, lambda i, j: masker(batch[i:j]), target, read)
+
+
+def confidence_change(model, image, scores, target: int) -> tuple[float, float]:
+    """(Average Drop in %, Increase in Confidence 0/1) for one image and its explanation."""
+    masker = ImageMasker(model, image, fill="black")  # lerp(black, x, E) = x · E in pixel space
+    return _measure(model, [_confidence_inputs(model, masker, scores, target)])[0]
 
 
 # ------------------------------------------------------------------ region perturbation (the headline figures)
@@ -180,12 +220,14 @@ def _pull(v: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
 
 
 def road_impute(x: torch.Tensor, keep: torch.Tensor, noise: float = ROAD_NOISE, iterations: int = ROAD_ITERATIONS,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, seeds=None) -> torch.Tensor:
     """ROAD's noisy linear imputation (Rong et al., "A Consistent and Efficient Evaluation Strategy for
     Attribution Methods", ICML 2022): every removed pixel (``keep`` < 0.5) takes the weighted mean of its
     8 neighbours (1/6 across an edge, 1/12 across a corner), known pixels stay, plus Gaussian noise of std
     ``noise`` on the removed ones. ROAD solves that linear system exactly; here it is approached by
     ``iterations`` Jacobi sweeps from a coarse-to-fine start (a lone removed pixel is exact after one sweep).
+    The noise comes from ``generator``, or with ``seeds`` (one int per input) from a generator seeded per input,
+    so an input's noise does not depend on the batch it is in.
 
     ``x``: (n, c, h, w) or (1, c, h, w), ``keep``: (n, 1, h, w) -> (n, c, h, w)."""
     known = (keep > 0.5).to(x.dtype)
@@ -194,22 +236,17 @@ def road_impute(x: torch.Tensor, keep: torch.Tensor, noise: float = ROAD_NOISE, 
     for _ in range(int(iterations)):
         v = torch.lerp(_smooth(v), x, known)
     if noise:
-        e = torch.randn(v.shape, generator=generator, dtype=v.dtype, device="cpu").to(v.device)
-        v = v + (1 - known) * float(noise) * e
+        if seeds is not None:
+            e = torch.stack([torch.randn(v.shape[1:], generator=torch.Generator().manual_seed(int(k)), dtype=v.dtype)
+                             for k in seeds])
+        else:
+            e = torch.randn(v.shape, generator=generator, dtype=v.dtype, device="cpu")
+        v = v + (1 - known) * float(noise) * e.to(v.device)
     return v
 
 
-def region_curves(model, image, scores, target: int, cells: int = REGION_CELLS,
-                  cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL, noise: float = ROAD_NOISE,
-                  seed: int = 0) -> RegionCurves:
-    """Region perturbation (Samek et al., "Evaluating the visualization of what a deep neural network has
-    learned", IEEE TNNLS 2017; Quantus ``RegionPerturbation``): the model grid is cut into ``cells`` × ``cells``
-    patches, each scored by the mean of the map in it; patches are removed ``cells_per_step`` at a time, most
-    relevant first (MoRF) and least relevant first (LeRF), ties in row-major order. Removed patches are
-    imputed from their neighbours (``fill="road"``, ``road_impute``) or set to a masker fill ("zero",
-    "blur", "black", an (r, g, b) colour). The curves are the softmax probability of ``target`` over the share
-    of patches removed, x ∈ [0, 1]; their areas by trapezoids. Both orders share the image (x = 0) and the
-    all-removed input (x = 1): 2 · steps passes for both curves, one engine call."""
+def _region_inputs(model, masker, scores, target: int, cells: int, cells_per_step: int, road: bool,
+                   noise: float, seed: int) -> _Inputs:
     g_scores = cell_scores(model, scores, cells)
     n_cells = g_scores.numel()
     step = max(1, int(cells_per_step))
@@ -222,8 +259,6 @@ def region_curves(model, image, scores, target: int, cells: int = REGION_CELLS,
     # inputs: MoRF after 0..n_steps steps, then LeRF after 1..n_steps-1 steps
     which = torch.cat([torch.zeros(n_steps + 1, dtype=torch.long), torch.ones(max(0, n_steps - 1), dtype=torch.long)])
     removed = torch.cat([torch.arange(n_steps + 1), torch.arange(1, n_steps)]) * step
-    road = isinstance(fill, str) and fill == "road"
-    masker = ImageMasker(model, image, fill="zero" if road else fill)
     h, w = masker.size
     index = _cell_index(h, w, tuple(g_scores.shape), masker.x.device)
 
@@ -231,17 +266,41 @@ def region_curves(model, image, scores, target: int, cells: int = REGION_CELLS,
         rank = ranks[which[i:j].to(ranks.device)]  # (b, n_cells)
         keep_cells = (rank >= removed[i:j, None].to(rank.device)).float()  # (b, n_cells)
         keep = keep_cells[:, index][:, None]  # (b, 1, h, w)
-        if road:
-            generator = torch.Generator().manual_seed(int(seed) * 100_003 + i)
-            return road_impute(masker.x, keep, noise, generator=generator).contiguous(memory_format=torch.channels_last)
+        if road:  # each input's noise from its own seed: the same for every map at the same step
+            return road_impute(masker.x, keep, noise, seeds=[int(seed) * 100_003 + k for k in range(i, j)]
+                               ).contiguous(memory_format=torch.channels_last)
         return masker(keep)
 
-    p = _probabilities(model, len(which), make, target)
-    morf = p[: n_steps + 1]
-    lerf_p = np.concatenate([p[:1], p[n_steps + 1:], p[n_steps: n_steps + 1]]) if n_steps > 1 else morf.copy()
     fractions = np.minimum(np.arange(n_steps + 1) * step, n_cells) / n_cells
-    return RegionCurves(fractions, morf, lerf_p, float(np.trapezoid(morf, fractions)),
-                        float(np.trapezoid(lerf_p, fractions)), order.cpu().numpy())
+
+    def read(p):
+        morf = p[: n_steps + 1]
+        lerf_p = np.concatenate([p[:1], p[n_steps + 1:], p[n_steps: n_steps + 1]]) if n_steps > 1 else morf.copy()
+        return RegionCurves(fractions, morf, lerf_p, float(np.trapezoid(morf, fractions)),
+                            float(np.trapezoid(lerf_p, fractions)), order.cpu().numpy())
+
+    return _Inputs(len(which), make, target, read)
+
+
+def _is_road(fill) -> bool:
+    return isinstance(fill, str) and fill == "road"
+
+
+def region_curves(model, image, scores, target: int, cells: int = REGION_CELLS,
+                  cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL, noise: float = ROAD_NOISE,
+                  seed: int = 0) -> RegionCurves:
+    """Region perturbation (Samek et al., "Evaluating the visualization of what a deep neural network has
+    learned", IEEE TNNLS 2017; Quantus ``RegionPerturbation``): the model grid is cut into ``cells`` × ``cells``
+    patches, each scored by the mean of the map in it; patches are removed ``cells_per_step`` at a time, most
+    relevant first (MoRF) and least relevant first (LeRF), ties in row-major order. Removed patches are
+    imputed from their neighbours (``fill="road"``, ``road_impute``; the noise of the k-th input is seeded by
+    ``seed`` and k, so every map meets the same noise at the same step) or set to a masker fill ("zero",
+    "blur", "black", an (r, g, b) colour). The curves are the softmax probability of ``target`` over the share
+    of patches removed, x ∈ [0, 1]; their areas by trapezoids. Both orders share the image (x = 0) and the
+    all-removed input (x = 1): 2 · steps passes for both curves, one engine call."""
+    masker = ImageMasker(model, image, fill="zero" if _is_road(fill) else fill)
+    inputs = _region_inputs(model, masker, scores, target, cells, cells_per_step, _is_road(fill), noise, seed)
+    return _measure(model, [inputs])[0]
 
 
 def region_passes(model, cells: int = REGION_CELLS, cells_per_step: int = REGION_CELLS_PER_STEP) -> int:
@@ -253,29 +312,51 @@ def region_passes(model, cells: int = REGION_CELLS, cells_per_step: int = REGION
 
 
 def image_faithfulness(model, image, e: Explanation, pixels_per_step: int = 224, cells: int = REGION_CELLS,
-                       cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL, pixel_curves: bool = True) -> dict:
-    """The headline region figures of ``e`` for its target (``srg``, ``morf_auc``, ``lerf_auc``: patches,
-    ROAD imputation), then the RISE-paper pixel figures (``deletion_auc``, ``insertion_auc``), Average Drop and
-    Increase in Confidence, with the curves for drawing (lists: ``fractions``, ``deletion_curve``,
-    ``insertion_curve`` for the pixel curves; ``region_fractions``, ``morf_curve``, ``lerf_curve``)."""
-    region = region_curves(model, image, e.scores, e.target, cells, cells_per_step, fill)
-    out = {"srg": region.srg, "morf_auc": region.morf_auc, "lerf_auc": region.lerf_auc}
-    if pixel_curves:
-        deletion = deletion_curve(model, image, e.scores, e.target, pixels_per_step)
-        insertion = insertion_curve(model, image, e.scores, e.target, pixels_per_step)
-        out.update(deletion_auc=deletion.auc, insertion_auc=insertion.auc)
-    drop, increase = confidence_change(model, image, e.scores, e.target)
-    out.update(average_drop=drop, increase_in_confidence=increase)
-    if pixel_curves:
-        out.update(fractions=deletion.fractions.tolist(), deletion_curve=deletion.probabilities.tolist(),
-                   insertion_curve=insertion.probabilities.tolist())
-    out.update(region_fractions=region.fractions.tolist(), morf_curve=region.morf.tolist(),
-               lerf_curve=region.lerf.tolist())
+                       cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL, pixel_curves: bool = False) -> dict:
+    """The headline region figures of ``e`` for its target (``srg``, ``morf_auc``, ``lerf_auc``: patches, ROAD
+    imputation), Average Drop and Increase in Confidence, and with ``pixel_curves`` the RISE-paper pixel figures
+    (``deletion_auc``, ``insertion_auc``); the curves for drawing (lists: ``region_fractions``, ``morf_curve``,
+    ``lerf_curve``; with the pixel curves ``fractions``, ``deletion_curve``, ``insertion_curve``)."""
+    return image_faithfulness_many(model, image, [e], pixels_per_step, cells, cells_per_step, fill, pixel_curves)[0]
+
+
+def image_faithfulness_many(model, image, explanations, pixels_per_step: int = 224, cells: int = REGION_CELLS,
+                            cells_per_step: int = REGION_CELLS_PER_STEP, fill=REGION_FILL,
+                            pixel_curves: bool = False) -> list[dict]:
+    """``image_faithfulness`` of each explanation of ``image``, every figure of every map in ONE engine call (the
+    batches fill across maps: on a GPU, a Compare's curves go through in a few large batches). Each map's figures
+    equal those measured alone (up to the float noise of another batch composition)."""
+    masker = _maskers(model, image)
+    road = _is_road(fill)
+    sets = []
+    for e in explanations:
+        sets.append(_region_inputs(model, masker("zero" if road else fill), e.scores, e.target, cells, cells_per_step,
+                                   road, ROAD_NOISE, 0))
+        if pixel_curves:
+            sets.append(_curve_inputs(model, masker("zero"), e.scores, e.target, False, pixels_per_step))
+            sets.append(_curve_inputs(model, masker("blur"), e.scores, e.target, True, pixels_per_step))
+        sets.append(_confidence_inputs(model, masker("black"), e.scores, e.target))  # x · E in pixel space
+    results = iter(_measure(model, sets))
+    out = []
+    for _ in explanations:
+        region = next(results)
+        figures = {"srg": region.srg, "morf_auc": region.morf_auc, "lerf_auc": region.lerf_auc}
+        if pixel_curves:
+            deletion, insertion = next(results), next(results)
+            figures.update(deletion_auc=deletion.auc, insertion_auc=insertion.auc)
+        drop, increase = next(results)
+        figures.update(average_drop=drop, increase_in_confidence=increase)
+        if pixel_curves:
+            figures.update(fractions=deletion.fractions.tolist(), deletion_curve=deletion.probabilities.tolist(),
+                           insertion_curve=insertion.probabilities.tolist())
+        figures.update(region_fractions=region.fractions.tolist(), morf_curve=region.morf.tolist(),
+                       lerf_curve=region.lerf.tolist())
+        out.append(figures)
     return out
 
 
 def faithfulness_passes(model, pixels_per_step: int = 224, cells: int = REGION_CELLS,
-                        cells_per_step: int = REGION_CELLS_PER_STEP, pixel_curves: bool = True) -> int:
+                        cells_per_step: int = REGION_CELLS_PER_STEP, pixel_curves: bool = False) -> int:
     """Forward passes ``image_faithfulness`` makes: the two region curves, the two pixel curves, the confidence pair."""
     h, w = model.input_size
     pixels = 2 * (-(-(h * w) // max(1, int(pixels_per_step))) + 1) if pixel_curves else 0

@@ -21,6 +21,7 @@ from torch import nn
 from explainers.core.explain import explain
 from explainers.core.explanation import Explanation
 from explainers.metrics.agreement import pairwise_agreement
+from models.errors import ExplainerError
 from models.seeding import seeded
 
 PASS_BELOW = 0.5
@@ -99,9 +100,21 @@ def randomized_copy(model, n_layers: int = 2, seed: int = 0):
     return clone
 
 
+def sanity_applies(model) -> bool:
+    """Whether ``model`` has layers to randomise: a torch network (not a scikit-learn or boosted-tree model)."""
+    return isinstance(getattr(model, "module", None), nn.Module)
+
+
 def sanity_check(model, x, explanation: Explanation, n_layers: int = 2, seed: int = 0) -> SanityResult:
-    """Re-run ``explanation``'s method with its params and target on a randomised copy of ``model``."""
+    """Re-run ``explanation``'s method with its params, for the same target (a class, or a generation's
+    continuation), on a randomised copy of ``model``."""
+    from explainers.core.modality import get_modality
+
+    if not sanity_applies(model):
+        raise ExplainerError(f"The sanity check randomises a neural network's layers; {model.name} has none to "
+                             "randomise.")
     randomized_model = randomized_copy(model, n_layers, seed)
-    again = explain(randomized_model, x, method=explanation.method, target=explanation.target, **explanation.params)
+    target = get_modality(explanation.modality).explained_target(explanation)
+    again = explain(randomized_model, x, method=explanation.method, target=target, **explanation.params)
     rho = pairwise_agreement(np.abs(explanation.scores), np.abs(again.scores), "spearman")
     return SanityResult(explanation.method, randomized_model.randomized_layers, rho, bool(rho < PASS_BELOW), again)

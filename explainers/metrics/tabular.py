@@ -21,6 +21,11 @@ BACKGROUND_ROWS = 50
 ROWS_PER_BATCH = 2048
 
 
+def tabular_deletion_passes(model, background_rows: int = BACKGROUND_ROWS) -> int:
+    """Rows ``tabular_deletion`` runs through the model: each of the m + 1 steps over the background sample."""
+    return (len(model.feature_names) + 1) * min(len(model.background), int(background_rows))
+
+
 def tabular_deletion(model, row, e, background_rows: int = BACKGROUND_ROWS, seed: int = 0) -> dict:
     """{"deletion_auc", "fractions", "deletion_curve"} of explanation ``e`` of ``row``."""
     encoded = model.schema.encode(model.rows(row))

@@ -21,6 +21,8 @@ How a token is taken away (``removal``, named in the result as ``"removal"``):
   every position, but it is the very perturbation occlusion is built from, so it
   favours occlusion in a comparison.
 
+``text_faithfulness_many`` measures several explanations of one text in one engine call (per class).
+
 All 1 + 2·len(fractions) inputs run through the model's counted forward, in the
 model's batches; deleted variants are padded per batch to the longest of the
 batch (pad id under a zero attention mask, after the last token, so every kept token
@@ -69,16 +71,37 @@ def text_faithfulness(model, text, explanation, fractions=FRACTIONS, removal: st
     target are used). Lists are per fraction; ``removal`` ("delete" or
     "attention-mask", see the module's docstring) says how tokens were taken away.
     """
+    return text_faithfulness_many(model, text, [explanation], fractions, removal)[0]
+
+
+def text_faithfulness_many(model, text, explanations, fractions=FRACTIONS, removal: str = "delete") -> list[dict]:
+    """``text_faithfulness`` of each explanation of ``text``; those of one class go through the engine in one call
+    (their variants fill the same batches)."""
     if removal not in REMOVALS:
         raise ExplainerError(f"Unknown token removal {removal!r}; choose one of {', '.join(REMOVALS)}.")
     fractions = tuple(float(q) for q in fractions)
     if not fractions or not all(0 < q <= 1 for q in fractions):
         raise ExplainerError("The faithfulness bins must be fractions in (0, 1].")
     enc = model.encode(text)
-    scores = np.asarray(explanation.scores, dtype=np.float64)
-    if scores.shape != (len(enc.tokens),):
-        raise ExplainerError("The explanation's scores do not match this text's tokens; explain the text again.")
-    index = explanation.target if explanation.target is not None else model.class_index(None, text)
+    by_class: dict[int, list[int]] = {}
+    for k, e in enumerate(explanations):
+        if np.shape(e.scores) != (len(enc.tokens),):
+            raise ExplainerError("The explanation's scores do not match this text's tokens; explain the text again.")
+        index = e.target if e.target is not None else model.class_index(None, text)
+        by_class.setdefault(int(index), []).append(k)
+    out: list[dict | None] = [None] * len(explanations)
+    n = text_faithfulness_passes(fractions)
+    for index, members in by_class.items():
+        keep = torch.cat([_kept(enc, explanations[k].scores, fractions) for k in members]).to(enc.input_ids.device)
+        p = probabilities(model, keep.shape[0], _variants(enc, keep, removal), index).cpu().numpy().astype(np.float64)
+        for r, k in enumerate(members):
+            out[k] = _figures(p[r * n: (r + 1) * n], fractions, removal)
+    return out
+
+
+def _kept(enc, scores, fractions) -> torch.Tensor:
+    """(1 + 2 · bins, T) the tokens each variant keeps: the text, each bin's top tokens removed, each bin's kept."""
+    scores = np.asarray(scores, dtype=np.float64)
     content = enc.content
     order = content[np.argsort(-scores[content], kind="stable")]
     T = len(enc.tokens)
@@ -89,20 +112,20 @@ def text_faithfulness(model, text, explanation, fractions=FRACTIONS, removal: st
         row = torch.zeros(T, dtype=torch.bool)
         row[top] = True
         keep[1 + len(fractions) + r] = row  # sufficiency: only the top tokens kept
-    keep = keep.to(enc.input_ids.device)
+    return keep
+
+
+def _variants(enc, keep: torch.Tensor, removal: str):
+    """``make_batch(i, j)``: the variants of ``keep``'s rows i..j-1, the tokens taken away by ``removal``."""
     if removal == "attention-mask":
         ids = hidden_variants(enc, keep)
+        return lambda i, j: ids[i:j]
+    keep = keep | torch.as_tensor(enc.special, device=keep.device)  # [CLS], [SEP] always stay
+    rows = [enc.input_ids[0][k] for k in keep]
+    return lambda i, j: _pad(rows[i:j])
 
-        def make_batch(i, j):
-            return ids[i:j]
-    else:
-        keep = keep | torch.as_tensor(enc.special, device=keep.device)  # [CLS], [SEP] always stay
-        rows = [enc.input_ids[0][k] for k in keep]
 
-        def make_batch(i, j):
-            return _pad(rows[i:j])
-
-    p = probabilities(model, keep.shape[0], make_batch, int(index)).cpu().numpy().astype(np.float64)
+def _figures(p: np.ndarray, fractions: tuple, removal: str) -> dict:
     comp = p[0] - p[1 : 1 + len(fractions)]
     suff = p[0] - p[1 + len(fractions) :]
     return {

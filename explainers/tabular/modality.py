@@ -33,6 +33,12 @@ def faithfulness(model, row, e) -> dict:
     return tabular_deletion(model, row, e)
 
 
+def faithfulness_passes(model, sizes) -> int:
+    from explainers.metrics.tabular import tabular_deletion_passes
+
+    return tabular_deletion_passes(model)
+
+
 def read_csv_rows(path: Path, model, note=None) -> list[tuple[str, dict]]:
     """The rows of a CSV file with the model's feature columns; ``note`` hears what was repaired."""
     from models.inputs.tables import read_csv
@@ -55,6 +61,7 @@ TABULAR = register_modality(Modality(
     # exact SHAP where the model allows it (a tree ensemble, a linear model), else the permutation estimate
     default_methods=("shap-tree", "shap-linear", "shap-permutation"),
     faithfulness=faithfulness,
+    faithfulness_passes=faithfulness_passes,
     better={"deletion_auc": "lower"},
     figures=("ranked_bars", "waterfall", "faithfulness_curves", "agreement_matrix"),
     read_path=read_csv_rows,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explainers.core.modality import Modality, register_modality
+from explainers.core.modality import FigureOption, Modality, register_modality
+from explainers.metrics import text as metrics
 from models.errors import InputError
 from models.inputs.texts import clean_text
 
@@ -20,12 +21,27 @@ def sizes(model, enc, target=None, params=None) -> dict[str, int]:
     return {"n_tokens": len(enc.content)}
 
 
-def faithfulness(model, enc, e) -> dict:
+def faithfulness(model, enc, e, removal="delete") -> dict:
     """Comprehensiveness and sufficiency (DeYoung et al. 2020) with ERASER's bins, the tokens deleted from the
-    sequence ("removal": "delete"; ``text_faithfulness(..., removal="attention-mask")`` hides them instead)."""
-    from explainers.metrics.text import text_faithfulness
+    sequence (``removal="delete"``) or hidden from attention (``"attention-mask"``)."""
+    return metrics.text_faithfulness(model, enc, e, removal=removal)
 
-    return text_faithfulness(model, enc, e)
+
+def faithfulness_many(model, enc, explanations, removal="delete") -> list[dict]:
+    return metrics.text_faithfulness_many(model, enc, explanations, removal=removal)
+
+
+def faithfulness_passes(model, sizes, removal="delete") -> int:
+    return metrics.text_faithfulness_passes()
+
+
+FAITHFULNESS_OPTIONS = {
+    "removal": FigureOption(
+        "Take the top tokens away by", "delete", metrics.REMOVALS,
+        "delete: remove them from the sequence, as DeYoung et al. (ERASER, 2020) define comprehensiveness and "
+        "sufficiency; attention-mask: keep them in place but hidden from attention, the very perturbation occlusion, "
+        "LIME and SHAP use, so it favours them."),
+}
 
 
 def read_lines(path: Path, model=None, note=None) -> list[tuple[str, str]]:
@@ -43,6 +59,9 @@ TEXT = register_modality(Modality(
     sizes=sizes,
     default_methods=("integrated-gradients", "occlusion"),
     faithfulness=faithfulness,
+    faithfulness_options=FAITHFULNESS_OPTIONS,
+    faithfulness_many=faithfulness_many,
+    faithfulness_passes=faithfulness_passes,
     better={"aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower"},
     figures=("token_highlight", "ranked_bars", "agreement_matrix"),
     read_path=read_lines,

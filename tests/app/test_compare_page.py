@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -32,12 +33,27 @@ def test_image_comparison_with_sanity_check(at):
     open_page(at)
     at.multiselect(key="compare_methods:image").set_value(["grad-cam"]).run()
     at.checkbox(key="compare_sanity").check().run()
+    at.checkbox(key="compare_faithfulness:image:pixel_curves").check().run()  # the RISE-paper curves too
+    # the cost, said before Run: grad-cam 1 + 1, random 0 (the class is known), 2 × (98 region + 450 pixel + 2)
+    # for the figures, grad-cam again on the randomised copy
+    estimate = re.search(r"Estimated cost: ([\d,]+) forward \+ ([\d,]+) backward passes \(explaining ([\d,]+) \+ "
+                         r"([\d,]+), faithfulness ([\d,]+), sanity check ([\d,]+) \+ ([\d,]+)\) ≈ [\d.]+ (s|min) on ",
+                         captions(at))
+    assert estimate, captions(at)
+    total_f, total_b, explain_f, explain_b, measure_f, sanity_f, sanity_b = (int(g.replace(",", ""))
+                                                                             for g in estimate.groups()[:7])
+    assert (explain_f, explain_b, measure_f, sanity_f, sanity_b) == (1, 1, 2 * (98 + 450 + 2), 1, 1)
+    assert (total_f, total_b) == (explain_f + measure_f + sanity_f, explain_b + sanity_b)
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error
+    results = at.session_state["compare_results"][1]
+    assert (sum(e.n_forward for e in results), sum(e.n_backward for e in results)) == (explain_f, explain_b)
+    assert [e.extras["sanity"]["passes"] for e in results if "sanity" in e.extras] == [[sanity_f, sanity_b]]
     keys = chart_keys(at)
     assert "compare_image_overlay:grad-cam" in keys and "compare_image_overlay:random" in keys and "compare_agreement_matrix" in keys
     table, text = figures_table(at), captions(at)
     assert "grad-cam for **Egyptian cat**" in text and "random for **Egyptian cat**" in text
+    assert table.columns[0] == "srg — higher is better"
     assert {"deletion auc — lower is better", "insertion auc — higher is better"} <= set(table.columns)
     assert table.loc["grad-cam", "sanity"] == "passes" and "random" in table.index
     # sorted by the headline figure, in its direction
@@ -55,17 +71,25 @@ def test_text_comparison(at):
     open_page(at)
     at.radio(key="compare_modality").set_value("Text").run()
     at.multiselect(key="compare_methods:text").set_value(["occlusion"]).run()
+    assert at.selectbox(key="compare_faithfulness:text:removal").value == "delete"  # the paper's definition first
     at.button(key="compare_run").click().run()
     assert not at.exception and not at.error
     keys = chart_keys(at)
     assert "compare_ranked_bars:occlusion" in keys and "compare_ranked_bars:random" in keys and "compare_agreement_matrix" in keys
     assert "aopc comprehensiveness — higher is better" in figures_table(at).columns
+    deleted = figures_table(at).loc["occlusion", "aopc comprehensiveness — higher is better"]
+    assert all(e.faithfulness["removal"] == "delete" for e in at.session_state["compare_results"][1])
+    at.selectbox(key="compare_faithfulness:text:removal").set_value("attention-mask").run()
+    at.button(key="compare_run").click().run()
+    assert all(e.faithfulness["removal"] == "attention-mask" for e in at.session_state["compare_results"][1])
+    assert figures_table(at).loc["occlusion", "aopc comprehensiveness — higher is better"] != deleted
 
 
 def test_table_row_comparison(at):
     open_page(at)
     at.radio(key="compare_modality").set_value("Table row").run()
     assert not at.exception
+    assert "compare_sanity" not in [c.key for c in at.checkbox]  # a scikit-learn model has no layers to randomise
     at.number_input(key="row_index:breast_cancer").set_value(5).run()
     options = at.multiselect(key="compare_methods:tabular").options
     assert "shap-tree" in options and "permutation-importance" not in options  # that one explains a model, not a row

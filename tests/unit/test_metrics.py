@@ -80,9 +80,11 @@ def test_average_drop_and_increase_in_confidence(region_model, bright_square):
 def test_image_faithfulness_counts_its_passes(region_model, bright_square):
     e = Explanation(scores=true_map(), method="truth", modality="image", model="tiny", target=0)
     before = region_model.n_forward
-    figures = image_faithfulness(region_model, bright_square, e, pixels_per_step=64)
+    figures = image_faithfulness(region_model, bright_square, e, pixels_per_step=64, pixel_curves=True)
     # the region curves (14 × 14 patches, 4 a step: 49 steps, 2 · 49 passes for both orders) + the pixel curves + 2
-    assert region_model.n_forward - before == faithfulness_passes(region_model, 64) == 2 * 49 + 2 * (16 + 1) + 2
+    assert region_model.n_forward - before == faithfulness_passes(region_model, 64, pixel_curves=True) \
+        == 2 * 49 + 2 * (16 + 1) + 2
+    assert faithfulness_passes(region_model, 64) == 2 * 49 + 2  # the pixel curves are an option
     assert {"srg", "morf_auc", "lerf_auc", "deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"} <= set(figures)
     assert len(figures["deletion_curve"]) == len(figures["fractions"]) == 17
 
@@ -149,7 +151,7 @@ def test_compare_adds_the_random_baseline_figures_and_keeps_going_after_a_failur
 
     errors, fractions = [], []
     out = compare(region_model, bright_square, {"saliency": {}, "occlusion": {"nope": 1}}, 0,
-                  on_error=lambda method, exc: errors.append(method),
+                  faithfulness_options={"pixel_curves": True}, on_error=lambda method, exc: errors.append(method),
                   progress=lambda fraction, text: fractions.append(fraction))
     assert fractions == sorted(fractions) and fractions[-1] == 1 and len(fractions) > 6  # per batch, not per method
     assert [e.method for e in out] == ["saliency", "random"] and errors == ["occlusion"]

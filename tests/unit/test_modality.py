@@ -155,11 +155,13 @@ def test_faithfulness_has_the_same_keys_on_every_path(models, modality):
          "tabular": load_dataset("iris").features.iloc[0].to_dict()}[modality]
     method = {"image": "saliency", "text": "occlusion", "generation": "occlusion", "tabular": "shap-tree"}[modality]
     target = " w5" if modality == "generation" else None
+    options = {"pixel_curves": True} if modality == "image" else {}  # every figure of ``better`` (image: an option)
     alone = explain(model, x, method=method, target=target)
     assert alone.faithfulness == {}
-    figures = faithfulness(model, x, alone)
+    figures = faithfulness(model, x, alone, **options)
     assert figures is alone.faithfulness and set(get_modality(modality).better) <= set(figures)
-    compared = compare(model, x, {method: {}}, target=target if target is None else alone.extras["target_ids"])
+    compared = compare(model, x, {method: {}}, target=target if target is None else alone.extras["target_ids"],
+                       faithfulness_options=options)
     assert [set(e.faithfulness) for e in compared] == [set(figures)] * 2
     again = Explanation.from_json(alone.to_json())
     assert again.faithfulness.keys() == figures.keys() and "faithfulness" not in again.extras

@@ -344,3 +344,20 @@ def test_a_table_rows_report_shows_its_waterfall_from_the_same_steps():
     for step in steps[1:-1]:
         assert f"{step.delta:+.3g}" in waterfall
     assert "base value" in waterfall and f"{0.7:.4g}" in waterfall
+
+
+def test_the_faithfulness_curves_say_which_curves_they_are():
+    from reports.figures.faithfulness_curves import has_curves
+
+    region = {"region_fractions": [0, 0.5, 1], "morf_curve": [0.9, 0.2, 0.1], "lerf_curve": [0.9, 0.8, 0.1]}
+    d = renderer("faithfulness_curves").prepare(region)
+    assert [name.split(":")[0] for name, _, _ in d.lines] == ["MoRF", "LeRF"]
+    assert d.x_title == "share of the image's patches removed" and d.y_title == "probability of the class"
+    pixels = {**region, "fractions": [0, 1], "deletion_curve": [0.9, 0.1], "insertion_curve": [0.2, 0.9]}
+    names = [name for name, _, _ in renderer("faithfulness_curves").prepare(pixels).lines]
+    assert len(names) == 4 and all("RISE paper" in n for n in names[2:])
+    table = renderer("faithfulness_curves").prepare({"fractions": [0, 0.5, 1], "deletion_curve": [2.0, 1.0, 0.5]})
+    assert table.lines[0][0].startswith("deletion: most important features") and table.y_title == "model output"
+    assert not has_curves({"srg": 0.1}) and has_curves(region)
+    with pytest.raises(ValueError):
+        renderer("faithfulness_curves").prepare({"srg": 0.1})
