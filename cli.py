@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
                     help="a method parameter, e.g. rise.n_masks=500 (repeatable)")
     ex.add_argument("--metrics", action="store_true", help="add faithfulness figures (costs many passes)")
+    ex.add_argument("--metric-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="an option of the faithfulness figures, e.g. pixel_curves=true (image), "
+                         "removal=attention-mask (text); repeatable")
     ex.add_argument("--title", default="Lumen report")
     ex.add_argument("--html", help="write a self-contained HTML report here")
     ex.add_argument("--pdf", help="write a PDF report here")
@@ -71,6 +74,19 @@ def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict]:
     return params
 
 
+def metric_options(pairs: list[str], modality: str) -> dict:
+    """--metric-option NAME=VALUE pairs, checked against the modality's faithfulness options."""
+    from explainers.core.modality import figure_options
+
+    options = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--metric-option '{pair}' must read NAME=VALUE")
+        options[name] = _value(value)
+    return figure_options(modality, options)
+
+
 def read_inputs(path: Path, model) -> list[tuple[str, object]]:
     """(name, input) pairs from ``path`` for ``model``, read as its modality spec says."""
     from explainers import get_modality
@@ -83,7 +99,8 @@ def read_inputs(path: Path, model) -> list[tuple[str, object]]:
 def explain_command(args) -> int:
     from tqdm import tqdm
 
-    from explainers import default_method, explain, faithfulness, get_method, get_modality
+    from explainers import default_method, explain, get_method, get_modality
+    from explainers.core.modality import faithfulness_many
     from models import load_model
 
     model = load_model(args.model, device=args.device, weights=args.weights, labels=args.labels) \
@@ -92,6 +109,7 @@ def explain_command(args) -> int:
     for m in methods:
         get_method(m, model.modality)  # unknown ids fail before any work
     params = method_params(methods, args.param)
+    options = metric_options(args.metric_option, model.modality)
     inputs = read_inputs(Path(args.input), model)
     kind = get_modality(model.modality)
     target = _value(args.target) if args.target is not None and kind.target_kind == "class" else args.target
@@ -104,14 +122,16 @@ def explain_command(args) -> int:
         for name, x in inputs:
             prepared = kind.prepare(x, model)  # once per input, for every method and metric
             prediction = model.predict(x) if has_prediction(model, x) else None  # once per input, not per method
+            explained = []
             for method in methods:
                 bar.set_description(f"{name}: {method}")
-                e = explain(model, prepared, method=method, target=target, **params[method])
-                if args.metrics:
-                    faithfulness(model, prepared, e)
-                items.append(make_item(model, x, e, source=args.model, weights=args.weights,
-                                       input_name=name, identity=identity, prediction=prediction))
+                explained.append(explain(model, prepared, method=method, target=target, **params[method]))
                 bar.update(1)
+            if args.metrics:  # every map of this input measured together (their passes batched)
+                bar.set_description(f"{name}: faithfulness")
+                faithfulness_many(model, prepared, explained, **options)
+            items += [make_item(model, x, e, source=args.model, weights=args.weights, input_name=name,
+                                identity=identity, prediction=prediction) for e in explained]
     report = new_report(args.title, items, device=str(model.device))
     written = _export(report, args)
     for item in items:

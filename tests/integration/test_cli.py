@@ -104,6 +104,9 @@ def test_csv_rows(tmp_path, capsys):
     assert [i.explanation.method for i in items] == ["shap-linear", "random"] * 2
     assert items[0].explanation.feature_names == list(load_dataset("iris").features.columns)
     assert "deletion_auc" in items[0].metrics
+    assert main(["explain", "--model", "tabular:iris:linear", "--input", str(csv), "--metrics",
+                 "--metric-option", "pixel_curves=true"]) == 2
+    assert "The tabular faithfulness figures take no option 'pixel_curves'" in capsys.readouterr().err
     lacking = tmp_path / "lacking.csv"
     load_dataset("iris").features.iloc[:3, :2].to_csv(lacking, index=False)
     assert main(["explain", "--model", "tabular:iris:linear", "--input", str(lacking)]) == 2
