@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from models.inputs.images import encode_png
 
@@ -67,21 +67,24 @@ class Scaling:
     percentile: float
     clipped: int = 0
 
-    def legend(self, target: str | None = None, magnitude: bool = False) -> "Legend":
-        """What the colours mean, in words: one legend for the Plotly colour bar and the PNG's drawn bar."""
+    def legend(self, target: str | None = None, magnitude: bool = False, subject: str = "the class score"
+               ) -> "Legend":
+        """What the colours mean, in words: one legend for the Plotly colour bar and the PNG's drawn bar.
+        ``target``: what the scores are relevance to (the class); ``subject``: what a positive score raises."""
         what = "|relevance|" if magnitude else "relevance"
         title = f"{what} to {target}" if target else what
         p = _percentile_text(self.percentile)
         if self.signed:
-            meaning = "red: raises the class score · blue: lowers it"
+            meaning = f"red: raises {subject} · blue: lowers it"
             ticks = ((-1.0, f"-{_num(self.hi)} or less"), (0.0, "0"), (1.0, f"+{_num(self.hi)} or more"))
             clip = f"clipped at the {p} percentile of |score|" if self.percentile < 100 else "scaled by the largest |score|"
+            if self.percentile == 100:
+                ticks = ((-1.0, f"-{_num(self.hi)}"), (0.0, "0"), (1.0, f"+{_num(self.hi)}"))
         else:
-            meaning = "0 … " + (f"the {p} percentile and above" if self.percentile < 100 else "the largest score")
+            top = f"the {p} percentile and above" if self.percentile < 100 else "the largest score"
+            meaning = f"{_num(self.lo)} (the minimum) … {top}" if self.lo != 0 else f"0 … {top}"
             ticks = ((0.0, _num(self.lo)), (1.0, f"{_num(self.hi)} or more" if self.percentile < 100 else _num(self.hi)))
             clip = f"clipped at the {p} percentile" if self.percentile < 100 else "not clipped"
-            if self.lo != 0:
-                meaning = meaning.replace("0 …", f"{_num(self.lo)} (the minimum) …", 1)
         if self.clipped:
             clip += f" ({self.clipped:,} values beyond it)"
         return Legend(title, meaning, clip, ticks)
@@ -97,6 +100,58 @@ class Legend:
     @property
     def text(self) -> str:
         return f"{self.title}: {self.meaning}; {self.clipping}"
+
+    def panel(self, scale: str, lo: float, hi: float, width: int) -> np.ndarray:
+        """The colour bar drawn as the Plotly figure draws it, for PNGs (PDF, bundle): the title, the colours'
+        meaning, the bar (``scale`` from ``lo`` to ``hi``) with its ticks, and the clipping, on white, ``width``
+        pixels wide (RGB uint8)."""
+        from reports.figures import colour_scales
+
+        size = max(11, round(width / 52))
+        font, small = _font(size), _font(max(10, size - 2))
+        pad, bar_h, line = max(6, size // 2), max(10, size), size + 4
+        height = pad + line + line + bar_h + 3 + line + line + pad
+        panel = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(panel)
+        inner = width - 2 * pad
+        y = pad
+        draw.text((pad, y), _fit(draw, self.title, font, inner), font=font, fill=(0, 0, 0))
+        y += line
+        draw.text((pad, y), _fit(draw, self.meaning, small, inner), font=small, fill=(60, 60, 60))
+        y += line
+        ramp = colour_scales.apply(np.linspace(lo, hi, inner)[None, :].repeat(bar_h, 0), scale, lo, hi)
+        panel.paste(Image.fromarray(ramp), (pad, y))
+        draw.rectangle((pad - 1, y - 1, pad + inner, y + bar_h), outline=(120, 120, 120))
+        y += bar_h + 3
+        for value, text in self.ticks:
+            x = pad + (value - lo) / (hi - lo) * (inner - 1)
+            draw.line((x, y - 3, x, y), fill=(0, 0, 0))
+            tw = draw.textlength(text, font=small)
+            draw.text((min(max(pad, x - tw / 2), pad + inner - tw), y), text, font=small, fill=(0, 0, 0))
+        y += line
+        draw.text((pad, y), _fit(draw, self.clipping, small, inner), font=small, fill=(60, 60, 60))
+        return np.asarray(panel)
+
+
+LEGEND_MIN_WIDTH = 420  # px: a PNG narrower than this is drawn on a canvas this wide, so its legend's words fit
+
+
+def _font(size: int):
+    for name in ("DejaVuSans.ttf", "Arial.ttf"):  # a font with more than Latin-1, when the system has one
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def _fit(draw, text: str, font, width: int) -> str:
+    """``text`` shortened with "…" to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _percentile_text(p: float) -> str:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from models.inputs.images import encode_png
 from reports.figures import colour_scales
-from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, Legend, Renderer, data_uri, display_scores,
+from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, LEGEND_MIN_WIDTH, Legend, Renderer, data_uri, display_scores,
                                   downscale, label, resize_values, scaling)
 
 
@@ -110,62 +110,12 @@ def blended(d: Overlay) -> np.ndarray:
     return (base * (1 - d.opacity) + d.heat.astype(np.float32) * d.opacity).round().astype(np.uint8)
 
 
-LEGEND_MIN_WIDTH = 420  # px: a narrower image is drawn on a canvas this wide, so the legend's words fit
-
-
-def _font(size: int):
-    for name in ("DejaVuSans.ttf", "Arial.ttf"):  # a font with more than Latin-1 when the system has one
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    return ImageFont.load_default(size=size)
-
-
-def _fit(draw, text: str, font, width: int) -> str:
-    """``text`` shortened with "…" to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…"
-
-
-def legend_panel(d: Overlay, width: int) -> np.ndarray:
-    """The colour bar drawn as the Plotly figure draws it: its title, the colours' meaning, the bar (the figure's
-    scale from ``lo`` to ``hi``) with its ticks, and the clipping, on white, ``width`` pixels wide."""
-    size = max(11, round(width / 52))
-    font, small = _font(size), _font(max(10, size - 2))
-    pad, bar_h, line = max(6, size // 2), max(10, size), size + 4
-    height = pad + line + line + bar_h + 3 + line + line + pad
-    panel = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(panel)
-    inner = width - 2 * pad
-    y = pad
-    draw.text((pad, y), _fit(draw, d.legend.title, font, inner), font=font, fill=(0, 0, 0))
-    y += line
-    draw.text((pad, y), _fit(draw, d.legend.meaning, small, inner), font=small, fill=(60, 60, 60))
-    y += line
-    ramp = colour_scales.apply(np.linspace(d.lo, d.hi, inner)[None, :].repeat(bar_h, 0), d.scale, d.lo, d.hi)
-    panel.paste(Image.fromarray(ramp), (pad, y))
-    draw.rectangle((pad - 1, y - 1, pad + inner, y + bar_h), outline=(120, 120, 120))
-    y += bar_h + 3
-    for value, text in d.legend.ticks:
-        x = pad + (value - d.lo) / (d.hi - d.lo) * (inner - 1)
-        draw.line((x, y - 3, x, y), fill=(0, 0, 0))
-        tw = draw.textlength(text, font=small)
-        draw.text((min(max(pad, x - tw / 2), pad + inner - tw), y), text, font=small, fill=(0, 0, 0))
-    y += line
-    draw.text((pad, y), _fit(draw, d.legend.clipping, small, inner), font=small, fill=(60, 60, 60))
-    return np.asarray(panel)
-
-
 def png(d: Overlay) -> bytes:
     """The blended image (top left) with its colour bar and legend below it: what the PDF and the bundle show."""
     image = blended(d)
     h, w = image.shape[:2]
     width = max(w, LEGEND_MIN_WIDTH)
-    panel = legend_panel(d, width)
+    panel = d.legend.panel(d.scale, d.lo, d.hi, width)
     canvas = np.full((h + panel.shape[0], width, 3), 255, dtype=np.uint8)
     canvas[:h, :w] = image
     canvas[h:] = panel

@@ -187,3 +187,104 @@ def test_a_small_image_gets_a_canvas_wide_enough_for_its_legend():
     d = r.prepare(_explanation(), np.zeros((30, 40, 3), np.uint8))
     png = _png(r.png(d))
     assert png.shape[1] >= 400 and png.shape[0] > 30 + 40
+
+
+# --- the other maps: generation matrix, token highlight --------------------------------------------------------
+
+
+def test_generation_matrix_colour_bar_says_what_the_values_are():
+    rng = np.random.default_rng(6)
+    s = rng.standard_normal((10, 30)) * 0.01  # 300 cells: a plain percentile of a handful of cells is near the max
+    s[0, 0] = 9.0
+    e = Explanation(s, "gradient-x-input", "generation", "m", tokens=[f"t{j}" for j in range(30)],
+                    target_tokens=[f"g{i}" for i in range(10)], signed=True)
+    r = renderer("generation_matrix")
+    d = r.prepare(e)
+    bar = r.plotly(d).data[0].colorbar
+    assert "relevance to the generated token" in bar.title.text and "red: raises" in bar.title.text
+    assert "99th percentile" in bar.title.text and list(bar.tickvals) == [-1, 0, 1]
+    assert (np.abs(d.values) >= 0.1).mean() > 0.5  # clipped like the image maps
+    assert (np.abs(r.prepare(e, percentile=100).values) >= 0.1).mean() < 0.1
+
+
+def test_token_highlight_html_has_its_legend():
+    from reports.figures.token_highlight import token_html
+
+    e = Explanation(np.array([1.0, -0.5, 0.25]), "occlusion", "text", "m", tokens=["good", "bad", "ok"], signed=True,
+                    target=1, target_label="<i>positive</i>")
+    out = token_html(None, e)
+    assert 'class="lumen-legend"' in out and "relevance to &lt;i&gt;positive&lt;/i&gt;" in out and "<i>" not in out
+    assert "red raises the class score" in out and "blue lowers it" in out and "full at 1" in out
+    unsigned = token_html(None, Explanation(np.array([2.0, 1.0]), "attention", "text", "m", tokens=["a", "b"],
+                                            signed=False))
+    assert "red: a higher score" in unsigned and "blue" not in unsigned
+
+
+def test_pdf_prints_the_token_legend_and_the_overlay_with_its_bar():
+    import pypdf
+
+    from reports.pdf import to_pdf
+    from reports.report import ModelIdentity, ReportItem, new_report
+
+    text = Explanation(np.array([1.0, -0.5]), "occlusion", "text", "m", tokens=["good", "bad"], signed=True,
+                       target_label="positive")
+    image = np.full((60, 80, 3), 100, np.uint8)
+    report = new_report("r", [ReportItem(text, "good bad", ModelIdentity("m")),
+                              ReportItem(_explanation(), np.zeros((30, 40, 3), np.uint8), ModelIdentity("m"))])
+    reader = pypdf.PdfReader(io.BytesIO(to_pdf(report)))
+    words = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert "red raises the class score" in words and "blue lowers it" in words and "relevance to positive" in words
+    widths = [img.image.size for page in reader.pages for img in page.images]
+    assert any(w >= 400 and h > 30 + 40 for w, h in widths)  # the overlay: the image and its bar below it
+    del image
+
+
+# --- report items keep the page's options ------------------------------------------------------------------------
+
+
+def _item(percentile):
+    from reports.report import ModelIdentity, ReportItem
+
+    return ReportItem(_explanation(), np.zeros((30, 40, 3), np.uint8), ModelIdentity("m"),
+                      view_options={"image_overlay": {"percentile": percentile, "colormap": "Viridis",
+                                                      "opacity": 0.5}})
+
+
+def test_report_views_use_the_items_percentile():
+    from reports.views import views
+
+    clipped, unclipped = views(_item(99.0))[0].data, views(_item(100.0))[0].data
+    assert (np.abs(clipped.grid) >= 0.1).mean() > 0.5 and (np.abs(unclipped.grid) >= 0.1).mean() < 0.01
+    assert "99th" in clipped.legend.clipping
+
+
+def test_bundle_keeps_the_view_options_and_draws_its_figure_with_them():
+    import json
+    import zipfile
+
+    from reports.bundle import MANIFEST, read_bundle, write_bundle
+    from reports.report import new_report
+
+    item = _item(95.0)
+    data = write_bundle(new_report("r", [item]))
+    back = read_bundle(data).items[0]
+    assert back.view_options == {"image_overlay": {"percentile": 95.0, "colormap": "Viridis", "opacity": 0.5}}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        figure = _png(zf.read("items/001/figure_image_overlay.png"))
+        manifest = json.loads(zf.read(MANIFEST))
+        members = {n: zf.read(n) for n in zf.namelist()}
+    expected = renderer("image_overlay").prepare(item.explanation, item.input, percentile=95.0, colormap="Viridis")
+    assert np.array_equal(figure[:30, :40], blended(expected))
+    # a bundle whose options are not Lumen's is refused, with a sentence
+    from models.errors import InputError
+
+    for bad in ({"image_overlay": {"percentile": 0}}, {"image_overlay": {"__class__": 1}}, {"pdf": {}},
+                {"image_overlay": {"colormap": "../x"}}, {"image_overlay": {"magnitude": "yes"}}):
+        manifest["items"][0]["view_options"] = bad
+        members[MANIFEST] = json.dumps(manifest).encode()
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for name, content in members.items():
+                zf.writestr(name, content)
+        with pytest.raises(InputError, match="view options|option"):
+            read_bundle(buf.getvalue())
