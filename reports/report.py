@@ -177,6 +177,12 @@ def checked_view_options(options) -> dict[str, dict]:
     return out
 
 
+def known_view_options(options) -> dict[str, dict]:
+    """The options of ``options`` a report can draw again (those ``VIEW_OPTIONS`` names); a page may pass more."""
+    return {kind: {k: v for k, v in values.items() if k in VIEW_OPTIONS[kind]}
+            for kind, values in (options or {}).items() if kind in VIEW_OPTIONS and isinstance(values, dict)}
+
+
 def input_kind(x) -> str:
     if isinstance(x, np.ndarray):
         return "image"
@@ -280,15 +286,15 @@ def make_item(model, x, explanation: Explanation, *, source: str = "", weights=N
     ``prediction`` (the model's ``Prediction`` on ``x``) when the caller has it, and the model does not run again.
     Pass ``identity`` to reuse one computed before (hashing parameters takes a moment). The item's metrics
     are the headline figures of ``explanation.faithfulness`` (explainers/core/modality.py ``headline``).
-    ``view_options`` ({figure kind: options}, see ``VIEW_OPTIONS``): how the page drew it (colour map, opacity,
-    clipping percentile), so that the exports look like the page.
+    ``view_options`` ({figure kind: options}): how the page drew it (colour map, opacity, clipping percentile), so
+    that the exports look like the page; those a report cannot draw (not in ``VIEW_OPTIONS``) are left out.
     """
     predicts = has_prediction(model, x)
     if predicts and prediction is None:
         prediction = model.predict(x)
     prediction = list(prediction.top(top_k)) if predicts else []
     return ReportItem(explanation, x, identity or model_identity(model, source, weights), prediction,
-                      {}, agreement, input_name, view_options or {})
+                      {}, agreement, input_name, known_view_options(view_options))
 
 
 def environment(explanations=(), device: str | None = None) -> dict[str, Any]:

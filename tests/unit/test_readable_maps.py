@@ -288,3 +288,13 @@ def test_bundle_keeps_the_view_options_and_draws_its_figure_with_them():
                 zf.writestr(name, content)
         with pytest.raises(InputError, match="view options|option"):
             read_bundle(buf.getvalue())
+
+
+def test_make_item_keeps_the_options_a_report_can_draw(cnn, chelsea):
+    from explainers import explain
+    from reports.report import make_item
+
+    e = explain(cnn, chelsea[:64, :64], "grad-cam")
+    item = make_item(cnn, chelsea[:64, :64], e, view_options={
+        "image_overlay": {"percentile": 97.0, "opacity": 0.3, "title": "page only"}, "some_new_kind": {"a": 1}})
+    assert item.view_options == {"image_overlay": {"percentile": 97.0, "opacity": 0.3}}
