@@ -85,9 +85,8 @@ class Scaling:
             meaning = f"{_num(self.lo)} (the minimum) … {top}" if self.lo != 0 else f"0 … {top}"
             ticks = ((0.0, _num(self.lo)), (1.0, f"{_num(self.hi)} or more" if self.percentile < 100 else _num(self.hi)))
             clip = f"clipped at the {p} percentile" if self.percentile < 100 else "not clipped"
-        if self.clipped:
-            clip += f" ({self.clipped:,} values beyond it)"
-        return Legend(title, meaning, clip, ticks)
+        beyond = f"{self.clipped:,} of the values lie beyond it" if self.clipped else ""
+        return Legend(title, meaning, clip, ticks, beyond)
 
 
 @dataclass(frozen=True)
@@ -96,10 +95,11 @@ class Legend:
     meaning: str  # what the colours say
     clipping: str  # how the scores were scaled
     ticks: tuple[tuple[float, str], ...]  # (display value, label)
+    beyond: str = ""  # how many scores the clip saturates (the PNG says it; the Plotly hover reads true scores)
 
     @property
     def text(self) -> str:
-        return f"{self.title}: {self.meaning}; {self.clipping}"
+        return f"{self.title}: {self.meaning}; {self.clipping}" + (f" ({self.beyond})" if self.beyond else "")
 
     def panel(self, scale: str, lo: float, hi: float, width: int) -> np.ndarray:
         """The colour bar drawn as the Plotly figure draws it, for PNGs (PDF, bundle): the title, the colours'
@@ -129,7 +129,8 @@ class Legend:
             tw = draw.textlength(text, font=small)
             draw.text((min(max(pad, x - tw / 2), pad + inner - tw), y), text, font=small, fill=(0, 0, 0))
         y += line
-        draw.text((pad, y), _fit(draw, self.clipping, small, inner), font=small, fill=(60, 60, 60))
+        clipping = f"{self.clipping} ({self.beyond})" if self.beyond else self.clipping
+        draw.text((pad, y), _fit(draw, clipping, small, inner), font=small, fill=(60, 60, 60))
         return np.asarray(panel)
 
 

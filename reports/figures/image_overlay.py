@@ -73,9 +73,11 @@ def colour_bar(d: Overlay) -> dict:
     mean, its ticks in the scores' own units."""
     lg = d.legend
     return dict(
-        orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=1.0, thickness=10,
-        title=dict(text=f"{label(lg.title)}<br><sup>{label(lg.meaning)} · {label(lg.clipping)}</sup>", side="top"),
-        tickvals=[v for v, _ in lg.ticks], ticktext=[label(t) for _, t in lg.ticks], tickfont=dict(size=10),
+        orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=0.8, thickness=10,
+        title=dict(text=f"{label(lg.title)}<br><span style='font-size:11px'>{label(lg.meaning)}<br>"
+                        f"{label(lg.clipping)}</span>", side="top", font=dict(size=13)),
+        tickvals=[v for v, _ in lg.ticks], ticktext=[label(t) for _, t in lg.ticks], tickfont=dict(size=11),
+        ticklabeloverflow="allow",
     )
 
 
@@ -99,8 +101,8 @@ def plotly(d: Overlay) -> go.Figure:
     ))
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
-    fig.update_layout(margin=dict(l=0, r=0, t=30 if d.title else 0, b=78), title=d.title and label(d.title),
-                      height=max(260, min(640, 560 * h / w)) + 78)
+    fig.update_layout(margin=dict(l=0, r=0, t=30 if d.title else 0, b=100), title=d.title and label(d.title),
+                      height=max(260, min(640, 560 * h / w)) + 100)
     return fig
 
 
