@@ -422,7 +422,7 @@ def clip_slider(container, key: str) -> float:
     from reports.figures.base import CLIP_PERCENTILE, CLIP_RANGE
 
     return float(container.slider("Clip at percentile", CLIP_RANGE[0], CLIP_RANGE[1], CLIP_PERCENTILE, 0.5, key=key,
-                                  help=CLIP_HELP))
+                                  format="%.1f", help=CLIP_HELP))
 
 
 def choose_table_row():

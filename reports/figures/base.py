@@ -77,13 +77,15 @@ class Scaling:
         if self.signed:
             meaning = f"red: raises {subject} · blue: lowers it"
             ticks = ((-1.0, f"-{_num(self.hi)} or less"), (0.0, "0"), (1.0, f"+{_num(self.hi)} or more"))
-            clip = f"clipped at the {p} percentile of |score|" if self.percentile < 100 else "scaled by the largest |score|"
+            clip = (f"clipped at the {p} percentile of |score|" if self.percentile < 100
+                    else "scaled by the largest |score|")
             if self.percentile == 100:
                 ticks = ((-1.0, f"-{_num(self.hi)}"), (0.0, "0"), (1.0, f"+{_num(self.hi)}"))
         else:
             top = f"the {p} percentile and above" if self.percentile < 100 else "the largest score"
             meaning = f"{_num(self.lo)} (the minimum) … {top}" if self.lo != 0 else f"0 … {top}"
-            ticks = ((0.0, _num(self.lo)), (1.0, f"{_num(self.hi)} or more" if self.percentile < 100 else _num(self.hi)))
+            top_tick = f"{_num(self.hi)} or more" if self.percentile < 100 else _num(self.hi)
+            ticks = ((0.0, _num(self.lo)), (1.0, top_tick))
             clip = f"clipped at the {p} percentile" if self.percentile < 100 else "not clipped"
         beyond = f"{self.clipped:,} of the values lie beyond it" if self.clipped else ""
         return Legend(title, meaning, clip, ticks, beyond)

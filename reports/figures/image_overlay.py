@@ -15,8 +15,8 @@ from PIL import Image
 
 from models.inputs.images import encode_png
 from reports.figures import colour_scales
-from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, LEGEND_MIN_WIDTH, Legend, Renderer, data_uri, display_scores,
-                                  downscale, label, resize_values, scaling)
+from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, LEGEND_MIN_WIDTH, Legend, Renderer, data_uri,
+                                  display_scores, downscale, label, resize_values, scaling)
 
 
 @dataclass
