@@ -45,14 +45,21 @@ def make(values, raw, row_labels, col_labels, signed: bool, unsigned: str = colo
 
 
 def colour_bar(d: Cells) -> dict:
-    """The colour bar: titled with what the values are; a map's cells also say what the colours mean (beside the
-    bar) and carry ticks in the scores' own units."""
+    """The colour bar: titled with what the values are; a map's cells carry ticks in the scores' own units (what
+    the colours mean is the figure's title line, ``legend_title``)."""
     if d.legend is None:
         return dict(title=label(d.colour_title), thickness=14)
     lg = d.legend
-    return dict(title=dict(text=f"{label(lg.title)} · {label(lg.meaning)}<br><sup>{label(lg.clipping)}</sup>",
-                           side="right"),
-                tickvals=[v for v, _ in lg.ticks], ticktext=[label(t) for _, t in lg.ticks], thickness=14)
+    return dict(title=dict(text="relevance", side="top"), tickvals=[v for v, _ in lg.ticks],
+                ticktext=[label(t) for _, t in lg.ticks], thickness=14)
+
+
+def legend_title(d: Cells) -> dict:
+    """A map's legend as the figure's title, small, over the cells: what the values are, what the colours mean,
+    where the clip is."""
+    lg = d.legend
+    return dict(text=f"colours: {label(lg.title)}<br>{label(lg.meaning)}<br>{label(lg.clipping)}",
+                font=dict(size=12), x=0.01, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=16))
 
 
 def plotly(d: Cells) -> go.Figure:
@@ -68,7 +75,10 @@ def plotly(d: Cells) -> go.Figure:
     fig.update_xaxes(tickvals=list(range(cols)), ticktext=xs, title=label(d.x_title) if d.x_title else None)
     fig.update_yaxes(tickvals=list(range(rows)), ticktext=ys, title=label(d.y_title) if d.y_title else None,
                      autorange="reversed")
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=min(900, 140 + 26 * rows))
+    top = 10 if d.legend is None else 72
+    fig.update_layout(margin=dict(l=10, r=10, t=top, b=10), height=min(900, 130 + top + 26 * rows))
+    if d.legend is not None:
+        fig.update_layout(title=legend_title(d))
     return fig
 
 

@@ -200,9 +200,10 @@ def test_generation_matrix_colour_bar_says_what_the_values_are():
                     target_tokens=[f"g{i}" for i in range(10)], signed=True)
     r = renderer("generation_matrix")
     d = r.prepare(e)
-    bar = r.plotly(d).data[0].colorbar
-    assert "relevance to the generated token" in bar.title.text and "red: raises" in bar.title.text
-    assert "99th percentile" in bar.title.text and list(bar.tickvals) == [-1, 0, 1]
+    fig = r.plotly(d)
+    bar, title = fig.data[0].colorbar, fig.layout.title.text
+    assert bar.title.text == "relevance" and list(bar.tickvals) == [-1, 0, 1] and bar.ticktext[2].endswith("or more")
+    assert "relevance to the generated token" in title and "red: raises" in title and "99th percentile" in title
     assert (np.abs(d.values) >= 0.1).mean() > 0.5  # clipped like the image maps
     assert (np.abs(r.prepare(e, percentile=100).values) >= 0.1).mean() < 0.1
 
