@@ -299,3 +299,11 @@ def test_make_item_keeps_the_options_a_report_can_draw(cnn, chelsea):
     item = make_item(cnn, chelsea[:64, :64], e, view_options={
         "image_overlay": {"percentile": 97.0, "opacity": 0.3, "title": "page only"}, "some_new_kind": {"a": 1}})
     assert item.view_options == {"image_overlay": {"percentile": 97.0, "opacity": 0.3}}
+
+
+def test_concept_maps_legend_names_each_concept_and_says_what_colour_means():
+    maps = np.zeros((3, 4, 4))
+    maps[0, :2], maps[2, 2:] = 1.0, 0.5
+    fig = renderer("concept_maps").figure(np.zeros((8, 8, 3), np.uint8), maps, [0, 2])
+    assert [t.name for t in fig.data[1:]] == ["concept 1", "concept 3"] and fig.layout.showlegend
+    assert "strongest concept" in fig.layout.legend.title.text
