@@ -179,9 +179,12 @@ def scaling(scores, signed: bool, percentile: float = CLIP_PERCENTILE) -> Scalin
       display = clip((score - lo) / (hi - lo), 0, 1).
 
     When the percentile is at ``lo`` (over p % of the map is zero) ``hi`` falls back to the largest value, so the
-    few non-zero scores still show. ``percentile = 100`` is the unclipped scale Lumen used before: by the largest
-    |score| (signed) or from 0 to the maximum (unsigned scores in [0, 1] whose maximum is 1, as every image
-    explainer returns them)."""
+    few non-zero scores still show. ``percentile = 100`` is the unclipped scale Lumen used before for signed maps
+    (by the largest |score|), for unsigned maps in [0, 1] whose maximum is 1 (as every image explainer returns
+    them) and for unsigned maps with a negative minimum (min-max). It differs only for non-negative unsigned maps
+    whose maximum is not 1: they were shown raw when within [0, 1] and min-max scaled otherwise; now they run from
+    0 to their maximum, so 0 means "no relevance" on every map. A percentile interpolates between values
+    (numpy's default), so on a small matrix (a few dozen cells) the 99th percentile is close to the maximum."""
     if not 0 < percentile <= 100:
         raise ValueError(f"the clipping percentile must be in (0, 100]; got {percentile}")
     s = np.nan_to_num(np.asarray(scores, dtype=np.float32)).ravel()
