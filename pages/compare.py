@@ -126,11 +126,14 @@ spec = get_modality(modality)
 # every tile on one scale, the one the agreement matrix reads: magnitudes in [0, 1], or signed in [-1, 1]
 options = {"ranked_bars": {"magnitude": magnitude}}
 if "image_overlay" in spec.figures:
-    c1, c2 = st.columns(2)
+    from pages.widgets import clip_slider
+
+    c1, c2, c3 = st.columns(3)
     options["image_overlay"] = {
         "colormap": c1.selectbox("Colormap (shared by every tile)", COLORMAPS, key="compare_colormap",
                                  help="Signed maps always use a diverging red–blue map."),
-        "opacity": c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity"), "magnitude": magnitude}
+        "opacity": c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity"), "magnitude": magnitude,
+        "percentile": clip_slider(c3, "compare_clip_percentile")}
 st.caption("One scale for all: each map is shown in [0, 1] and each bar chart by |score|, whatever the method's sign "
            "convention; the agreement matrix compares these magnitudes." if magnitude else
            "Signed scores: methods that keep a sign show it (red positive, blue negative), the others stay in [0, 1]; "
@@ -147,7 +150,8 @@ for i, e in enumerate(results):
                 st.markdown(view_html(view), unsafe_allow_html=True)
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
-        add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction)
+        add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction,
+                      view_options=options)
         f = e.faithfulness
         if has_curves(f) and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
             st.plotly_chart(renderer("faithfulness_curves").figure(f), width="stretch",

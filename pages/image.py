@@ -9,6 +9,7 @@ from pages.widgets import (
     app_runs_first,
     add_to_report,
     choose_image,
+    clip_slider,
     choose_image_model,
     memory_caption,
     method_params,
@@ -110,15 +111,17 @@ if not shown:
     st.info("Choose a class and methods, then press **Run**.")
     st.stop()
 
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 opacity = c1.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
 colormap = c2.selectbox("Colormap", COLORMAPS, key="colormap", help="Signed methods always use a diverging red–blue map.")
-n_cols = c3.slider("Columns", 1, 4, min(3, len(shown)), key="n_cols")
+percentile = clip_slider(c3, "clip_percentile")
+n_cols = c4.slider("Columns", 1, 4, min(3, len(shown)), key="n_cols")
+overlay = {"colormap": colormap, "opacity": opacity, "percentile": percentile}
 columns = st.columns(n_cols)
 for i, (method_id, explanation) in enumerate(shown.items()):
     with columns[i % n_cols]:
         st.plotly_chart(
-            renderer("image_overlay").figure(explanation, image, colormap=colormap, opacity=opacity,
+            renderer("image_overlay").figure(explanation, image, **overlay,
                                              title=f"{method_id} — {explanation.target_label}"),
             width="stretch",
             key=f"heatmap:{method_id}",
@@ -128,4 +131,5 @@ for i, (method_id, explanation) in enumerate(shown.items()):
             f"{explanation.n_forward} forward + {explanation.n_backward} backward{shared_note(explanation)} · "
             f"device {explanation.device}"
         )
-        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id, prediction=prediction)
+        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id, prediction=prediction,
+                      view_options={"image_overlay": overlay})

@@ -403,10 +403,12 @@ def admit_to_report(new_items: list) -> list:
     return items
 
 
-def add_to_report(model, x, explanation, key: str, *, input_name=None, agreement=None, prediction=None) -> None:
+def add_to_report(model, x, explanation, key: str, *, input_name=None, agreement=None, prediction=None,
+                  view_options=None) -> None:
     """An "Add to report" button; the item (explanation + input + model identity, the headline figures of its
     faithfulness) goes to this session's report. Pass the ``prediction`` the page already has: the model then does
-    not run again for the report."""
+    not run again for the report; and the ``view_options`` ({figure kind: options}) the page drew it with, so the
+    exports look like the page."""
     if not st.button("Add to report", key=f"add_report:{key}", help="Collect it on the Report page for export."):
         return
     from reports.report import make_item
@@ -415,13 +417,27 @@ def add_to_report(model, x, explanation, key: str, *, input_name=None, agreement
     try:
         item = make_item(model, x, explanation, agreement=agreement, input_name=input_name,
                          source=getattr(model, "source", ""), identity=identities.get(model.name),
-                         prediction=prediction)
+                         prediction=prediction, view_options=view_options)
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
         return
     identities[model.name] = item.model
     items = admit_to_report([item])
     st.toast(f"Added {explanation.method} to the report ({len(items)} items).")
+
+
+CLIP_HELP = ("Scores beyond this percentile take the strongest colour, so that a few extreme pixels do not wash "
+             "out the rest of the map (sparse gradient maps look blank otherwise; Captum's visualiser clips outliers "
+             "the same way). Signed maps: the percentile of |score|. 100: no clipping, scaled by the largest score. "
+             "Hovering shows each pixel's true score; the colour bar says where the clip is.")
+
+
+def clip_slider(container, key: str) -> float:
+    """The "Clip at percentile" slider (90–100, default 99) of the pages that show maps."""
+    from reports.figures.base import CLIP_PERCENTILE, CLIP_RANGE
+
+    return float(container.slider("Clip at percentile", CLIP_RANGE[0], CLIP_RANGE[1], CLIP_PERCENTILE, 0.5, key=key,
+                                  format="%.1f", help=CLIP_HELP))
 
 
 def choose_table_row():

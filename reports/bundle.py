@@ -83,6 +83,7 @@ def write_bundle(report: Report, max_upload_mb: int | None = None) -> bytes:
             "prediction": [list(p) for p in item.prediction],
             "metrics": item.metrics,
             "agreement": item.agreement.to_dict() if item.agreement is not None else None,
+            "view_options": item.view_options,
         })
     manifest = {"format": FORMAT, "version": VERSION, "title": report.title, "environment": report.environment,
                 "items": items, "files": {name: _sha256(data) for name, data in files.items()}}
@@ -228,7 +229,7 @@ def _item(entry: dict, members: dict[str, bytes]) -> ReportItem:
     agreement = Agreement.from_dict(entry["agreement"]) if entry.get("agreement") is not None else None
     model = ModelIdentity(**{k: entry["model"].get(k) for k in ("name", "source", "sha256", "sha256_of")})
     return ReportItem(ex, x, model, [tuple(p) for p in entry.get("prediction", [])], dict(entry.get("metrics") or {}),
-                      agreement, entry.get("input_name"))
+                      agreement, entry.get("input_name"), entry.get("view_options") or {})
 
 
 def _image(data: bytes) -> np.ndarray:

@@ -23,6 +23,8 @@ from fpdf.enums import ResourceAccessPolicy
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
 from reports.figures.base import thumbnail_png
+from reports.figures.colour_scales import tint
+from reports.figures.token_highlight import MAX_ALPHA
 from reports.report import Agreement, Report, ReportItem
 from reports.views import views
 
@@ -263,6 +265,16 @@ def _tokens(pdf: _Doc, view):
     pdf.ln(h + 3)
     if len(cells) > MAX_TOKENS_DRAWN:
         pdf.paragraph(f"(first {MAX_TOKENS_DRAWN} of {len(cells)} tokens shown)", 7)
+    key = view.data.key
+    if key is not None:  # the legend: a swatch of each colour as the cells show it, then the words
+        pdf.font(7)
+        for colour, words in key.swatches:
+            pdf.set_fill_color(*tint(colour, MAX_ALPHA))
+            pdf.cell(4, 3.5, "", fill=True)
+            text = pdf.clean(words)
+            pdf.cell(pdf.get_string_width(text) + 3, 3.5, " " + text)
+        pdf.ln(4)
+        pdf.paragraph(f"{key.title}; {key.strength}.", 7)
     pdf.font()
 
 
@@ -339,6 +351,10 @@ def _cells(pdf: _Doc, title: str, d, label_w: float = 28.0, top_h: float = 22.0)
                 pdf.text(x0 + j * cell + 0.6, y0 + (i + 0.62) * cell, f"{d.raw[i, j]:.2f}")
                 pdf.set_text_color(0)
     pdf.set_y(y0 + rows * cell + 3)
+    if getattr(d, "legend", None) is not None:  # a map's cells: what the colours mean, as the colour bar says
+        lg = d.legend
+        ticks = ", ".join(f"{text}" for _, text in lg.ticks)
+        pdf.paragraph(f"Colours: {lg.title}; {lg.meaning} (scale {ticks}); {lg.clipping}.", 7)
     pdf.font()
 
 

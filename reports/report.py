@@ -80,9 +80,11 @@ class ReportItem:
     metrics: dict[str, float] = field(default_factory=dict)  # headline figures; {}: those of explanation.faithfulness
     agreement: Agreement | None = None
     input_name: str | None = None  # the uploaded file's name, when there is one
+    view_options: dict[str, dict] = field(default_factory=dict)  # {figure kind: options} as the page drew it
 
     def __post_init__(self):
         self.input = _normalise_input(self.input)
+        self.view_options = checked_view_options(self.view_options)
         self.prediction = [(None if i is None else int(i), str(label), float(p)) for i, label, p in self.prediction]
         self.metrics = {str(k): float(v) for k, v in (self.metrics or headline(self.explanation)).items()}
 
@@ -117,6 +119,68 @@ class Report:
             else:
                 found.append((item.agreement, [i]))
         return found
+
+
+def _percentile(v) -> float:
+    v = float(v)
+    if not 0 < v <= 100:
+        raise ValueError(f"a percentile in (0, 100]; got {v}")
+    return v
+
+
+def _opacity(v) -> float:
+    v = float(v)
+    if not 0 <= v <= 1:
+        raise ValueError(f"an opacity in [0, 1]; got {v}")
+    return v
+
+
+def _colormap(v) -> str:
+    from reports.figures.colour_scales import COLORMAPS
+
+    if v not in COLORMAPS:
+        raise ValueError(f"a colour map of {', '.join(COLORMAPS)}; got {v!r}")
+    return str(v)
+
+
+def _flag(v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"true or false; got {v!r}")
+    return v
+
+
+# The view options a report item may carry (they come back from bundles, so each is checked): per figure kind,
+# the keyword arguments of its renderer's prepare that a page sets, each with its check.
+VIEW_OPTIONS = {
+    "image_overlay": {"colormap": _colormap, "opacity": _opacity, "magnitude": _flag, "percentile": _percentile},
+    "generation_matrix": {"percentile": _percentile},
+    "ranked_bars": {"magnitude": _flag},
+}
+
+
+def checked_view_options(options) -> dict[str, dict]:
+    """``options`` ({figure kind: {option: value}}) with every value checked against ``VIEW_OPTIONS``; an
+    ``InputError`` names the first option that is unknown or out of range."""
+    out: dict[str, dict] = {}
+    for kind, values in dict(options or {}).items():
+        if kind not in VIEW_OPTIONS or not isinstance(values, dict):
+            raise InputError(f"A report item's view options name an unknown figure kind ({str(kind)[:40]!r}).")
+        out[kind] = {}
+        for name, value in values.items():
+            check = VIEW_OPTIONS[kind].get(name)
+            if check is None:
+                raise InputError(f"A report item's {kind} options hold an unknown option ({str(name)[:40]!r}).")
+            try:
+                out[kind][name] = check(value)
+            except (TypeError, ValueError) as err:
+                raise InputError(f"A report item's {kind} option {name} must be {err}.") from None
+    return out
+
+
+def known_view_options(options) -> dict[str, dict]:
+    """The options of ``options`` a report can draw again (those ``VIEW_OPTIONS`` names); a page may pass more."""
+    return {kind: {k: v for k, v in values.items() if k in VIEW_OPTIONS[kind]}
+            for kind, values in (options or {}).items() if kind in VIEW_OPTIONS and isinstance(values, dict)}
 
 
 def input_kind(x) -> str:
@@ -214,20 +278,23 @@ def has_prediction(model, x) -> bool:
 
 def make_item(model, x, explanation: Explanation, *, source: str = "", weights=None, top_k: int = 5,
               agreement: Agreement | None = None, input_name: str | None = None,
-              identity: ModelIdentity | None = None, prediction=None) -> ReportItem:
+              identity: ModelIdentity | None = None, prediction=None,
+              view_options: dict[str, dict] | None = None) -> ReportItem:
     """A report item from what a page has: the model, its input and the explanation.
 
     The prediction is the model's top ``top_k`` on ``x`` (none for a set of images or a language model): pass
     ``prediction`` (the model's ``Prediction`` on ``x``) when the caller has it, and the model does not run again.
     Pass ``identity`` to reuse one computed before (hashing parameters takes a moment). The item's metrics
     are the headline figures of ``explanation.faithfulness`` (explainers/core/modality.py ``headline``).
+    ``view_options`` ({figure kind: options}): how the page drew it (colour map, opacity, clipping percentile), so
+    that the exports look like the page; those a report cannot draw (not in ``VIEW_OPTIONS``) are left out.
     """
     predicts = has_prediction(model, x)
     if predicts and prediction is None:
         prediction = model.predict(x)
     prediction = list(prediction.top(top_k)) if predicts else []
     return ReportItem(explanation, x, identity or model_identity(model, source, weights), prediction,
-                      {}, agreement, input_name)
+                      {}, agreement, input_name, known_view_options(view_options))
 
 
 def environment(explanations=(), device: str | None = None) -> dict[str, Any]:

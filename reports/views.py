@@ -89,5 +89,5 @@ def view_html(view: View) -> str:
 
 
 def views(item: ReportItem) -> list[View]:
-    """The views a report shows for ``item``."""
-    return explanation_views(item.explanation, item.input)
+    """The views a report shows for ``item``, drawn with the options the page used (``item.view_options``)."""
+    return explanation_views(item.explanation, item.input, item.view_options)

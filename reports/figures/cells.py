@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from models.inputs.images import encode_png
 from reports.figures import colour_scales
-from reports.figures.base import label, labels
+from reports.figures.base import LEGEND_MIN_WIDTH, Legend, label, labels
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Cells:
     y_title: str = ""
     colour_title: str = ""
     numbers: bool = False  # print each cell's raw value in it
+    legend: Legend | None = None  # what the colours mean (a map's cells): the colour bar's ticks and words
 
     @property
     def rgb(self) -> np.ndarray:
@@ -43,21 +44,41 @@ def make(values, raw, row_labels, col_labels, signed: bool, unsigned: str = colo
                  [str(t) for t in col_labels], name, lo, hi, **titles)
 
 
+def colour_bar(d: Cells) -> dict:
+    """The colour bar: titled with what the values are; a map's cells carry ticks in the scores' own units (what
+    the colours mean is the figure's title line, ``legend_title``)."""
+    if d.legend is None:
+        return dict(title=label(d.colour_title), thickness=14)
+    lg = d.legend
+    return dict(title=dict(text="relevance", side="top"), tickvals=[v for v, _ in lg.ticks],
+                ticktext=[label(t) for _, t in lg.ticks], thickness=14)
+
+
+def legend_title(d: Cells) -> dict:
+    """A map's legend as the figure's title, small, over the cells: what the values are, what the colours mean,
+    where the clip is."""
+    lg = d.legend
+    return dict(text=f"colours: {label(lg.title)}<br>{label(lg.meaning)}<br>{label(lg.clipping)}",
+                font=dict(size=12), x=0.01, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=16))
+
+
 def plotly(d: Cells) -> go.Figure:
     rows, cols = d.values.shape
     xs, ys = labels(d.col_labels), labels(d.row_labels)
     heat = dict(z=d.values, colorscale=colour_scales.plotly_scale(d.scale), zmin=d.lo, zmax=d.hi,
                 customdata=[[f"{ys[i]} ← {xs[j]}" for j in range(cols)] for i in range(rows)],
                 hovertemplate="%{customdata}<br>%{text}<extra></extra>",
-                text=[[f"{v:.4g}" for v in row] for row in d.raw], colorbar=dict(title=label(d.colour_title),
-                                                                                thickness=14))
+                text=[[f"{v:.4g}" for v in row] for row in d.raw], colorbar=colour_bar(d))
     if d.numbers:
         heat.update(text=[[f"{v:.3f}" for v in row] for row in d.raw], texttemplate="%{text}")
     fig = go.Figure(go.Heatmap(**heat))
     fig.update_xaxes(tickvals=list(range(cols)), ticktext=xs, title=label(d.x_title) if d.x_title else None)
     fig.update_yaxes(tickvals=list(range(rows)), ticktext=ys, title=label(d.y_title) if d.y_title else None,
                      autorange="reversed")
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=min(900, 140 + 26 * rows))
+    top = 10 if d.legend is None else 72
+    fig.update_layout(margin=dict(l=10, r=10, t=top, b=10), height=min(900, 130 + top + 26 * rows))
+    if d.legend is not None:
+        fig.update_layout(title=legend_title(d))
     return fig
 
 
@@ -66,4 +87,13 @@ def png(d: Cells, cell: int = 12, max_side: int = 1200) -> bytes:
     grid = d.rgb
     rows, cols = grid.shape[:2]
     cell = max(1, min(cell, max_side // max(rows, cols, 1)))
-    return encode_png(np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1))
+    image = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
+    if d.legend is None:
+        return encode_png(image)
+    h, w = image.shape[:2]  # a map's cells: its colour bar and legend below them
+    width = max(w, LEGEND_MIN_WIDTH)
+    panel = d.legend.panel(d.scale, d.lo, d.hi, width)
+    canvas = np.full((h + panel.shape[0], width, 3), 255, dtype=np.uint8)
+    canvas[:h, :w] = image
+    canvas[h:] = panel
+    return encode_png(canvas)

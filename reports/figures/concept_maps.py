@@ -48,7 +48,9 @@ def plotly(d: ConceptMaps) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
     fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=max(260, min(560, 480 * h / w)),
-                      legend=dict(orientation="h", y=-0.02), showlegend=True)
+                      legend=dict(orientation="h", y=-0.02, title=dict(
+                          text="colour: the strongest concept there (the more opaque, the stronger) ", side="top")),
+                      showlegend=True)
     return fig
 
 

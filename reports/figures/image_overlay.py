@@ -1,4 +1,9 @@
-"""Image overlay: an image with its attribution map drawn over it (the image page, Compare, HTML, PDF, bundle)."""
+"""Image overlay: an image with its attribution map drawn over it (the image page, Compare, HTML, PDF, bundle).
+
+The map is clipped at a percentile of its scores (``base.scaling``: 99 by default, so one extreme pixel does not
+wash out a sparse gradient map) and every form says what its colours mean: the Plotly figure with a titled colour
+bar, the PNG (PDF, bundle) with the same bar and words drawn below the image. Hovering reads the true score.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from PIL import Image
 
 from models.inputs.images import encode_png
 from reports.figures import colour_scales
-from reports.figures.base import (HEATMAP_SIDE, Renderer, data_uri, display_scores, downscale, label,
-                                  resize_values)
+from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, LEGEND_MIN_WIDTH, Legend, Renderer, data_uri,
+                                  display_scores, downscale, label, resize_values, scaling)
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Overlay:
     hi: float
     opacity: float
     title: str | None
+    legend: Legend  # what the colours mean: the colour bar's title, words and ticks
+    raw: np.ndarray | None = None  # the true scores (block means) on the grid: what hovering reads
 
     @property
     def heat(self) -> np.ndarray:
@@ -32,21 +39,46 @@ class Overlay:
         return colour_scales.apply(resize_values(self.grid, h, w), self.scale, self.lo, self.hi)
 
 
+def target_name(explanation) -> str | None:
+    """The class the map explains, as its legend names it."""
+    if explanation.target_label is not None:
+        return str(explanation.target_label)
+    return None if explanation.target is None else f"class {explanation.target}"
+
+
 def prepare(explanation, image: np.ndarray, colormap: str = colour_scales.UNSIGNED, opacity: float = 0.5,
-            title: str | None = None, magnitude: bool = False) -> Overlay:
+            title: str | None = None, magnitude: bool = False, percentile: float = CLIP_PERCENTILE) -> Overlay:
     """``explanation.scores`` (H, W, on the image's pixel grid) over ``image``. Signed scores use the diverging
     scale on [-1, 1], unsigned ones ``colormap`` on [0, 1]; ``magnitude`` shows |scores| on ``colormap`` (Compare's
-    shared scale)."""
+    shared scale). Scores are clipped at their ``percentile``-th percentile (``base.scaling``; 100: no clipping)."""
     scores = np.asarray(explanation.scores)
     h, w = image.shape[:2]
     if scores.shape != (h, w):
         raise ValueError(f"scores {scores.shape} do not match the image {(h, w)}")
     signed = explanation.signed and not magnitude
-    values = display_scores(np.abs(scores) if magnitude else scores, signed)
+    shown_scores = np.abs(scores) if magnitude else scores
+    scale = scaling(shown_scores, signed, percentile)
+    values = display_scores(shown_scores, signed, scale=scale)
     ratio = min(1.0, HEATMAP_SIDE / max(h, w))
-    grid = resize_values(values, max(1, round(h * ratio)), max(1, round(w * ratio)), resample=Image.BOX)
+    gh, gw = max(1, round(h * ratio)), max(1, round(w * ratio))
+    grid = resize_values(values, gh, gw, resample=Image.BOX)
+    raw = resize_values(np.nan_to_num(shown_scores.astype(np.float32)), gh, gw, resample=Image.BOX)
     name, lo, hi = colour_scales.scale_for(signed, colormap)
-    return Overlay(downscale(image), (h, w), grid, name, lo, hi, opacity, title)
+    legend = scale.legend(target_name(explanation), magnitude=magnitude and explanation.signed)
+    return Overlay(downscale(image), (h, w), grid, name, lo, hi, opacity, title, legend, raw)
+
+
+def colour_bar(d: Overlay) -> dict:
+    """The Plotly colour bar: horizontal, below the image, titled with what the values are and what the colours
+    mean, its ticks in the scores' own units."""
+    lg = d.legend
+    return dict(
+        orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=0.8, thickness=10,
+        title=dict(text=f"{label(lg.title)}<br><span style='font-size:11px'>{label(lg.meaning)}<br>"
+                        f"{label(lg.clipping)}</span>", side="top", font=dict(size=13)),
+        tickvals=[v for v, _ in lg.ticks], ticktext=[label(t) for _, t in lg.ticks], tickfont=dict(size=11),
+        ticklabeloverflow="allow",
+    )
 
 
 def plotly(d: Overlay) -> go.Figure:
@@ -56,26 +88,40 @@ def plotly(d: Overlay) -> go.Figure:
     gh, gw = d.grid.shape
     xs = (np.arange(gw) + 0.5) * (w / gw) - 0.5
     ys = (np.arange(gh) + 0.5) * (h / gh) - 0.5
+    score = "score" if (gh, gw) == (h, w) else "score (mean of its block)"
     fig = go.Figure()
     fig.add_trace(go.Image(source=data_uri(encode_png(d.shown)), x0=-0.5 + 0.5 * w / sw, y0=-0.5 + 0.5 * h / sh,
                            dx=w / sw, dy=h / sh, hoverinfo="skip"))
     fig.add_trace(go.Heatmap(
         z=d.grid, x=xs, y=ys, colorscale=colour_scales.plotly_scale(d.scale), zmin=d.lo, zmax=d.hi,
-        opacity=d.opacity, zsmooth="best", colorbar=dict(title="score", thickness=14),
-        hovertemplate="x %{x:.0f}, y %{y:.0f}<br>score %{z:.3f}<extra></extra>",
+        opacity=d.opacity, zsmooth="best", colorbar=colour_bar(d),
+        customdata=d.raw if d.raw is not None else d.grid,
+        hovertemplate=f"x %{{x:.0f}}, y %{{y:.0f}}<br>{score} %{{customdata:.3g}}"
+                      "<br>shown as %{z:.2f} on the colour bar<extra></extra>",
     ))
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
-    fig.update_layout(margin=dict(l=0, r=0, t=30 if d.title else 0, b=0), title=d.title and label(d.title),
-                      height=max(260, min(640, 560 * h / w)))
+    fig.update_layout(margin=dict(l=0, r=0, t=30 if d.title else 0, b=100), title=d.title and label(d.title),
+                      height=max(260, min(640, 560 * h / w)) + 100)
     return fig
 
 
-def png(d: Overlay) -> bytes:
-    """The displayed image with the coloured map blended over it at the figure's opacity."""
+def blended(d: Overlay) -> np.ndarray:
+    """The displayed image with the coloured map blended over it at the figure's opacity (RGB uint8)."""
     base = d.shown.astype(np.float32)
-    blended = base * (1 - d.opacity) + d.heat.astype(np.float32) * d.opacity
-    return encode_png(blended.round().astype(np.uint8))
+    return (base * (1 - d.opacity) + d.heat.astype(np.float32) * d.opacity).round().astype(np.uint8)
+
+
+def png(d: Overlay) -> bytes:
+    """The blended image (top left) with its colour bar and legend below it: what the PDF and the bundle show."""
+    image = blended(d)
+    h, w = image.shape[:2]
+    width = max(w, LEGEND_MIN_WIDTH)
+    panel = d.legend.panel(d.scale, d.lo, d.hi, width)
+    canvas = np.full((h + panel.shape[0], width, 3), 255, dtype=np.uint8)
+    canvas[:h, :w] = image
+    canvas[h:] = panel
+    return encode_png(canvas)
 
 
 RENDERER = Renderer("image_overlay", prepare, plotly=plotly, png=png)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reports.figures.base import Renderer
-from reports.figures.colour_scales import POSITIVE, sign_colour, tint
+from reports.figures.colour_scales import NEGATIVE, POSITIVE, sign_colour, tint
 
 MAX_ALPHA = 0.8
 
@@ -38,8 +38,22 @@ class Piece:
 
 
 @dataclass
+class Key:
+    """The legend: what the backgrounds mean, with a swatch of each colour at full strength."""
+
+    title: str  # "relevance to positive"
+    swatches: list[tuple[tuple[int, int, int], str]]  # (colour, what it means)
+    strength: str  # how opaque a background is
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}: " + ", ".join(w for _, w in self.swatches) + f"; {self.strength}"
+
+
+@dataclass
 class Highlight:
     pieces: list[Piece]
+    key: Key | None = None
 
     @property
     def cells(self) -> list[Piece]:
@@ -95,11 +109,34 @@ def prepare(explanation, text: str | None = None, per_word: bool = False) -> Hig
             shown = text[a:b] if b > a else u["label"]
             cursor = max(cursor, b)
         pieces.append(Piece(shown, u["label"], u["score"], colour, alpha, "token"))
-    return Highlight(pieces)
+    return Highlight(pieces, key(explanation, top))
+
+
+def key(explanation, top: float) -> Key:
+    e = explanation
+    target = e.target_label if e.target_label is not None else (None if e.target is None else f"class {e.target}")
+    title = f"relevance to {target}" if target is not None else "relevance"
+    if e.signed:
+        swatches = [(POSITIVE, "red raises the class score"), (NEGATIVE, "blue lowers it")]
+        strength = f"the stronger the colour, the larger |score| (full at {top:.3g}, the text's largest)"
+    else:
+        swatches = [(POSITIVE, "red: a higher score")]
+        strength = f"the stronger the colour, the higher the score (full at {top:.3g}, the text's largest)"
+    return Key(title, swatches, strength)
+
+
+def legend_html(k: Key) -> str:
+    """The legend line below the highlighted text, escaped: a swatch per colour and the words."""
+    e = html_lib.escape
+    swatches = " ".join(
+        f'<span style="background:rgba({c[0]},{c[1]},{c[2]},{MAX_ALPHA});border-radius:3px;padding:0 6px">&nbsp;'
+        f'</span> {e(words)}' for c, words in k.swatches)
+    return (f'<div class="lumen-legend" style="font-size:0.8em;color:#555;margin-top:2px">'
+            f'{e(k.title)}: {swatches}; {e(k.strength)}</div>')
 
 
 def html(d: Highlight) -> str:
-    """Every piece escaped with ``html.escape``; the token and its score show on hover."""
+    """Every piece escaped with ``html.escape``; the token and its score show on hover; the legend below."""
     out = []
     for p in d.pieces:
         if p.kind == "gap":
@@ -109,7 +146,8 @@ def html(d: Highlight) -> str:
         else:
             out.append(f'<span class="lumen-token" title="{html_lib.escape(p.label)}: {p.score:+.4g}" '
                        f'style="background:{p.css};border-radius:3px;padding:1px 1px">{html_lib.escape(p.shown)}</span>')
-    return '<div style="line-height:2;white-space:pre-wrap">' + "".join(out) + "</div>"
+    legend = legend_html(d.key) if d.key is not None else ""
+    return '<div style="line-height:2;white-space:pre-wrap">' + "".join(out) + "</div>" + legend
 
 
 def token_html(text: str | None, explanation, per_word: bool = False) -> str:

@@ -119,3 +119,21 @@ def test_gradient_cams_chosen_together_share_one_pass(at):
     captions = caption_texts(at)
     assert "1 forward + 1 backward (one layer gradients pass, shared with hires-cam, layer-cam)" in captions
     assert captions.count("0 forward + 0 backward (shares grad-cam's layer gradients pass)") == 2
+
+
+def test_clip_slider_sets_the_maps_scale_and_the_report_keeps_it(at):
+    import json
+
+    def colour_bar_title():
+        chart = next(c for c in at.get("plotly_chart") if "-heatmap:" in c.proto.id)
+        return json.loads(chart.proto.spec)["data"][1]["colorbar"]["title"]["text"]
+
+    at.button(key="run").click().run()
+    slider = at.slider(key="clip_percentile")
+    assert slider.value == 99 and "Captum" in slider.help
+    assert "relevance to Egyptian cat" in colour_bar_title() and "99th percentile" in colour_bar_title()
+    slider.set_value(100.0).run()
+    assert not at.exception and "not clipped" in colour_bar_title()
+    at.button(key="add_report:image:grad-cam").click().run()
+    item = at.session_state["report_items"][-1]
+    assert item.view_options["image_overlay"]["percentile"] == 100

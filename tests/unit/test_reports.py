@@ -63,7 +63,8 @@ def report():
     agreement = Agreement(["grad-cam", "integrated-gradients" + ATTR], [[1.0, 0.25], [0.25, 1.0]], "spearman")
     items = [
         ReportItem(image_e, image, model, [(3, "cat" + ATTR, 0.75), (5, "dog", 0.125)], {"deletion_auc": 0.125},
-                   agreement, input_name="photo" + ATTR + ".png"),
+                   agreement, input_name="photo" + ATTR + ".png",
+                   view_options={"image_overlay": {"colormap": "Viridis", "opacity": 0.25, "percentile": 95.0}}),
         ReportItem(text_e, "I love " + SCRIPT + " ü love — Привет", model, [(1, "positive", 0.9)], {}, agreement),
         ReportItem(gen_e, "a " + SCRIPT + " c d", model),
         ReportItem(tab_e, {"radius": np.float64(1.5), "texture" + ATTR: SCRIPT, "area": 3}, model, [(0, "malignant", 0.6)]),
@@ -138,7 +139,9 @@ def test_html_token_highlight_colours_follow_the_sign():
     spans = [a for t, a in parser.tags if t == "span"]
     assert "rgba(214,39,40,0.800)" in spans[0]["style"]  # strongest positive: full red
     assert "rgba(31,119,180,0.400)" in spans[1]["style"]  # half as strong, negative: blue
-    assert "".join(parser.text).split() == ["up", "down", "<b>"] and "<b>" not in out
+    words = " ".join(parser.text).split()
+    assert words[:3] == ["up", "down", "<b>"] and "<b>" not in out
+    assert " ".join(words[3:]).startswith("relevance: red raises the class score")  # then the legend, below the text
 
 
 def test_pdf_opens_with_images_and_every_method(report):
@@ -186,6 +189,7 @@ def _roundtrip_equal(a: ReportItem, b: ReportItem):
     else:
         assert a.input == b.input and type(a.input) is type(b.input)
     assert (a.model, a.prediction, a.metrics, a.input_name) == (b.model, b.prediction, b.metrics, b.input_name)
+    assert a.view_options == b.view_options
     assert (a.agreement is None) == (b.agreement is None)
     if a.agreement is not None:
         assert a.agreement.same_as(b.agreement)
