@@ -6,7 +6,7 @@ import streamlit as st
 from explainers import get_method, get_modality, list_modalities, methods_for
 from explainers.core.compare import best, compare, compare_cost, figures_table
 from explainers.core.registry import default_methods
-from explainers.metrics.agreement import AGREEMENTS, agreement
+from explainers.metrics.agreement import AGREEMENTS, agreement_of
 from explainers.metrics.sanity import PASS_BELOW, sanity_applies
 from pages.widgets import (
     app_runs_first,
@@ -21,7 +21,7 @@ from pages.widgets import (
 from reports.figures import COLORMAPS, renderer
 from reports.figures.faithfulness_curves import has_curves
 from reports.report import Agreement
-from reports.views import explanation_views, view_html
+from reports.views import explanation_views, shown_scores, view_html
 
 app_runs_first()
 
@@ -93,10 +93,6 @@ magnitude = SCALES[st.radio(
     "Show and compare", list(SCALES), horizontal=True, key="compare_scale",
     help="The tiles and the agreement matrix use the same values: the scores' magnitudes (every method on one "
          "scale, whatever its sign convention) or the signed scores.")]
-names = [e.method for e in results]
-matrix = agreement(results, metric, top_k, magnitude=magnitude) if len(results) > 1 else None
-agreement_name = f"{metric} of |score|" if magnitude else f"{metric} of signed scores"
-shared_agreement = Agreement(names, matrix, agreement_name) if matrix is not None else None
 
 
 def show_figures_table(results) -> None:
@@ -134,10 +130,16 @@ if "image_overlay" in spec.figures:
                                  help="Signed maps always use a diverging red–blue map."),
         "opacity": c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="compare_opacity"), "magnitude": magnitude,
         "percentile": clip_slider(c3, "compare_clip_percentile")}
-st.caption("One scale for all: each map is shown in [0, 1] and each bar chart by |score|, whatever the method's sign "
-           "convention; the agreement matrix compares these magnitudes." if magnitude else
-           "Signed scores: methods that keep a sign show it (red positive, blue negative), the others stay in [0, 1]; "
-           "the agreement matrix compares the signed scores.")
+names = [e.method for e in results]
+# the agreement of exactly what the tiles show (reports.views.shown_scores): magnitudes or signed, maps clipped
+matrix = agreement_of([shown_scores(e, x, options) for e in results], metric, top_k) if len(results) > 1 else None
+agreement_name = f"{metric} of |score|" if magnitude else f"{metric} of signed scores"
+shared_agreement = Agreement(names, matrix, agreement_name) if matrix is not None else None
+st.caption(("One scale for all: each map is shown in [0, 1] and each bar chart by |score|, whatever the method's "
+            "sign convention; the agreement matrix compares these magnitudes" if magnitude else
+            "Signed scores: methods that keep a sign show it (red positive, blue negative), the others stay in [0, 1]; "
+            "the agreement matrix compares the signed scores")
+           + (", as the maps show them (clipped at the chosen percentile)." if "image_overlay" in options else "."))
 columns = st.columns(min(3, len(results)) or 1)
 for i, e in enumerate(results):
     with columns[i % len(columns)]:

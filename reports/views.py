@@ -17,6 +17,7 @@ from explainers import Explanation, get_modality
 from models.errors import ExplainerError
 from reports.describe import is_craft
 from reports.figures import renderer
+from reports.figures.base import CLIP_PERCENTILE, display_scores
 from reports.figures.concept_crops import has_crops
 from reports.report import ReportItem
 
@@ -77,6 +78,20 @@ def explanation_views(e: Explanation, x, options: dict[str, dict] | None = None)
         kinds = [kind for kind, rule in RULES.items() if rule.shows(e, x)][:1]
     return [View(kind, RULES[kind].title(e), renderer(kind).prepare(*RULES[kind].args(e, x), **options.get(kind, {})))
             for kind in kinds]
+
+
+def shown_scores(e: Explanation, x, options: dict[str, dict] | None = None) -> np.ndarray:
+    """The values ``e``'s tile is drawn from with ``options`` (as ``explanation_views`` takes them), one per
+    feature: a map over its image on the overlay's display scale (magnitudes or signed, clipped at its percentile,
+    before the display's block means), else the bars' scores or their magnitudes. Compare's agreement reads these,
+    so that it compares what the tiles show."""
+    options = options or {}
+    if "image_overlay" in figure_kinds(e) and RULES["image_overlay"].shows(e, x):
+        o = options.get("image_overlay", {})
+        magnitude = bool(o.get("magnitude"))
+        values = np.abs(e.scores) if magnitude else e.scores
+        return display_scores(values, e.signed and not magnitude, o.get("percentile", CLIP_PERCENTILE))
+    return np.abs(e.scores) if options.get("ranked_bars", {}).get("magnitude") else np.asarray(e.scores)
 
 
 def view_html(view: View) -> str:

@@ -55,8 +55,12 @@ def pairwise_agreement(a, b, metric: str = "spearman", top_k: float = 0.1) -> fl
 def agreement(explanations: list[Explanation], metric: str = "spearman", top_k: float = 0.1,
               magnitude: bool = False) -> np.ndarray:
     """The symmetric matrix of pairwise agreement between explanations of one input (1 on the diagonal).
-    ``magnitude``: compare |scores|, as Compare's tiles show them on their shared scale; else the signed scores."""
-    shown = [np.abs(e.scores) if magnitude else e.scores for e in explanations]
+    ``magnitude``: compare |scores|; else the signed scores."""
+    return agreement_of([np.abs(e.scores) if magnitude else e.scores for e in explanations], metric, top_k)
+
+
+def agreement_of(shown: list, metric: str = "spearman", top_k: float = 0.1) -> np.ndarray:
+    """``agreement`` of score arrays as given (Compare gives what its tiles show: reports.views.shown_scores)."""
     n = len(shown)
     matrix = np.eye(n)
     for i in range(n):

@@ -140,3 +140,28 @@ def test_agreement_is_computed_on_what_the_tiles_show(at):
     signed = _shown_agreement(at)
     at.radio(key="compare_scale").set_value("magnitude (|score|)").run()
     assert not np.allclose(signed, _shown_agreement(at))  # the choice reaches the matrix
+
+
+@pytest.mark.slow  # the embedded CNN: seconds
+def test_image_agreement_is_computed_on_the_maps_as_shown(at):
+    from explainers.metrics.agreement import _features
+    from reports.figures.base import display_scores
+
+    open_page(at)
+    at.multiselect(key="compare_methods:image").set_value(["saliency", "grad-cam"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    results = at.session_state["compare_results"][1]
+    for scale, percentile in (("signed", 90.0), ("magnitude (|score|)", 99.0)):
+        at.radio(key="compare_scale").set_value(scale).run()
+        at.slider(key="compare_clip_percentile").set_value(percentile).run()
+        magnitude = scale.startswith("magnitude")
+        # the tiles' values: each map on the display scale, clipped at the percentile (then block means, 64 a side)
+        arrays = [_features(display_scores(np.abs(e.scores) if magnitude else e.scores, e.signed and not magnitude,
+                                           percentile)) for e in results]
+        expected = np.array([[spearmanr(a, b).statistic for b in arrays] for a in arrays])
+        assert np.allclose(_shown_agreement(at), expected, atol=1e-9), scale
+        if percentile < 99:  # and not on the unclipped scores, which differ once a tenth of each map is clipped
+            raw = [_features(np.abs(e.scores) if magnitude else e.scores) for e in results]
+            assert not np.allclose(_shown_agreement(at), [[spearmanr(a, b).statistic for b in raw] for a in raw],
+                                   atol=1e-3)
