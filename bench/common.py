@@ -53,7 +53,14 @@ def best_forward_per_image(model, x: torch.Tensor, batch_sizes=(1, 4, 8, 16, 32,
     best = (float("inf"), 1)
     with torch.inference_mode():
         for b in batch_sizes:
-            batch = x.expand(b, *x.shape[1:]).contiguous()
+            batch = x.expand(b, *x.shape[1:]).contiguous(memory_format=_memory_format(x))
             t = median_time(lambda: model.module(batch), model.device, repeats) / b
             best = min(best, (t, b))
     return best
+
+
+def _memory_format(x: torch.Tensor):
+    """``x``'s layout, kept by a batch built from it (``contiguous()`` alone turns channels-last back)."""
+    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
