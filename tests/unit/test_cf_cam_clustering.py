@@ -270,3 +270,12 @@ def test_unambiguous_cases_occur():
             norms = np.linalg.norm(acts, axis=1)
             unambiguous_layers += not ambiguous(acts[norms < np.percentile(norms, STRONG_PERCENTILE)])
     assert unambiguous_layers >= 10
+
+
+@pytest.mark.parametrize(
+    "X",
+    [np.zeros((5, 4)), np.ones((3, 4)), np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[0.0, 1.0], [0.0, 1.0], [5.0, 5.0]])],
+    ids=["all-zero", "all-equal", "two", "a-pair-and-one"],
+)
+def test_cluster_channels_on_few_or_equal_rows(X):
+    np.testing.assert_array_equal(cluster_channels(X), reference_labels(X, precomputed=True))
