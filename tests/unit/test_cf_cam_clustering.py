@@ -279,3 +279,16 @@ def test_unambiguous_cases_occur():
 )
 def test_cluster_channels_on_few_or_equal_rows(X):
     np.testing.assert_array_equal(cluster_channels(X), reference_labels(X, precomputed=True))
+
+
+def test_distinct_rows_when_rows_project_alike(monkeypatch):
+    """Rows that the random projection cannot tell apart are still told apart (by their bytes)."""
+    from explainers.image import cf_cam
+
+    X = dataset("dead", 40, 0)
+    expected = distinct_rows(X)
+    monkeypatch.setattr(cf_cam, "_HASH", np.zeros_like(cf_cam._HASH))  # every row projects to 0
+    first, inverse, counts = distinct_rows(X)
+    np.testing.assert_array_equal(X[first][inverse], X)
+    assert sorted(counts.tolist()) == sorted(expected[2].tolist()) and len(set(first)) == len(first)
+    assert set(first.tolist()) == set(expected[0].tolist())  # the same first occurrences
