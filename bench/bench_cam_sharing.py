@@ -21,10 +21,12 @@ Results (``python -m bench.bench_cam_sharing --repeats 10``, CPU, 2 threads, che
 
 - before the fast CF-CAM clustering (pdist + scikit-learn DBSCAN): shared 40.7 ms, grad-cam alone
   24.6 ms, shared / grad-cam 1.65, shared-5 / grad-cam 1.04; CF-CAM's rule 17.5 ms.
-- after (one distance matrix of the distinct maps, our DBSCAN; the CPU shared with other jobs, load
-  3.5-5 on 2 cores, so ``--repeats 30`` to find quiet moments): shared 31.6 ms, shared-5 29.2 ms,
-  grad-cam alone 27.4 ms, shared / grad-cam 1.15, shared-5 / grad-cam 1.07, separate / shared 5.3;
-  CF-CAM's rule 1.69 ms beside the reference's 15.8 ms (best of 150).
+- after (one distance matrix of the distinct maps, our DBSCAN), the CPU shared with other jobs;
+  three runs of ``--repeats 10`` at load 1.3: shared 25.1 / 25.0 / 26.7 ms, grad-cam alone 21.2 /
+  21.0 / 23.7 ms, shared / grad-cam 1.19 / 1.19 / 1.12, shared-5 / grad-cam 1.07 / 1.08 / 1.16,
+  separate / shared 5.2-5.8; CF-CAM's rule 1.5 ms beside the reference's 14.7-16.2 ms (best of 50).
+  At load 3-5 grad-cam alone reads 27-70 ms and the ratios scatter (0.6-1.3): compare only quiet runs.
+  CF-CAM now adds about 2 ms to the shared run (its rule, ~1-1.5 ms, and its map's resize, as each CAM).
 """
 
 from __future__ import annotations
