@@ -107,7 +107,8 @@ def show_figures_table(results) -> None:
 
     def highlight(column):
         name = next(n for n, h in headers.items() if h == column.name)
-        return ["font-weight: bold; background-color: #d9f2d9" if m == winners.get(name) else "" for m in column.index]
+        return ["font-weight: bold; background-color: #d9f2d9" if m in winners.get(name, ()) else ""
+                for m in column.index]
 
     st.subheader("Faithfulness")
     st.dataframe(frame.style.apply(highlight, subset=list(headers.values())).format(precision=3, subset=list(
@@ -115,7 +116,7 @@ def show_figures_table(results) -> None:
     sanity = f" The sanity check passes when ρ < {PASS_BELOW} with the top layers randomised." \
         if "sanity" in frame.columns else ""
     st.caption(f"Sorted by {headers[headline]}; click a column to sort by it. The best value of each figure is "
-               f"highlighted. The random baseline is a row: a method should beat it.{sanity}")
+               f"highlighted (ties: all of them; none when every method has the same value). The random baseline is a row: a method should beat it.{sanity}")
 
 show_figures_table(results)
 spec = get_modality(modality)

@@ -221,12 +221,13 @@ def figures_table(results: list[Explanation]) -> tuple[list[dict], dict[str, str
     return rows, shown, headers
 
 
-def best(rows: list[dict], better: dict[str, str]) -> dict[str, str]:
-    """{figure: the method with the best value of it} (ties: the first row)."""
+def best(rows: list[dict], better: dict[str, str]) -> dict[str, set[str]]:
+    """{figure: the methods with the best value of it}: every method tied at the best, none when all are equal
+    (a figure that does not tell the methods apart has no best)."""
     out = {}
     for name, way in better.items():
-        values = [(row[name], row["method"]) for row in rows if name in row and row[name] == row[name]]  # not NaN
-        if values:
-            pick = min if way == "lower" else max
-            out[name] = pick(values, key=lambda v: v[0])[1]
+        values = {row["method"]: row[name] for row in rows if name in row and row[name] == row[name]}  # not NaN
+        if len(set(values.values())) > 1:
+            top = (min if way == "lower" else max)(values.values())
+            out[name] = {method for method, value in values.items() if value == top}
     return out

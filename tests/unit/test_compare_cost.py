@@ -172,3 +172,25 @@ def test_faithfulness_many_fills_each_explanation_as_faithfulness_does(models, m
         for key, value in faithfulness(model, x, one).items():
             assert value == figures[key] if isinstance(value, str) else np.allclose(value, figures[key], atol=1e-5,
                                                                                     equal_nan=True), key
+
+
+def test_the_table_highlights_every_best_value_and_none_when_a_figure_does_not_separate_the_methods():
+    from explainers.core.compare import best
+
+    rows = [{"method": "a", "srg": 0.2, "morf_auc": 0.3, "increase": 0.0, "gap": float("nan")},
+            {"method": "b", "srg": 0.2, "morf_auc": 0.1, "increase": 0.0, "gap": 1.0},
+            {"method": "random", "srg": 0.0, "morf_auc": 0.5, "increase": 0.0, "gap": 2.0}]
+    better = {"srg": "higher", "morf_auc": "lower", "increase": "higher", "gap": "lower"}
+    assert best(rows, better) == {"srg": {"a", "b"}, "morf_auc": {"b"}, "gap": {"b"}}
+
+
+def test_the_figures_table_has_a_row_per_method_and_headers_with_unit_and_direction(models):
+    from explainers.core.compare import figures_table
+
+    model, x = models["image"], INPUTS["image"]
+    out = compare(model, x, {"saliency": {}}, sanity=True)
+    rows, better, headers = figures_table(out)
+    assert [r["method"] for r in rows] == ["saliency", "random"] and next(iter(better)) == "srg"
+    assert headers["average_drop"] == "average drop (%) — lower is better"
+    assert rows[0]["sanity"] in ("passes", "FAILS") and "sanity" not in rows[1]
+    assert rows[0]["srg"] == out[0].faithfulness["srg"]
