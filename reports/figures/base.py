@@ -135,6 +135,17 @@ class Legend:
         draw.text((pad, y), _fit(draw, clipping, small, inner), font=small, fill=(60, 60, 60))
         return np.asarray(panel)
 
+    def under(self, image: np.ndarray, scale: str, lo: float, hi: float) -> np.ndarray:
+        """``image`` (RGB uint8, top left) with this legend's ``panel`` below it, on a white canvas at least
+        ``LEGEND_MIN_WIDTH`` wide: the PNG form of every map with a colour bar."""
+        h, w = image.shape[:2]
+        width = max(w, LEGEND_MIN_WIDTH)
+        panel = self.panel(scale, lo, hi, width)
+        canvas = np.full((h + panel.shape[0], width, 3), 255, dtype=np.uint8)
+        canvas[:h, :w] = image
+        canvas[h:] = panel
+        return canvas
+
 
 LEGEND_MIN_WIDTH = 420  # px: a PNG narrower than this is drawn on a canvas this wide, so its legend's words fit
 

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from models.inputs.images import encode_png
 from reports.figures import colour_scales
-from reports.figures.base import LEGEND_MIN_WIDTH, Legend, label, labels
+from reports.figures.base import Legend, label, labels
 
 
 @dataclass
@@ -90,10 +90,4 @@ def png(d: Cells, cell: int = 12, max_side: int = 1200) -> bytes:
     image = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
     if d.legend is None:
         return encode_png(image)
-    h, w = image.shape[:2]  # a map's cells: its colour bar and legend below them
-    width = max(w, LEGEND_MIN_WIDTH)
-    panel = d.legend.panel(d.scale, d.lo, d.hi, width)
-    canvas = np.full((h + panel.shape[0], width, 3), 255, dtype=np.uint8)
-    canvas[:h, :w] = image
-    canvas[h:] = panel
-    return encode_png(canvas)
+    return encode_png(d.legend.under(image, d.scale, d.lo, d.hi))  # a map's cells: its colour bar below them

@@ -15,7 +15,7 @@ from PIL import Image
 
 from models.inputs.images import encode_png
 from reports.figures import colour_scales
-from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, LEGEND_MIN_WIDTH, Legend, Renderer, data_uri,
+from reports.figures.base import (CLIP_PERCENTILE, HEATMAP_SIDE, Legend, Renderer, data_uri,
                                   display_scores, downscale, label, resize_values, scaling)
 
 
@@ -114,14 +114,7 @@ def blended(d: Overlay) -> np.ndarray:
 
 def png(d: Overlay) -> bytes:
     """The blended image (top left) with its colour bar and legend below it: what the PDF and the bundle show."""
-    image = blended(d)
-    h, w = image.shape[:2]
-    width = max(w, LEGEND_MIN_WIDTH)
-    panel = d.legend.panel(d.scale, d.lo, d.hi, width)
-    canvas = np.full((h + panel.shape[0], width, 3), 255, dtype=np.uint8)
-    canvas[:h, :w] = image
-    canvas[h:] = panel
-    return encode_png(canvas)
+    return encode_png(d.legend.under(blended(d), d.scale, d.lo, d.hi))
 
 
 RENDERER = Renderer("image_overlay", prepare, plotly=plotly, png=png)
