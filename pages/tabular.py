@@ -18,6 +18,7 @@ from explainers.tabular.shap_methods import (
 )
 from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
+from models.units import duration
 from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
@@ -170,7 +171,7 @@ with global_tab:
     if result and result["model"] == model.name:
         e = result["e"]
         st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{plain(e.target_label)}** · "
-                   f"{e.runtime_s:.2f} s · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
+                   f"{duration(e.runtime_s)} · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
         st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
             e.feature_names, e.scores, f"Mean |SHAP| ({e.method})", "mean |SHAP value|")), key="tab_bar")
         st.plotly_chart(renderer("beeswarm").figure(e), key="tab_beeswarm")
@@ -215,7 +216,7 @@ with local_tab:
     if result and result["model"] == model.name:
         e = result["e"]
         output = e.extras["output"]
-        st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s:.2f} s · {e.n_forward:,} model rows "
+        st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward:,} model rows "
                    f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
         st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{model.output_kind} ({e.target_label})"),
                         key="tab_waterfall")

@@ -61,3 +61,29 @@ def test_duration_grows_with_the_span():
 def test_duration_refuses_what_is_not_a_span(bad, says):
     with pytest.raises(ValueError, match=says):
         duration(bad)
+
+
+def test_exports_write_runtimes_in_human_units():
+    """The HTML and PDF exports say a 424.939 s run took "7.1 min", as the pages do (not "424.939 s")."""
+    import hashlib
+    import io
+
+    import numpy as np
+    import pypdf
+
+    from explainers.core.explanation import Explanation
+    from reports.html import to_html
+    from reports.pdf import to_pdf
+    from reports.report import HASH_OF_FILE, ModelIdentity, ReportItem, new_report
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    model = ModelIdentity("tiny", "hand-made", hashlib.sha256(b"w").hexdigest(), HASH_OF_FILE)
+    slow = Explanation(rng.random((24, 32)), "occlusion", "image", "tiny", 3, "cat", runtime_s=424.939, n_forward=9)
+    fast = Explanation(rng.random((24, 32)), "grad-cam", "image", "tiny", 3, "cat", runtime_s=0.0042, n_forward=1)
+    report = new_report("timings", [ReportItem(slow, image, model), ReportItem(fast, image, model)])
+    html = to_html(report)
+    pdf = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(to_pdf(report))).pages)
+    for text in (html, pdf):
+        assert "7.1 min" in text and "4.2 ms" in text
+        assert "424.939" not in text and "0.004 s" not in text
