@@ -4,7 +4,8 @@ Concepts often share a spot (with 8 images, prevalence and reliability are eight
 over each other. Labels are now placed: concepts at the same spot get one joined label ("concepts 2, 5"), and each
 label takes the first side of its marker (above, below, right, left, then the corners) whose box, as estimated on a
 typical plot (``PLOT_W`` × ``PLOT_H`` pixels, ``CHAR_W`` per character), meets no other label, marker or the plot's
-edge; where every side collides it takes the one that overlaps least. The hover text names every concept."""
+edge; where every side collides it takes the one that overlaps least. The hover text names every concept.
+On a plot narrower than ``PLOT_W`` (a window under about 1000 px) neighbouring labels can still touch."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from reports.figures.base import Renderer, css
 from reports.figures.colour_scales import concept_colour
 
 X_RANGE = (-0.05, 1.05)
-Y_RANGE = (-0.08, 1.15)
-PLOT_W, PLOT_H = 640.0, 300.0  # the plot area the placement assumes (px): a page column, height 360 less margins
-CHAR_W, LINE_H, GAP = 7.0, 15.0, 3.0  # the label font's mean character width, its line height, marker-to-label gap
+Y_RANGE = (-0.08, 1.25)  # headroom above 100 %, where most concepts sit, for their labels
+PLOT_W, PLOT_H = 700.0, 300.0  # the plot area the placement assumes (px): a wide page's column, 360 less margins
+CHAR_W, LINE_H, GAP = 6.5, 15.0, 3.0  # the label font's mean character width, its line height, marker-to-label gap
 # candidate sides: Plotly's textposition and where the label's box sits relative to the marker (dx, dy in -1/0/1)
 SIDES = [("top center", 0, 1), ("bottom center", 0, -1), ("middle right", 1, 0), ("middle left", -1, 0),
          ("top right", 1, 1), ("top left", -1, 1), ("bottom right", 1, -1), ("bottom left", -1, -1)]
@@ -61,6 +62,10 @@ def _overlap(a, b) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
+def _grow(box, by: float):
+    return box[0] - by, box[1] - by, box[2] + by, box[3] + by
+
+
 def _outside(box) -> float:
     """The box's area beyond the plot's edges (Plotly clips it)."""
     inside = _overlap(box, (0.0, 0.0, PLOT_W, PLOT_H))
@@ -94,7 +99,7 @@ def place_labels(concepts, x, y, size) -> tuple[list[str], list[str]]:
         for side, _, _ in SIDES:
             box = label_box(x[carrier], y[carrier], size[carrier], text, side)
             cost = sum(_overlap(box, b) for b in placed) + _outside(box) * 2
-            cost += sum(_overlap(box, markers[k]) for k in range(n) if k not in members)
+            cost += sum(_overlap(box, _grow(markers[k], GAP)) for k in range(n) if k not in members)
             if best_cost is None or cost < best_cost - 1e-9:
                 best, best_cost = (side, box), cost
             if cost == 0:
@@ -128,7 +133,7 @@ def plotly(d: Points) -> go.Figure:
                       xaxis=dict(title="prevalence (share of images where it dominates)", tickformat=".0%",
                                  range=list(X_RANGE)),
                       yaxis=dict(title="reliability (model accuracy on those images)", tickformat=".0%",
-                                 range=list(Y_RANGE)))
+                                 range=list(Y_RANGE), tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0]))
     return fig
 
 
