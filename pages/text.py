@@ -5,6 +5,7 @@ import streamlit as st
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
 from explainers.metrics.text import REMOVAL_WORDS
+from models.inputs.language import language_note
 from models.units import duration
 from pages.widgets import (
     app_runs_first,
@@ -37,6 +38,8 @@ except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
     st.stop()
 if encoding.warning:
     st.warning(plain_sentence(encoding.warning))
+if note := language_note(encoding.text, model.language):  # a guess, never a gate (models/inputs/language.py)
+    st.info(plain_sentence(note), icon=":material/translate:")
 
 st.markdown("**Predictions**")
 st.plotly_chart(renderer("top_classes").figure(prediction.top(min(5, len(model.labels)))), width="stretch",
