@@ -144,8 +144,10 @@ st.caption(background_note(method, model, params))
 
 target = None
 if model.task == "classification":
-    target = st.selectbox("Class to explain", [None, *range(len(model.labels))], key=f"tab_class:{model.name}",
-                          format_func=lambda i: "the predicted class" if i is None else model.labels[i])
+    # -1, not None, for the predicted class: a selectbox showing None reads "Choose an option"
+    target = st.selectbox("Class to explain", [-1, *range(len(model.labels))], key=f"tab_class:{model.name}",
+                          format_func=lambda i: "the predicted class" if i == -1 else model.labels[i])
+    target = None if target in (-1, None) else target
 
 try:
     per_row = spec.estimate(params, model)[0]
