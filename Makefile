@@ -1,4 +1,5 @@
-# `make run`: set up and start the app. `make test`: set up and run every test.
+# `make run`: set up and start the app (`make run PORT=8600` serves it on another port; Streamlit's own default,
+# 8501, or .streamlit/config.toml's, otherwise). `make test`: set up and run every test.
 # `make test-fast`: the tests not marked slow (no embedded model on real inputs, no browser), in minutes.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,8 +20,11 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 
 setup: $(VENV)/.runtime
 
+# the port to serve on; empty: Streamlit's default
+PORT ?=
+
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py
+	$(PY) -m streamlit run app.py $(if $(strip $(PORT)),--server.port $(PORT))
 
 # the browser for the end-to-end tests; fonts for Chinese, Japanese and Korean in PDF reports
 DEBIAN_PACKAGES := chromium fonts-droid-fallback fonts-nanum

@@ -102,6 +102,7 @@ def explain_command(args) -> int:
     from explainers import default_method, explain, get_method, get_modality
     from explainers.core.modality import faithfulness_many
     from models import load_model
+    from models.units import duration
 
     model = load_model(args.model, device=args.device, weights=args.weights, labels=args.labels) \
         if (args.weights or args.labels) else load_model(args.model, device=args.device)
@@ -136,7 +137,7 @@ def explain_command(args) -> int:
     written = _export(report, args)
     for item in items:
         e = item.explanation
-        print(f"{item.input_name}\t{e.method}\t{e.target_label}\t{e.runtime_s:.3f} s\t"
+        print(f"{item.input_name}\t{e.method}\t{e.target_label}\t{duration(e.runtime_s)}\t"
               f"{e.n_forward} forward + {e.n_backward} backward")
     for path in written:
         print(f"wrote {path}", file=sys.stderr)

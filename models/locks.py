@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
+from models.units import duration
+
 WAITING = "Waiting for another run on this model"
 
 
@@ -157,12 +159,14 @@ def waiting_reports(callback: Callable[[str], None] | None):
 
 
 def waiting_sentence(holders: list[Holder], now: float | None = None) -> str:
-    """'Waiting for another run on this model (about N s)…', N the holders' remaining time (omitted if unknown)."""
+    """'Waiting for another run on this model (about N s)…', N the holders' remaining time (omitted if unknown), in
+    whole seconds up to 90 s, then as ``duration`` writes it ("about 7.5 min")."""
     now = time.monotonic() if now is None else now
     left = [h.remaining_s(now) for h in holders]
     if not left or any(s is None for s in left):
         return f"{WAITING}…"
-    return f"{WAITING} (about {max(1, math.ceil(sum(left)))} s)…"
+    seconds = max(1, math.ceil(sum(left)))
+    return f"{WAITING} (about {seconds} s)…" if seconds <= 90 else f"{WAITING} (about {duration(seconds)})…"
 
 
 def _tell_waiting(holders: list[Holder]) -> None:

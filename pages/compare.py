@@ -8,6 +8,7 @@ from explainers.core.compare import best, compare, compare_cost, figures_table
 from explainers.core.registry import default_methods
 from explainers.metrics.agreement import AGREEMENTS, agreement_of
 from explainers.metrics.sanity import PASS_BELOW, sanity_applies
+from models.units import duration
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -151,7 +152,7 @@ for i, e in enumerate(results):
                 st.plotly_chart(draw.plotly(view.data), width="stretch", key=f"compare_{view.kind}:{e.method}")
             else:
                 st.markdown(view_html(view), unsafe_allow_html=True)
-        st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
+        st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction,
                       view_options=options)

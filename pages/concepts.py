@@ -9,6 +9,7 @@ from explainers import explain, get_method
 from explainers.core.cost import estimate
 from models.inputs.images import UPLOAD_TYPES, decode_image, decode_zip
 from models.inputs.samples import IMAGE_SAMPLES, sample_views
+from models.units import duration
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -98,7 +99,7 @@ except Exception as exc:  # noqa: BLE001
     st.stop()
 st.caption(
     f"Estimated cost: {n_forward * len(images)} forward + {n_backward * len(images)} backward passes "
-    f"≈ {seconds * len(images):.1f} s on {model.device_description} ({len(images)} images; passes × measured time "
+    f"≈ {duration(seconds * len(images))} on {model.device_description} ({len(images)} images; passes × measured time "
     "per pass, plus the factorisation)."
 )
 memory_caption(model, {"craft": params}, n_images=len(images))
@@ -117,9 +118,9 @@ if stored is None or stored[0] != key:
 e = stored[1]
 x = e.extras
 order = [int(i) for i in (-e.scores).argsort(kind="stable")]
-timings = " · ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in x["timings"].items())
+timings = " · ".join(f"{k.removesuffix('_s')} {duration(v)}" for k, v in x["timings"].items())
 st.caption(
-    f"craft for **{e.target_label}** · {e.runtime_s:.1f} s ({timings}) · {e.n_forward} forward + "
+    f"craft for **{e.target_label}** · {duration(e.runtime_s)} ({timings}) · {e.n_forward} forward + "
     f"{e.n_backward} backward passes, {x['n_head_passes']} through the head · {x['n_crops']} crops · "
     f"layer {x['layer']} · device {e.device}"
 )

@@ -9,6 +9,7 @@ from explainers.core.cost import estimate
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
+from models.units import duration
 from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
                           plain_sentence, show_error)
 from reports.figures import renderer
@@ -53,7 +54,7 @@ except Exception as exc:  # noqa: BLE001
     st.stop()
 st.caption(
     f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
-    f"{sum(c[2] for c in costs):.1f} s on {model.device_description} (ReAGent: typical; it stops when its probes do)."
+    f"{duration(sum(c[2] for c in costs))} on {model.device_description} (ReAGent: typical; it stops when its probes do)."
 )
 memory_caption(model, chosen, **sizes)
 
@@ -105,7 +106,7 @@ for method_id, e in shown.items():
     st.subheader(method_id)
     st.caption(
         f"Soft-NS {faith.get('soft_ns_mean', float('nan')):.3f} · Soft-NC {faith.get('soft_nc_mean', float('nan')):.3f} "
-        f"(higher is better) · {e.runtime_s:.2f} s · {e.n_forward} forward + {e.n_backward} backward · device {e.device}"
+        f"(higher is better) · {duration(e.runtime_s)} · {e.n_forward} forward + {e.n_backward} backward · device {e.device}"
     )
     st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch", key=f"gen-heatmap:{method_id}")
     k = min(row, e.scores.shape[0] - 1)

@@ -5,6 +5,7 @@ import streamlit as st
 from explainers import default_method, get_method, methods_for
 from explainers.core.cost import estimate_many
 from explainers.core.explain import SharedRuns
+from models.units import duration
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -74,7 +75,7 @@ total_f = sum(c[0] for c in costs.values())
 total_b = sum(c[1] for c in costs.values())
 total_s = sum(c[2] for c in costs.values())
 st.caption(
-    f"Estimated cost: {total_f} forward + {total_b} backward passes ≈ {total_s:.1f} s on {model.device_description} "
+    f"Estimated cost: {total_f} forward + {total_b} backward passes ≈ {duration(total_s)} on {model.device_description} "
     "(passes × measured time per pass)."
 )
 memory_caption(model, chosen)
@@ -127,7 +128,7 @@ for i, (method_id, explanation) in enumerate(shown.items()):
             key=f"heatmap:{method_id}",
         )
         st.caption(
-            f"{method_id} for **{plain(explanation.target_label)}** · {explanation.runtime_s * 1000:.0f} ms · "
+            f"{method_id} for **{plain(explanation.target_label)}** · {duration(explanation.runtime_s)} · "
             f"{explanation.n_forward} forward + {explanation.n_backward} backward{shared_note(explanation)} · "
             f"device {explanation.device}"
         )

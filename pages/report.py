@@ -43,13 +43,13 @@ for i, item in enumerate(items):
     c1, c2, c3, c4 = st.columns([6, 1, 1, 1])
     name = f" · {item.input_name}" if item.input_name else ""
     c1.text(f"{i + 1}. {e.method} for {e.target_label} — {item.model.name}{name}")
-    if c2.button("↑", key=f"report_up:{i}", disabled=i == 0):
+    if c2.button(":material/arrow_upward:", help="Move up", key=f"report_up:{i}", disabled=i == 0):
         items[i - 1], items[i] = items[i], items[i - 1]
         st.rerun()
-    if c3.button("↓", key=f"report_down:{i}", disabled=i == len(items) - 1):
+    if c3.button(":material/arrow_downward:", help="Move down", key=f"report_down:{i}", disabled=i == len(items) - 1):
         items[i + 1], items[i] = items[i], items[i + 1]
         st.rerun()
-    if c4.button("✕", key=f"report_remove:{i}"):
+    if c4.button(":material/close:", help="Remove from the report", key=f"report_remove:{i}"):
         items.pop(i)
         st.rerun()
 

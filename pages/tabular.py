@@ -18,6 +18,7 @@ from explainers.tabular.shap_methods import (
 )
 from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
+from models.units import duration
 from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
@@ -143,8 +144,10 @@ st.caption(background_note(method, model, params))
 
 target = None
 if model.task == "classification":
-    target = st.selectbox("Class to explain", [None, *range(len(model.labels))], key=f"tab_class:{model.name}",
-                          format_func=lambda i: "the predicted class" if i is None else model.labels[i])
+    # -1, not None, for the predicted class: a selectbox showing None reads "Choose an option"
+    target = st.selectbox("Class to explain", [-1, *range(len(model.labels))], key=f"tab_class:{model.name}",
+                          format_func=lambda i: "the predicted class" if i == -1 else model.labels[i])
+    target = None if target in (-1, None) else target
 
 try:
     per_row = spec.estimate(params, model)[0]
@@ -170,7 +173,7 @@ with global_tab:
     if result and result["model"] == model.name:
         e = result["e"]
         st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{plain(e.target_label)}** · "
-                   f"{e.runtime_s:.2f} s · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
+                   f"{duration(e.runtime_s)} · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
         st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
             e.feature_names, e.scores, f"Mean |SHAP| ({e.method})", "mean |SHAP value|")), key="tab_bar")
         st.plotly_chart(renderer("beeswarm").figure(e), key="tab_beeswarm")
@@ -215,7 +218,7 @@ with local_tab:
     if result and result["model"] == model.name:
         e = result["e"]
         output = e.extras["output"]
-        st.caption(f"{e.method} for **{plain(e.target_label)}** · {e.runtime_s:.2f} s · {e.n_forward:,} model rows "
+        st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward:,} model rows "
                    f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
         st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{model.output_kind} ({e.target_label})"),
                         key="tab_waterfall")

@@ -5,6 +5,8 @@ import streamlit as st
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
 from explainers.metrics.text import REMOVAL_WORDS
+from models.inputs.language import language_note
+from models.units import duration
 from pages.widgets import (
     app_runs_first,
     add_to_report,
@@ -36,6 +38,8 @@ except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
     st.stop()
 if encoding.warning:
     st.warning(plain_sentence(encoding.warning))
+if note := language_note(encoding.text, model.language):  # a guess, never a gate (models/inputs/language.py)
+    st.info(plain_sentence(note), icon=":material/translate:")
 
 st.markdown("**Predictions**")
 st.plotly_chart(renderer("top_classes").figure(prediction.top(min(5, len(model.labels)))), width="stretch",
@@ -64,7 +68,7 @@ except Exception as exc:  # noqa: BLE001
     st.stop()
 st.caption(
     f"Estimated cost: {sum(c[0] for c in costs.values())} forward + {sum(c[1] for c in costs.values())} backward "
-    f"passes ≈ {sum(c[2] for c in costs.values()):.1f} s on {model.device_description} "
+    f"passes ≈ {duration(sum(c[2] for c in costs.values()))} on {model.device_description} "
     "(passes × measured time per pass; shap's is an upper bound)."
 )
 memory_caption(model, chosen, **sizes)
@@ -98,7 +102,7 @@ for method_id, e in shown.items():
     with left:
         st.markdown(token_html(encoding.text, e, per_word=per_word), unsafe_allow_html=True)
         st.caption(
-            f"{method_id} for **{plain(e.target_label)}** · {e.runtime_s * 1000:.0f} ms · {e.n_forward} forward + "
+            f"{method_id} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward} forward + "
             f"{e.n_backward} backward · device {e.device}"
             + ("" if signed else " · unsigned (magnitude only)")
         )

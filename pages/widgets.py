@@ -277,6 +277,9 @@ def choose_image():
         return None, None
 
 
+DEFAULT_LAYER = "<default>"  # the layer selector's option for the method's own layer (no module bears this name)
+
+
 def method_params(spec, model, expanded: bool = False) -> dict:
     """One widget per parameter of a method, from its defaults; returns only the values that differ.
     Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent."""
@@ -286,12 +289,14 @@ def method_params(spec, model, expanded: bool = False) -> dict:
         for name, default in spec.defaults.items():
             key = f"param:{spec.id}:{name}"
             if name == "layer":
+                # the default is a named option, not None: a selectbox showing None reads "Choose an option"
                 layers = [n for n, _ in model.module.named_modules() if n]
-                options = [None, *layers]
                 value = st.selectbox(
-                    "layer", options, key=f"{key}:{model.name}",
-                    format_func=lambda n: f"default ({model.target_layer_name})" if n is None else n,
+                    "layer (where the activations are read)", [DEFAULT_LAYER, *layers], key=f"{key}:{model.name}",
+                    format_func=lambda n: f"default ({model.target_layer_name})" if n == DEFAULT_LAYER else n,
+                    placeholder="Choose a layer",
                 )
+                value = None if value in (DEFAULT_LAYER, None) else value
             elif name in spec.choices:
                 value = st.selectbox(name, spec.choices[name], index=spec.choices[name].index(default), key=key)
             elif isinstance(default, bool):

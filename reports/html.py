@@ -14,6 +14,7 @@ import json
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from models.units import duration
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
 from reports.figures.base import data_uri, thumbnail_png
@@ -104,7 +105,7 @@ def _item(i: int, item: ReportItem, figure: _Figures) -> str:
         _prediction(item.prediction),
         _table("Explanation", [("method", ex.method), ("modality", ex.modality), ("model", ex.model),
                                ("target", target_text(ex)),
-                               ("runtime", f"{ex.runtime_s:.3f} s"), ("forward passes", ex.n_forward),
+                               ("runtime", duration(ex.runtime_s)), ("forward passes", ex.n_forward),
                                ("backward passes", ex.n_backward), ("device", ex.device)]
                + ([("base value", ex.base_value)] if ex.base_value is not None else [])),
         _table("Parameters", [(k, _json_value(v)) for k, v in ex.params.items()]),

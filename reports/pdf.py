@@ -20,6 +20,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import ResourceAccessPolicy
 
+from models.units import duration
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
 from reports.figures.base import thumbnail_png
@@ -190,7 +191,7 @@ def _item(pdf: _Doc, i: int, item: ReportItem):
                    header=("rank", "class", "index", "probability"), widths=(0.1, 0.5, 0.15, 0.25))
     pdf.table_rows("Explanation", [("method", ex.method), ("modality", ex.modality), ("model", ex.model),
                                    ("target", target_text(ex)),
-                                   ("runtime", f"{ex.runtime_s:.3f} s"), ("forward passes", ex.n_forward),
+                                   ("runtime", duration(ex.runtime_s)), ("forward passes", ex.n_forward),
                                    ("backward passes", ex.n_backward), ("device", ex.device)]
                    + ([("base value", ex.base_value)] if ex.base_value is not None else []))
     pdf.table_rows("Parameters", [(k, _value(v)) for k, v in ex.params.items()])

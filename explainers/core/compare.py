@@ -19,6 +19,7 @@ from explainers.core.modality import (faithfulness as measure_one, faithfulness_
                                       get_modality, input_sizes, prepare_input)
 from explainers.metrics.sanity import sanity_applies, sanity_check
 from models.errors import ExplainerError
+from models.units import duration
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,9 @@ class CompareCost:
             parts.append(f"faithfulness {self.measuring:,}")
         if self.sanity:
             parts.append("sanity check {:,} + {:,}".format(*map(sum, zip(*self.sanity.values()))))
-        time = "" if self.seconds is None else f" ≈ {_duration(self.seconds)}" + (f" on {device}" if device else "")
+        time = "" if self.seconds is None else f" ≈ {duration(self.seconds)}" + (f" on {device}" if device else "")
         return (f"Estimated cost: {self.n_forward:,} forward + {self.n_backward:,} backward passes "
                 f"({', '.join(parts)}){time}.")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def compare_cost(model, x, methods: dict[str, dict], target=None, *, faithfulness: bool = True,

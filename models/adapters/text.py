@@ -54,6 +54,7 @@ class TextClassifier(ModelAdapter):
 
     modality = "text"
     input_name = "text"
+    language: str | None = None  # the language it was trained on, when known ("English"): the Text page's note
 
     def __init__(
         self,

@@ -186,5 +186,6 @@ def minilm_sentiment(device=None, recipe: dict = RECIPE) -> TextClassifier:
         max_length=MAX_LENGTH,
         device=device,
     )
+    model.language = "English"  # all-MiniLM-L6-v2 and its sentiment head were trained on English only
     model.training_report = report
     return model
