@@ -16,7 +16,7 @@ from plotly.offline import get_plotlyjs
 
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
-from reports.figures.base import data_uri, thumbnail_png
+from reports.figures.base import data_uri, lumen_template, thumbnail_png
 from reports.report import Agreement, Report, ReportItem
 from reports.views import views
 
@@ -41,6 +41,23 @@ def script_json(text: str) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+MIN_MARGIN = dict(l=60, b=50)  # px: room for the axis titles of a figure with visible axes
+
+
+def export_figure(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` as the file shows it: Lumen's template (never the process's default, which Streamlit sets
+    to its theme), axes that grow their margins, and margins with room for the axis titles."""
+    fig = go.Figure(fig)
+    fig.update_layout(template=lumen_template())
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    axes_shown = any(getattr(fig.layout, a).visible is not False for a in ("xaxis", "yaxis"))
+    if axes_shown and not any(t.type == "image" for t in fig.data):
+        margin = fig.layout.margin
+        fig.update_layout(margin={k: max(v, getattr(margin, k) or 0) for k, v in MIN_MARGIN.items()})
+    return fig
+
+
 class _Figures:
     """Numbered Plotly figures of one document."""
 
@@ -50,7 +67,7 @@ class _Figures:
     def __call__(self, fig: go.Figure, height: int | None = None) -> str:
         self.count += 1
         div = f"lumen-fig-{self.count}"
-        spec = json.loads(fig.to_json())
+        spec = json.loads(export_figure(fig).to_json())
         if height:
             spec.setdefault("layout", {})["height"] = height
         payload = script_json(json.dumps({"data": spec.get("data", []), "layout": spec.get("layout", {})}))

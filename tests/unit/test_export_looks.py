@@ -177,3 +177,44 @@ def test_a_bar_chart_moves_whole_to_the_next_page():
     texts = _page_texts(bytes(doc.output()))
     assert len(texts) == 2 and "concept" not in texts[0].lower()
     assert all(f"concept {k}" in texts[1] for k in range(1, 11))
+
+
+def _figures(html: str) -> list[dict]:
+    """Every Plotly figure's {data, layout} as the file passes it to Plotly.newPlot."""
+    specs = re.findall(r"<script>\(function\(\)\{var f=(.*?);Plotly\.newPlot", html, flags=re.S)
+    return [json.loads(s) for s in specs]
+
+
+CARTESIAN = {"bar", "heatmap", "waterfall", "scatter"}
+
+
+def _title(axis: dict) -> str:
+    title = axis.get("title")
+    return (title.get("text") if isinstance(title, dict) else title) or ""
+
+
+def test_html_figures_have_axis_titles_room_for_them_and_lumens_template(report):
+    pio.templates["garish"] = {"layout": {"paper_bgcolor": "#ff00ff", "font": {"color": "#00ff00"}}}
+    before = pio.templates.default
+    pio.templates.default = "garish"  # as Streamlit makes its theme the default when a page imports it
+    try:
+        html = to_html(report)
+    finally:
+        pio.templates.default = before
+    figures = _figures(html)
+    assert len(figures) >= 6
+    assert "#ff00ff" not in html.lower() and "#00ff00" not in html.lower()
+    checked = 0
+    for f in figures:
+        layout = f["layout"]
+        template = layout["template"]["layout"]
+        assert template["paper_bgcolor"] == "#ffffff" and "system-ui" in template["font"]["family"]
+        if not {t["type"] for t in f["data"]} & CARTESIAN or layout.get("xaxis", {}).get("visible") is False:
+            continue  # an image with its map: no axes shown
+        for name in ("xaxis", "yaxis"):
+            axis = layout.get(name, {})
+            assert _title(axis).strip(), f"{name} without a title in {[t['type'] for t in f['data']]}"
+            assert axis.get("automargin") is True
+        assert layout["margin"]["l"] >= 60 and layout["margin"]["b"] >= 50
+        checked += 1
+    assert checked >= 5  # bars, waterfall-less tabular bars, the generation matrix, the agreement matrix...
