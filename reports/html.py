@@ -196,3 +196,17 @@ def _environment(env: dict) -> str:
     packages = [(k, v or "not installed") for k, v in (env.get("packages") or {}).items()]
     return ('<section id="environment"><h2>Environment</h2>' + _table("Run", rows)
             + _table("Packages", packages, header=("package", "version")) + "</section>")
+
+
+def preview_document(report_html: str) -> str:
+    """A small page that shows ``report_html`` in a sandboxed frame, for an app to embed (a frame's ``srcdoc``).
+
+    The report travels in the inner frame's ``srcdoc`` attribute (escaped), not as a ``data:`` URL: Chromium
+    refuses to open a ``data:`` URL of a few MB in a frame (``about:blank#blocked``), and a 60-item report is 14 MB.
+    The inner frame's sandbox allows scripts (Plotly) but not the same origin, so the report runs in an opaque
+    origin: even a flaw in the escaping could not reach the app around it."""
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report preview</title>'
+            "<style>html,body{margin:0;height:100%;overflow:hidden}"
+            "iframe{border:0;width:100%;height:100%;display:block}</style></head><body>"
+            f'<iframe title="Report preview" sandbox="allow-scripts allow-popups" '
+            f'srcdoc="{html.escape(report_html, quote=True)}"></iframe></body></html>')
