@@ -151,8 +151,9 @@ def _prediction(prediction) -> str:
 
 
 def _input(item: ReportItem) -> str:
-    name = f'<p class="muted">file: {e(item.input_name)}</p>' if item.input_name else ""
     kind = item.input_kind
+    what = "" if kind == "row" else "file: "  # a table row's name says its dataset and edits
+    name = f'<p class="muted">{what}{e(item.input_name)}</p>' if item.input_name else ""
     if kind == "image":
         h, w = item.input.shape[:2]
         body = f'<img class="input" alt="input image" src="{data_uri(thumbnail_png(item.input))}">' \

@@ -235,7 +235,7 @@ def _input(pdf: _Doc, item: ReportItem):
         pdf.need(HEADING_H + name_h + 10)
     pdf.heading("Input", 9.5)
     if item.input_name:
-        pdf.paragraph(f"file: {item.input_name}", 8)
+        pdf.paragraph(("" if kind == "row" else "file: ") + item.input_name, 8)
     if kind == "image":
         pdf.png(thumb, max_w=80, max_h=70)
     elif kind == "images":
