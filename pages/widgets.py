@@ -293,13 +293,16 @@ def image_name(image_id: str | None) -> str | None:
     return st.session_state.get("image_names", {}).get(image_id, image_id)
 
 
-def method_params(spec, model, expanded: bool = False) -> dict:
+def method_params(spec, model, expanded: bool = False, hidden: tuple[str, ...] = ()) -> dict:
     """One widget per parameter of a method, from its defaults; returns only the values that differ.
-    Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent."""
+    Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent.
+    ``hidden``: parameters the page sets itself for every method (no widget that it would ignore)."""
     values = {}
     with st.expander(f"{spec.id} — parameters", expanded=expanded):
         st.caption(spec.summary)
         for name, default in spec.defaults.items():
+            if name in hidden:
+                continue
             key = f"param:{spec.id}:{name}"
             if name == "layer":
                 layers = [n for n, _ in model.module.named_modules() if n]

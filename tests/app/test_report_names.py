@@ -55,3 +55,10 @@ def test_a_generation_item_records_the_max_new_tokens_used(at):
     assert not at.exception and not at.error
     e = next(iter(at.session_state["gen_results"]["explanations"].values()))
     assert e.params["max_new_tokens"] == len(e.target_tokens)  # the given target's length, not the default 20
+
+
+def test_the_generation_page_shows_no_per_method_max_new_tokens_it_would_ignore(at):
+    at.switch_page("pages/generation.py").run()
+    assert not at.exception
+    labels = [w.label for w in at.number_input]
+    assert "Max new tokens" in labels and "max_new_tokens" not in labels
