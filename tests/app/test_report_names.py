@@ -62,3 +62,14 @@ def test_the_generation_page_shows_no_per_method_max_new_tokens_it_would_ignore(
     assert not at.exception
     labels = [w.label for w in at.number_input]
     assert "Max new tokens" in labels and "max_new_tokens" not in labels
+
+
+def test_an_uploaded_text_is_named_by_its_file_in_the_report(at):
+    at.switch_page("pages/text.py").run()
+    at.file_uploader(key="text_upload").upload("review.txt", "Dreadful, boring and far too long.".encode(),
+                                               "text/plain").run()
+    at.button(key="text_run").click().run()
+    assert not at.exception and not at.error
+    add = next(b for b in at.button if b.key and b.key.startswith("add_report:text:"))
+    add.click().run()
+    assert at.session_state["report_items"][-1].input_name == "review.txt"
