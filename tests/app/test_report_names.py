@@ -73,3 +73,14 @@ def test_an_uploaded_text_is_named_by_its_file_in_the_report(at):
     add = next(b for b in at.button if b.key and b.key.startswith("add_report:text:"))
     add.click().run()
     assert at.session_state["report_items"][-1].input_name == "review.txt"
+
+
+def test_a_concepts_item_is_named_by_its_views(at):
+    from tests.app.test_concepts_page import open_page, set_fast
+
+    open_page(at)
+    set_fast(at)
+    at.button(key="concept_run").click().run()
+    assert not at.exception and not at.error
+    at.button(key="add_report:concepts").click().run()
+    assert at.session_state["report_items"][-1].input_name == "8 views of chelsea (cat)"
