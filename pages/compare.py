@@ -13,6 +13,7 @@ from pages.widgets import (
     app_runs_first,
     add_to_report,
     choose_input,
+    image_name,
     faithfulness_option_widgets,
     method_params,
     plain,
@@ -37,6 +38,9 @@ chosen = choose_input(modality)
 if chosen is None:
     st.stop()
 model, x, input_id, target = chosen
+# what report items call the input: an image's file or sample name, a table's "dataset row n"
+input_name = (image_name(input_id) if modality == "image" else
+              input_id.replace(":", " row ", 1) if modality == "tabular" and isinstance(input_id, str) else None)
 prediction = None  # the model's prediction, when a class is to be chosen (a report item reuses it)
 if target is None:  # the input does not fix what to explain: a class of the model
     try:
@@ -155,7 +159,7 @@ for i, e in enumerate(results):
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward} forward + "
                    f"{e.n_backward} backward · device {e.device}")
         add_to_report(model, x, e, key=f"compare:{e.method}", agreement=shared_agreement, prediction=prediction,
-                      view_options=options)
+                      view_options=options, input_name=input_name)
         f = e.faithfulness
         if has_curves(f) and st.toggle("Show the curves", key=f"compare_curves:{e.method}"):
             st.plotly_chart(renderer("faithfulness_curves").figure(f), width="stretch",

@@ -75,6 +75,7 @@ else:
         show_error(exc)
         st.stop()
     set_id = hashlib.sha1(b"".join(hashlib.sha1(d).digest() for _, d in files)).hexdigest()[:16]
+source_is_upload = set_id is not None and not set_id.startswith("sample:")
 
 names = [n for n, _ in named]
 images = [im for _, im in named]
@@ -125,7 +126,9 @@ st.caption(
     f"layer {x['layer']} · device {e.device}"
 )
 
-add_to_report(model, images, e, key="concepts", input_name=f"{len(images)} images")
+add_to_report(model, images, e, key="concepts",  # the files (or the sample's views) by name
+              input_name=f"{len(images)} images: " + ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+              if source_is_upload else f"{len(images)} views of {sample}")
 left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(renderer("ranked_bars").figure(e, title=f"Global importance ({e.params['importance']}) for "

@@ -40,9 +40,12 @@ if encoded.warning:
 
 methods = st.multiselect("Methods", [m.id for m in methods_for(model)], default=[default_method(model)],
                          key="gen_methods")
-chosen = {m: method_params(get_method(m, model.modality), model) for m in methods}
+chosen = {m: method_params(get_method(m, model.modality), model, hidden=("max_new_tokens",)) for m in methods}
+# the page generates once and passes the ids to every method; each explanation records the length limit actually
+# used (the page's "Max new tokens", or the given target's length), not its method's default of 20
+used_new = max(1, len(encoded.target_ids)) if target_text else max_new
 for params in chosen.values():
-    params.pop("max_new_tokens", None)  # the page generates once and passes the ids to every method
+    params["max_new_tokens"] = used_new
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()

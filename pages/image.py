@@ -12,6 +12,7 @@ from pages.widgets import (
     choose_image,
     clip_slider,
     choose_image_model,
+    image_name,
     memory_caption,
     method_params,
     plain,
@@ -132,5 +133,6 @@ for i, (method_id, explanation) in enumerate(shown.items()):
             f"{explanation.n_forward} forward + {explanation.n_backward} backward{shared_note(explanation)} · "
             f"device {explanation.device}"
         )
-        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_id, prediction=prediction,
+        add_to_report(model, image, explanation, key=f"image:{method_id}", input_name=image_name(image_id),
+                      prediction=prediction,
                       view_options={"image_overlay": overlay})

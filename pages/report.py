@@ -1,12 +1,10 @@
 """Report page: the explanations collected with "Add to report", in order, exported as HTML, PDF or a bundle."""
 
-import base64
-
 import streamlit as st
 
 from pages.widgets import app_runs_first, admit_to_report, plain, plain_sentence, show_error
 from reports.bundle import check_exportable, read_bundle, write_bundle
-from reports.html import to_html
+from reports.html import preview_document, to_html
 from reports.pdf import to_pdf
 from reports.report import new_report
 
@@ -80,5 +78,6 @@ if st.button("Clear the report", key="report_clear"):
     st.rerun()
 
 st.subheader("Preview")
-# a data: URL gives the preview an opaque origin: even a flaw in the escaping could not reach the app
-st.iframe("data:text/html;base64," + base64.b64encode(html.encode("utf-8")).decode("ascii"), height=900)
+# the report in a sandboxed srcdoc frame (an opaque origin: even a flaw in the escaping could not reach the app);
+# a data: URL of a large report is blocked by Chromium (about:blank#blocked)
+st.iframe(preview_document(html), height=900)

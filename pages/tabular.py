@@ -20,6 +20,7 @@ from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_cs
 from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
 from models.units import duration
 from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
+from reports.describe import row_name
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
 from reports.figures.ranked_bars import magnitude_bars
@@ -73,6 +74,7 @@ try:
     if source == "Bundled dataset":
         name = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k][1], key="tab_dataset")
         dataset, data_key = load_dataset(name), name
+        data_name = name  # what report items call the data
     else:
         upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="tab_csv",
                                   help="Delimiter, encoding and column types are inferred.")
@@ -89,6 +91,7 @@ try:
         for note in dataset.notes:
             st.info(plain_sentence(note))
         data_key = f"csv:{hashlib.sha1(raw).hexdigest()[:12]}:{target}"
+        data_name = upload.name
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -213,7 +216,8 @@ with local_tab:
         values = {c: (np.nan if v is None else v) for c, v in edited.items()}
         e = run_with_progress(method, lambda progress: explain(
             model, values, method=method, target=target, progress=progress, **params), unit=ROWS)
-        st.session_state["tab_local"] = {"model": model.name, "e": e, "row": values} if e else None
+        st.session_state["tab_local"] = ({"model": model.name, "e": e, "row": values, "index": index,
+                                          "name": row_name(index, row, values, data_name)} if e else None)
     result = st.session_state.get("tab_local")
     if result and result["model"] == model.name:
         e = result["e"]
@@ -223,4 +227,5 @@ with local_tab:
         st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{model.output_kind} ({e.target_label})"),
                         key="tab_waterfall")
         _ranked_table(e, "local")
-        add_to_report(model, result["row"], e, key=f"tabular:{e.method}", input_name=f"{model.name} row {index}")
+        add_to_report(model, result["row"], e, key=f"tabular:{e.method}",
+                      input_name=result.get("name") or f"{model.name} row {result.get('index', index)}")

@@ -118,4 +118,6 @@ for method_id, e in shown.items():
     with right:
         st.plotly_chart(renderer("ranked_bars").figure(e, per_word=per_word, title="Top tokens"), width="stretch",
                         key=f"text_bar:{method_id}")
-        add_to_report(model, encoding.text, e, key=f"text:{method_id}", prediction=prediction)
+        upload = st.session_state.get("text_upload")  # an uploaded file is named by its file name
+        add_to_report(model, encoding.text, e, key=f"text:{method_id}", prediction=prediction,
+                      input_name=getattr(upload, "name", None))

@@ -254,6 +254,9 @@ def choose_image_model():
     return model
 
 
+MAX_IMAGE_NAMES = 256
+
+
 def choose_image():
     """A bundled sample or an upload: (H×W×3 uint8 image, a stable id), or (None, None) after a message."""
     source = st.radio("Image source", ["Sample", "Upload"], horizontal=True, key="image_source")
@@ -270,6 +273,10 @@ def choose_image():
         return None, None
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()  # hashed once per run: the cache key and the image's id
+    names = st.session_state.setdefault("image_names", {})  # what the report calls each upload
+    names[digest[:16]] = upload.name
+    while len(names) > MAX_IMAGE_NAMES:  # bounded: the oldest names go (a report item keeps its own copy)
+        names.pop(next(iter(names)))
     try:
         return cached_decode(data, upload.name, digest), digest[:16]
     except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
@@ -280,13 +287,25 @@ def choose_image():
 DEFAULT_LAYER = "<default>"  # the layer selector's option for the method's own layer (no module bears this name)
 
 
-def method_params(spec, model, expanded: bool = False) -> dict:
+def image_name(image_id: str | None) -> str | None:
+    """The name a report gives the image of ``choose_image``'s id: the upload's file name, or the sample's name."""
+    if not image_id:
+        return None
+    if image_id.startswith("sample:"):
+        return image_id.split(":", 1)[1]
+    return st.session_state.get("image_names", {}).get(image_id, image_id)
+
+
+def method_params(spec, model, expanded: bool = False, hidden: tuple[str, ...] = ()) -> dict:
     """One widget per parameter of a method, from its defaults; returns only the values that differ.
-    Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent."""
+    Number widgets carry the method's limits (``register(..., limits=...)``), so no value beyond them is sent.
+    ``hidden``: parameters the page sets itself for every method (no widget that it would ignore)."""
     values = {}
     with st.expander(f"{spec.id} — parameters", expanded=expanded):
         st.caption(spec.summary)
         for name, default in spec.defaults.items():
+            if name in hidden:
+                continue
             key = f"param:{spec.id}:{name}"
             if name == "layer":
                 # the default is a named option, not None: a selectbox showing None reads "Choose an option"

@@ -17,7 +17,7 @@ from plotly.offline import get_plotlyjs
 from models.units import duration
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
-from reports.figures.base import data_uri, thumbnail_png
+from reports.figures.base import data_uri, lumen_template, thumbnail_png
 from reports.report import Agreement, Report, ReportItem
 from reports.views import views
 
@@ -42,6 +42,23 @@ def script_json(text: str) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+MIN_MARGIN = dict(l=60, b=50)  # px: room for the axis titles of a figure with visible axes
+
+
+def export_figure(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` as the file shows it: Lumen's template (never the process's default, which Streamlit sets
+    to its theme), axes that grow their margins, and margins with room for the axis titles."""
+    fig = go.Figure(fig)
+    fig.update_layout(template=lumen_template())
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    axes_shown = any(getattr(fig.layout, a).visible is not False for a in ("xaxis", "yaxis"))
+    if axes_shown and not any(t.type == "image" for t in fig.data):
+        margin = fig.layout.margin
+        fig.update_layout(margin={k: max(v, getattr(margin, k) or 0) for k, v in MIN_MARGIN.items()})
+    return fig
+
+
 class _Figures:
     """Numbered Plotly figures of one document."""
 
@@ -51,7 +68,7 @@ class _Figures:
     def __call__(self, fig: go.Figure, height: int | None = None) -> str:
         self.count += 1
         div = f"lumen-fig-{self.count}"
-        spec = json.loads(fig.to_json())
+        spec = json.loads(export_figure(fig).to_json())
         if height:
             spec.setdefault("layout", {})["height"] = height
         payload = script_json(json.dumps({"data": spec.get("data", []), "layout": spec.get("layout", {})}))
@@ -135,8 +152,9 @@ def _prediction(prediction) -> str:
 
 
 def _input(item: ReportItem) -> str:
-    name = f'<p class="muted">file: {e(item.input_name)}</p>' if item.input_name else ""
     kind = item.input_kind
+    what = "" if kind == "row" else "file: "  # a table row's name says its dataset and edits
+    name = f'<p class="muted">{what}{e(item.input_name)}</p>' if item.input_name else ""
     if kind == "image":
         h, w = item.input.shape[:2]
         body = f'<img class="input" alt="input image" src="{data_uri(thumbnail_png(item.input))}">' \
@@ -180,3 +198,17 @@ def _environment(env: dict) -> str:
     packages = [(k, v or "not installed") for k, v in (env.get("packages") or {}).items()]
     return ('<section id="environment"><h2>Environment</h2>' + _table("Run", rows)
             + _table("Packages", packages, header=("package", "version")) + "</section>")
+
+
+def preview_document(report_html: str) -> str:
+    """A small page that shows ``report_html`` in a sandboxed frame, for an app to embed (a frame's ``srcdoc``).
+
+    The report travels in the inner frame's ``srcdoc`` attribute (escaped), not as a ``data:`` URL: Chromium
+    refuses to open a ``data:`` URL of a few MB in a frame (``about:blank#blocked``), and a 60-item report is 14 MB.
+    The inner frame's sandbox allows scripts (Plotly) but not the same origin, so the report runs in an opaque
+    origin: even a flaw in the escaping could not reach the app around it."""
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Report preview</title>'
+            "<style>html,body{margin:0;height:100%;overflow:hidden}"
+            "iframe{border:0;width:100%;height:100%;display:block}</style></head><body>"
+            f'<iframe title="Report preview" sandbox="allow-scripts allow-popups" '
+            f'srcdoc="{html.escape(report_html, quote=True)}"></iframe></body></html>')

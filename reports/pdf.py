@@ -17,13 +17,17 @@ import json
 import logging
 from pathlib import Path
 
-from fpdf import FPDF
-from fpdf.enums import ResourceAccessPolicy
+import numpy as np
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import ResourceAccessPolicy, TableCellFillMode
 
 from models.units import duration
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
+from reports.figures import colour_scales
 from reports.figures.base import thumbnail_png
+from reports.figures.cells import bar_legend
 from reports.figures.colour_scales import tint
 from reports.figures.token_highlight import MAX_ALPHA
 from reports.report import Agreement, Report, ReportItem
@@ -40,6 +44,11 @@ FALLBACK_FONTS = {  # Debian's fonts for what DejaVu lacks; ``make test`` instal
 TEXT_SIZE = 9
 MAX_TOKENS_DRAWN = 400  # longer texts: the highlight is cut, the ranked bars still cover them
 MAX_MATRIX_DRAWN = 60   # generation matrices up to this side are drawn as labelled cells, larger ones as a PNG
+TABLE_FILL = (255, 255, 255)  # every table cell is filled explicitly: white, dark text
+TABLE_HEAD_FILL = (236, 238, 242)  # header cells: light grey
+TABLE_TEXT = (0, 0, 0)
+TABLE_LINES = (150, 150, 150)
+HEADING_H = 7.0  # mm a figure's heading takes: it moves to the next page with its figure
 
 
 def dejavu_fonts() -> dict[str, Path] | None:
@@ -95,7 +104,14 @@ class _Doc(FPDF):
         self.cell(0, 5, self.clean(f"{self.report_title} — page {self.page_no()}"), align="C")
         self.set_text_color(0)
 
+    def reset_colours(self):
+        """Black text, white fills, grey lines: what every table and paragraph starts from, whatever a figure set."""
+        self.set_fill_color(*TABLE_FILL)
+        self.set_text_color(*TABLE_TEXT)
+        self.set_draw_color(*TABLE_LINES)
+
     def heading(self, text, size=11):
+        self.set_text_color(*TABLE_TEXT)
         self.font(size, bold=True)
         self.multi_cell(0, size * 0.5, self.clean(text), new_x="LMARGIN", new_y="NEXT")
         self.ln(1)
@@ -107,15 +123,22 @@ class _Doc(FPDF):
         self.ln(1)
 
     def table_rows(self, title, rows, header=None, widths=(0.35, 0.65)):
+        """A titled table, its cells filled explicitly (white, the header light grey) with black text, so no colour
+        a figure set before can show through; the title stays on the page of the table's first rows."""
+        self.need(HEADING_H + 4.6 * min(len(rows) + bool(header), 3) + 2)
         self.heading(title, 9.5)
         if not rows:
             self.paragraph("none")
             return
+        self.reset_colours()
         self.font(8)
         body = ([list(header)] if header else []) + [[self.clean(c) for c in row] for row in rows]
         n = len(body[0])
         with self.table(col_widths=widths if n == len(widths) else None, first_row_as_headings=bool(header),
-                        text_align="LEFT", line_height=4, padding=0.8, wrapmode="CHAR") as table:
+                        text_align="LEFT", line_height=4, padding=0.8, wrapmode="CHAR",
+                        cell_fill_color=TABLE_FILL, cell_fill_mode=TableCellFillMode.ALL,
+                        headings_style=FontFace(emphasis="BOLD", color=TABLE_TEXT, fill_color=TABLE_HEAD_FILL)
+                        ) as table:
             for row in body:
                 cells = table.row()
                 for c in row:
@@ -163,11 +186,13 @@ def to_pdf(report: Report) -> bytes:
     agreements = report.agreements()
     if agreements:
         pdf.add_page()
+        pdf.reset_colours()
         pdf.heading("Agreement between explainers", 13)
         pdf.paragraph("Explainers often disagree; disagreement is information about the explanations, not an error.")
         for agreement, owners in agreements:
             _agreement(pdf, agreement, owners)
     pdf.add_page()
+    pdf.reset_colours()
     _environment(pdf, report.environment)
     return bytes(pdf.output())
 
@@ -182,6 +207,7 @@ def _value(v) -> str:
 
 def _item(pdf: _Doc, i: int, item: ReportItem):
     ex = item.explanation
+    pdf.reset_colours()
     pdf.heading(f"{i + 1}. {_heading(item)}", 13)
     _input(pdf, item)
     pdf.table_rows("Model", [("name", item.model.name), ("source", item.model.source),
@@ -200,15 +226,22 @@ def _item(pdf: _Doc, i: int, item: ReportItem):
 
 
 def _input(pdf: _Doc, item: ReportItem):
+    kind = item.input_kind
+    name_h = 5.0 if item.input_name else 0.0
+    if kind in ("image", "images"):  # the heading stays with the image
+        first, size = (item.input, 80) if kind == "image" else (item.input[0], 50)
+        thumb = thumbnail_png(first, 256) if kind == "images" else thumbnail_png(first)
+        pdf.need(HEADING_H + name_h + (5 if kind == "images" else 0) + pdf.png_height(thumb, size, min(size, 70)))
+    else:
+        pdf.need(HEADING_H + name_h + 10)
     pdf.heading("Input", 9.5)
     if item.input_name:
-        pdf.paragraph(f"file: {item.input_name}", 8)
-    kind = item.input_kind
+        pdf.paragraph(("" if kind == "row" else "file: ") + item.input_name, 8)
     if kind == "image":
-        pdf.png(thumbnail_png(item.input), max_w=80, max_h=70)
+        pdf.png(thumb, max_w=80, max_h=70)
     elif kind == "images":
         pdf.paragraph(f"{len(item.input)} images; the first:", 8)
-        pdf.png(thumbnail_png(item.input[0], 256), max_w=50, max_h=50)
+        pdf.png(thumb, max_w=50, max_h=50)
     elif kind == "text":
         pdf.paragraph(item.input)
     else:
@@ -222,14 +255,11 @@ def _views(pdf: _Doc, item: ReportItem):
             draw(pdf, view)
         else:  # every other kind prints as its PNG
             _png(pdf, view.title, renderer(view.kind).png(view.data), max_h=200)
-        pdf.set_fill_color(255)  # tables fill with the current colour: back to white
+        pdf.reset_colours()  # a figure's colours never reach what follows it
     ex = item.explanation
     lens = ex.extras.get("metrics") if is_craft(ex) else None
     if isinstance(lens, dict):
         pdf.table_rows("Concept metrics (Lens)", [(k, _value(v)) for k, v in lens.items()])
-
-
-HEADING_H = 7.0  # mm a figure's heading takes: it moves to the next page with its figure
 
 
 def _png(pdf: _Doc, title: str, data: bytes, max_h: float = 110):
@@ -282,7 +312,7 @@ def _tokens(pdf: _Doc, view):
 def _bars(pdf: _Doc, view, label_w=55.0, row_h=4.5):
     """The ranked bars' rows (label, value, colour) as horizontal bars from a zero line, first on top."""
     rows = view.data.rows
-    pdf.need(HEADING_H + row_h * min(len(rows), 8) + 3)
+    pdf.need(HEADING_H + row_h * len(rows) + 3)  # the whole chart on one page (split only when taller than a page)
     pdf.heading(view.title, 9.5)
     if not rows:
         return
@@ -330,8 +360,8 @@ def _matrix(pdf: _Doc, view):
 def _cells(pdf: _Doc, title: str, d, label_w: float = 28.0, top_h: float = 22.0):
     """The prepared cells as filled squares, labelled, with each value printed in it when ``d.numbers``."""
     rows, cols = d.values.shape
-    cell = min(8.0 if not d.numbers else 14.0, (pdf.epw - label_w) / cols, 170.0 / rows)
-    pdf.need(HEADING_H + top_h + cell * rows + 3)
+    cell = min(8.0 if not d.numbers else 14.0, (pdf.epw - label_w) / cols, 160.0 / rows)
+    pdf.need(HEADING_H + top_h + cell * rows + 3 + COLOUR_BAR_H)
     pdf.heading(title, 9.5)
     x0, y0 = pdf.l_margin + label_w, pdf.get_y() + top_h
     grid = d.rgb
@@ -352,11 +382,41 @@ def _cells(pdf: _Doc, title: str, d, label_w: float = 28.0, top_h: float = 22.0)
                 pdf.text(x0 + j * cell + 0.6, y0 + (i + 0.62) * cell, f"{d.raw[i, j]:.2f}")
                 pdf.set_text_color(0)
     pdf.set_y(y0 + rows * cell + 3)
-    if getattr(d, "legend", None) is not None:  # a map's cells: what the colours mean, as the colour bar says
-        lg = d.legend
-        ticks = ", ".join(f"{text}" for _, text in lg.ticks)
-        pdf.paragraph(f"Colours: {lg.title}; {lg.meaning} (scale {ticks}); {lg.clipping}.", 7)
+    _colour_bar(pdf, d)
     pdf.font()
+
+
+COLOUR_BAR_H = 17.0  # mm: the colour bar under a matrix, with its title, ticks and clipping
+
+
+def _colour_bar(pdf: _Doc, d, width: float = 70.0, bar_h: float = 3.2, steps: int = 64):
+    """The matrix's colour bar as vector strips, drawn as the Plotly colour bar and the PNGs' panel: its title,
+    what the colours mean, the ramp from ``d.lo`` to ``d.hi`` with its ticks, and how the scores were clipped."""
+    lg = bar_legend(d)
+    pdf.reset_colours()
+    pdf.font(7, bold=True)
+    pdf.cell(0, 3.5, pdf.clean(lg.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.font(6.5)
+    pdf.cell(0, 3.2, pdf.clean(lg.meaning), new_x="LMARGIN", new_y="NEXT")
+    x0, y = pdf.l_margin, pdf.get_y() + 0.5
+    ramp = colour_scales.apply(np.linspace(d.lo, d.hi, steps)[None, :], d.scale, d.lo, d.hi)[0]
+    w = width / steps
+    for k, colour in enumerate(ramp):
+        pdf.set_fill_color(*(int(c) for c in colour))
+        pdf.rect(x0 + k * w, y, w + 0.05, bar_h, style="F")
+    pdf.reset_colours()
+    pdf.set_draw_color(120)
+    pdf.rect(x0, y, width, bar_h, style="D")
+    for value, text in lg.ticks:
+        x = x0 + (value - d.lo) / ((d.hi - d.lo) or 1.0) * width
+        pdf.line(x, y + bar_h, x, y + bar_h + 0.8)
+        tw = pdf.get_string_width(pdf.clean(text))
+        pdf.text(min(max(x0, x - tw / 2), x0 + width - tw), y + bar_h + 3.3, pdf.clean(text))
+    pdf.set_y(y + bar_h + 4.5)
+    clipping = f"{lg.clipping} ({lg.beyond})" if lg.beyond else lg.clipping
+    pdf.cell(0, 3.2, pdf.clean(clipping), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.reset_colours()
 
 
 def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):

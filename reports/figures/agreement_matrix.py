@@ -10,7 +10,8 @@ from reports.figures.base import Renderer
 
 def prepare(names, matrix, metric: str) -> cells.Cells:
     matrix = np.asarray(matrix, dtype=np.float64)
-    return cells.make(np.clip(matrix, -1, 1), matrix, names, names, signed=True, colour_title=metric, numbers=True)
+    return cells.make(np.clip(matrix, -1, 1), matrix, names, names, signed=True, colour_title=metric, numbers=True,
+                      x_title="explainer", y_title="explainer")
 
 
 RENDERER = Renderer("agreement_matrix", prepare, plotly=cells.plotly, png=cells.png)

@@ -266,3 +266,27 @@ def hex_rgb(colour: str) -> tuple[int, int, int]:
 
 def css(colour) -> str:
     return "rgb({},{},{})".format(*(int(c) for c in colour))
+
+
+LUMEN_FONT = "system-ui, -apple-system, Segoe UI, Roboto, DejaVu Sans, sans-serif"
+LUMEN_COLOURS = ["#1f77b4", "#d62728", "#7f7f7f", "#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2"]
+
+
+def lumen_template():
+    """Lumen's own Plotly template for exported figures: white paper, light grid, dark text, axes that grow their
+    margins to show their tick labels and titles. Set explicitly on every exported figure, so that whatever
+    template is Plotly's default in the process (Streamlit makes its own theme the default) never reaches a file."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    t = go.layout.Template(pio.templates["plotly_white"])
+    t.layout.font = dict(family=LUMEN_FONT, size=12, color="#222222")
+    t.layout.colorway = LUMEN_COLOURS
+    t.layout.paper_bgcolor = "#ffffff"
+    t.layout.plot_bgcolor = "#ffffff"
+    t.layout.title = dict(font=dict(size=14, color="#222222"), x=0.01, xanchor="left")
+    t.layout.hoverlabel = dict(font=dict(family=LUMEN_FONT))
+    for axis in (t.layout.xaxis, t.layout.yaxis):
+        axis.update(automargin=True, gridcolor="#e5e5e5", linecolor="#999999", zerolinecolor="#bbbbbb",
+                    title=dict(font=dict(size=12, color="#444444"), standoff=8))
+    return t

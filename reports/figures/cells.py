@@ -82,12 +82,23 @@ def plotly(d: Cells) -> go.Figure:
     return fig
 
 
+def bar_legend(d: Cells) -> Legend:
+    """What the colour bar of ``d`` says: a map's legend, else the colour title on the scale's ends (an agreement
+    matrix: -1 … 1)."""
+    if d.legend is not None:
+        return d.legend
+    mid = (d.lo + d.hi) / 2
+    signed = d.lo < 0 < d.hi
+    meaning = "red: positive · blue: negative" if signed else "darker: lower · brighter: higher"
+    return Legend(d.colour_title or "value", meaning, "not clipped",
+                  tuple((v, f"{v:.3g}") for v in (d.lo, mid, d.hi)))
+
+
 def png(d: Cells, cell: int = 12, max_side: int = 1200) -> bytes:
-    """The cells as a PNG, rows top to bottom, each ``cell`` pixels (fewer for large matrices)."""
+    """The cells as a PNG, rows top to bottom, each ``cell`` pixels (fewer for large matrices), with their colour
+    bar and legend below them."""
     grid = d.rgb
     rows, cols = grid.shape[:2]
     cell = max(1, min(cell, max_side // max(rows, cols, 1)))
     image = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
-    if d.legend is None:
-        return encode_png(image)
-    return encode_png(d.legend.under(image, d.scale, d.lo, d.hi))  # a map's cells: its colour bar below them
+    return encode_png(bar_legend(d).under(image, d.scale, d.lo, d.hi))  # a map's cells: its colour bar below them

@@ -32,10 +32,11 @@ class Bars:
     title: str = ""
     x_title: str = ""
     percent: bool = False  # values are probabilities: axis 0–100 %, each bar labelled
+    y_title: str = ""  # what the entries are: "token", "feature", "concept", "class"
 
 
 def prepare_values(names, values, *, colours=None, order: str = "magnitude", top: int | None = TOP_BARS,
-                   title: str = "", x_title: str = "attribution", percent: bool = False) -> Bars:
+                   title: str = "", x_title: str = "attribution", percent: bool = False, y_title: str = "") -> Bars:
     """``order``: "magnitude" (largest |value| first), "value" (largest first) or "given". ``colours``: one RGB per
     entry, one RGB for all, or None: red for positive values, blue for negative ones."""
     values = np.asarray(values, dtype=np.float64).ravel()
@@ -53,7 +54,7 @@ def prepare_values(names, values, *, colours=None, order: str = "magnitude", top
         return tuple(colours) if isinstance(colours[0], (int, np.integer)) else tuple(colours[i])
 
     rows = [Row(str(names[i]), float(values[i]), colour(i)) for i in idx]
-    return Bars(rows, title, x_title, percent)
+    return Bars(rows, title, x_title, percent, y_title)
 
 
 def prepare(explanation, per_word: bool = False, top: int | None = TOP_BARS, title: str = "",
@@ -66,23 +67,28 @@ def prepare(explanation, per_word: bool = False, top: int | None = TOP_BARS, tit
     if e.tokens and "offsets" in e.extras:
         parts = [u for u in units(e, per_word) if not u["special"]]
         names, values = [u["label"] for u in parts], [u["score"] for u in parts]
+        entry = "word" if per_word else "token"
     else:
         names, values = feature_names(e), e.scores
+        entry = "token" if e.tokens else "feature"
     if magnitude:
-        return magnitude_bars(names, np.abs(np.asarray(values, dtype=np.float64)), title, top=top)
-    return prepare_values(names, values, top=top, title=title, x_title=x_title or "attribution")
+        return magnitude_bars(names, np.abs(np.asarray(values, dtype=np.float64)), title, top=top, y_title=entry)
+    return prepare_values(names, values, top=top, title=title, x_title=x_title or "attribution", y_title=entry)
 
 
-def magnitude_bars(names, values, title: str = "", x_title: str = "|score|", top: int | None = TOP_BARS) -> Bars:
+def magnitude_bars(names, values, title: str = "", x_title: str = "|score|", top: int | None = TOP_BARS,
+                   y_title: str = "feature") -> Bars:
     """Values without a sign (mean |SHAP|, importances), largest on top, in one colour."""
-    return prepare_values(names, values, order="value", colours=MAGNITUDE, top=top, title=title, x_title=x_title)
+    return prepare_values(names, values, order="value", colours=MAGNITUDE, top=top, title=title, x_title=x_title,
+                          y_title=y_title)
 
 
 def concept_bars(importance, title: str = "Concept importance", x_title: str = "importance") -> Bars:
     """Concepts by importance, most important on top, each in its concept's colour."""
     n = len(importance)
     return prepare_values([concept_name(i) for i in range(n)], importance, order="value", top=None,
-                          colours=[concept_colour(i) for i in range(n)], title=title, x_title=x_title)
+                          colours=[concept_colour(i) for i in range(n)], title=title, x_title=x_title,
+                          y_title="concept")
 
 
 def plotly(d: Bars) -> go.Figure:
@@ -97,7 +103,8 @@ def plotly(d: Bars) -> go.Figure:
     else:
         bar.update(hovertemplate="%{customdata}: %{x:.4g}<extra></extra>")
     fig = go.Figure(go.Bar(**bar))
-    fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=names, range=[-0.5, len(rows) - 0.5])
+    fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=names, range=[-0.5, len(rows) - 0.5],
+                     title=label(d.y_title) if d.y_title else None)
     fig.update_xaxes(title=label(d.x_title) if d.x_title else None)
     if d.percent:
         fig.update_xaxes(range=[0, 1], tickformat=".0%")
@@ -112,7 +119,7 @@ RENDERER = Renderer("ranked_bars", prepare, plotly=plotly)
 def top_classes(top: list[tuple[int, str, float]]) -> Bars:
     """A prediction's (index, label, probability), best on top, on a probability axis."""
     return prepare_values([name for _, name, _ in top], [p for _, _, p in top], order="given", top=None,
-                          colours=MAGNITUDE, x_title="probability", percent=True)
+                          colours=MAGNITUDE, x_title="probability", percent=True, y_title="class")
 
 
 TOP_CLASSES = Renderer("top_classes", top_classes, plotly=plotly)

@@ -64,7 +64,9 @@ def plotly(d: Waterfall) -> go.Figure:
         text=[f"{d.base_value:.4g}"] + [f"{step.delta:+.3g}" for step in s[1:-1]] + [f"{d.output:.4g}"],
     ))
     fig.update_layout(title=f"Waterfall: base value {d.base_value:.4g} → {label(d.output_name)} {d.output:.4g}",
-                      yaxis=dict(autorange="reversed"), height=120 + 24 * len(s), showlegend=False,
+                      yaxis=dict(autorange="reversed", title="feature"),
+                      xaxis=dict(title=f"{label(d.output_name)} (base value plus contributions)"),
+                      height=120 + 24 * len(s), showlegend=False,
                       margin=dict(l=10, r=10, t=40, b=40))
     return fig
 

@@ -24,8 +24,8 @@ def test_add_from_pages_reorder_and_import(at):
     at.switch_page("pages/report.py").run()
     assert not at.exception
     lines = item_lines(at)
-    assert lines == ["1. grad-cam for Egyptian cat — efficientnet-lite0 · sample:chelsea (cat)",
-                     "2. random for Egyptian cat — efficientnet-lite0"]
+    assert lines == ["1. grad-cam for Egyptian cat — efficientnet-lite0 · chelsea (cat)",  # the sample's name
+                     "2. random for Egyptian cat — efficientnet-lite0 · chelsea (cat)"]  # Compare names it too
     at.button(key="report_down:0").click().run()
     assert item_lines(at)[0].startswith("1. random")
     assert len(at.get("download_button")) == 3

@@ -1,6 +1,5 @@
-"""The report page's preview: a data: URL frame (an opaque origin) of the escaped report, hostile strings as text."""
-
-import base64
+"""The report page's preview: a srcdoc frame holding a sandboxed frame (an opaque origin) of the escaped report,
+hostile strings as text."""
 from html.parser import HTMLParser
 
 import numpy as np
@@ -31,7 +30,7 @@ class _Page(HTMLParser):
             self.text.append(data)
 
 
-def test_the_preview_is_a_data_url_of_the_escaped_report(at):
+def test_the_preview_is_a_sandboxed_srcdoc_frame_of_the_escaped_report(at):
     at.switch_page("pages/report.py").run()
     e = Explanation(scores=np.array([0.5, -0.25, 0.125], dtype=np.float32), method="occlusion", modality="text",
                     model="m" + ATTR, target=1, target_label="positive" + ATTR, tokens=["good", SCRIPT, ATTR])
@@ -42,12 +41,17 @@ def test_the_preview_is_a_data_url_of_the_escaped_report(at):
     assert not at.exception and not at.error
     assert at.success[0].value == f"Imported 1 items from {plain(f'r{ATTR}.zip')}."  # the file name as text
 
-    frames = [el for el in at.main if getattr(el, "proto", None) is not None and hasattr(el.proto, "src")
-              and str(el.proto.src).startswith("data:")]
-    assert len(frames) == 1 and not getattr(frames[0].proto, "srcdoc", "")
-    prefix = "data:text/html;base64,"
-    assert frames[0].proto.src.startswith(prefix)
-    page = base64.b64decode(frames[0].proto.src[len(prefix):]).decode("utf-8")
+    frames = [el for el in at.main if getattr(el, "proto", None) is not None and hasattr(el.proto, "srcdoc")
+              and el.proto.srcdoc]
+    assert len(frames) == 1 and not frames[0].proto.src  # no data: URL (Chromium blocks large ones)
+    outer = _Page()
+    outer.feed(frames[0].proto.srcdoc)
+    inner = [attrs for tag, attrs in outer.tags if tag == "iframe"]
+    assert len(inner) == 1 and not any(tag == "script" for tag, _ in outer.tags)
+    # scripts run, but in an opaque origin: never allow-same-origin
+    assert inner[0]["sandbox"].split() == ["allow-scripts", "allow-popups"]
+    page = inner[0]["srcdoc"]  # the parser unescapes the attribute: the report's own HTML
+    assert page.startswith("<!DOCTYPE html>")
     parser = _Page()
     parser.feed(page)
     assert all(not name.startswith("on") for _, attrs in parser.tags for name in attrs)

@@ -18,6 +18,9 @@ SKIPPED_DIRS = {".venv", "tests", ".git", "__pycache__", "node_modules"}
 
 # Functions whose result may be rendered as raw HTML: each escapes every user string (tested below).
 ESCAPING_BUILDERS = {"token_html", "view_html"}
+# Functions whose result a frame may show: a page of ours that holds the content in a sandboxed frame without
+# allow-same-origin (an opaque origin, as a data: URL gives), the content escaped into its srcdoc (tested below).
+SANDBOXING_BUILDERS = {"preview_document"}
 STREAMLIT_MODULES = {"st", "streamlit", "components", "stc", "components.v1", "st.components.v1",
                      "streamlit.components.v1"}
 
@@ -112,8 +115,10 @@ def raw_html_problems(source: str) -> list[str]:
             if not _built_by_escaper(_first_argument(node, "body", "html")):
                 problems.append(f"{node.lineno}: {func}(…) of HTML from no escaping builder")
         if base in STREAMLIT_MODULES and name == "iframe":
-            if not _is_data_url(_first_argument(node, "src", "url")):
-                problems.append(f"{node.lineno}: {func}(…) of something other than a data: URL")
+            src = _first_argument(node, "src", "url")
+            sandboxed = isinstance(src, ast.Call) and _dotted(src.func).rsplit(".", 1)[-1] in SANDBOXING_BUILDERS
+            if not (_is_data_url(src) or sandboxed):
+                problems.append(f"{node.lineno}: {func}(…) of something other than a data: URL or a sandboxed page")
     return problems
 
 
@@ -146,6 +151,8 @@ def test_no_raw_html_from_anything_but_an_escaping_builder():
     "from streamlit import html\nhtml(page)",
     "st.iframe(url)",
     "st.iframe('https://example.org/' + name)",
+    "st.iframe(to_html(report))",
+    "st.iframe(preview_document + user)",
     "st.markdown(x, unsafe_allow_html=flag)",
 ])
 def test_the_scan_catches_raw_html_from_user_strings(source):
@@ -157,6 +164,7 @@ def test_the_scan_catches_raw_html_from_user_strings(source):
     "st.markdown(text, unsafe_allow_html=False)",
     "st.markdown(text)",
     "st.iframe('data:text/html;base64,' + encoded, height=900)",
+    "st.iframe(preview_document(html), height=900)",
     "html.escape(name)",
 ])
 def test_the_scan_lets_escaped_html_and_plain_markdown_through(source):
@@ -311,3 +319,15 @@ def test_other_figures_escape_class_names_and_tokens():
     for fig in figures:
         text = fig.to_json()
         assert "<a" not in text and "<br>" not in text and "<i>" not in text, text[:400]
+
+
+def test_the_sandboxing_builder_keeps_the_report_in_an_opaque_origin():
+    from reports.html import preview_document
+
+    report = '<p title="x">a</p><iframe srcdoc="&quot;"></iframe>"\'><script>alert(1)</script>&amp; </iframe>'
+    page = _Html()
+    page.feed(preview_document(report))
+    frames = [attrs for tag, attrs in page.tags if tag == "iframe"]
+    assert [tag for tag, _ in page.tags] == ["html", "head", "meta", "title", "style", "body", "iframe"]
+    assert len(frames) == 1 and "allow-same-origin" not in frames[0]["sandbox"]
+    assert frames[0]["srcdoc"] == report  # the whole report, escaped into the attribute and nothing outside it
