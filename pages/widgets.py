@@ -240,7 +240,7 @@ def image_view_choices(model, target_key: str, families: dict[str, list[str]]) -
         if unknown:
             notes.append(f"method{'s' if len(unknown) > 1 else ''} {plain(', '.join(unknown[:5]))} "
                          f"{'are' if len(unknown) > 1 else 'is'} not available for this model")
-    st.info("Opened from a shared link: the model, image, class and methods are chosen; press **Run** to "
+    st.info("Opened from a link: its model, image, class and methods are chosen; press **Run** to "
             "compute them." + (f" Ignored: {'; '.join(notes)}." if notes else ""))
 
 
@@ -304,7 +304,7 @@ def _load_saved_report(report_id: str) -> None:
     state["report_title"] = report.title
     state.get(KEPT_WIDGETS, {}).pop("report_title", None)
     state["report_saved"] = _report_signature()
-    st.toast(f"Your report is back: {len(report.items)} items.")
+    st.toast(f"Your report is back: {len(report.items)} item{'' if len(report.items) == 1 else 's'}.")
 
 
 def save_report() -> None:

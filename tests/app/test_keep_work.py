@@ -135,7 +135,7 @@ def test_a_shared_image_view_opens_the_same_choices():
     assert sorted(chosen) == ["grad-cam", "saliency"]
     target = next(s for s in at.selectbox if s.key.startswith("target:"))
     assert target.value == 3
-    assert any("shared link" in i.value and "Run" in i.value for i in at.info)
+    assert any("Opened from a link" in i.value and "Run" in i.value for i in at.info)
     url = {k: at.query_params[k] for k in view}  # the page writes the view it shows back into the URL
     assert sorted(url.pop("methods").split(",")) == ["grad-cam", "saliency"]
     assert url == {"model": "efficientnet-lite0", "sample": "astronaut", "class": "3"}
@@ -143,7 +143,7 @@ def test_a_shared_image_view_opens_the_same_choices():
 
 def test_unknown_view_values_are_ignored_with_a_note():
     at = fresh({"model": "efficientnet-lite0", "sample": "nope", "class": "zebra-unicorn", "methods": "grad-cam,x"})
-    note = next(i.value for i in at.info if "shared link" in i.value)
+    note = next(i.value for i in at.info if "Opened from a link" in i.value)
     assert "nope" in note and "zebra" in note and "x is not available" in note
     chosen = [m for box in at.multiselect if box.key.startswith("methods:") for m in box.value]
     assert chosen == ["grad-cam"]
