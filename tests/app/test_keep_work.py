@@ -77,6 +77,11 @@ def test_an_upload_comes_back_after_a_page_switch_and_goes_when_removed(at):
     at.run()  # a rerun on the page keeps it
     assert explained() == [f"target:efficientnet-lite0:{digest}"]
 
+    at.file_uploader(key="image_upload").set_value(("mine.png", data, "image/png")).run()
+    at.file_uploader(key="image_upload").set_value(None).run()  # the user removes the file: it is forgotten
+    assert not at.exception and explained() == []
+    assert any("Upload an image" in i.value for i in at.info)
+
 
 def test_the_report_is_saved_and_comes_back_in_a_new_session(at):
     import_items(at, ["occlusion", "gradient"], title="my findings")
