@@ -76,8 +76,8 @@ c3.download_button("Download bundle", lambda: write_bundle(report), "lumen-repor
 if too_big is not None:
     c3.caption(plain_sentence(str(too_big)))
 if st.session_state.get("report_clear_asked"):
-    st.warning(f"Clear all {len(items)} items of the report? This cannot be undone (export a bundle first to keep "
-               "them).")
+    st.warning(f"Clear the report's {len(items)} item{'' if len(items) == 1 else 's'}? This cannot be undone "
+               "(download a bundle first to keep them).")
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, clear the report", key="report_clear_yes", type="primary"):
         items.clear()
