@@ -344,7 +344,7 @@ def save_report() -> None:
 
 
 MAX_UPLOADS, MAX_UPLOAD_BYTES = 16, 512 * 2**20
-UPLOADS_NOTE = "Lumen keeps the last {n} uploaded files; the oldest, {oldest}, was let go."
+UPLOADS_NOTE = "Lumen keeps the last {n} uploads; the oldest, {oldest}, was let go."
 
 
 class KeptUpload(NamedTuple):
@@ -357,37 +357,46 @@ class KeptUpload(NamedTuple):
     def getvalue(self) -> bytes:
         return self.data
 
+
+class _KeptFiles(NamedTuple):
+    files: tuple[KeptUpload, ...]
+
     @property
     def nbytes(self) -> int:
-        return len(self.data)
+        return sum(len(f.data) for f in self.files)
 
 
 def kept_upload(label: str, key: str, **kwargs):
-    """``st.file_uploader(label, key=key, **kwargs)`` whose file comes back after a page switch: its bytes are kept
-    in a bounded store (the page says what it evicts). A file the user removes from the widget is forgotten."""
+    """``st.file_uploader(label, key=key, **kwargs)`` whose file(s) come back after a page switch: the bytes are
+    kept in a bounded store (the page says what it evicts). Files the user removes from the widget are forgotten."""
     upload = st.file_uploader(label, key=key, **kwargs)
+    multiple = bool(kwargs.get("accept_multiple_files"))
     store = _store("uploads", MAX_UPLOADS, MAX_UPLOAD_BYTES)
     slot = (_session_id(), key)
     seen = st.session_state.setdefault("lumen_upload_seen", {})
     run = st.session_state.get("lumen_run", 0)
-    if upload is not None:
+    if upload:
+        files = list(upload) if multiple else [upload]
         entry = store.get(slot)
-        if entry is None or entry.value.file_id != upload.file_id:
-            for _, old in store.put(slot, _Entry(KeptUpload(upload.name, upload.getvalue(), upload.file_id),
-                                                 upload.name, slot[0])):
+        if entry is None or [f.file_id for f in entry.value.files] != [f.file_id for f in files]:
+            kept = _KeptFiles(tuple(KeptUpload(f.name, f.getvalue(), f.file_id) for f in files))
+            label_ = ", ".join(f.name for f in files[:3]) + (", …" if len(files) > 3 else "")
+            for _, old in store.put(slot, _Entry(kept, label_, slot[0])):
                 oldest = plain(old.label) if old.owner == slot[0] else "one from another session"
                 st.caption(UPLOADS_NOTE.format(n=store.max_entries, oldest=oldest))
         seen[key] = run
         return upload
     entry = store.get(slot)
     if entry is None:
-        return None
+        return upload
     if seen.get(key) == run - 1:  # the last run drew this widget with the file: the user removed it
         store.pop(slot)
-        return None
-    st.caption(f"Your earlier upload, **{plain(entry.value.name)}** (kept while you were on other pages); "
-               "upload another file to replace it.")
-    return entry.value
+        return upload
+    files = entry.value.files
+    st.caption(f"Your earlier upload{'s' if len(files) > 1 else ''}, **{plain(entry.label)}** (kept while you "
+               f"were on other pages); upload {'others' if len(files) > 1 else 'another file'} to replace "
+               f"{'them' if len(files) > 1 else 'it'}.")
+    return list(files) if multiple else files[0]
 
 
 def app_runs_first() -> None:
