@@ -49,10 +49,11 @@ def load(report_id: str) -> bytes | None:
         return None
 
 
-def save(report_id: str, data: bytes, max_reports: int = MAX_SAVED_REPORTS,
-         max_bytes: int = MAX_SAVED_MB * 2**20) -> list[str]:
+def save(report_id: str, data: bytes, max_reports: int | None = None, max_bytes: int | None = None) -> list[str]:
     """Write the bundle (atomically: a reader never sees half a file); returns the ids evicted, oldest first.
-    The report just saved always stays."""
+    The report just saved always stays. Bounds: ``MAX_SAVED_REPORTS`` and ``MAX_SAVED_MB`` unless given."""
+    max_reports = MAX_SAVED_REPORTS if max_reports is None else max_reports
+    max_bytes = MAX_SAVED_MB * 2**20 if max_bytes is None else max_bytes
     path = _path(report_id)
     tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_bytes(data)

@@ -3,12 +3,15 @@ uploads survive page switches, the report is saved on the server and comes back 
 as a URL, and clearing the report asks first."""
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from explainers import Explanation
+from pages.widgets import wait_for_saved
 from reports import saved
 from reports.bundle import write_bundle
 from reports.report import ModelIdentity, ReportItem, new_report
@@ -86,6 +89,7 @@ def test_an_upload_comes_back_after_a_page_switch_and_goes_when_removed(at):
 def test_the_report_is_saved_and_comes_back_in_a_new_session(at):
     import_items(at, ["occlusion", "gradient"], title="my findings")
     report_id = at.query_params["report"]
+    wait_for_saved(report_id)  # written by a thread of the server (this process)
     assert saved.valid_id(report_id) and saved.load(report_id) is not None
     at.button(key="report_down:0").click().run()  # reordered: saved again
 
@@ -114,8 +118,9 @@ def test_saved_reports_are_bounded_oldest_first(tmp_path, monkeypatch):
     monkeypatch.setenv("LUMEN_REPORTS_DIR", str(tmp_path))
     ids = [saved.new_id() for _ in range(4)]
     evicted = []
-    for report_id in ids:
+    for age, report_id in zip((40, 30, 20, 10), ids):
         evicted += saved.save(report_id, b"x" * 10, max_reports=3)
+        os.utime(tmp_path / f"{report_id}.zip", (time.time() - age,) * 2)
     assert evicted == ids[:1] and saved.load(ids[0]) is None and saved.load(ids[-1]) == b"x" * 10
     assert saved.save(ids[-1], b"y" * 100, max_reports=3, max_bytes=50) == ids[1:3]  # the one saved stays
 
@@ -130,6 +135,8 @@ def test_clearing_the_report_asks_first(at):
     at.button(key="report_clear_yes").click().run()
     assert not at.exception and not item_lines(at)
     assert any("report is empty" in i.value for i in at.info)
+    wait_for_saved(at.session_state["report_id"])
+    assert saved.load(at.session_state["report_id"]) is None  # an emptied report's file is removed
 
 
 def test_a_shared_image_view_opens_the_same_choices():
@@ -152,3 +159,18 @@ def test_unknown_view_values_are_ignored_with_a_note():
     assert "nope" in note and "zebra" in note and "x is not available" in note
     chosen = [m for box in at.multiselect if box.key.startswith("methods:") for m in box.value]
     assert chosen == ["grad-cam"]
+
+
+def test_saving_a_report_says_which_older_reports_went(at, tmp_path, monkeypatch):
+    monkeypatch.setenv("LUMEN_REPORTS_DIR", str(tmp_path))
+    monkeypatch.setattr(saved, "MAX_SAVED_REPORTS", 2)
+    older = [saved.new_id() for _ in range(2)]
+    for age, report_id in zip((200, 100), older):  # saved 200 s and 100 s ago
+        saved.save(report_id, b"older")
+        stamp = time.time() - age
+        os.utime(tmp_path / f"{report_id}.zip", (stamp, stamp))
+    import_items(at, ["occlusion"])
+    wait_for_saved(at.session_state["report_id"])
+    at.run()  # the next run says what the save let go
+    assert any("last 2 saved reports" in c.value and "oldest 1 was let go" in c.value for c in at.caption)
+    assert saved.load(older[0]) is None and saved.load(older[1]) == b"older"
