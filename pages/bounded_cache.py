@@ -44,6 +44,15 @@ class BoundedCache:
                 evicted.append((old_key, old_value))
             return evicted
 
+    def pop(self, key: Hashable, default=None):
+        """Remove ``key``; its value, or ``default``."""
+        with self._lock:
+            if key not in self._items:
+                return default
+            value = self._items.pop(key)
+            self._bytes -= self._size(value)
+            return value
+
     def _over_bytes(self) -> bool:
         return self.max_bytes is not None and self._bytes > self.max_bytes
 

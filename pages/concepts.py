@@ -14,6 +14,7 @@ from pages.widgets import (
     app_runs_first,
     add_to_report,
     choose_image_model,
+    kept_upload,
     memory_caption,
     method_params,
     plain,
@@ -61,7 +62,7 @@ if source == "Sample views":
     named = [(f"view {i + 1}", v) for i, v in enumerate(sample_views(sample, n_views))]
     set_id = f"sample:{sample}:{n_views}"
 else:
-    uploads = st.file_uploader(
+    uploads = kept_upload(
         "Upload images of one class (several files, or a ZIP)", type=[*UPLOAD_TYPES, "zip"],
         accept_multiple_files=True, key="concept_uploads",
     )

@@ -13,11 +13,14 @@ from pages.widgets import (
     clip_slider,
     choose_image_model,
     image_name,
+    image_view_choices,
     memory_caption,
+    open_image_view,
     method_params,
     plain,
     run_each,
     show_error,
+    write_image_view,
 )
 from reports.figures import COLORMAPS, renderer
 
@@ -25,6 +28,7 @@ app_runs_first()
 
 st.title("Image attribution")
 
+open_image_view()  # a shared link's view (?model=…&sample=…&class=…&methods=…)
 model = choose_image_model()
 if model is None:
     st.stop()
@@ -41,6 +45,10 @@ with right:
     st.plotly_chart(renderer("top_classes").figure(prediction.top(5)), width="stretch", key="top5")
 
 top1 = prediction.top(1)[0][0]
+families = {}
+for spec in methods_for(model):  # those that apply to this model (a set of images, CRAFT: the Concepts page)
+    families.setdefault(spec.family, []).append(spec.id)
+image_view_choices(model, f"target:{model.name}:{image_id}", families)
 target = st.selectbox(
     "Class to explain (type to search all classes)",
     options=range(len(model.labels)),
@@ -50,9 +58,6 @@ target = st.selectbox(
 )
 
 st.subheader("Methods")
-families = {}
-for spec in methods_for(model):  # those that apply to this model (a set of images, CRAFT: the Concepts page)
-    families.setdefault(spec.family, []).append(spec.id)
 first = default_method(model)
 chosen: dict[str, dict] = {}
 tabs = st.tabs([f"{family} ({len(ids)})" for family, ids in families.items()])
@@ -63,6 +68,9 @@ for tab, (family, ids) in zip(tabs, families.items()):
         for method_id in picked:
             chosen[method_id] = method_params(get_method(method_id, model.modality), model)
 
+embedded = st.session_state.get("model_source") == "embedded"
+write_image_view(st.session_state.get("image_model") if embedded else None,
+                 image_id.removeprefix("sample:") if image_id.startswith("sample:") else None, target, chosen)
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()

@@ -73,8 +73,19 @@ c3.download_button("Download bundle", lambda: write_bundle(report), "lumen-repor
                    key="report_bundle", on_click="ignore", disabled=too_big is not None)
 if too_big is not None:
     c3.caption(plain_sentence(str(too_big)))
-if st.button("Clear the report", key="report_clear"):
-    items.clear()
+if st.session_state.get("report_clear_asked"):
+    st.warning(f"Clear the report's {len(items)} item{'' if len(items) == 1 else 's'}? This cannot be undone "
+               "(download a bundle first to keep them).")
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Yes, clear the report", key="report_clear_yes", type="primary"):
+        items.clear()
+        st.session_state["report_clear_asked"] = False
+        st.rerun()
+    if no.button("Keep it", key="report_clear_no"):
+        st.session_state["report_clear_asked"] = False
+        st.rerun()
+elif st.button("Clear the report", key="report_clear", help="Asks to confirm first."):
+    st.session_state["report_clear_asked"] = True
     st.rerun()
 
 st.subheader("Preview")

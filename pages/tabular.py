@@ -19,7 +19,7 @@ from explainers.tabular.shap_methods import (
 from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_csv
 from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
 from models.units import duration
-from pages.widgets import app_runs_first, add_to_report, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
+from pages.widgets import app_runs_first, add_to_report, kept_upload, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
 from reports.describe import row_name
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
@@ -76,7 +76,7 @@ try:
         dataset, data_key = load_dataset(name), name
         data_name = name  # what report items call the data
     else:
-        upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="tab_csv",
+        upload = kept_upload("CSV file", type=["csv", "tsv", "txt"], key="tab_csv",
                                   help="Delimiter, encoding and column types are inferred.")
         if upload is None:
             st.info("Upload a CSV file, or switch to a bundled dataset.")
@@ -112,7 +112,7 @@ try:
         model = _train(f"{data_key}:{kind}", dataset, kind)
         st.caption(f"Trained on 75% of the rows · held-out {model.score_name}: **{model.score:.3f}**")
     else:
-        upload = st.file_uploader(
+        upload = kept_upload(
             "Model saved with skops (skops.io.dump)", type=["skops", "pkl", "pickle", "joblib"], key="tab_skops",
             help="Pickle and joblib files are refused: opening them can run any code.")
         if upload is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import logging
@@ -9,6 +10,7 @@ import re
 import runpy
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -124,13 +126,311 @@ def show_error(exc: Exception) -> None:
 
 
 def run_page(page) -> None:
-    """Run the chosen page: an unexpected error becomes one sentence on the page and a traceback in the log."""
+    """Run the chosen page: an unexpected error becomes one sentence on the page and a traceback in the log.
+    Around it: the widget values of every page are kept (``keep_widget_values``), and the report comes back from
+    the server on a reload and is saved there as it changes (``restore_report``, ``save_report``)."""
+    st.session_state["lumen_run"] = st.session_state.get("lumen_run", 0) + 1
+    keep_widget_values()
+    restore_report()
     try:
         page.run()
     except (ScriptControlException, FragmentHandledException):
         raise  # st.stop, st.rerun, st.switch_page and fragments steer the script: not errors
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
+    finally:
+        save_report()
+
+
+# ---- nothing a user made is lost by switching pages ----------------------------------------------------------------
+# Streamlit forgets the value of a widget that a run does not draw (every widget of the pages not shown). Each run
+# starts by copying the values of the widgets the last run drew into this session's own dict, and by giving back to
+# every widget that is missing now its last value: a page left and opened again looks as it was left.
+KEPT_WIDGETS = "lumen_widget_values"
+MAX_KEPT_WIDGETS = 1000  # per session: the least recently changed go first
+# buttons, uploads and chat inputs cannot be given a value through st.session_state; a data editor's edits neither
+_NOT_RESTORABLE = {"trigger_value", "string_trigger_value", "json_trigger_value", "file_uploader_state_value",
+                   "chat_input_value"}
+
+
+def _restorable(value) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, (list, tuple)) and all(_restorable(v) for v in value)
+
+
+def keep_widget_values() -> None:
+    """Keep the values of this session's keyed widgets across page switches (see above); called by ``run_page``."""
+    from streamlit.runtime.state import get_session_state
+
+    state = st.session_state
+    kept = state.setdefault(KEPT_WIDGETS, {})
+    try:
+        internal = get_session_state()._state  # the widgets' kinds are known only there
+        for key in list(state.keys()):
+            widget_id = internal.get_widget_id_from_key(key)
+            metadata = internal.get_widget_metadata(widget_id) if widget_id else None
+            if metadata is None or metadata.value_type in _NOT_RESTORABLE:
+                continue
+            value = state[key]
+            if _restorable(value) and kept.get(key, kept) != value:
+                kept.pop(key, None)
+                kept[key] = value  # the most recently changed last
+    except (AttributeError, KeyError):  # another Streamlit: widgets reset on a page switch, as Streamlit does
+        log.warning("cannot keep widget values with this Streamlit", exc_info=True)
+    while len(kept) > MAX_KEPT_WIDGETS:
+        kept.pop(next(iter(kept)))
+    for key, value in kept.items():
+        if key not in state:
+            state[key] = value
+
+
+# ---- a view shared as a URL ------------------------------------------------------------------------------------------
+IMAGE_VIEW = ("model", "sample", "class", "methods")
+
+
+def _view_in_url(names) -> dict[str, str]:
+    return {name: st.query_params[name] for name in names if name in st.query_params}
+
+
+def open_image_view() -> None:
+    """When the URL names an Image view (``?model=…&sample=…&class=…&methods=a,b``) this session has not shown
+    yet (a shared link opened), its model and sample are chosen now; the class and methods wait for the model
+    (``image_view_choices``). Unknown values are ignored with a note."""
+    state = st.session_state
+    view = _view_in_url(IMAGE_VIEW)
+    if not view or view == state.get("image_view_written"):
+        return
+    state["image_view_written"] = view
+    notes = []
+    if "model" in view:
+        if view["model"] in list_models("image"):
+            state["model_source"], state["image_model"] = "embedded", view["model"]
+        else:
+            notes.append(f"model {plain(repr(view['model'][:60]))} is not an embedded image model")
+    if "sample" in view:
+        if view["sample"] in IMAGE_SAMPLES:
+            state["image_source"], state["image_sample"] = "Sample", view["sample"]
+        else:
+            notes.append(f"sample {plain(repr(view['sample'][:60]))} is not a bundled image")
+    state["image_view_pending"] = {k: view[k] for k in ("class", "methods") if k in view}
+    state["image_view_notes"] = notes
+
+
+def image_view_choices(model, target_key: str, families: dict[str, list[str]]) -> None:
+    """The shared view's class and methods, set before their widgets are drawn; then the page says what it
+    ignored, and that Run computes the view."""
+    state = st.session_state
+    pending = state.pop("image_view_pending", None)
+    if pending is None:
+        return
+    notes = state.pop("image_view_notes", [])
+    if "class" in pending:
+        wanted = pending["class"].strip()
+        by_label = {label.lower(): i for i, label in enumerate(model.labels)}
+        index = int(wanted) if wanted.isdigit() else by_label.get(wanted.lower())
+        if index is not None and 0 <= index < len(model.labels):
+            state[target_key] = index
+        else:
+            notes.append(f"class {plain(repr(wanted[:60]))} is not one of the model's classes")
+    if "methods" in pending:
+        wanted = [m.strip() for m in pending["methods"].split(",") if m.strip()]
+        known = {m for ids in families.values() for m in ids}
+        unknown = [m for m in wanted if m not in known]
+        for family, ids in families.items():
+            state[f"methods:{family}"] = [m for m in ids if m in wanted]
+        if unknown:
+            notes.append(f"method{'s' if len(unknown) > 1 else ''} {plain(', '.join(unknown[:5]))} "
+                         f"{'are' if len(unknown) > 1 else 'is'} not available for this model")
+    st.info("Opened from a link: its model, image, class and methods are chosen; press **Run** to "
+            "compute them." + (f" Ignored: {'; '.join(notes)}." if notes else ""))
+
+
+def write_image_view(model_name: str | None, sample: str | None, target: int, methods) -> None:
+    """Put the current Image view in the URL, so that the address can be shared (an upload is not in it)."""
+    view = {"model": model_name, "sample": sample, "class": str(target), "methods": ",".join(methods)}
+    view = {k: v for k, v in view.items() if v}
+    if _view_in_url(IMAGE_VIEW) != view:
+        for name in IMAGE_VIEW:
+            if name in st.query_params and name not in view:
+                del st.query_params[name]
+        st.query_params.update(view)
+    st.session_state["image_view_written"] = view
+
+
+# ---- the report, saved on the server as it changes ------------------------------------------------------------------
+def _report_signature():
+    items = st.session_state.get("report_items") or []
+    return tuple(id(item) for item in items), st.session_state.get("report_title", "Lumen report")
+
+
+def restore_report() -> None:
+    """First run of a session whose URL names a report (``?report=<id>``: a reload, or the link opened elsewhere):
+    its saved bundle becomes this session's report. Later runs keep the id in the URL while the report has items."""
+    from reports import saved
+
+    state = st.session_state
+    if "report_id" not in state:
+        wanted = st.query_params.get("report")
+        state["report_id"] = wanted if saved.valid_id(wanted) else saved.new_id()
+        if wanted is not None and not saved.valid_id(wanted):
+            st.caption(f"The link's report id {plain(repr(wanted[:40]))} is not one Lumen makes; it was ignored.")
+        elif wanted is not None:
+            _load_saved_report(wanted)
+    _saved_report_note()
+    if state.get("report_items") and st.query_params.get("report") != state["report_id"]:
+        st.query_params["report"] = state["report_id"]
+
+
+def _load_saved_report(report_id: str) -> None:
+    from reports import saved
+    from reports.bundle import read_bundle
+
+    state = st.session_state
+    wait_for_saved(report_id)  # a reload right after a change: its save first
+    data = saved.load(report_id)
+    if data is None:
+        st.info(f"No report is saved under this link any more: Lumen keeps the last {saved.MAX_SAVED_REPORTS} "
+                "reports, and an emptied report is not kept. A new report starts.")
+        return
+    try:
+        report = read_bundle(data)
+    except Exception as exc:  # noqa: BLE001 - a damaged file on the server is a sentence, not a traceback
+        log.warning("saved report %s unreadable", report_id, exc_info=True)
+        why = plain_sentence(str(exc)) if isinstance(exc, LumenError) else f"{type(exc).__name__}"
+        st.warning(f"The report saved under this link could not be read ({why}); a new, empty report starts "
+                   "under a new link (the damaged file is left as it is).")
+        state["report_id"] = saved.new_id()
+        return
+    state["report_items"] = list(report.items)
+    state["report_title"] = report.title
+    state.get(KEPT_WIDGETS, {}).pop("report_title", None)
+    state["report_saved"] = _report_signature()
+    st.toast(f"Your report is back: {len(report.items)} item{'' if len(report.items) == 1 else 's'}.")
+
+
+@st.cache_resource(show_spinner=False)
+def _report_saver():
+    """One writer thread for the server (saves run in order: the last one stays) and its pending saves by id."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lumen-report-save"), {}
+
+
+def _write_saved(report_id: str, title: str, items: list) -> list[str]:
+    from reports import saved
+    from reports.bundle import write_bundle
+    from reports.report import new_report
+
+    if not items:
+        saved.delete(report_id)
+        return []
+    return saved.save(report_id, write_bundle(new_report(title, items)))
+
+
+def wait_for_saved(report_id: str, timeout: float = 300) -> None:
+    """Wait until the save of ``report_id`` under way (if any) is written (a reload reads what it wrote)."""
+    future = _report_saver()[1].get(report_id)
+    if future is not None:
+        concurrent.futures.wait([future], timeout=timeout)
+
+
+def save_report() -> None:
+    """Save this session's report on the server when its items, their order or its title changed since the last
+    save (an emptied report's file is removed). The bundle is written by a thread (about 0.15 s an image item), so
+    the page does not wait; the next run says if it failed, or which older reports were let go."""
+    state = st.session_state
+    if "report_id" not in state:
+        return
+    signature = _report_signature()
+    if state.get("report_saved", ((), "Lumen report")) == signature:
+        return
+    state["report_saved"] = signature
+    items = list(state.get("report_items") or [])
+    report_id = state["report_id"]
+    if items and st.query_params.get("report") != report_id:
+        st.query_params["report"] = report_id
+    elif not items and st.query_params.get("report") == report_id:
+        del st.query_params["report"]
+    executor, pending = _report_saver()
+    pending[report_id] = state["report_saving"] = executor.submit(_write_saved, report_id, signature[1], items)
+
+
+def _saved_report_note() -> None:
+    """The outcome of this session's last save, once it is written: a failure, or the reports it let go."""
+    from reports import saved
+
+    state = st.session_state
+    future = state.get("report_saving")
+    if future is None or not future.done():
+        return
+    del state["report_saving"]
+    pending = _report_saver()[1]
+    if pending.get(state.get("report_id")) is future:
+        del pending[state["report_id"]]
+    exc = future.exception()
+    if exc is not None:  # the report stays in this session; the server copy is what failed
+        log.warning("report not saved", exc_info=exc)
+        why = plain_sentence(str(exc)) if isinstance(exc, LumenError) else type(exc).__name__
+        st.warning(f"The report could not be saved on the server ({why}); it stays in this browser tab until "
+                   "it is closed or reloaded.")
+    elif evicted := future.result():
+        st.caption(f"Lumen keeps the last {saved.MAX_SAVED_REPORTS} saved reports ({saved.MAX_SAVED_MB:,} MB "
+                   f"together); the oldest {len(evicted)} {'was' if len(evicted) == 1 else 'were'} let go.")
+
+
+MAX_UPLOADS, MAX_UPLOAD_BYTES = 16, 512 * 2**20
+UPLOADS_NOTE = "Lumen keeps the last {n} uploads; the oldest, {oldest}, was let go."
+
+
+class KeptUpload(NamedTuple):
+    """An upload kept after its widget was left (the same reading methods as Streamlit's UploadedFile)."""
+
+    name: str
+    data: bytes
+    file_id: str
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+class _KeptFiles(NamedTuple):
+    files: tuple[KeptUpload, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(f.data) for f in self.files)
+
+
+def kept_upload(label: str, key: str, **kwargs):
+    """``st.file_uploader(label, key=key, **kwargs)`` whose file(s) come back after a page switch: the bytes are
+    kept in a bounded store (the page says what it evicts). Files the user removes from the widget are forgotten."""
+    upload = st.file_uploader(label, key=key, **kwargs)
+    multiple = bool(kwargs.get("accept_multiple_files"))
+    store = _store("uploads", MAX_UPLOADS, MAX_UPLOAD_BYTES)
+    slot = (_session_id(), key)
+    seen = st.session_state.setdefault("lumen_upload_seen", {})
+    run = st.session_state.get("lumen_run", 0)
+    if upload:
+        files = list(upload) if multiple else [upload]
+        entry = store.get(slot)
+        if entry is None or [f.file_id for f in entry.value.files] != [f.file_id for f in files]:
+            kept = _KeptFiles(tuple(KeptUpload(f.name, f.getvalue(), f.file_id) for f in files))
+            label_ = ", ".join(f.name for f in files[:3]) + (", …" if len(files) > 3 else "")
+            for _, old in store.put(slot, _Entry(kept, label_, slot[0])):
+                oldest = plain(old.label) if old.owner == slot[0] else "one from another session"
+                st.caption(UPLOADS_NOTE.format(n=store.max_entries, oldest=oldest))
+        seen[key] = run
+        return upload
+    entry = store.get(slot)
+    if entry is None:
+        return upload
+    if seen.get(key) == run - 1:  # the last run drew this widget with the file: the user removed it
+        store.pop(slot)
+        return upload
+    files = entry.value.files
+    st.caption(f"Your earlier upload{'s' if len(files) > 1 else ''}, **{plain(entry.label)}** (kept while you "
+               f"were on other pages); upload {'others' if len(files) > 1 else 'another file'} to replace "
+               f"{'them' if len(files) > 1 else 'it'}.")
+    return list(files) if multiple else files[0]
 
 
 def app_runs_first() -> None:
@@ -263,8 +563,9 @@ def choose_image():
     if source == "Sample":
         name = st.selectbox("Sample image", list(IMAGE_SAMPLES), key="image_sample")
         return sample_image(name), f"sample:{name}"
-    upload = st.file_uploader(
+    upload = kept_upload(
         "Upload an image",
+        key="image_upload",
         type=list(UPLOAD_TYPES),
         help="PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), up to 50 megapixels.",
     )
@@ -395,7 +696,7 @@ def choose_text_model():
 def choose_text() -> str:
     """A bundled sample, an uploaded file or typed text (validated later by the model's encoder)."""
     sample = st.selectbox("Sample text", list(TEXT_SAMPLES), key="text_sample")
-    upload = st.file_uploader("…or upload a text file", type=list(TEXT_UPLOAD_TYPES), key="text_upload")
+    upload = kept_upload("…or upload a text file", key="text_upload", type=list(TEXT_UPLOAD_TYPES))
     default = TEXT_SAMPLES[sample]
     if upload is not None:
         try:

@@ -1,6 +1,8 @@
 """Shared fixtures: each embedded model is loaded once per test session; the ``slow`` marker, set here."""
 
 import io
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,9 @@ from PIL import Image
 from models.inputs.samples import sample_image
 
 TESTS = Path(__file__).resolve().parent
+# Reports the app saves as they grow (reports/saved.py) go to a folder of this test run, not the user's cache
+# (the browser tests' servers inherit it)
+os.environ.setdefault("LUMEN_REPORTS_DIR", tempfile.mkdtemp(prefix="lumen-test-reports-"))
 # What makes a test slow (``pytest -m "not slow"``, ``make test-fast``, leaves these out): a browser or a
 # whole server (tests/e2e), the embedded models on real inputs (tests/integration), the app's soak test,
 # any test that takes one of the session fixtures below loading an embedded model, and the few page tests

@@ -61,6 +61,12 @@ def test_upload_files_and_a_zip(at):
     assert target.value == 967  # espresso
     assert any("3 images" in c.value for c in at.caption)
 
+    at.switch_page("pages/report.py").run()  # the uploads come back with the page
+    open_page(at)
+    assert not at.exception and at.radio(key="concept_source").value == "Upload"
+    assert any("earlier uploads" in c.value and r"a\.png, b\.jpg, set\.zip" in c.value for c in at.caption)
+    assert any("3 images" in c.value for c in at.caption)
+
 
 def test_bad_zip_is_a_sentence(at):
     open_page(at)

@@ -19,6 +19,7 @@ def test_compare_then_download_every_format(server, browser, tmp_path):
     page.get_by_role("heading", name="Agreement").wait_for()
     # the faithfulness figures are one table (a canvas grid: its cells are checked in tests/app/test_compare_page.py)
     page.get_by_role("heading", name="Faithfulness").wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()  # drawn after its heading, maybe a moment later
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
     page.get_by_role("button", name="Add to report").first.click()
@@ -26,7 +27,7 @@ def test_compare_then_download_every_format(server, browser, tmp_path):
     assert page.locator('[data-testid="stException"]').count() == 0
 
     page.get_by_role("link", name="Report").click()
-    page.get_by_text("1 items").wait_for()
+    page.get_by_text("1 items", exact=True).wait_for()  # the page's count, not the toast "(1 items)." still shown
     page.get_by_role("heading", name="Preview").wait_for()  # the page's run is done: its buttons are final
     files = {}
     for label in ("Download HTML", "Download PDF", "Download bundle"):

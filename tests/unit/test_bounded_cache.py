@@ -103,3 +103,11 @@ def test_continuations_are_kept_per_model_and_decoded_images_handed_out_as_copie
     second = widgets.cached_decode(buffer.getvalue(), "cat.png")
     assert np.array_equal(second, chelsea)
     assert len(widgets._store("images", widgets.MAX_IMAGES, widgets.MAX_IMAGE_BYTES)) == 1
+
+
+def test_pop_removes_a_key_and_its_bytes():
+    cache = BoundedCache(3, max_bytes=10, size=len)
+    cache.put("a", b"12345")
+    cache.put("b", b"123")
+    assert cache.pop("a") == b"12345" and "a" not in cache and cache.nbytes == 3
+    assert cache.pop("a", "gone") == "gone" and len(cache) == 1
