@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
-from streamlit.errors import FragmentHandledException
+from streamlit.errors import FragmentHandledException, StreamlitAPIException
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -145,7 +145,10 @@ def run_page(page) -> None:
 # ---- nothing a user made is lost by switching pages ----------------------------------------------------------------
 # Streamlit forgets the value of a widget that a run does not draw (every widget of the pages not shown). Each run
 # starts by copying the values of the widgets the last run drew into this session's own dict, and by giving back to
-# every widget that is missing now its last value: a page left and opened again looks as it was left.
+# every widget that is missing now its last value; the first run of another page gives back every kept value as one
+# set by the app (a widget of the same key drawn on two pages, such as the image choice of the Image and Compare pages,
+# owns its value on the page that drew it last, and would start from its default here): a page left and opened again
+# looks as it was left.
 KEPT_WIDGETS = "lumen_widget_values"
 MAX_KEPT_WIDGETS = 1000  # per session: the least recently changed go first
 # buttons, uploads and chat inputs cannot be given a value through st.session_state; a data editor's edits neither
@@ -180,9 +183,22 @@ def keep_widget_values() -> None:
         log.warning("cannot keep widget values with this Streamlit", exc_info=True)
     while len(kept) > MAX_KEPT_WIDGETS:
         kept.pop(next(iter(kept)))
-    for key, value in kept.items():
-        if key not in state:
+    switched = _page_switched(state)
+    for key, value in list(kept.items()):
+        if value is None or (key in state and not switched):  # None: nothing chosen (an uploader without a file
+            continue  # is None, and a value set for an uploader is refused when it is drawn)
+        try:
             state[key] = value
+        except StreamlitAPIException:
+            kept.pop(key, None)
+
+
+def _page_switched(state) -> bool:
+    """Whether this run shows another page than the last run of this session did."""
+    ctx = get_script_run_ctx()
+    page = getattr(ctx, "page_script_hash", None)
+    last, state["lumen_last_page"] = state.get("lumen_last_page"), page
+    return page != last
 
 
 # ---- a view shared as a URL ------------------------------------------------------------------------------------------

@@ -58,6 +58,16 @@ def test_widget_values_survive_leaving_a_page_and_coming_back(at):
     assert at.multiselect(key="methods:gradient").value == ["saliency"]
 
 
+def test_a_widget_another_page_draws_too_keeps_its_value_back_on_this_page(at):
+    # Compare draws the same image choice ("image_sample"): there it owns the value, and the Image page's widget of
+    # the same key started from its default (chelsea) until every kept value was given back as the app's own
+    at.selectbox(key="image_sample").set_value("coffee").run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and at.selectbox(key="image_sample").value == "coffee"
+    at.switch_page("pages/image.py").run()
+    assert not at.exception and at.selectbox(key="image_sample").value == "coffee"
+
+
 def test_an_upload_comes_back_after_a_page_switch_and_goes_when_removed(at):
     from tests.conftest import sample_image
     from PIL import Image
