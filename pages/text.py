@@ -5,6 +5,7 @@ import streamlit as st
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
 from explainers.core.cost import estimate
 from explainers.metrics.text import REMOVAL_WORDS
+from explainers.text.windows import explain_windows, window_prediction
 from models.inputs.language import language_note
 from models.units import duration
 from pages.widgets import (
@@ -13,6 +14,7 @@ from pages.widgets import (
     choose_text,
     choose_text_model,
     faithfulness_option_widgets,
+    long_text_windows,
     memory_caption,
     method_params,
     plain,
@@ -31,17 +33,19 @@ model = choose_text_model()
 text = choose_text()
 
 try:
-    encoding = model.encode(text)
-    prediction = model.predict(encoding)  # the text is tokenised once, here, for the page and every method
+    encoding = model.encode(text)  # the text is tokenised once, here, for the page and every method
+    windows = None
+    if encoding.warning:  # longer than the model reads: its first part, or the whole text by windows
+        st.warning(plain_sentence(encoding.warning))
+        windows = long_text_windows(model, text)
+    prediction = window_prediction(model, windows) if windows else model.predict(encoding)
 except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
     show_error(exc)
     st.stop()
-if encoding.warning:
-    st.warning(plain_sentence(encoding.warning))
 if note := language_note(encoding.text, model.language):  # a guess, never a gate (models/inputs/language.py)
     st.info(plain_sentence(note), icon=":material/translate:")
 
-st.markdown("**Predictions**")
+st.markdown("**Predictions**" + (f" (the mean of {len(windows)} windows' probabilities)" if windows else ""))
 st.plotly_chart(renderer("top_classes").figure(prediction.top(min(5, len(model.labels)))), width="stretch",
                 key="text_top")
 top1 = prediction.top(1)[0][0]
@@ -61,8 +65,8 @@ if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 try:
-    sizes = input_sizes(model, encoding)  # what the estimates read (the modality spec's sizes)
-    costs = {m: estimate(model, m, p, **sizes) for m, p in chosen.items()}
+    sizes = input_sizes(model, windows[0] if windows else encoding)  # what the estimates read (the spec's sizes)
+    costs = {m: tuple(c * len(windows or [0]) for c in estimate(model, m, p, **sizes)) for m, p in chosen.items()}
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
@@ -75,7 +79,7 @@ memory_caption(model, chosen, **sizes)
 with st.expander("Faithfulness figures"):
     figure_options = faithfulness_option_widgets(model.modality, key="text_faithfulness")
 
-result_key = (model.name, encoding.text, target)
+result_key = (model.name, encoding.text, target, windows and (len(windows), windows[1].offsets[1]))
 results = st.session_state.get("text_results")
 if results is None or results["key"] != result_key:
     results = st.session_state["text_results"] = {"key": result_key, "explanations": {}}
@@ -83,8 +87,11 @@ if results is None or results["key"] != result_key:
 if st.button("Run", type="primary", key="text_run"):
 
     def run_one(method_id, params, progress):
-        e = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
-        faithfulness(model, encoding, e, **figure_options)  # fills e.faithfulness
+        if windows:  # the figures delete tokens from one input the model reads whole: not measured over windows
+            e = explain_windows(model, encoding, method_id, target, windows=windows, progress=progress, **params)
+        else:
+            e = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
+            faithfulness(model, encoding, e, **figure_options)  # fills e.faithfulness
         results["explanations"][method_id] = e
 
     run_each(chosen, run_one, key="text_cancel")
@@ -106,6 +113,11 @@ for method_id, e in shown.items():
             f"{e.n_backward} backward · device {e.device}"
             + ("" if signed else " · unsigned (magnitude only)")
         )
+        if "windows" in e.extras:
+            w = e.extras["windows"]
+            st.caption(f"Read by {w['count']} windows of {w['length']} tokens; each token's score is the sum of its "
+                       "windows' scores over the number of windows (the attribution of their mean output). "
+                       "Faithfulness figures are measured on texts the model reads whole.")
         if "completeness" in e.extras:
             st.caption(f"Completeness error: {e.extras['completeness']['relative_error']:.2%}")
         f = e.faithfulness

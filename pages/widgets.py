@@ -709,6 +709,31 @@ def choose_text_model():
                                   ("text_model_source", "text_model", "text_hf_dir"))
 
 
+MAX_WINDOWS = 64  # windows of one text (each method runs once per window)
+
+
+def long_text_windows(model, text):
+    """For a text longer than ``model`` reads: its windows (``TextClassifier.windows``) when the user asks for the
+    whole text (the default), None for the first part alone; the stride is the user's."""
+    length = model.max_length - 2
+    whole = st.radio("Read", ["the whole text, in windows", f"its first {length} tokens only"], horizontal=True,
+                     key="text_long", help="Windows: the model reads the text in overlapping windows; the prediction "
+                     "is their mean and each method explains every window for the same class.")
+    if not whole.startswith("the whole"):
+        return None
+    stride = st.slider("Window stride (tokens)", 1, length, max(1, length // 2), step=1, key="text_stride",
+                       help="How far each window starts after the one before; smaller strides overlap more and "
+                       "cost more runs.")
+    windows = model.windows(text, stride)
+    if len(windows) > MAX_WINDOWS:
+        st.info(f"The whole text needs {len(windows):,} windows at this stride; at most {MAX_WINDOWS} are read here, "
+                f"so the model reads its first {length} tokens only (shorten the text or raise the stride).")
+        return None
+    st.caption(f"{len(windows)} windows of up to {length} tokens, each starting {stride} tokens after the one "
+               "before: every method runs once per window.")
+    return windows
+
+
 def choose_text() -> str:
     """A bundled sample, an uploaded file or typed text (validated later by the model's encoder)."""
     sample = st.selectbox("Sample text", list(TEXT_SAMPLES), key="text_sample")

@@ -296,6 +296,8 @@ def _tokens(pdf: _Doc, view):
     pdf.ln(h + 3)
     if len(cells) > MAX_TOKENS_DRAWN:
         pdf.paragraph(f"(first {MAX_TOKENS_DRAWN} of {len(cells)} tokens shown)", 7)
+    if view.data.unread:
+        pdf.paragraph(f"({view.data.unread.replace(' (greyed)', '')}.)", 7)
     key = view.data.key
     if key is not None:  # the legend: a swatch of each colour as the cells show it, then the words
         pdf.font(7)

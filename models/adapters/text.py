@@ -117,6 +117,58 @@ class TextClassifier(ModelAdapter):
             model=self.name,
         )
 
+    def windows(self, text, stride: int | None = None) -> list[Encoding]:
+        """The whole of ``text`` as windows the model can read: each ``max_length`` tokens long with its special
+        tokens, the next starting ``stride`` content tokens later (default: half a window, so every token but the
+        first and last half-window's is read twice), the last one ending with the text. Each window's offsets point
+        into the whole cleaned text; a text the model reads whole is one window (``encode``)."""
+        whole = self.encode(text)
+        if whole.warning is None:
+            return [whole]
+        tok, text = self.tokenizer, whole.text
+        with self.lock:
+            full = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+            probe = tok("a", add_special_tokens=True, return_special_tokens_mask=True, verbose=False)
+        marks = np.asarray(probe["special_tokens_mask"], dtype=bool)  # the special tokens around any text: [CLS] … [SEP]
+        first, last = int(np.argmin(marks)), len(marks) - int(np.argmin(marks[::-1]))
+        around = (list(probe["input_ids"][:first]), list(probe["input_ids"][last:]))
+        n_special = len(around[0]) + len(around[1])
+        ids, offsets = list(full["input_ids"]), [tuple(map(int, o)) for o in full["offset_mapping"]]
+        word_ids = list(full.word_ids()) if hasattr(full, "word_ids") else [None] * len(ids)
+        length = self.max_length - n_special
+        if length < 1:
+            raise InputError(f"{self.name} reads at most {self.max_length} tokens: too few for a window.")
+        stride = length // 2 if stride is None else int(stride)
+        if not 1 <= stride <= length:
+            raise InputError(f"The stride must be between 1 and the window's {length} tokens; it is {stride}.")
+        starts = list(range(0, max(len(ids) - length, 0) + 1, stride))
+        if starts[-1] + length < len(ids):
+            starts.append(len(ids) - length)  # the last window ends with the text
+        return [self._window(text, ids, offsets, word_ids, around, a, min(a + length, len(ids)), len(ids))
+                for a in starts]
+
+    def _window(self, text, ids, offsets, word_ids, around, a, b, n_total) -> Encoding:
+        tok = self.tokenizer
+        window = around[0] + ids[a:b] + around[1]
+        special = np.asarray([True] * len(around[0]) + [False] * (b - a) + [True] * len(around[1]))
+        content = iter(range(a, b))
+        spans, words = [], []
+        for is_special in special:
+            i = None if is_special else next(content)
+            spans.append((0, 0) if i is None else offsets[i])
+            words.append(None if i is None else word_ids[i])
+        return Encoding(
+            text=text,
+            input_ids=torch.tensor([window], dtype=torch.long, device=self.device),
+            tokens=tok.convert_ids_to_tokens(window),
+            offsets=spans,
+            special=special,
+            word_ids=words,
+            n_tokens_total=n_total,
+            kept_text=text[offsets[a][0]:offsets[b - 1][1]],
+            model=self.name,
+        )
+
     def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
         hidden = input_ids == HIDDEN
         mask = (~hidden).long() if attention_mask is None else attention_mask * (~hidden).long()

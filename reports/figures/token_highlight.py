@@ -25,7 +25,7 @@ class Piece:
     score: float = 0.0
     colour: tuple[int, int, int] = POSITIVE
     alpha: float = 0.0
-    kind: str = "gap"  # "token", "special" or "gap"
+    kind: str = "gap"  # "token", "special", "gap" or "unread" (the tail of a text the model did not read)
 
     @property
     def fill(self) -> tuple[int, int, int]:
@@ -54,11 +54,12 @@ class Key:
 class Highlight:
     pieces: list[Piece]
     key: Key | None = None
+    unread: str | None = None  # what the model did not read of a longer text, said in words
 
     @property
     def cells(self) -> list[Piece]:
         """The tokens (and special tokens) alone, in order: what the PDF draws as filled cells."""
-        return [p for p in self.pieces if p.kind != "gap"]
+        return [p for p in self.pieces if p.kind in ("token", "special")]
 
 
 def units(explanation, per_word: bool = False) -> list[dict]:
@@ -109,7 +110,12 @@ def prepare(explanation, text: str | None = None, per_word: bool = False) -> Hig
             shown = text[a:b] if b > a else u["label"]
             cursor = max(cursor, b)
         pieces.append(Piece(shown, u["label"], u["score"], colour, alpha, "token"))
-    return Highlight(pieces, key(explanation, top))
+    unread = None
+    if text is not None and explanation.extras.get("truncation") and cursor < len(text.rstrip()):
+        tail = text[cursor:]  # the model read the text up to its last token: the rest is shown, greyed
+        unread = f"the last {len(tail.strip()):,} characters (greyed) were not read by the model"
+        pieces.append(Piece(tail, kind="unread"))
+    return Highlight(pieces, key(explanation, top), unread)
 
 
 def key(explanation, top: float) -> Key:
@@ -141,12 +147,18 @@ def html(d: Highlight) -> str:
     for p in d.pieces:
         if p.kind == "gap":
             out.append(html_lib.escape(p.shown))
+        elif p.kind == "unread":
+            out.append(f'<span class="lumen-unread" title="not read by the model" style="color:#999;'
+                       f'background:repeating-linear-gradient(135deg,#f3f3f3 0 6px,#fff 6px 12px)">'
+                       f'{html_lib.escape(p.shown)}</span>')
         elif p.kind == "special":
             out.append(f'<span style="color:#888;font-size:0.75em;margin:0 2px">{html_lib.escape(p.shown)}</span>')
         else:
             out.append(f'<span class="lumen-token" title="{html_lib.escape(p.label)}: {p.score:+.4g}" '
                        f'style="background:{p.css};border-radius:3px;padding:1px 1px">{html_lib.escape(p.shown)}</span>')
     legend = legend_html(d.key) if d.key is not None else ""
+    if d.unread:
+        legend += f'<div class="lumen-legend" style="font-size:0.8em;color:#555">{html_lib.escape(d.unread)}</div>'
     return '<div style="line-height:2;white-space:pre-wrap">' + "".join(out) + "</div>" + legend
 
 

@@ -60,3 +60,26 @@ def test_upload_txt(text_page):
     at.file_uploader(key="text_upload").upload("review.txt", "Dreadful, boring and far too long.".encode(), "text/plain").run()
     assert not at.exception
     assert any("Dreadful" in t.value for t in at.text_area)
+
+
+def test_a_long_text_is_read_whole_by_windows_or_its_unread_tail_is_greyed(text_page):
+    at = text_page
+    key = next(t.key for t in at.text_area)
+    long = "The first hour is slow and the plot drags on and on. " * 50 + "But the ending is brilliant, I loved it."
+    at.text_area(key=key).set_value(long).run()
+    at.multiselect(key="text_methods").set_value(["gradient-x-input"]).run()
+    assert not at.exception and any("were kept" in w.value for w in at.warning)
+    assert at.radio(key="text_long").value.startswith("the whole text")  # read whole by default
+    assert any("windows of up to 254 tokens" in c.value for c in at.caption)
+    assert "mean of" in markdown_html(at)  # the prediction is the windows' mean
+    at.button(key="text_run").click().run()
+    assert not at.exception and not at.error
+    html = markdown_html(at)
+    assert "brilliant" in html and "lumen-unread" not in html
+    assert any("Read by" in c.value and "windows of 254 tokens" in c.value for c in at.caption)
+    at.radio(key="text_long").set_value(at.radio(key="text_long").options[1]).run()
+    at.button(key="text_run").click().run()
+    assert not at.exception and not at.error
+    html = markdown_html(at)
+    assert "lumen-unread" in html and "were not read by the model" in html
+    assert any("comprehensiveness AOPC" in c.value for c in at.caption)
