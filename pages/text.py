@@ -35,9 +35,10 @@ text = choose_text()
 try:
     encoding = model.encode(text)  # the text is tokenised once, here, for the page and every method
     windows = None
-    if encoding.warning:  # longer than the model reads: its first part, or the whole text by windows
-        st.warning(plain_sentence(encoding.warning))
+    if encoding.warning:  # longer than the model reads: the whole text by windows, or its first part (warned)
         windows = long_text_windows(model, text)
+        if windows is None:
+            st.warning(plain_sentence(encoding.warning))
     prediction = window_prediction(model, windows) if windows else model.predict(encoding)
 except Exception as exc:  # noqa: BLE001 - empty text etc. become a sentence
     show_error(exc)

@@ -716,6 +716,9 @@ def long_text_windows(model, text):
     """For a text longer than ``model`` reads: its windows (``TextClassifier.windows``) when the user asks for the
     whole text (the default), None for the first part alone; the stride is the user's."""
     length = model.max_length - 2
+    n_tokens = model.encode(text).n_tokens_total
+    st.info(f"The text is {n_tokens:,} tokens long; {plain(model.name)} reads at most {model.max_length} at once.",
+            icon=":material/segment:")
     whole = st.radio("Read", ["the whole text, in windows", f"its first {length} tokens only"], horizontal=True,
                      key="text_long", help="Windows: the model reads the text in overlapping windows; the prediction "
                      "is their mean and each method explains every window for the same class.")

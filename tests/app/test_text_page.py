@@ -68,7 +68,7 @@ def test_a_long_text_is_read_whole_by_windows_or_its_unread_tail_is_greyed(text_
     long = "The first hour is slow and the plot drags on and on. " * 50 + "But the ending is brilliant, I loved it."
     at.text_area(key=key).set_value(long).run()
     at.multiselect(key="text_methods").set_value(["gradient-x-input"]).run()
-    assert not at.exception and any("were kept" in w.value for w in at.warning)
+    assert not at.exception and not at.warning and any("reads at most 256 at once" in i.value for i in at.info)
     assert at.radio(key="text_long").value.startswith("the whole text")  # read whole by default
     assert any("windows of up to 254 tokens" in c.value for c in at.caption)
     assert "mean of" in markdown_html(at)  # the prediction is the windows' mean
@@ -80,6 +80,7 @@ def test_a_long_text_is_read_whole_by_windows_or_its_unread_tail_is_greyed(text_
     at.radio(key="text_long").set_value(at.radio(key="text_long").options[1]).run()
     at.button(key="text_run").click().run()
     assert not at.exception and not at.error
+    assert any("were kept" in w.value for w in at.warning)
     html = markdown_html(at)
     assert "lumen-unread" in html and "were not read by the model" in html
     assert any("comprehensiveness AOPC" in c.value for c in at.caption)
