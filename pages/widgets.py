@@ -32,6 +32,7 @@ from models import (
     load_model,
 )
 from explainers.core.modality import get_modality
+from explainers.core.registry import get_method
 from explainers.core.budget import gigabytes, run_budget
 from explainers.core.cost import estimate_memory
 from explainers.generation.methods import MAX_NEW_TOKENS
@@ -206,7 +207,56 @@ IMAGE_VIEW = ("model", "sample", "class", "methods")
 
 
 def _view_in_url(names) -> dict[str, str]:
-    return {name: st.query_params[name] for name in names if name in st.query_params}
+    """The view's fields in the URL: those of ``names`` and every method parameter (``method.parameter``)."""
+    return {name: st.query_params[name] for name in st.query_params if name in names or _is_param(name)}
+
+
+def _is_param(name: str) -> bool:
+    return "." in name  # a method's parameter: "grad-cam.layer", "rise.n_masks"
+
+
+def _param_value(spec, model, name: str, text: str):
+    """A method parameter from its text in a URL, checked as its widget would (type, choices, limits, layers);
+    raises ValueError with the reason."""
+    default = spec.defaults[name]
+    if name == "layer":
+        if text not in {n for n, _ in model.module.named_modules() if n}:
+            raise ValueError("not a layer of the model")
+        return text
+    if name in spec.choices:
+        value = next((c for c in spec.choices[name] if str(c) == text), None)
+        if value is None:
+            raise ValueError(f"not one of {', '.join(map(str, spec.choices[name]))}")
+        return value
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError("not true or false")
+        return text.lower() == "true"
+    if isinstance(default, (int, float, np.integer, np.floating)):
+        value = int(text) if isinstance(default, (int, np.integer)) else float(text)
+        low, high = spec.limits.get(name, (None, None))
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"outside {low}…{high}")
+        return value
+    raise ValueError("not set from the page")
+
+
+def _view_params(model, pending: dict, known: set[str], notes: list[str]) -> None:
+    """The shared view's method parameters given to their widgets (``method_params``' keys) before they are drawn."""
+    state = st.session_state
+    for field, text in pending.items():
+        if not _is_param(field):
+            continue
+        method, name = field.split(".", 1)
+        spec = get_method(method, model.modality) if method in known else None
+        try:
+            if spec is None or name not in spec.defaults:
+                raise ValueError("no such parameter")
+            value = _param_value(spec, model, name, text)
+        except ValueError as exc:
+            notes.append(f"{plain(field[:60])} = {plain(repr(text[:40]))} ({plain(str(exc))})")
+            continue
+        state[f"param:{method}:{name}" + (f":{model.name}" if name == "layer" else "")] = value
 
 
 def open_image_view() -> None:
@@ -229,7 +279,7 @@ def open_image_view() -> None:
             state["image_source"], state["image_sample"] = "Sample", view["sample"]
         else:
             notes.append(f"sample {plain(repr(view['sample'][:60]))} is not a bundled image")
-    state["image_view_pending"] = {k: view[k] for k in ("class", "methods") if k in view}
+    state["image_view_pending"] = {k: v for k, v in view.items() if k in ("class", "methods") or _is_param(k)}
     state["image_view_notes"] = notes
 
 
@@ -258,17 +308,20 @@ def image_view_choices(model, target_key: str, families: dict[str, list[str]]) -
         if unknown:
             notes.append(f"method{'s' if len(unknown) > 1 else ''} {plain(', '.join(unknown[:5]))} "
                          f"{'are' if len(unknown) > 1 else 'is'} not available for this model")
-    st.info("Opened from a link: its model, image, class and methods are chosen; press **Run** to "
+    _view_params(model, pending, {m for ids in families.values() for m in ids}, notes)
+    st.info("Opened from a link: its model, image, class, methods and parameters are chosen; press **Run** to "
             "compute them." + (f" Ignored: {'; '.join(notes)}." if notes else ""))
 
 
-def write_image_view(model_name: str | None, sample: str | None, target: int, methods) -> None:
-    """Put the current Image view in the URL, so that the address can be shared (an upload is not in it)."""
+def write_image_view(model_name: str | None, sample: str | None, target: int, methods: dict[str, dict]) -> None:
+    """Put the current Image view in the URL, so that the address can be shared (an upload is not in it): model,
+    sample, class, methods and each method's parameters that differ from its defaults (``grad-cam.layer=…``)."""
     view = {"model": model_name, "sample": sample, "class": str(target), "methods": ",".join(methods)}
+    view.update({f"{m}.{name}": str(value) for m, params in methods.items() for name, value in params.items()})
     view = {k: v for k, v in view.items() if v}
     if _view_in_url(IMAGE_VIEW) != view:
-        for name in IMAGE_VIEW:
-            if name in st.query_params and name not in view:
+        for name in list(_view_in_url(IMAGE_VIEW)):
+            if name not in view:
                 del st.query_params[name]
         st.query_params.update(view)
     st.session_state["image_view_written"] = view

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainers import Explanation
@@ -161,6 +162,25 @@ def test_a_shared_image_view_opens_the_same_choices():
     url = {k: at.query_params[k] for k in view}  # the page writes the view it shows back into the URL
     assert sorted(url.pop("methods").split(",")) == ["grad-cam", "saliency"]
     assert url == {"model": "efficientnet-lite0", "sample": "astronaut", "class": "3"}
+
+
+def test_a_shared_view_carries_the_methods_parameters():
+    view = {"model": "efficientnet-lite0", "sample": "coffee", "methods": "rise,grad-cam", "rise.n_masks": "300",
+            "rise.p": "0.3", "grad-cam.layer": "blocks.5"}
+    at = fresh(view)
+    assert not at.exception
+    assert at.number_input(key="param:rise:n_masks").value == 300
+    assert at.number_input(key="param:rise:p").value == pytest.approx(0.3)
+    assert at.selectbox(key="param:grad-cam:layer:efficientnet-lite0").value == "blocks.5"
+    assert at.query_params["rise.n_masks"] == "300" and at.query_params["grad-cam.layer"] == "blocks.5"
+    at.number_input(key="param:rise:n_masks").set_value(500).run()  # the URL follows the page
+    assert at.query_params["rise.n_masks"] == "500"
+    bad = fresh({"model": "efficientnet-lite0", "methods": "rise", "rise.n_masks": "-4", "rise.nope": "1",
+                 "grad-cam.layer": "no.such"})
+    note = next(i.value for i in bad.info if "Opened from a link" in i.value).replace("\\", "")  # markdown escapes
+    assert "rise.n_masks" in note and "outside" in note and "rise.nope" in note and "no such parameter" in note
+    assert "grad-cam.layer" in note and "not a layer" in note
+    assert not bad.exception and bad.number_input(key="param:rise:n_masks").value == 1000  # the default stands
 
 
 def test_unknown_view_values_are_ignored_with_a_note():
