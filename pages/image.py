@@ -7,20 +7,21 @@ from explainers.core.cost import estimate_many
 from explainers.core.explain import SharedRuns
 from models.units import duration
 from pages.widgets import (
+    IMAGE_VIEW,
+    open_view,
+    view_choices,
+    write_view,
     app_runs_first,
     add_to_report,
     choose_image,
     clip_slider,
     choose_image_model,
     image_name,
-    image_view_choices,
     memory_caption,
-    open_image_view,
     method_params,
     plain,
     run_each,
     show_error,
-    write_image_view,
 )
 from reports.figures import COLORMAPS, renderer
 
@@ -28,7 +29,7 @@ app_runs_first()
 
 st.title("Image attribution")
 
-open_image_view()  # a shared link's view (?model=…&sample=…&class=…&methods=…)
+open_view(IMAGE_VIEW)  # a shared link's view (?model=…&sample=…&class=…&methods=…)
 model = choose_image_model()
 if model is None:
     st.stop()
@@ -48,7 +49,8 @@ top1 = prediction.top(1)[0][0]
 families = {}
 for spec in methods_for(model):  # those that apply to this model (a set of images, CRAFT: the Concepts page)
     families.setdefault(spec.family, []).append(spec.id)
-image_view_choices(model, f"target:{model.name}:{image_id}", families)
+view_choices(IMAGE_VIEW, model, f"target:{model.name}:{image_id}",
+             {f"methods:{family}": ids for family, ids in families.items()})
 target = st.selectbox(
     "Class to explain (type to search all classes)",
     options=range(len(model.labels)),
@@ -69,7 +71,7 @@ for tab, (family, ids) in zip(tabs, families.items()):
             chosen[method_id] = method_params(get_method(method_id, model.modality), model)
 
 embedded = st.session_state.get("model_source") == "embedded"
-write_image_view(st.session_state.get("image_model") if embedded else None,
+write_view(IMAGE_VIEW, st.session_state.get("image_model") if embedded else None,
                  image_id.removeprefix("sample:") if image_id.startswith("sample:") else None, target, chosen)
 if not chosen:
     st.info("Choose at least one method.")

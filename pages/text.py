@@ -7,8 +7,10 @@ from explainers.core.cost import estimate
 from explainers.metrics.text import REMOVAL_WORDS
 from explainers.text.windows import explain_windows, window_prediction
 from models.inputs.language import language_note
+from models.inputs.text_samples import TEXT_SAMPLES
 from models.units import duration
 from pages.widgets import (
+    TEXT_VIEW,
     app_runs_first,
     add_to_report,
     choose_text,
@@ -16,11 +18,14 @@ from pages.widgets import (
     faithfulness_option_widgets,
     long_text_windows,
     memory_caption,
+    open_view,
     method_params,
     plain,
     plain_sentence,
     run_each,
     show_error,
+    view_choices,
+    write_view,
 )
 from reports.figures import renderer
 from reports.figures.token_highlight import token_html
@@ -29,6 +34,7 @@ app_runs_first()
 
 st.title("Text classification")
 
+open_view(TEXT_VIEW)  # a shared link's view (?sample=…&class=…&methods=…)
 model = choose_text_model()
 text = choose_text()
 
@@ -50,6 +56,8 @@ st.markdown("**Predictions**" + (f" (the mean of {len(windows)} windows' probabi
 st.plotly_chart(renderer("top_classes").figure(prediction.top(min(5, len(model.labels)))), width="stretch",
                 key="text_top")
 top1 = prediction.top(1)[0][0]
+offered = [m.id for m in methods_for(model)]
+view_choices(TEXT_VIEW, model, f"text_target:{model.name}", {"text_methods": offered})
 target = st.selectbox(
     "Class to explain",
     options=range(len(model.labels)),
@@ -59,9 +67,11 @@ target = st.selectbox(
 )
 
 st.subheader("Methods")
-methods = st.multiselect("Methods", [m.id for m in methods_for(model)], default=[default_method(model)],
-                         key="text_methods")
+methods = st.multiselect("Methods", offered, default=[default_method(model)], key="text_methods")
 chosen = {m: method_params(get_method(m, model.modality), model) for m in methods}
+sample = st.session_state.get("text_sample")
+write_view(TEXT_VIEW, model.name if st.session_state.get("text_model_source", "Embedded") == "Embedded" else None,
+           sample if sample in TEXT_SAMPLES and text.strip() == TEXT_SAMPLES[sample].strip() else None, target, chosen)
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()

@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -203,16 +204,62 @@ def _page_switched(state) -> bool:
 
 
 # ---- a view shared as a URL ------------------------------------------------------------------------------------------
-IMAGE_VIEW = ("model", "sample", "class", "methods")
+VIEW_FIELDS = ("model", "sample", "class", "methods")  # and each method's parameters, as "method.parameter"
 
 
-def _view_in_url(names) -> dict[str, str]:
-    """The view's fields in the URL: those of ``names`` and every method parameter (``method.parameter``)."""
-    return {name: st.query_params[name] for name in st.query_params if name in names or _is_param(name)}
+@dataclass(frozen=True)
+class ViewSpec:
+    """What a page keeps in its URL: the state keys its model and sample widgets read."""
+
+    page: str  # "image", "text": the prefix of this view's session keys
+    modality: str
+    model_keys: tuple[str, str, str]  # (source widget key, its value for an embedded model, the model name's key)
+    samples: tuple[str, ...]  # the bundled samples a link may name
+    sample_keys: tuple[tuple[str, str], ...] = ()  # other widgets the sample needs: (key, value), e.g. the source
+    sample_key: str = ""  # the sample widget's key
+
+
+IMAGE_VIEW = ViewSpec("image", "image", ("model_source", "embedded", "image_model"), tuple(IMAGE_SAMPLES),
+                      (("image_source", "Sample"),), "image_sample")
+TEXT_VIEW = ViewSpec("text", "text", ("text_model_source", "Embedded", "text_model"), tuple(TEXT_SAMPLES),
+                     (), "text_sample")
+
+
+def _view_in_url() -> dict[str, str]:
+    """The view's fields in the URL: ``VIEW_FIELDS`` and every method parameter (``method.parameter``)."""
+    return {name: st.query_params[name] for name in st.query_params if name in VIEW_FIELDS or _is_param(name)}
 
 
 def _is_param(name: str) -> bool:
     return "." in name  # a method's parameter: "grad-cam.layer", "rise.n_masks"
+
+
+def open_view(view: ViewSpec) -> None:
+    """On a session's first run (a shared link opened, or a reload), when the URL names a view of this page
+    (``?model=…&sample=…&class=…&methods=a,b&a.param=…``), its model and sample are chosen now; the class, methods and
+    parameters wait for the model (``view_choices``). Unknown values are ignored with a note."""
+    state = st.session_state
+    if state.get("lumen_run", 1) > 1:  # a link opened (or a reload) starts a session; later runs read the widgets
+        return  # (a page switch may carry another page's view in the URL)
+    fields = _view_in_url()
+    if not fields or fields == state.get(f"{view.page}_view_written"):
+        return
+    state[f"{view.page}_view_written"] = fields
+    notes = []
+    if "model" in fields:
+        source_key, embedded, name_key = view.model_keys
+        if fields["model"] in list_models(view.modality):
+            state[source_key], state[name_key] = embedded, fields["model"]
+        else:
+            notes.append(f"model {plain(repr(fields['model'][:60]))} is not an embedded {view.modality} model")
+    if "sample" in fields:
+        if fields["sample"] in view.samples:
+            state.update(dict(view.sample_keys))
+            state[view.sample_key] = fields["sample"]
+        else:
+            notes.append(f"sample {plain(repr(fields['sample'][:60]))} is not a bundled {view.modality} sample")
+    state[f"{view.page}_view_pending"] = {k: v for k, v in fields.items() if k in ("class", "methods") or _is_param(k)}
+    state[f"{view.page}_view_notes"] = notes
 
 
 def _param_value(spec, model, name: str, text: str):
@@ -259,38 +306,14 @@ def _view_params(model, pending: dict, known: set[str], notes: list[str]) -> Non
         state[f"param:{method}:{name}" + (f":{model.name}" if name == "layer" else "")] = value
 
 
-def open_image_view() -> None:
-    """When the URL names an Image view (``?model=…&sample=…&class=…&methods=a,b``) this session has not shown
-    yet (a shared link opened), its model and sample are chosen now; the class and methods wait for the model
-    (``image_view_choices``). Unknown values are ignored with a note."""
+def view_choices(view: ViewSpec, model, target_key: str, method_keys: dict[str, list[str]]) -> None:
+    """The shared view's class, methods and parameters, set before their widgets are drawn (``method_keys``: each
+    methods widget's key and the ids it offers); then the page says what it ignored, and that Run computes it."""
     state = st.session_state
-    view = _view_in_url(IMAGE_VIEW)
-    if not view or view == state.get("image_view_written"):
-        return
-    state["image_view_written"] = view
-    notes = []
-    if "model" in view:
-        if view["model"] in list_models("image"):
-            state["model_source"], state["image_model"] = "embedded", view["model"]
-        else:
-            notes.append(f"model {plain(repr(view['model'][:60]))} is not an embedded image model")
-    if "sample" in view:
-        if view["sample"] in IMAGE_SAMPLES:
-            state["image_source"], state["image_sample"] = "Sample", view["sample"]
-        else:
-            notes.append(f"sample {plain(repr(view['sample'][:60]))} is not a bundled image")
-    state["image_view_pending"] = {k: v for k, v in view.items() if k in ("class", "methods") or _is_param(k)}
-    state["image_view_notes"] = notes
-
-
-def image_view_choices(model, target_key: str, families: dict[str, list[str]]) -> None:
-    """The shared view's class and methods, set before their widgets are drawn; then the page says what it
-    ignored, and that Run computes the view."""
-    state = st.session_state
-    pending = state.pop("image_view_pending", None)
+    pending = state.pop(f"{view.page}_view_pending", None)
     if pending is None:
         return
-    notes = state.pop("image_view_notes", [])
+    notes = state.pop(f"{view.page}_view_notes", [])
     if "class" in pending:
         wanted = pending["class"].strip()
         by_label = {label.lower(): i for i, label in enumerate(model.labels)}
@@ -299,32 +322,34 @@ def image_view_choices(model, target_key: str, families: dict[str, list[str]]) -
             state[target_key] = index
         else:
             notes.append(f"class {plain(repr(wanted[:60]))} is not one of the model's classes")
+    known = {m for ids in method_keys.values() for m in ids}
     if "methods" in pending:
         wanted = [m.strip() for m in pending["methods"].split(",") if m.strip()]
-        known = {m for ids in families.values() for m in ids}
         unknown = [m for m in wanted if m not in known]
-        for family, ids in families.items():
-            state[f"methods:{family}"] = [m for m in ids if m in wanted]
+        for key, ids in method_keys.items():
+            state[key] = [m for m in ids if m in wanted]
         if unknown:
             notes.append(f"method{'s' if len(unknown) > 1 else ''} {plain(', '.join(unknown[:5]))} "
                          f"{'are' if len(unknown) > 1 else 'is'} not available for this model")
-    _view_params(model, pending, {m for ids in families.values() for m in ids}, notes)
-    st.info("Opened from a link: its model, image, class, methods and parameters are chosen; press **Run** to "
-            "compute them." + (f" Ignored: {'; '.join(notes)}." if notes else ""))
+    _view_params(model, pending, known, notes)
+    st.info(f"Opened from a link: its model, {view.modality}, class, methods and parameters are chosen; press "
+            "**Run** to compute them." + (f" Ignored: {'; '.join(notes)}." if notes else ""))
 
 
-def write_image_view(model_name: str | None, sample: str | None, target: int, methods: dict[str, dict]) -> None:
-    """Put the current Image view in the URL, so that the address can be shared (an upload is not in it): model,
-    sample, class, methods and each method's parameters that differ from its defaults (``grad-cam.layer=…``)."""
-    view = {"model": model_name, "sample": sample, "class": str(target), "methods": ",".join(methods)}
-    view.update({f"{m}.{name}": str(value) for m, params in methods.items() for name, value in params.items()})
-    view = {k: v for k, v in view.items() if v}
-    if _view_in_url(IMAGE_VIEW) != view:
-        for name in list(_view_in_url(IMAGE_VIEW)):
-            if name not in view:
+def write_view(view: ViewSpec, model_name: str | None, sample: str | None, target: int,
+               methods: dict[str, dict]) -> None:
+    """Put the page's current view in the URL, so that the address can be shared (an upload or typed text is not
+    in it): model, sample, class, methods and each method's parameters that differ from its defaults
+    (``grad-cam.layer=…``)."""
+    fields = {"model": model_name, "sample": sample, "class": str(target), "methods": ",".join(methods)}
+    fields.update({f"{m}.{name}": str(value) for m, params in methods.items() for name, value in params.items()})
+    fields = {k: v for k, v in fields.items() if v}
+    if _view_in_url() != fields:
+        for name in list(_view_in_url()):
+            if name not in fields:
                 del st.query_params[name]
-        st.query_params.update(view)
-    st.session_state["image_view_written"] = view
+        st.query_params.update(fields)
+    st.session_state[f"{view.page}_view_written"] = fields
 
 
 # ---- the report, saved on the server as it changes ------------------------------------------------------------------

@@ -183,6 +183,24 @@ def test_a_shared_view_carries_the_methods_parameters():
     assert not bad.exception and bad.number_input(key="param:rise:n_masks").value == 1000  # the default stands
 
 
+def test_a_shared_text_view_opens_the_same_choices():
+    from models.inputs.text_samples import TEXT_SAMPLES
+
+    sample = list(TEXT_SAMPLES)[1]
+    view = {"sample": sample, "class": "positive", "methods": "integrated-gradients,saliency",
+            "integrated-gradients.n_steps": "16"}
+    app = AppTest.from_file(APP, default_timeout=300)
+    for name, value in view.items():
+        app.query_params[name] = value
+    app.switch_page("pages/text.py").run()
+    assert not app.exception and app.selectbox(key="text_sample").value == sample
+    assert sorted(app.multiselect(key="text_methods").value) == ["integrated-gradients", "saliency"]
+    assert app.selectbox(key="text_target:minilm-sentiment").value == 1
+    assert app.number_input(key="param:integrated-gradients:n_steps").value == 16
+    assert any("Opened from a link" in i.value for i in app.info)
+    assert app.query_params["class"] == "1" and app.query_params["sample"] == sample
+
+
 def test_unknown_view_values_are_ignored_with_a_note():
     at = fresh({"model": "efficientnet-lite0", "sample": "nope", "class": "zebra-unicorn", "methods": "grad-cam,x"})
     note = next(i.value for i in at.info if "Opened from a link" in i.value)
