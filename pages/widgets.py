@@ -766,23 +766,36 @@ def clip_slider(container, key: str) -> float:
 
 
 def choose_table_row():
-    """A bundled dataset, a model kind trained on it (cached) and one of its rows: (model, row, id), or Nones."""
-    from models.inputs.tables import DATASETS, load_dataset
+    """The table row Compare explains: from the Tables page's table and model (when this session has one), or a
+    bundled dataset or an uploaded CSV with a model trained here (see ``choose_table_data``). (model, row, id), or
+    Nones after saying why there is none."""
     from models.adapters.tabular import MODEL_KINDS
 
-    c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox("Dataset", list(DATASETS), format_func=lambda d: DATASETS[d][1], key="row_dataset")
-    kind = c2.selectbox("Model (trained here, cached)", list(MODEL_KINDS), key="row_model_kind")
+    current = st.session_state.get(TABLES_CURRENT)
     try:
-        model = cached_model(f"tabular:{dataset}:{kind}")
-        features = load_dataset(dataset).features
+        if current is not None and st.toggle(
+                f"Use the Tables page's table and model: {plain(current['choice'].name)}, predicting "
+                f"{plain(current['choice'].dataset.target)} ({plain(current['model'].kind)})", value=True,
+                key="row_use_tables"):
+            choice, model, model_key = current["choice"], current["model"], current["key"]
+        else:
+            choice = choose_table_data("row")
+            if choice is None:
+                return None, None, None
+            kind = st.selectbox("Model (trained here, cached)", list(MODEL_KINDS), key="row_model_kind")
+            model = train_table_model(choice, kind, "row")
+            if model is None:
+                return None, None, None
+            model_key = f"{choice.key}:{kind}"
+        features = choice.dataset.features
+        index = choose_table_row_index(model, choice.dataset, model_key, key=f"row_index:{choice.key}",
+                                       prefix="row")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
         return None, None, None
-    index = int(c3.number_input(f"Row (0–{len(features) - 1})", 0, len(features) - 1, 0, key=f"row_index:{dataset}"))
     row = features.iloc[index].to_dict()
     st.dataframe(features.iloc[[index]], hide_index=True)
-    return model, row, f"{dataset}:{index}"
+    return model, row, f"{choice.name}:{index}"
 
 
 def run_with_progress(label: str, fn, unit: str = "passes"):
