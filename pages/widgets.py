@@ -1091,13 +1091,13 @@ def choose_table_row_index(model, dataset, model_key: str, key: str, prefix: str
     st.caption(f"Actual vs predicted, every row: {summary}; {len(shown):,} shown. "
                + ("Rows the model was trained on are marked (held out: no); its score is on the held-out rows."
                   if "held out" in table.columns else ""))
-    st.dataframe(shown.head(MAX_PICK_ROWS), width="stretch", height=240,
-                 column_config={"probability": st.column_config.NumberColumn(format="%.3f"),
-                                "p(actual)": st.column_config.NumberColumn(format="%.3f")})
     if shown.empty:
         st.info("No row matches these filters" + (": the model predicts every row right." if classify and not wrong
                                                    else "."))
     else:
+        st.dataframe(shown.head(MAX_PICK_ROWS), width="stretch", height=240,
+                     column_config={"probability": st.column_config.NumberColumn(format="%.3f"),
+                                    "p(actual)": st.column_config.NumberColumn(format="%.3f")})
         options = [int(i) for i in shown.index[:MAX_PICK_ROWS]]
 
         def pick():

@@ -17,12 +17,12 @@ def penguins_csv(folder: Path, rows: int = 150, seed: int = 0) -> Path:
     for i in range(rows):
         s = i % 3
         island = ISLANDS[s] if rng.random() < 0.7 else ISLANDS[rng.integers(3)]
-        bill = "" if i % 17 == 0 else f"{rng.normal((39, 49, 47)[s], 2.5):.1f}"
+        bill = "" if i % 17 == 0 else f"{rng.normal((39, 46, 47)[s], 3.0):.1f}"
         depth = f"{rng.normal((18.3, 18.4, 15.0)[s], 1.0):.1f}"
         flipper = "" if i % 23 == 0 else f"{rng.normal((190, 196, 217)[s], 6):.0f}"
         mass = f"{rng.normal((3700, 3730, 5080)[s], 400):.0f}"
         sex = "" if i % 11 == 0 else ("MALE" if rng.random() < 0.5 else "FEMALE")
-        lines.append(f"{SPECIES[s]},{island},{bill},{depth},{flipper},{mass},{sex},{2007 + i % 3}")
+        lines.append(f"{SPECIES[s]},{island},{bill},{depth},{flipper},{mass},{sex},{2007 + rng.integers(3)}")
     path = folder / "penguins.csv"
     path.write_text("\n".join(lines) + "\n")
     return path

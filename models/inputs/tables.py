@@ -343,7 +343,8 @@ def preview(frame: pd.DataFrame) -> pd.DataFrame:
         filled = values.dropna()
         rows.append({"column": str(column), "type": column_kind(values), "missing": int(values.isna().sum()),
                      "missing %": round(100.0 * values.isna().mean(), 1), "unique": int(filled.nunique()),
-                     "example": "" if filled.empty else str(filled.iloc[0])})
+                     "example": "" if filled.empty else f"{filled.iloc[0]:.6g}" if column_kind(values) == "numeric"
+                     else str(filled.iloc[0])})
     return pd.DataFrame(rows)
 
 

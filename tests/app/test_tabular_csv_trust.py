@@ -4,8 +4,6 @@ by error and confidence, and Compare on the same table and model."""
 
 import json
 
-import pytest
-
 from tests.tables_csv import penguins_csv, weather_csv
 
 
@@ -103,7 +101,6 @@ def test_rows_are_picked_by_error_and_confidence_and_shown_actual_vs_predicted(a
     assert f"**predicted** {table.loc[first, 'predicted']}" in line and "✗" in line
 
 
-@pytest.mark.slow  # Compare runs two methods and their faithfulness figures
 def test_compare_uses_the_tables_pages_csv_and_model(at, tmp_path):
     upload(at, penguins_csv(tmp_path))
     at.button(key="tab_train").click().run()
