@@ -95,12 +95,15 @@ def plotly(d: Waterfall) -> go.Figure:
         totals=dict(marker_color=css(NEUTRAL)), textposition="outside",
         text=[f"{d.base_value:.4g}"] + [f"{step.delta:+.3g}" for step in s[1:-1]] + [f"{d.output:.4g}"],
     ))
-    fig.update_layout(title=f"Waterfall: base value {d.base_value:.4g} → {label(d.output_name)} {d.output:.4g}",
+    # the title and the axis title in two short lines, and a right margin for the numbers past the bars' ends,
+    # so that nothing is cut in a narrow column (Compare's tiles) either
+    fig.update_layout(title=f"Waterfall: {d.base_value:.4g} → {d.output:.4g}<br><sup>base value → "
+                            f"{label(d.output_name)}</sup>",
                       yaxis=dict(autorange="reversed", title="feature", automargin=True),
-                      xaxis=dict(title=f"{label(d.output_name)} (base value plus contributions)",
+                      xaxis=dict(title=f"{label(d.output_name)}<br>(base value + contributions)",
                                  range=[lo - pad, hi + pad], automargin=True),
-                      height=120 + 24 * len(s), showlegend=False,
-                      margin=dict(l=10, r=10, t=40, b=40))
+                      height=140 + 24 * len(s), showlegend=False,
+                      margin=dict(l=10, r=50, t=60, b=40))
     return fig
 
 
