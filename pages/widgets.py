@@ -1051,11 +1051,14 @@ def _predictions(model, dataset, model_key: str):
     return kept[1]
 
 
-def _verdict(table, index: int) -> str:
+def _verdict(table, index: int, markdown: bool = True) -> str:
+    """"actual Adelie · predicted Chinstrap (48%) · ✗ wrong"; ``markdown``: escaped for st.markdown (a widget's
+    options are shown as plain text)."""
     row = table.loc[index]
+    shown = plain if markdown else str
     if "probability" in table.columns:
         mark = "✓ right" if row["correct"] else "✗ wrong"
-        return (f"actual {plain(row['actual'])} · predicted {plain(row['predicted'])} "
+        return (f"actual {shown(row['actual'])} · predicted {shown(row['predicted'])} "
                 f"({row['probability']:.0%}) · {mark}")
     return f"actual {row['actual']:.4g} · predicted {row['predicted']:.4g} · error {row['error']:+.4g}"
 
@@ -1107,7 +1110,7 @@ def choose_table_row_index(model, dataset, model_key: str, key: str, prefix: str
 
         st.selectbox(f"Pick a row from the list ({len(options):,} first shown)", options, index=None,
                      key=f"{prefix}_pick", on_change=pick, placeholder="a row from the table above",
-                     format_func=lambda i: f"row {i}: {_verdict(table, i)}")
+                     format_func=lambda i: f"row {i}: {_verdict(table, i, markdown=False)}")
     index = int(st.number_input(f"Row (0–{n - 1})", 0, n - 1, 0, key=key))
     st.markdown(f"Row {index}: {_verdict(table, index)}")
     return index
