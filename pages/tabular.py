@@ -175,7 +175,8 @@ with global_tab:
                    if result.get("chosen") is None else f"**class {plain(e.target_label)}**")
         else:
             explained, why = "the prediction", "**the prediction**"
-        st.caption(f"{e.method} on {len(e.extras['rows'])} rows, explaining the {model.output_kind} of {why} · "
+        what = why if model.task != "classification" else f"the {model.output_kind} of {why}"
+        st.caption(f"{e.method} on {len(e.extras['rows'])} rows, explaining {what} · "
                    f"{duration(e.runtime_s)} · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
         st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
             e.feature_names, e.scores, f"Mean |SHAP| for {explained} ({e.method})",

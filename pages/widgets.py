@@ -1111,7 +1111,10 @@ def choose_table_row_index(model, dataset, model_key: str, key: str, prefix: str
         st.selectbox(f"Pick a row from the list ({len(options):,} first shown)", options, index=None,
                      key=f"{prefix}_pick", on_change=pick, placeholder="a row from the table above",
                      format_func=lambda i: f"row {i}: {_verdict(table, i, markdown=False)}")
-    index = int(st.number_input(f"Row (0–{n - 1})", 0, n - 1, 0, key=key))
+    if not 0 <= int(st.session_state.get(key) or 0) < n:
+        st.session_state[key] = 0
+    st.session_state.setdefault(key, 0)  # the value lives in the session (the pick list sets it): no default here
+    index = int(st.number_input(f"Row (0–{n - 1})", 0, n - 1, key=key))
     st.markdown(f"Row {index}: {_verdict(table, index)}")
     return index
 
