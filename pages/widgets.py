@@ -965,7 +965,8 @@ def table_preview(frame, expanded: bool) -> None:
         st.dataframe(summary, hide_index=True, width="stretch",
                      column_config={"missing %": st.column_config.NumberColumn(format="%.1f %%")})
         st.caption("Types: numeric (numbers), categorical (a few repeated values), date, text (free text or "
-                   "identifiers, left out of the model). Missing numbers are filled with the column's median, missing "
+                   "identifiers). Date and text columns with many different values are left out of the model. "
+                   "Missing numbers are filled with the column's median, missing "
                    "categories with the most frequent one.")
 
 

@@ -30,6 +30,7 @@ from reports.figures.base import thumbnail_png
 from reports.figures.cells import bar_legend
 from reports.figures.colour_scales import tint
 from reports.figures.token_highlight import MAX_ALPHA
+from reports.figures.waterfall import short_label
 from reports.report import Agreement, Report, ReportItem
 from reports.views import views
 
@@ -436,9 +437,7 @@ def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):
     for s in steps:
         y = pdf.get_y()
         pdf.set_xy(pdf.l_margin, y)
-        text = pdf.clean(s.label)
-        while len(text) > 2 and pdf.get_string_width(text) > label_w - 3:
-            text = text[:-2] + "…"
+        text = pdf.clean(short_label(s.label, lambda t: pdf.get_string_width(pdf.clean(t)) <= label_w - 3))
         pdf.cell(label_w - 2, row_h, text, align="R")
         pdf.set_fill_color(*s.colour)
         a, b = sorted((x(s.start), x(s.end)))

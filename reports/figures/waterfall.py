@@ -78,8 +78,18 @@ def _value(v, categories) -> str:
     return f"{v:.4g}"
 
 
-def _short(text: str, n: int = MAX_LABEL) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+def short_label(text: str, fits=lambda t: len(t) <= MAX_LABEL) -> str:
+    """``text`` shortened with "…" until ``fits(text)``; a "feature = value" label keeps its value whole and
+    shortens the feature's name (the value is what the row says)."""
+    if fits(text):
+        return text
+    name, sep, value = text.rpartition(" = ") if " = " in text else (text, "", "")
+    while len(name) > 1 and not fits(name + "…" + sep + value):
+        name = name[:-1]
+    return name + "…" + sep + value
+
+
+_short = short_label
 
 
 def plotly(d: Waterfall) -> go.Figure:

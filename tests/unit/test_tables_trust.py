@@ -123,3 +123,32 @@ def test_the_waterfall_reads_feature_equals_value_and_leaves_room_for_its_number
     ends = [v for s in d.steps for v in (s.start, s.end)]
     lo, hi = fig.layout.xaxis.range
     assert lo < min(ends + [0.0]) and hi > max(ends)  # room beyond the bars for the printed numbers
+
+
+def test_a_long_feature_name_is_shortened_but_its_value_kept():
+    from reports.figures.waterfall import MAX_LABEL, short_label
+
+    long = "island_where_the_penguin_was_observed_by_the_field_team_in_the_antarctic = Torgersen"
+    short = short_label(long)
+    assert len(short) <= MAX_LABEL and short.endswith("… = Torgersen") and short.startswith("island_where")
+    assert short_label("bill_length_mm = 49.5") == "bill_length_mm = 49.5"
+    assert short_label("x" * 100, lambda t: len(t) <= 10) == "x" * 9 + "…"
+
+
+def test_the_pdf_waterfall_keeps_each_rows_value(penguins):
+    import io
+
+    import pypdf
+
+    from reports.pdf import to_pdf
+    from reports.report import make_item, new_report
+
+    frame = penguins.rename(columns={"island": "island_where_the_penguin_was_observed_by_the_field_team_" * 2})
+    dataset = prepare_target(frame, "species")
+    model = train_model(dataset, "random-forest", n_estimators=10)
+    row = dataset.features.iloc[3].to_dict()
+    item = make_item(model, row, explain(model, row, method="shap-tree"), input_name="penguins.csv row 3")
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(to_pdf(new_report("r", [item])))).pages)
+    waterfall = text[text.index("Waterfall"):]
+    assert f"… = {row[next(c for c in row if c.startswith('island_'))]}" in waterfall
+    assert f"body_mass_g = {row['body_mass_g']:.4g}" in waterfall
