@@ -117,3 +117,23 @@ def test_compare_uses_the_tables_pages_csv_and_model(at, tmp_path):
     assert results[0].model == model.name and "bill_length_mm" in results[0].feature_names
     at.toggle(key="row_use_tables").set_value(False).run()  # or a table chosen here: a bundled one by default
     assert at.selectbox(key="row_dataset").value == "breast_cancer"
+
+
+def test_compare_takes_its_own_csv_upload_trained_on_train(at, tmp_path):
+    at.switch_page("pages/compare.py").run()
+    at.radio(key="compare_modality").set_value("Table row").run()
+    assert not [t for t in at.toggle if t.key == "row_use_tables"]  # no Tables page model in this session yet
+    path = weather_csv(tmp_path)
+    at.radio(key="row_source").set_value("Upload CSV").run()
+    at.file_uploader(key="row_csv").set_value((path.name, path.read_bytes(), "text/csv")).run()
+    assert not at.exception and not at.error and at.selectbox(key="row_target").value == "weather"
+    assert "compare_run" not in [b.key for b in at.button]  # nothing to compare before Train
+    at.button(key="row_train").click().run()
+    assert not at.exception and not at.error
+    key = next(n.key for n in at.number_input if str(n.key).startswith("row_index:csv:"))
+    at.number_input(key=key).set_value(7).run()
+    at.multiselect(key="compare_methods:tabular").set_value(["shap-tree"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    assert [e.method for e in at.session_state["compare_results"][1]] == ["shap-tree", "random"]
+    assert at.session_state["compare_results"][0][2] == "seattle-weather.csv:7"  # the item's input: file and row
