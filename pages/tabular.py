@@ -16,10 +16,24 @@ from explainers.tabular.shap_methods import (
     ranked,
     strongest_interaction,
 )
-from models.inputs.tables import DATASETS, load_dataset, prepare_target, read_csv
-from models.adapters.tabular import MODEL_KINDS, load_skops, train_model, untrusted_types
+from models.adapters.tabular import MODEL_KINDS, load_skops, untrusted_types
 from models.units import duration
-from pages.widgets import app_runs_first, add_to_report, kept_upload, method_params, plain, plain_sentence, remember_model, run_with_progress, show_error
+from pages.widgets import (
+    actual_vs_predicted_line,
+    add_to_report,
+    app_runs_first,
+    choose_table_data,
+    choose_table_row_index,
+    kept_upload,
+    method_params,
+    plain,
+    plain_sentence,
+    remember_model,
+    remember_table_model,
+    run_with_progress,
+    show_error,
+    train_table_model,
+)
 from reports.describe import row_name
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
@@ -28,16 +42,6 @@ from reports.figures.ranked_bars import magnitude_bars
 app_runs_first()
 
 st.title("Tables")
-
-
-@st.cache_data(max_entries=4, show_spinner="Reading the CSV…")
-def _read(data: bytes):
-    return read_csv(data)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Training the model…")
-def _train(key: str, _dataset, kind: str):
-    return train_model(_dataset, kind)
 
 
 def _upload_path(tmp: str, name: str, data: bytes) -> Path:
@@ -69,37 +73,19 @@ def _ranked_table(explanation, key: str):
 
 # --- data ----------------------------------------------------------------------------------------------
 
-source = st.radio("Data", ["Bundled dataset", "Upload CSV"], horizontal=True, key="tab_source")
 try:
-    if source == "Bundled dataset":
-        name = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k][1], key="tab_dataset")
-        dataset, data_key = load_dataset(name), name
-        data_name = name  # what report items call the data
-    else:
-        upload = kept_upload("CSV file", type=["csv", "tsv", "txt"], key="tab_csv",
-                                  help="Delimiter, encoding and column types are inferred.")
-        if upload is None:
-            st.info("Upload a CSV file, or switch to a bundled dataset.")
-            st.stop()
-        raw = upload.getvalue()
-        frame, notes = _read(raw)
-        for note in notes:
-            st.info(plain_sentence(note))
-        target = st.selectbox("Target column (what the model predicts)", list(frame.columns),
-                              index=len(frame.columns) - 1, key="tab_target")
-        dataset = prepare_target(frame, target, name=Path(upload.name).stem, notes=[])
-        for note in dataset.notes:
-            st.info(plain_sentence(note))
-        data_key = f"csv:{hashlib.sha1(raw).hexdigest()[:12]}:{target}"
-        data_name = upload.name
+    choice = choose_table_data("tab")
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
+if choice is None:
+    st.stop()
+dataset, data_key, data_name = choice.dataset, choice.key, choice.name
 
 n_cat = sum(1 for c in dataset.features.columns if not np.issubdtype(dataset.features[c].dtype, np.number))
 st.caption(
     f"{len(dataset.frame):,} rows · {dataset.features.shape[1]} features ({n_cat} categorical) · target "
-    f"'{dataset.target}' ({dataset.task}). Missing values are filled in (median, or most frequent category) and "
+    f"'{dataset.target}' ({dataset.task}{'' if choice.uploaded else ', the dataset’s own'}). Missing values are filled in (median, or most frequent category) and "
     "categorical columns one-hot encoded by the model's scikit-learn pipeline."
 )
 
@@ -109,7 +95,10 @@ model_source = st.radio("Model", ["Train here", "Upload a skops model"], horizon
 try:
     if model_source == "Train here":
         kind = st.selectbox("Model kind", list(MODEL_KINDS), format_func=lambda k: MODEL_KINDS[k], key="tab_kind")
-        model = _train(f"{data_key}:{kind}", dataset, kind)
+        model = train_table_model(choice, kind, "tab")
+        if model is None:
+            st.stop()
+        model_key = f"{data_key}:{kind}"
         st.caption(f"Trained on 75% of the rows · held-out {model.score_name}: **{model.score:.3f}**")
     else:
         upload = kept_upload(
@@ -126,13 +115,14 @@ try:
             st.code("\n".join(types), language=None)
             if not st.checkbox("I trust these types; load the model", key="tab_trust"):
                 st.stop()
-        model = remember_model(f"skops:{data_key}:{hashlib.sha256(data).hexdigest()}:{types}",
-                               lambda: _skops(upload.name, data, dataset, tuple(types)), upload.name)
+        model_key = f"skops:{data_key}:{hashlib.sha256(data).hexdigest()}:{types}"
+        model = remember_model(model_key, lambda: _skops(upload.name, data, dataset, tuple(types)), upload.name)
         if model.score is not None:
             st.caption(f"Loaded {plain_sentence(model.name)} · {model.score_name}: **{model.score:.3f}**")
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
+remember_table_model(choice, model, model_key)  # Compare offers this table and model
 
 # --- explainer -----------------------------------------------------------------------------------------
 
@@ -149,7 +139,10 @@ target = None
 if model.task == "classification":
     # -1, not None, for the predicted class: a selectbox showing None reads "Choose an option"
     target = st.selectbox("Class to explain", [-1, *range(len(model.labels))], key=f"tab_class:{model.name}",
-                          format_func=lambda i: "the predicted class" if i == -1 else model.labels[i])
+                          format_func=lambda i: "the predicted class" if i == -1 else model.labels[i],
+                          help="A classifier's SHAP values explain one class's output. Local: the row's predicted "
+                               "class. Global: one class for every row, the class predicted most often among "
+                               "the rows explained (the view says which); choose a class to see another.")
     target = None if target in (-1, None) else target
 
 try:
@@ -171,15 +164,25 @@ with global_tab:
         p = run_with_progress(PERMUTATION_IMPORTANCE, lambda progress: explain_global(
             model, pool, method=PERMUTATION_IMPORTANCE, rows=len(pool), progress=progress),
             unit=ROWS) if compare and e else None
-        st.session_state["tab_global"] = {"model": model.name, "e": e, "perm": p} if e else None
+        st.session_state["tab_global"] = {"model": model_key, "e": e, "perm": p, "chosen": target} if e else None
     result = st.session_state.get("tab_global")
-    if result and result["model"] == model.name:
+    if result and result["model"] == model_key:
         e = result["e"]
-        st.caption(f"{e.method} on {len(e.extras['rows'])} rows for **{plain(e.target_label)}** · "
+        if model.task == "classification":
+            explained = f"class {e.target_label}"
+            why = (f"**class {plain(e.target_label)}**, the class predicted most often among these rows (each class "
+                   "has its own SHAP values: choose one under *Class to explain* to see another)"
+                   if result.get("chosen") is None else f"**class {plain(e.target_label)}**")
+        else:
+            explained, why = "the prediction", "**the prediction**"
+        what = why if model.task != "classification" else f"the {model.output_kind} of {why}"
+        st.caption(f"{e.method} on {len(e.extras['rows'])} rows, explaining {what} · "
                    f"{duration(e.runtime_s)} · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
         st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
-            e.feature_names, e.scores, f"Mean |SHAP| ({e.method})", "mean |SHAP value|")), key="tab_bar")
-        st.plotly_chart(renderer("beeswarm").figure(e), key="tab_beeswarm")
+            e.feature_names, e.scores, f"Mean |SHAP| for {explained} ({e.method})",
+            f"mean |SHAP value| ({model.output_kind} of {explained})")), key="tab_bar")
+        st.plotly_chart(renderer("beeswarm").figure(
+            e, title=f"Beeswarm: SHAP values for {explained}, every sampled row"), key="tab_beeswarm")
         order = [e.feature_names[i] for i in np.argsort(-e.scores)]
         feature = st.selectbox("Dependence plot for", order, key="tab_dep_feature")
         partner = strongest_interaction(e, feature)
@@ -193,7 +196,7 @@ with global_tab:
 
 with local_tab:
     frame = dataset.features
-    index = int(st.number_input(f"Row (0–{len(frame) - 1})", 0, len(frame) - 1, 0, key="tab_row"))
+    index = choose_table_row_index(model, dataset, model_key, key="tab_row", prefix="tab")
     row = frame.iloc[index].to_dict()
     with st.form(key="tab_whatif"):
         st.caption("What-if: edit the row's values, then explain.")
@@ -216,12 +219,16 @@ with local_tab:
         values = {c: (np.nan if v is None else v) for c, v in edited.items()}
         e = run_with_progress(method, lambda progress: explain(
             model, values, method=method, target=target, progress=progress, **params), unit=ROWS)
-        st.session_state["tab_local"] = ({"model": model.name, "e": e, "row": values, "index": index,
+        st.session_state["tab_local"] = ({"model": model_key, "e": e, "row": values, "index": index,
                                           "name": row_name(index, row, values, data_name)} if e else None)
     result = st.session_state.get("tab_local")
-    if result and result["model"] == model.name:
+    if result and result["model"] == model_key:
         e = result["e"]
         output = e.extras["output"]
+        edited = row_name(0, frame.iloc[result["index"]].to_dict(), result["row"]) != "row 0"
+        line = actual_vs_predicted_line(model, dataset, model_key, result["index"], result["row"], edited)
+        if line:
+            st.markdown(line)
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward:,} model rows "
                    f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
         st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{model.output_kind} ({e.target_label})"),

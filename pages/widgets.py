@@ -888,23 +888,36 @@ def clip_slider(container, key: str) -> float:
 
 
 def choose_table_row():
-    """A bundled dataset, a model kind trained on it (cached) and one of its rows: (model, row, id), or Nones."""
-    from models.inputs.tables import DATASETS, load_dataset
+    """The table row Compare explains: from the Tables page's table and model (when this session has one), or a
+    bundled dataset or an uploaded CSV with a model trained here (see ``choose_table_data``). (model, row, id), or
+    Nones after saying why there is none."""
     from models.adapters.tabular import MODEL_KINDS
 
-    c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox("Dataset", list(DATASETS), format_func=lambda d: DATASETS[d][1], key="row_dataset")
-    kind = c2.selectbox("Model (trained here, cached)", list(MODEL_KINDS), key="row_model_kind")
+    current = st.session_state.get(TABLES_CURRENT)
     try:
-        model = cached_model(f"tabular:{dataset}:{kind}")
-        features = load_dataset(dataset).features
+        if current is not None and st.toggle(
+                f"Use the Tables page's table and model: {plain(current['choice'].name)}, predicting "
+                f"{plain(current['choice'].dataset.target)} ({plain(current['model'].kind)})", value=True,
+                key="row_use_tables"):
+            choice, model, model_key = current["choice"], current["model"], current["key"]
+        else:
+            choice = choose_table_data("row")
+            if choice is None:
+                return None, None, None
+            kind = st.selectbox("Model (trained here, cached)", list(MODEL_KINDS), key="row_model_kind")
+            model = train_table_model(choice, kind, "row")
+            if model is None:
+                return None, None, None
+            model_key = f"{choice.key}:{kind}"
+        features = choice.dataset.features
+        index = choose_table_row_index(model, choice.dataset, model_key, key=f"row_index:{choice.key}",
+                                       prefix="row")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
         return None, None, None
-    index = int(c3.number_input(f"Row (0–{len(features) - 1})", 0, len(features) - 1, 0, key=f"row_index:{dataset}"))
     row = features.iloc[index].to_dict()
     st.dataframe(features.iloc[[index]], hide_index=True)
-    return model, row, f"{dataset}:{index}"
+    return model, row, f"{choice.name}:{index}"
 
 
 def run_with_progress(label: str, fn, unit: str = "passes"):
@@ -1027,6 +1040,225 @@ def run_each(chosen: dict, run_one, key: str) -> None:
         bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
     bar.empty()
     cancel_slot.empty()
+
+
+# --- tables: the data, its target, the model and the row, shared by the Tables page and Compare -----------------
+# (issue 17, Tables) A CSV's target is guessed and shown, never trained on before the person presses Train; the
+# model the Tables page trained is offered to Compare; rows are picked by error and confidence.
+
+TABLES_CURRENT = "tables_current"  # session state: the Tables page's table and model, for Compare
+MAX_PICK_ROWS = 500  # rows offered in the "pick a row" list (after filtering and sorting)
+
+
+class TableChoice(NamedTuple):
+    """A table and its target: ``key`` identifies the data and the target (results are kept per key), ``name`` is
+    what report items call the data (the file's name, or the bundled dataset's), ``uploaded``: a CSV (a model is
+    trained on it only when the person presses Train)."""
+
+    dataset: object
+    key: str
+    name: str
+    uploaded: bool
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the CSV…")
+def read_table(data: bytes):
+    from models.inputs.tables import read_csv
+
+    return read_csv(data)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Training the model…")
+def trained_table_model(key: str, _dataset, kind: str):
+    from models.adapters.tabular import train_model
+
+    return train_model(_dataset, kind)
+
+
+def table_preview(frame, expanded: bool) -> None:
+    """The first rows and one line per column: its type, missing and distinct values."""
+    from models.inputs.tables import preview
+
+    summary = preview(frame)
+    missing = int(summary["missing"].sum())
+    with st.expander(f"Data preview: {len(frame):,} rows × {frame.shape[1]} columns · {missing:,} missing cells",
+                     expanded=expanded):
+        st.dataframe(frame.head(10), width="stretch", key=None)
+        st.dataframe(summary, hide_index=True, width="stretch",
+                     column_config={"missing %": st.column_config.NumberColumn(format="%.1f %%")})
+        st.caption("Types: numeric (numbers), categorical (a few repeated values), date, text (free text or "
+                   "identifiers). Date and text columns with many different values are left out of the model. "
+                   "Missing numbers are filled with the column's median, missing "
+                   "categories with the most frequent one.")
+
+
+def choose_table_data(prefix: str) -> TableChoice | None:
+    """A bundled dataset or an uploaded CSV, previewed, with its target column: for a CSV a guess is shown and the
+    person may choose another; a target that cannot be predicted is refused with a sentence (None)."""
+    from models.inputs.tables import DATASETS, guess_target, load_dataset, prepare_target, target_problems
+
+    source = st.radio("Data", ["Bundled dataset", "Upload CSV"], horizontal=True, key=f"{prefix}_source")
+    if source == "Bundled dataset":
+        name = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k][1], key=f"{prefix}_dataset")
+        dataset = load_dataset(name)
+        table_preview(dataset.frame, expanded=False)
+        return TableChoice(dataset, name, name, False)
+    upload = kept_upload("CSV file", type=["csv", "tsv", "txt"], key=f"{prefix}_csv",
+                         help="Delimiter, encoding and column types are inferred.")
+    if upload is None:
+        st.info("Upload a CSV file, or switch to a bundled dataset.")
+        return None
+    raw = upload.getvalue()
+    digest = hashlib.sha1(raw).hexdigest()[:12]
+    frame, notes = read_table(raw)
+    for note in notes:
+        st.info(plain_sentence(note))
+    guess, why = guess_target(frame)
+    target_key = f"{prefix}_target"
+    if st.session_state.get(f"{prefix}_target_for") != digest or st.session_state.get(target_key) not in frame.columns:
+        st.session_state[target_key] = guess  # a new file: its own guess, not the last file's column
+        st.session_state[f"{prefix}_target_for"] = digest
+    table_preview(frame, expanded=st.session_state.get(f"{prefix}_trained", (None,))[0] != digest)
+    target = st.selectbox("Target column (what the model predicts)", list(frame.columns), key=target_key)
+    st.caption(f"Guessed target: **{plain(guess)}**, because {plain_sentence(why)}. Choose another column if the "
+               "model should predict something else.")
+    warnings, refusals = target_problems(frame, target)
+    for sentence in warnings:
+        st.warning(plain_sentence(sentence))
+    if refusals:
+        for sentence in refusals:
+            st.error(plain_sentence(sentence))
+        return None
+    dataset = prepare_target(frame, target, name=Path(upload.name).stem, notes=[])
+    for note in dataset.notes:
+        st.info(plain_sentence(note))
+    return TableChoice(dataset, f"csv:{digest}:{target}", upload.name, True)
+
+
+def train_table_model(choice: TableChoice, kind: str, prefix: str):
+    """The model of ``kind`` trained on ``choice``: at once for a bundled dataset; for a CSV only once the person
+    pressed Train for this table, target and kind (changing either asks again, nothing is retrained silently).
+    None while waiting for Train."""
+    from models.adapters.tabular import MODEL_KINDS
+
+    wanted = (choice.key.split(":")[1], choice.dataset.target, kind) if choice.uploaded else None
+    state = f"{prefix}_trained"
+    if choice.uploaded and st.session_state.get(state) != wanted:
+        task = choice.dataset.task
+        trained = st.session_state.get(state)
+        if trained and trained[0] == wanted[0]:
+            st.info(f"You changed the {'target' if trained[1] != wanted[1] else 'model kind'}: nothing is retrained "
+                    "until you press **Train**.")
+        st.markdown(f"Train a **{plain(MODEL_KINDS[kind])}** to predict **{plain(choice.dataset.target)}** "
+                    f"({task}, {choice.dataset.frame[choice.dataset.target].nunique()} "
+                    f"{'classes' if task == 'classification' else 'distinct values'}) from "
+                    f"{choice.dataset.features.shape[1]} columns of {len(choice.dataset.frame):,} rows.")
+        if not st.button("Train", type="primary", key=f"{prefix}_train"):
+            return None
+        st.session_state[state] = wanted
+    return trained_table_model(f"{choice.key}:{kind}", choice.dataset, kind)
+
+
+def remember_table_model(choice: TableChoice, model, model_key: str) -> None:
+    """What Compare offers as "the Tables page's table": the last model the Tables page explained, on its data."""
+    st.session_state[TABLES_CURRENT] = {"choice": choice, "model": model, "key": model_key}
+
+
+def _predictions(model, dataset, model_key: str):
+    """Actual vs predicted for every row of ``dataset`` (kept per model in the session: one table at a time)."""
+    kept = st.session_state.get("tables_predictions")
+    if kept is None or kept[0] != model_key:
+        table = model.actual_vs_predicted(dataset.features, dataset.frame[dataset.target])
+        kept = (model_key, table)
+        st.session_state["tables_predictions"] = kept
+    return kept[1]
+
+
+def _verdict(table, index: int, markdown: bool = True) -> str:
+    """"actual Adelie · predicted Chinstrap (48%) · ✗ wrong"; ``markdown``: escaped for st.markdown (a widget's
+    options are shown as plain text)."""
+    row = table.loc[index]
+    shown = plain if markdown else str
+    if "probability" in table.columns:
+        mark = "✓ right" if row["correct"] else "✗ wrong"
+        return (f"actual {shown(row['actual'])} · predicted {shown(row['predicted'])} "
+                f"({row['probability']:.0%}) · {mark}")
+    return f"actual {row['actual']:.4g} · predicted {row['predicted']:.4g} · error {row['error']:+.4g}"
+
+
+def choose_table_row_index(model, dataset, model_key: str, key: str, prefix: str) -> int:
+    """The row to explain: a number, or picked from the rows' actual vs predicted table, filtered to the wrong
+    predictions (or the held-out rows) and sorted by confidence or error."""
+    n = len(dataset.frame)
+    try:
+        table = _predictions(model, dataset, model_key)
+    except Exception as exc:  # noqa: BLE001 - an uploaded model whose classes are not the data's: rows by number
+        st.caption(f"No actual vs predicted table: {plain_sentence(str(exc))}")
+        return int(st.number_input(f"Row (0–{n - 1})", 0, n - 1, 0, key=key))
+    classify = "probability" in table.columns
+    c1, c2, c3 = st.columns(3)
+    shown = table
+    if classify and c1.checkbox("Wrong predictions only", key=f"{prefix}_wrong"):
+        shown = shown[~shown["correct"]]
+    if "held out" in shown.columns and c2.checkbox("Held-out rows only", key=f"{prefix}_held",
+                                                    help="Rows the model was not trained on: its score's rows."):
+        shown = shown[shown["held out"]]
+    orders = ({"row order": None, "lowest confidence first": ("probability", True),
+               "highest confidence first": ("probability", False)} if classify else
+              {"row order": None, "largest error first": ("|error|", False), "smallest error first": ("|error|", True)})
+    order = orders[c3.selectbox("Sort rows", list(orders), key=f"{prefix}_sort")]
+    if order:
+        column, ascending = order
+        values = shown["error"].abs() if column == "|error|" else shown[column]
+        shown = shown.loc[values.sort_values(ascending=ascending, kind="stable").index]
+    wrong = int((~table["correct"]).sum()) if classify else None
+    summary = (f"{len(table) - wrong:,} of {len(table):,} rows predicted right ({wrong:,} wrong)" if classify else
+               f"mean |error| {table['error'].abs().mean():.4g} over {len(table):,} rows")
+    st.caption(f"Actual vs predicted, every row: {summary}; {len(shown):,} shown. "
+               + ("Rows the model was trained on are marked (held out: no); its score is on the held-out rows."
+                  if "held out" in table.columns else ""))
+    if shown.empty:
+        st.info("No row matches these filters" + (": the model predicts every row right." if classify and not wrong
+                                                   else "."))
+    else:
+        st.dataframe(shown.head(MAX_PICK_ROWS), width="stretch", height=240,
+                     column_config={"probability": st.column_config.NumberColumn(format="%.3f"),
+                                    "p(actual)": st.column_config.NumberColumn(format="%.3f")})
+        options = [int(i) for i in shown.index[:MAX_PICK_ROWS]]
+
+        def pick():
+            chosen = st.session_state.get(f"{prefix}_pick")
+            if chosen is not None:
+                st.session_state[key] = int(chosen)
+
+        st.selectbox(f"Pick a row from the list ({len(options):,} first shown)", options, index=None,
+                     key=f"{prefix}_pick", on_change=pick, placeholder="a row from the table above",
+                     format_func=lambda i: f"row {i}: {_verdict(table, i, markdown=False)}")
+    if not 0 <= int(st.session_state.get(key) or 0) < n:
+        st.session_state[key] = 0
+    st.session_state.setdefault(key, 0)  # the value lives in the session (the pick list sets it): no default here
+    index = int(st.number_input(f"Row (0–{n - 1})", 0, n - 1, key=key))
+    st.markdown(f"Row {index}: {_verdict(table, index)}")
+    return index
+
+
+def actual_vs_predicted_line(model, dataset, model_key: str, index: int, values: dict, edited: bool) -> str:
+    """One line for the local view: the row's recorded target beside the model's prediction for the values
+    explained (edited ones included) and its probability."""
+    try:
+        table = _predictions(model, dataset, model_key)
+        actual = table.loc[index, "actual"]
+        prediction = model.predict(values)
+    except Exception:  # noqa: BLE001 - the model's classes are not the data's: nothing to set beside it
+        return ""
+    recorded = f"recorded in row {index}" + ("; the row was edited" if edited else "")
+    if hasattr(prediction, "probs"):
+        (top, name, p), = prediction.top(1)
+        mark = "✓" if str(actual) == str(name) else "✗"
+        return (f"**Actual** {plain(actual)} ({recorded}) · **predicted** {plain(name)} with probability "
+                f"{p:.1%} {mark}")
+    predicted = float(prediction.value)
+    return f"**Actual** {actual:.4g} ({recorded}) · **predicted** {predicted:.4g} (error {predicted - actual:+.4g})"
 
 
 if __name__ == "__main__":  # this file opened as a page by Streamlit's legacy multipage mode: see app_runs_first

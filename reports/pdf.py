@@ -30,6 +30,7 @@ from reports.figures.base import thumbnail_png
 from reports.figures.cells import bar_legend
 from reports.figures.colour_scales import tint
 from reports.figures.token_highlight import MAX_ALPHA
+from reports.figures.waterfall import short_label
 from reports.report import Agreement, Report, ReportItem
 from reports.views import views
 
@@ -427,6 +428,8 @@ def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):
     pdf.need(HEADING_H + row_h * len(steps) + 3)
     pdf.heading(view.title, 9.5)
     pdf.font(7.5)
+    # the labels ("bill_length_mm = 49.5") get the width of the longest, up to 45 % of the page, never cut mid-cell
+    label_w = min(max(label_w, 3 + max(pdf.get_string_width(pdf.clean(s.label)) for s in steps)), 0.45 * pdf.epw)
     lo = min(0.0, *(min(s.start, s.end) for s in steps))
     hi = max(0.0, *(max(s.start, s.end) for s in steps))
     span = pdf.epw - label_w - 18
@@ -436,7 +439,8 @@ def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):
     for s in steps:
         y = pdf.get_y()
         pdf.set_xy(pdf.l_margin, y)
-        pdf.cell(label_w - 2, row_h, pdf.clean(_shorten(s.label, 40)), align="R")
+        text = pdf.clean(short_label(s.label, lambda t: pdf.get_string_width(pdf.clean(t)) <= label_w - 3))
+        pdf.cell(label_w - 2, row_h, text, align="R")
         pdf.set_fill_color(*s.colour)
         a, b = sorted((x(s.start), x(s.end)))
         pdf.rect(a, y + 0.6, max(b - a, 0.2), row_h - 1.2, style="F")

@@ -122,6 +122,7 @@ def train_model(dataset: Dataset, kind: str = "random-forest", seed: int = 0, n_
     model = TabularModel(name, estimator, schema, dataset.target, dataset.task, X_train, held_out=(X_test, y_test),
                          seed=seed)
     model.kind = kind
+    model.train_index = X_train.index  # the rows trained on (the data set's row numbers)
     return model
 
 
@@ -261,6 +262,42 @@ class TabularModel(ModelAdapter):
     def top_class(self, row) -> int:
         """The row's predicted class (0 for a regressor): what ``class_index(None, row)`` gives."""
         return int(self.predicted_classes(row)[0])
+
+    def actual_vs_predicted(self, frame: pd.DataFrame, y) -> pd.DataFrame:
+        """Every row's true target beside the model's prediction, indexed like ``frame`` (row numbers); counts the
+        rows. Classifiers: "actual", "predicted", "probability" (of the predicted class), "p(actual)" (the
+        probability given the true class; NaN for a class the model does not know) and "correct"; regressors:
+        "actual", "predicted" and "error" (predicted − actual). "held out" (for a model trained here): the row
+        was not trained on."""
+        rows = self.rows(frame)
+        self.count_forward(len(rows))
+        trained = getattr(self, "train_index", None)  # known for models trained here
+        y = pd.Series(np.asarray(y), index=frame.index)
+        out = pd.DataFrame(index=frame.index)
+        if self.task != "classification":
+            predicted = np.asarray(self.estimator.predict(rows), dtype=np.float64)
+            out["actual"] = pd.to_numeric(y, errors="coerce").to_numpy(float)
+            out["predicted"] = predicted
+            out["error"] = predicted - out["actual"].to_numpy()
+        else:
+            out["actual"] = y.map(str).to_numpy()
+            lookup = {c: i for i, c in enumerate(self.labels)}
+            if hasattr(self.estimator, "predict_proba"):
+                probs = np.asarray(self.estimator.predict_proba(rows), dtype=np.float64)
+            else:
+                d = self._raw_output(rows)
+                e = np.exp(d - d.max(axis=1, keepdims=True))
+                probs = e / e.sum(axis=1, keepdims=True)
+            top = probs.argmax(axis=1)
+            out["predicted"] = [self.labels[i] for i in top]
+            out["probability"] = probs[np.arange(len(top)), top]
+            truth = np.array([lookup.get(v, -1) for v in out["actual"]])
+            out["p(actual)"] = np.where(truth >= 0, probs[np.arange(len(top)), np.maximum(truth, 0)], np.nan)
+            out["correct"] = out["actual"].to_numpy() == out["predicted"].to_numpy()
+        if trained is not None:
+            trained = set(trained)
+            out["held out"] = [i not in trained for i in frame.index]
+        return out
 
     def score_frame(self, frame: pd.DataFrame, y) -> float:
         """How well the model fits rows with their true targets; counts the rows.

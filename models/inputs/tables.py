@@ -213,7 +213,11 @@ def prepare_target(frame: pd.DataFrame, target: str, name: str = "upload", notes
         if column == target or pd.api.types.is_numeric_dtype(frame[column]):
             continue
         distinct = frame[column].nunique()
-        if distinct > MAX_CATEGORIES and distinct > 0.5 * len(frame):
+        if distinct > MAX_CATEGORIES and _looks_like_dates(frame[column]):
+            notes.append(f"Column {shown(column)} holds dates ({distinct} different ones) and is left out: as "
+                         "categories, dates the model has not seen would mean nothing to it.")
+            frame = frame.drop(columns=[column])
+        elif distinct > MAX_CATEGORIES and distinct > 0.5 * len(frame):
             notes.append(f"Column {shown(column)} looks like an identifier ({distinct} distinct texts) and is left out.")
             frame = frame.drop(columns=[column])
     if frame.shape[1] < 2:
@@ -288,3 +292,123 @@ class TableSchema:
             else:
                 columns[column] = values
         return pd.DataFrame(columns)
+
+
+# --- before training: what the table holds, which column to predict ----------------------------------
+
+DATE_SHARE = 0.9  # a text column is a date when at least this share of its filled cells read as dates
+TEXT_WORDS = 4  # a text column whose cells average this many words or more is free text, not a category
+MISSING_TARGET_WARN = 0.2  # a target missing in more than this share of rows gets a sentence
+MISSING_TARGET_REFUSE = 0.5  # ... and more than this share is refused
+TARGET_NAMES = ("target", "label", "labels", "class", "classes", "y", "outcome", "response", "species", "weather",
+                "diagnosis", "survived", "churn", "category", "result", "grade", "quality", "default")
+_DATE_HINT = r"\d{1,4}[-/.:]\d{1,2}"  # digits, a separator, digits: what a written date looks like
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    filled = values.dropna().astype(str)
+    if filled.empty or not filled.str.contains(_DATE_HINT).mean() >= DATE_SHARE:
+        return False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format": then every cell is parsed on its own
+        parsed = pd.to_datetime(filled, errors="coerce")
+    return bool(parsed.notna().mean() >= DATE_SHARE)
+
+
+def column_kind(values: pd.Series) -> str:
+    """What a column of a table read by ``read_csv`` holds: "numeric", "date", "text" (free text or an
+    identifier: mostly unique strings) or "categorical"."""
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    filled = values.dropna()
+    if filled.empty:
+        return "categorical"
+    if _looks_like_dates(filled):
+        return "date"
+    distinct = filled.nunique()
+    words = filled.astype(str).str.split().str.len().mean()
+    if words >= TEXT_WORDS or (distinct > MAX_CATEGORIES and distinct > 0.5 * len(values)):
+        return "text"
+    return "categorical"
+
+
+def preview(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per column: its kind (``column_kind``), how many cells are missing, how many distinct values it has,
+    and an example value — what a person checks before choosing the target."""
+    rows = []
+    for column in frame.columns:
+        values = frame[column]
+        filled = values.dropna()
+        rows.append({"column": str(column), "type": column_kind(values), "missing": int(values.isna().sum()),
+                     "missing %": round(100.0 * values.isna().mean(), 1), "unique": int(filled.nunique()),
+                     "example": "" if filled.empty else f"{filled.iloc[0]:.6g}" if column_kind(values) == "numeric"
+                     else str(filled.iloc[0])})
+    return pd.DataFrame(rows)
+
+
+def _name_key(column) -> str:
+    return "".join(ch for ch in str(column).lower() if ch.isalnum())
+
+
+def guess_target(frame: pd.DataFrame) -> tuple[str, str]:
+    """The column a model should most likely predict, and why (a sentence), without training anything:
+
+    1. a column named like a target (``TARGET_NAMES``: target, label, class, species, weather, ...);
+    2. else the last categorical column with 2 to ``MAX_CLASSES`` values (a class label, often last);
+    3. else the last numeric column that is not an identifier (a value to regress on);
+    4. else the last column.
+    """
+    keys = {_name_key(c): c for c in frame.columns}
+    for name in TARGET_NAMES:
+        if name in keys and not target_problems(frame, keys[name])[1]:
+            return keys[name], f"its name, {shown(keys[name])}, reads like what a model predicts"
+    kinds = {c: column_kind(frame[c]) for c in frame.columns}
+    for column in reversed(frame.columns):
+        n = frame[column].nunique()
+        if kinds[column] == "categorical" and 2 <= n <= MAX_CLASSES and not target_problems(frame, column)[1]:
+            return column, f"it is a categorical column with {n} values (a class to predict)"
+    for column in reversed(frame.columns):
+        if kinds[column] == "numeric" and not target_problems(frame, column)[1]:
+            return column, "it is the last numeric column (a value to predict)"
+    return frame.columns[-1], "it is the last column"
+
+
+def target_problems(frame: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
+    """(warnings, refusals) about ``target`` as the column to predict, each a sentence; training is refused when
+    there is a refusal: a column with one value, an identifier (a different value in every row), a date or free
+    text, or a target missing in most rows."""
+    warnings, refusals = [], []
+    if target not in frame.columns:
+        return warnings, [f"There is no column {shown(target)} in the table."]
+    values = frame[target]
+    filled = values.dropna()
+    missing = 1.0 - len(filled) / max(len(values), 1)
+    if filled.empty:
+        return warnings, [f"The column {shown(target)} is empty."]
+    n = filled.nunique()
+    kind = column_kind(values)
+    if n < 2:
+        refusals.append(f"The column {shown(target)} has only one value ({shown(filled.iloc[0])}); a model needs at "
+                        "least two classes to tell apart.")
+    elif kind == "date":
+        refusals.append(f"The column {shown(target)} holds dates; choose what is to be predicted, not when it was "
+                        "recorded.")
+    elif kind == "text":
+        refusals.append(f"The column {shown(target)} holds free text or identifiers ({n:,} different values in "
+                        f"{len(filled):,} rows); choose a column with classes or numbers.")
+    elif kind == "numeric" and n == len(filled) > MAX_CLASSES and bool(np.all(np.mod(filled.to_numpy(float), 1) == 0)) \
+            and (filled.is_monotonic_increasing or _name_key(target) in ("id", "index", "rowid", "key")):
+        refusals.append(f"The column {shown(target)} numbers the rows (a different whole number in every row); it is "
+                        "an identifier, not something to predict.")
+    if missing > MISSING_TARGET_REFUSE:
+        refusals.append(f"The column {shown(target)} is missing in {missing:.0%} of the rows; too few rows would be "
+                        "left to train on.")
+    elif missing > MISSING_TARGET_WARN:
+        warnings.append(f"The column {shown(target)} is missing in {missing:.0%} of the rows; those rows are left "
+                        "out.")
+    if kind == "categorical" and n > MAX_CLASSES:
+        warnings.append(f"The column {shown(target)} has {n} classes; with many classes each has few rows to learn "
+                        "from.")
+    return warnings, refusals

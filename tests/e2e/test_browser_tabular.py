@@ -21,6 +21,10 @@ def test_csv_upload_global_and_local_shap(server, browser, tmp_path):
     page.get_by_role("heading", name="Tables").wait_for()
     page.get_by_text("Upload CSV", exact=True).click()
     page.locator('input[type="file"]').set_input_files(str(csv_path))
+    page.get_by_text("Guessed target").wait_for()  # the CSV is previewed and its target guessed, not trained on
+    assert page.get_by_text("Data preview: 120 rows × 4 columns").count() == 1
+    assert page.get_by_text("held-out accuracy").count() == 0
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("held-out accuracy").wait_for()
     page.get_by_role("button", name="Explain globally").click()
     page.get_by_text("shap-tree on 30 rows").wait_for()
@@ -29,6 +33,7 @@ def test_csv_upload_global_and_local_shap(server, browser, tmp_path):
     page.get_by_role("tab", name="Local").click()
     page.get_by_role("button", name="Explain this row").click()
     page.get_by_text("= base value").wait_for()
+    page.get_by_text("(recorded in row 0)").wait_for()  # actual vs predicted beside the explanation
     page.locator('[data-testid="stPlotlyChart"] .waterfalllayer').first.wait_for(state="attached")
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = tmp_path / "tables_page.png"
