@@ -10,7 +10,8 @@ many ratios lie in [0.7, 1.3]. Runs shorter than ``FLOOR_S`` are "too short to t
 scikit-learn model or a CAM are mostly Python overhead and scheduler noise, their ratio says nothing about a
 wait a person would notice, so they are listed but not counted.
 
-The probe is measured once per model before the first estimate (as a page does at first use) and the
+shap and lime are imported before the first run (seconds, once per server process: no method's time). The
+probe is measured once per model (a text: per length) before the first estimate (as a page does at first use) and the
 calibration from recorded runs is switched off (``--calibrated`` keeps it), so the table judges the probe
 and the pass counts alone, not the runs before it.
 
@@ -117,14 +118,16 @@ def main() -> None:
 
         explain_module.record_run = cost.record_run
     only = {m for m in args.methods.split(",") if m}
+    import lime.lime_text  # noqa: F401 - libraries' first import (seconds, once per server) is not a method's time
+    import shap  # noqa: F401
     rows = []
     print(f"{'method':22} {'model':30} {'passes est':>12} {'passes run':>12} {'estimate s':>10} {'measured s':>10} {'ratio':>6}",
           flush=True)
     for modality, name, model, x, target in cases(set(args.modalities.split(","))):
+        tokens = cost.probe_tokens(model, **input_sizes(model, prepare_input(model, x), target))
         start = time.perf_counter()
-        cost.pass_times(model)  # the probe, as at a page's first use
+        found = cost.probe(model, tokens)  # the probe, as at a page's first use (a text: at its length)
         probe_s = time.perf_counter() - start
-        found = cost.probe(model)
         print(f"-- {name}: probe {probe_s:.2f} s; ms per input at batch 1 and {found.batch}: forward "
               f"{found.forward[0] * 1e3:.1f}, {found.forward[1] * 1e3:.1f}; backward {found.backward[0] * 1e3:.1f}, "
               f"{found.backward[1] * 1e3:.1f} (runs at batch {found.run_batch})", flush=True)

@@ -197,9 +197,10 @@ class CausalLM(ModelAdapter):
         function that runs ``b`` such rows once (a backward to the input embeddings, as the gradient methods
         make it). Not counted."""
         n_tokens = int(n_tokens or 32)
+        token = min(100, self.vocab_size - 1)  # any ordinary token: the time does not depend on which
 
         def forward(b):
-            ids = torch.full((b, n_tokens), 100, device=self.device)
+            ids = torch.full((b, n_tokens), token, device=self.device)
 
             def run():
                 torch.set_flush_denormal(True)  # as every counted pass sets it (``_run``)
@@ -208,7 +209,7 @@ class CausalLM(ModelAdapter):
             return run
 
         def forward_backward(b):
-            ids = torch.full((b, n_tokens), 100, device=self.device)
+            ids = torch.full((b, n_tokens), token, device=self.device)
 
             def run():
                 torch.set_flush_denormal(True)
