@@ -10,7 +10,7 @@ many ratios lie in [0.7, 1.3]. Runs shorter than ``FLOOR_S`` are "too short to t
 scikit-learn model or a CAM are mostly Python overhead and scheduler noise, their ratio says nothing about a
 wait a person would notice, so they are listed but not counted.
 
-shap and lime are imported before the first run (seconds, once per server process: no method's time). The
+shap is imported before the first run (seconds, once per server process: no method's time). The
 probe is measured once per model (a text: per length) before the first estimate (as a page does at first use) and the
 calibration from recorded runs is switched off (``--calibrated`` keeps it), so the table judges the probe
 and the pass counts alone, not the runs before it.
@@ -118,8 +118,7 @@ def main() -> None:
 
         explain_module.record_run = cost.record_run
     only = {m for m in args.methods.split(",") if m}
-    import lime.lime_text  # noqa: F401 - libraries' first import (seconds, once per server) is not a method's time
-    import shap  # noqa: F401
+    import shap  # noqa: F401 - a library's first import (seconds, once per server) is no method's time
     rows = []
     print(f"{'method':22} {'model':30} {'passes est':>12} {'passes run':>12} {'estimate s':>10} {'measured s':>10} {'ratio':>6}",
           flush=True)

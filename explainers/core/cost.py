@@ -322,3 +322,19 @@ def estimate_memory(model, method: str, params: dict | None = None, **sizes: int
     """Peak bytes ``method`` with ``params`` would need on ``model`` for an input of ``sizes`` (explainers/core/budget.py);
     a run above ``budget.run_budget()`` is refused before it starts."""
     return get_method(method, model.modality).estimate_memory(params, model, **sizes)
+
+
+def estimate_sentence(costs: dict[str, tuple[int, int, float]], device: str = "", note: str = "") -> str:
+    """What a page shows before Run: the passes and seconds of the chosen methods together, then each method's
+    (``costs``: method -> ``estimate``), e.g. "Estimated cost: 202 forward + 1 backward passes ≈ 8.2 s on CPU
+    (rise 8.1 s, grad-cam 0.09 s; ...)". ``note``: said after the per-method times."""
+    from models.units import duration
+
+    n_forward = sum(c[0] for c in costs.values())
+    n_backward = sum(c[1] for c in costs.values())
+    total = sum(c[2] for c in costs.values())
+    each = ", ".join(f"{method} {duration(c[2])}" for method, c in costs.items()) if len(costs) > 1 else ""
+    details = "; ".join(part for part in (each, "passes × the time per pass measured on this device at the batch "
+                                                "each run makes them in", note) if part)
+    where = f" on {device}" if device else ""
+    return f"Estimated cost: {n_forward:,} forward + {n_backward:,} backward passes ≈ {duration(total)}{where} ({details})."

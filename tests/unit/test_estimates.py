@@ -123,3 +123,11 @@ def test_the_estimate_counts_the_passes_every_offered_method_makes(make, x):
             assert n_forward >= e.n_forward > 0 and n_backward == e.n_backward, method
         else:
             assert (n_forward, n_backward) == (e.n_forward, e.n_backward), method
+
+
+def test_the_page_sentence_gives_the_total_and_each_method():
+    costs = {"rise": (1001, 0, 40.0), "grad-cam": (1, 1, 0.09)}
+    sentence = cost.estimate_sentence(costs, "CPU", "shap's is an upper bound")
+    assert sentence.startswith("Estimated cost: 1,002 forward + 1 backward passes ≈ 40.1 s on CPU (rise 40.0 s, grad-cam 90 ms;")
+    assert sentence.endswith("shap's is an upper bound).")
+    assert "(rise" not in cost.estimate_sentence({"rise": (1001, 0, 40.0)})  # one method: its total says it
