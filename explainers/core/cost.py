@@ -23,7 +23,7 @@ from explainers.core.engine import CPU_CHANNELS_LAST, default_batch_size
 from explainers.core.registry import get_method, share_groups
 from models.errors import ExplainerError
 
-PROBE_REPEATS = 3  # timings per probed batch (after one warm-up): the median is kept
+PROBE_REPEATS = 2  # timings per probed batch (after one warm-up at batch 1): the median is kept
 PROBE_CPU_BATCH = 8  # the largest batch probed on CPU, and on CUDA (the engine's own can be 512: too long for
 PROBE_CUDA_BATCH = 32  # a probe); larger batches are timed on the line through batch 1 and this one
 PROBE_IMAGE = "chelsea (cat)"  # the bundled photo image models are probed on (models/inputs/samples.py)
@@ -177,7 +177,7 @@ def probe_batch(model, engine_batch: int | None = None) -> int:
 
 def _measure(model, tokens: int | None = None) -> Probe:
     """Time ``model``'s passes: a forward at batch 1 and at the engine's batch, in the engine's layout; a forward
-    and backward at the same two batches. One warm-up each (the first backward builds autograd's state: ten
+    and backward at the same two batches. One warm-up of each kind (the first backward builds autograd's state: ten
     times a later one), then the median of ``PROBE_REPEATS``."""
     if hasattr(model, "probe_passes"):  # models whose input is not an image (text, language) say how to run them
         engine_batch, forward, forward_backward = model.probe_passes(tokens)
@@ -188,8 +188,8 @@ def _measure(model, tokens: int | None = None) -> Probe:
         raise ExplainerError(f"{getattr(model, 'name', 'This model')}'s passes cannot be timed here.")
     batch = probe_batch(model, engine_batch)
     batches = (1, batch) if batch > 1 else (1,)
-    forwards = [_timed(forward(b), model.device) / b for b in batches]
-    both = [_timed(forward_backward(b), model.device) / b for b in batches]
+    forwards = [_timed(forward(b), model.device, warm=b == 1) / b for b in batches]
+    both = [_timed(forward_backward(b), model.device, warm=b == 1) / b for b in batches]
     model_zero_grad = getattr(getattr(model, "module", None), "zero_grad", None)
     if model_zero_grad is not None:
         model_zero_grad(set_to_none=True)
@@ -235,8 +235,9 @@ def _probe_image(model) -> torch.Tensor:
         return torch.zeros(1, 3, *model.input_size, device=model.device)
 
 
-def _timed(run, device) -> float:
-    run()  # warm-up
+def _timed(run, device, warm: bool = True) -> float:
+    if warm:  # the first pass of a kind builds state (autograd's, the allocator's); a larger batch needs none
+        run()
     times = []
     for _ in range(PROBE_REPEATS):
         _sync(device)
@@ -248,8 +249,11 @@ def _timed(run, device) -> float:
 
 
 def estimate_passes(model, method: str, params: dict | None = None, **sizes: int) -> tuple[int, int]:
-    """(n_forward, n_backward) ``method`` with ``params`` makes on ``model`` for an input of ``sizes`` (no timing)."""
-    return tuple(int(n) for n in get_method(method, model.modality).estimate(params, model, **sizes))
+    """(n_forward, n_backward) ``method`` with ``params`` makes on ``model`` for an input of ``sizes`` (no timing):
+    its ``Method.estimate``, and the ``generated`` tokens' passes when a language model's run first generates
+    its continuation (no target given)."""
+    n_forward, n_backward = (int(n) for n in get_method(method, model.modality).estimate(params, model, **sizes))
+    return n_forward + int(sizes.get("generated", 0)), n_backward
 
 
 def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tuple[int, int, float]:
@@ -259,7 +263,15 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
     n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     spec = get_method(method, model.modality)
     found = probe(model, probe_tokens(model, **sizes))
-    return n_forward, n_backward, float(np.round(seconds(found, n_forward, n_backward, spec.resolve_params(params or {})), 3))
+    return n_forward, n_backward, float(np.round(_run_seconds(found, n_forward, n_backward, spec, params, sizes), 3))
+
+
+def _run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict) -> float:
+    """``seconds`` of a run's passes, its generated tokens (a language model's greedy steps, one at a time:
+    each about a pass of one row) timed apart."""
+    generated = int(sizes.get("generated", 0))
+    params = spec.resolve_params(params or {})
+    return generated * found.forward_s(1) + seconds(found, n_forward - generated, n_backward, params)
 
 
 def seconds(found: Probe, n_forward: int, n_backward: int, params: dict | None = None) -> float:
@@ -294,7 +306,7 @@ def predicted_s(model, method: str, params: dict, **sizes: int) -> float | None:
         n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     except Exception:  # noqa: BLE001 - a cost that cannot be computed: the flat times judge the run
         return None
-    return seconds(found, n_forward, n_backward, get_method(method, model.modality).resolve_params(params or {}))
+    return _run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
 
 
 def shared_passes(model, methods: dict[str, dict], alone: dict[str, tuple]) -> dict[str, tuple]:

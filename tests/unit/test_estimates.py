@@ -34,7 +34,7 @@ def test_the_probe_times_the_batch_the_engine_uses():
     found = cost.probe(model)
     assert found.run_batch == engine.default_batch_size(model, 1 << 20)  # the batch of a long perturbation run
     assert found.batch == min(found.run_batch, cost.PROBE_CPU_BATCH)
-    assert all(t > 0 for t in (*found.forward, found.backward[0]))
+    assert all(t > 0 for t in found.forward) and all(t >= 0 for t in found.backward)
     text = bag_model()
     assert cost.probe(text, 24).run_batch == text.batch_size  # texts go through the engine at the model's own batch
     lm = tiny_lm()
@@ -131,3 +131,19 @@ def test_the_page_sentence_gives_the_total_and_each_method():
     assert sentence.startswith("Estimated cost: 1,002 forward + 1 backward passes ≈ 40.1 s on CPU (rise 40.0 s, grad-cam 90 ms;")
     assert sentence.endswith("shap's is an upper bound).")
     assert "(rise" not in cost.estimate_sentence({"rise": (1001, 0, 40.0)})  # one method: its total says it
+
+
+@pytest.mark.parametrize("method", ["occlusion", "attention", "random"])
+def test_a_continuation_generated_first_is_in_the_estimate(method):
+    """No target: the run first generates the continuation, one counted pass per new token; the estimate (passes
+    and a time for them) counts them, and a given target has none."""
+    lm, prompt = tiny_lm(), "w3 w9 w7 w4"  # the key w7 makes it continue (w5 w5 w5)
+    params = {"max_new_tokens": 3}
+    sizes = input_sizes(lm, prepare_input(lm, prompt), None, params)
+    assert sizes["generated"] == sizes["n_target"] == 3
+    e = explain(lm, prompt, method=method, **params)
+    assert cost.estimate_passes(lm, method, params, **sizes) == (e.n_forward, e.n_backward)
+    given = input_sizes(lm, prepare_input(lm, prompt), " w5", params)
+    assert given["generated"] == 0
+    e = explain(lm, prompt, method=method, target=" w5", **params)
+    assert cost.estimate_passes(lm, method, params, **given) == (e.n_forward, e.n_backward)
