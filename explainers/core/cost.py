@@ -263,11 +263,11 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
     n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     spec = get_method(method, model.modality)
     found = probe(model, probe_tokens(model, **sizes))
-    return n_forward, n_backward, float(np.round(_run_seconds(found, n_forward, n_backward, spec, params, sizes), 3))
+    return n_forward, n_backward, float(np.round(run_seconds(found, n_forward, n_backward, spec, params, sizes), 3))
 
 
-def _run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict) -> float:
-    """``seconds`` of a run's passes, its generated tokens (a language model's greedy steps, one at a time:
+def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict) -> float:
+    """``seconds`` of a run's passes (``spec``'s with ``params`` on an input of ``sizes``), its generated tokens (a language model's greedy steps, one at a time:
     each about a pass of one row) timed apart."""
     generated = int(sizes.get("generated", 0))
     params = spec.resolve_params(params or {})
@@ -306,7 +306,7 @@ def predicted_s(model, method: str, params: dict, **sizes: int) -> float | None:
         n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     except Exception:  # noqa: BLE001 - a cost that cannot be computed: the flat times judge the run
         return None
-    return _run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
+    return run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
 
 
 def shared_passes(model, methods: dict[str, dict], alone: dict[str, tuple]) -> dict[str, tuple]:
