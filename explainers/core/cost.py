@@ -1,10 +1,19 @@
-"""What a method will cost on this device, before it runs: passes × time per pass.
+"""What a method will cost on this device, before it runs: its passes, each timed at the batch the run makes it in.
 
-Time per pass starts from a probe (a few passes at first use) and follows the runs themselves: each
-run of enough passes records how long it took against what the current times predict, and the
-estimate is the probe scaled by the median of the last few such ratios (one odd run moves nothing).
-The probe is measured again once it is ``MAX_AGE_S`` old (the load on the server changes). Kept per
-model in a weak dictionary here, never on the shared model.
+The probe (at first use of a model, and again once ``MAX_AGE_S`` old) times a forward pass and a forward and
+backward pass at batch 1 and at the engine's batch (at most ``PROBE_CPU_BATCH``), after one warm-up of each
+kind, on a real input: images in the engine's layout on a bundled photo, a text or a prompt at its own token
+length (rounded up to ``TOKEN_STEP``; a 254-token review costs ~10× a 20-token one per pass). A batch's time
+is then a fixed part plus a part per input (the line through the two points), so that ``seconds`` times a
+CAM's single gradient at batch 1, integrated gradients' path points at its ``batch_size`` and a perturbation
+method's inputs at the engine's batch. What was wrong before (issue 17: estimates 2-3x off both ways): the
+backward was timed cold (the first one builds autograd's state, ~10x a later one), the forward in the wrong
+layout at one batch for every method, and every text at 20 tokens; a language model's generation was not
+counted.
+
+The estimate then follows the runs: each run of enough passes records how long it took against what the
+unscaled probe predicted for it (``predicted_s``), and the probe is scaled by the median of the last few such
+ratios (one odd run moves nothing). Kept per model in a weak dictionary here, never on the shared model.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from explainers.core.engine import CPU_CHANNELS_LAST, default_batch_size
 from explainers.core.registry import get_method, share_groups
 from models.errors import ExplainerError
 
-PROBE_REPEATS = 2  # timings per probed batch (after one warm-up at batch 1): the median is kept
+PROBE_REPEATS = 2  # timings per probed batch (after one warm-up at batch 1): the least is kept
 PROBE_CPU_BATCH = 8  # the largest batch probed on CPU, and on CUDA (the engine's own can be 512: too long for
 PROBE_CUDA_BATCH = 32  # a probe); larger batches are timed on the line through batch 1 and this one
 PROBE_IMAGE = "chelsea (cat)"  # the bundled photo image models are probed on (models/inputs/samples.py)
@@ -178,7 +187,7 @@ def probe_batch(model, engine_batch: int | None = None) -> int:
 def _measure(model, tokens: int | None = None) -> Probe:
     """Time ``model``'s passes: a forward at batch 1 and at the engine's batch, in the engine's layout; a forward
     and backward at the same two batches. One warm-up of each kind (the first backward builds autograd's state: ten
-    times a later one), then the median of ``PROBE_REPEATS``."""
+    times a later one), then the least of ``PROBE_REPEATS``."""
     if hasattr(model, "probe_passes"):  # models whose input is not an image (text, language) say how to run them
         engine_batch, forward, forward_backward = model.probe_passes(tokens)
     elif hasattr(model, "input_size"):
@@ -194,6 +203,9 @@ def _measure(model, tokens: int | None = None) -> Probe:
     if model_zero_grad is not None:
         model_zero_grad(set_to_none=True)
     backwards = [max(fb - f, 0.0) for fb, f in zip(both, forwards)]
+    if len(batches) > 1 and backwards[-1] <= 0 < backwards[0] and forwards[0] > 0:
+        # noise made the batch's backward look free: take it as batch 1's, scaled as the forward scales
+        backwards[-1] = backwards[0] * forwards[-1] / forwards[0]
     return Probe((forwards[0], forwards[-1]), (backwards[0], backwards[-1]), batches[-1], int(engine_batch))
 
 
@@ -245,7 +257,7 @@ def _timed(run, device, warm: bool = True) -> float:
         run()
         _sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)  # other work on the machine only ever adds time: the least is the pass's own
 
 
 def estimate_passes(model, method: str, params: dict | None = None, **sizes: int) -> tuple[int, int]:

@@ -147,3 +147,12 @@ def test_a_continuation_generated_first_is_in_the_estimate(method):
     assert given["generated"] == 0
     e = explain(lm, prompt, method=method, target=" w5", **params)
     assert cost.estimate_passes(lm, method, params, **given) == (e.n_forward, e.n_backward)
+
+
+def test_a_batch_backward_that_noise_made_free_is_scaled_from_batch_one(monkeypatch):
+    times = iter([0.010, 0.040, 0.030, 0.040])  # forward 10 ms, 40 ms (5 ms each); forward+backward 30 ms, 40 ms
+
+    monkeypatch.setattr(cost, "_timed", lambda run, device, warm=True: next(times))
+    found = cost._measure(small_cnn(16))
+    assert found.batch == 8 and found.forward == pytest.approx((0.010, 0.005))
+    assert found.backward == pytest.approx((0.020, 0.010))  # 20 ms at batch 1, halved as the forward is
