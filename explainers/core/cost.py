@@ -279,10 +279,13 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
 
 
 def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict) -> float:
-    """``seconds`` of a run's passes (``spec``'s with ``params`` on an input of ``sizes``), its generated tokens (a language model's greedy steps, one at a time:
-    each about a pass of one row) timed apart."""
+    """``seconds`` of a run's passes (``spec``'s with ``params`` on an input of ``sizes``), its generated tokens
+    (a language model's greedy steps, one at a time: each about a pass of one row) timed apart, and a CAM's
+    backward (to its layer, not the input) as free."""
     generated = int(sizes.get("generated", 0))
     params = spec.resolve_params(params or {})
+    if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
+        n_backward = 0
     return generated * found.forward_s(1) + seconds(found, n_forward - generated, n_backward, params)
 
 

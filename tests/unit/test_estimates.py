@@ -156,3 +156,12 @@ def test_a_batch_backward_that_noise_made_free_is_scaled_from_batch_one(monkeypa
     found = cost._measure(small_cnn(16))
     assert found.batch == 8 and found.forward == pytest.approx((0.010, 0.005))
     assert found.backward == pytest.approx((0.020, 0.010))  # 20 ms at batch 1, halved as the forward is
+
+
+def test_a_cams_backward_stops_at_its_layer_and_is_not_timed_as_one_to_the_input(fake_probe):
+    model = small_cnn(16)
+    n_forward, n_backward, seconds = cost.estimate(model, "grad-cam")
+    assert (n_forward, n_backward) == (1, 1)  # counted as the run counts them
+    found = cost.probe(model)
+    assert seconds == pytest.approx(found.forward_s(1), abs=1e-3)
+    assert cost.estimate(model, "saliency")[2] == pytest.approx(found.forward_s(1) + found.backward_s(1), abs=1e-3)
