@@ -55,7 +55,9 @@ try:
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
-st.caption(estimate_sentence(costs, model.device_description, "ReAGent: typical; it stops when its probes do"))
+st.caption(estimate_sentence(costs, model.device_description, "ReAGent: typical, it stops when its probes do; "
+                             "integrated gradients: at least, it halves the path's worst intervals until it "
+                             "converges (up to max_steps per token): on SmolLM2 up to ~17× its first steps"))
 memory_caption(model, chosen, **sizes)
 
 key = (model.name, prompt, target_text, max_new)
