@@ -16,7 +16,36 @@ calibration from recorded runs is switched off (``--calibrated`` keeps it), so t
 and the pass counts alone, not the runs before it.
 
 ``--quick``: fewer samples/steps/masks per method (the same parameters go into the estimate and the run), so a
-run of every modality fits in about 10 minutes on 2 CPU cores.
+run of every modality fits in about 10 minutes on 2 idle CPU cores. ``--threads 1``: one torch thread; on a
+machine shared with other jobs, two OpenMP threads that wait for each other at every operation slow down
+unpredictably (a 24-token MiniLM pass probed at 27 ms on one thread, 570 ms on two), one thread far less so.
+
+Results (2026-12-06, 2 CPU cores SHARED with three other engineers' test runs: load average 5-10 for most of
+it, so every timing here is noisy, by 2x and more within one run; to be rerun on a quiet machine):
+
+``python -m bench.bench_estimates --quick --threads 1`` (load 5-10), the runs of 0.2 s or more:
+
+- efficientnet-lite0 (an earlier run of the same code but the CAM rule, load ~5): integrated-gradients 0.87,
+  score-cam 1.16, occlusion 1.21, rise 1.07, sobol 1.24, smoothgrad 1.37, gradient-shap 1.34, shap 0.30. In the
+  full run (load ~10): score-cam 1.32, occlusion 1.11, integrated-gradients 0.74, smoothgrad 0.83, gradient-shap
+  0.73, guided-backprop 0.90, rise 2.47, sobol 5.3 (the load fell during them), shap 1.33.
+- minilm-sentiment, a 254-token review: integrated-gradients 0.90, attention 0.74, attention-rollout 0.92,
+  occlusion 0.87, shap 1.02, lime 1.20, saliency/gradient-x-input 1.17/1.08 (an earlier run).
+- minilm-sentiment, a 9-token text: integrated-gradients 1.50, occlusion 2.88, shap 1.31, lime 3.10 (each run
+  under a second: the load's bursts are of that size).
+- smollm2-135m (8 new tokens): the passes now match the run's (the continuation generated first was not
+  counted: 6 estimated, 14 made); random 0.95, attention 0.74, occlusion 0.47, gradient-x-input 1.86; reagent
+  5.1 (its estimate is the typical run; this one stopped early); integrated-gradients 0.05: it made 3177 + 2144
+  passes for an estimate of 153 + 128 (its adaptive path halves intervals until it converges, up to max_steps
+  per token): the page says its estimate is a lower bound.
+- scikit-learn models: 44 of 50 tabular and vit-digits runs are under 0.2 s ("too short to time": Python
+  overhead, not passes); shap-permutation on a random forest (breast cancer, 30,501 rows predicted) 1.30.
+
+In all: 15 of 50 timed ratios in [0.7, 1.3] in the full run under load ~10, median ratio 1.27; with the load
+below ~5 most of the model-bound ones are (above). NOT within ±30 % yet, beyond the noise: method-side work
+that is not model passes (shap's partition masker, sobol's and RISE's masks on a small model: vit-digits sobol
+0.13 s estimated, 0.9-2.6 s measured; lime's sampling and ridge fits on a short text), which a per-pass probe
+does not see, and generation integrated gradients' data-dependent refinement.
 """
 
 from __future__ import annotations
