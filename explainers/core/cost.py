@@ -309,6 +309,13 @@ def _batched(n: int, batch: int, per_input) -> float:
     return full * batch * per_input(batch) + (rest * per_input(rest) if rest else 0.0)
 
 
+def probed(model) -> bool:
+    """Whether ``model`` has been probed at all (a run on a model never probed calibrates nothing)."""
+    with _TIMES_LOCK:
+        entry = _TIMES.get(model)
+        return entry is not None and bool(entry.probes)
+
+
 def predicted_s(model, method: str, params: dict, **sizes: int) -> float | None:
     """What the unscaled probe predicts for a run (``record_run`` takes it); None when that probe is not
     measured or stale (this measures nothing)."""

@@ -6,7 +6,7 @@ import time
 from functools import partial
 from contextlib import contextmanager, nullcontext
 
-from explainers.core.cost import known_pass_times, predicted_s, record_run
+from explainers.core.cost import known_pass_times, predicted_s, probed, record_run
 from explainers.core.budget import check_run
 from explainers.core.engine import check_cancel, run_control
 from explainers.core.explanation import Explanation
@@ -247,6 +247,8 @@ def _same_target(model, ready, target) -> bool:
 def _predicted_s(model, spec, params, data, target) -> float | None:
     """What the unscaled probe predicted for this run (the calibration compares it with its runtime); None when
     unknown (this measures nothing)."""
+    if not probed(model):
+        return None  # nothing to calibrate: the input's sizes are not worth reading
     try:
         sizes = get_modality(model.modality).sizes(model, data, target, params)
     except Exception:  # noqa: BLE001 - sizes it cannot read: the flat pass times judge the run
