@@ -16,7 +16,8 @@ calibration from recorded runs is switched off (``--calibrated`` keeps it), so t
 and the pass counts alone, not the runs before it.
 
 ``--quick``: fewer samples/steps/masks per method (the same parameters go into the estimate and the run), so a
-run of every modality fits in about 10 minutes on 2 idle CPU cores. ``--threads 1``: one torch thread; on a
+run of every modality should fit in about 10 minutes on 2 idle CPU cores (image and text took ~4 min at load
+~2; generation's integrated gradients is capped at 64 steps per token, it took 9 min uncapped under load). ``--threads 1``: one torch thread; on a
 machine shared with other jobs, two OpenMP threads that wait for each other at every operation slow down
 unpredictably (a 24-token MiniLM pass probed at 27 ms on one thread, 570 ms on two), one thread far less so.
 
@@ -52,6 +53,10 @@ integrated gradients):
   5.1 (its estimate is the typical run; this one stopped early); integrated-gradients 0.05: it made 3177 + 2144
   passes for an estimate of 153 + 128 (its adaptive path halves intervals until it converges, up to max_steps
   per token): the page says its estimate is a lower bound.
+- scikit-learn models at load ~1 (2 threads): every run under 0.2 s but shap-permutation, whose estimate is off
+  both ways (random forest, breast cancer: 0.18; gradient boosting 1.7; random forest, tips: 2.5-5.5): the
+  explainer calls the model with row counts of its own, not the background's; probing at that batch made it
+  no better (0.12), so it was left as is. Under load:
 - scikit-learn models: 44 of 50 tabular and vit-digits runs are under 0.2 s ("too short to time": Python
   overhead, not passes); shap-permutation on a random forest (breast cancer, 30,501 rows predicted) 1.30.
 
@@ -96,7 +101,7 @@ QUICK = {
         "occlusion": {"window": 48, "stride": 32},
     },
     "text": {"integrated-gradients": {"n_steps": 32}, "shap": {"max_evals": 150}, "lime": {"n_samples": 100}},
-    "generation": {"*": {"max_new_tokens": 8}, "integrated-gradients": {"max_new_tokens": 8, "n_steps": 16},
+    "generation": {"*": {"max_new_tokens": 8}, "integrated-gradients": {"max_new_tokens": 8, "n_steps": 16, "max_steps": 64},
                    "reagent": {"max_new_tokens": 4, "max_probe_steps": 200}},
     "tabular": {"shap-kernel": {"nsamples": 256}},
 }
