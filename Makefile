@@ -50,4 +50,5 @@ bench: $(VENV)/.test
 	$(PY) -m bench.bench_craft
 	$(PY) -m bench.bench_metrics
 	$(PY) -m bench.bench_generation
+	$(PY) -m bench.bench_estimates --quick
 	$(PY) -m bench.bench_concurrency

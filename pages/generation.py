@@ -5,7 +5,7 @@ import threading
 import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
-from explainers.core.cost import estimate
+from explainers.core.cost import estimate, estimate_sentence
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
@@ -51,14 +51,13 @@ if not chosen:
     st.stop()
 sizes = input_sizes(model, prompt, target_text or None, {"max_new_tokens": max_new})  # n_prompt, n_target
 try:
-    costs = [estimate(model, m, p, **sizes) for m, p in chosen.items()]
+    costs = {m: estimate(model, m, p, **sizes) for m, p in chosen.items()}
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
-st.caption(
-    f"Estimated cost: {sum(c[0] for c in costs)} forward + {sum(c[1] for c in costs)} backward passes ≈ "
-    f"{duration(sum(c[2] for c in costs))} on {model.device_description} (ReAGent: typical; it stops when its probes do)."
-)
+st.caption(estimate_sentence(costs, model.device_description, "ReAGent: typical, it stops when its probes do; "
+                             "integrated gradients: at least, it halves the path's worst intervals until it "
+                             "converges (up to max_steps per token): on SmolLM2 up to ~17× its first steps"))
 memory_caption(model, chosen, **sizes)
 
 key = (model.name, prompt, target_text, max_new)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explainers import default_method, get_method, methods_for
-from explainers.core.cost import estimate_many
+from explainers.core.cost import estimate_many, estimate_sentence
 from explainers.core.explain import SharedRuns
 from models.units import duration
 from pages.widgets import (
@@ -82,13 +82,7 @@ try:
 except Exception as exc:  # noqa: BLE001 - a bad parameter becomes a sentence
     show_error(exc)
     st.stop()
-total_f = sum(c[0] for c in costs.values())
-total_b = sum(c[1] for c in costs.values())
-total_s = sum(c[2] for c in costs.values())
-st.caption(
-    f"Estimated cost: {total_f} forward + {total_b} backward passes ≈ {duration(total_s)} on {model.device_description} "
-    "(passes × measured time per pass)."
-)
+st.caption(estimate_sentence(costs, model.device_description))
 memory_caption(model, chosen)
 
 result_key = (model.name, image_id, target)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
-from explainers.core.cost import estimate
+from explainers.core.cost import estimate, estimate_sentence
 from explainers.metrics.text import REMOVAL_WORDS
 from explainers.text.windows import explain_windows, window_prediction
 from models.inputs.language import language_note
@@ -81,11 +81,7 @@ try:
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
-st.caption(
-    f"Estimated cost: {sum(c[0] for c in costs.values())} forward + {sum(c[1] for c in costs.values())} backward "
-    f"passes ≈ {duration(sum(c[2] for c in costs.values()))} on {model.device_description} "
-    "(passes × measured time per pass; shap's is an upper bound)."
-)
+st.caption(estimate_sentence(costs, model.device_description, "shap's is an upper bound"))
 memory_caption(model, chosen, **sizes)
 with st.expander("Faithfulness figures"):
     figure_options = faithfulness_option_widgets(model.modality, key="text_faithfulness")

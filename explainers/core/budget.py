@@ -225,7 +225,21 @@ def run_memory(spec, params: dict, model, **sizes: int) -> int:
     """Peak bytes of ``spec`` with resolved ``params`` on ``model``; 0 when either is unknown."""
     if model is None or spec.memory is None:
         return 0
-    return int(spec.memory(params, model, **sizes)) + RUN_OVERHEAD_BYTES
+    return int(spec.memory(params, model, **_taken(spec.memory, sizes))) + RUN_OVERHEAD_BYTES
+
+
+def _taken(fn, sizes: dict) -> dict:
+    """The ``sizes`` that ``fn`` takes: all of them when it has ``**sizes``, else those it names (a size the cost
+    estimates read, such as the tokens a language model generates first, is not every memory estimate's)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return sizes
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return sizes
+    return {k: v for k, v in sizes.items() if k in parameters}
 
 
 def check_run(spec, model, params: dict, x=None, target=None, **sizes: int) -> int:

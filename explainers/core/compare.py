@@ -8,13 +8,13 @@ model-randomisation check). The random baseline is always among the methods, so 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from explainers.core import cost
 from explainers.core.engine import run_control
 from explainers.core.explain import SharedRuns
 from explainers.core.explanation import Explanation
+from explainers.core.registry import get_method
 from explainers.core.modality import (faithfulness as measure_one, faithfulness_many, faithfulness_passes, figure_options,
                                       get_modality, input_sizes, prepare_input)
 from explainers.metrics.sanity import sanity_applies, sanity_check
@@ -72,13 +72,22 @@ def compare_cost(model, x, methods: dict[str, dict], target=None, *, faithfulnes
     seconds = None
     if timed:
         try:
-            forward, backward = cost.pass_times(model)
+            found = cost.probe(model, cost.probe_tokens(model, **sizes))
         except Exception:  # noqa: BLE001 - a model the probe cannot run: passes only
-            forward = backward = math.nan
-        total = sum(f for f, _ in explaining.values()) + measuring + sum(f for f, _ in checked.values())
-        back = sum(b for _, b in explaining.values()) + sum(b for _, b in checked.values())
-        seconds = None if math.isnan(forward) else round(total * forward + back * backward, 3)
+            found = None
+        if found is not None:  # each run's passes at the batches it makes them in; the figures' at the engine's
+            runs = [(m, *explaining[m]) for m in methods] + [(m, *passes) for m, passes in checked.items()]
+            seconds = round(sum(_seconds_or_zero(found, model, m, f, b, methods[m], sizes) for m, f, b in runs)
+                            + cost.seconds(found, measuring, 0), 3)
     return CompareCost(explaining, measuring, checked, seconds)
+
+
+def _seconds_or_zero(found, model, method, n_forward, n_backward, params, sizes) -> float:
+    """``cost.run_seconds`` of a method's passes; 0 for one whose parameters are refused (it runs nothing)."""
+    try:
+        return cost.run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
+    except Exception:  # noqa: BLE001
+        return 0.0
 
 
 def _passes_or_zero(model, method, params, sizes) -> tuple[int, int]:

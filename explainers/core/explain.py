@@ -6,7 +6,7 @@ import time
 from functools import partial
 from contextlib import contextmanager, nullcontext
 
-from explainers.core.cost import known_pass_times, record_run
+from explainers.core.cost import known_pass_times, predicted_s, probed, record_run
 from explainers.core.budget import check_run
 from explainers.core.engine import check_cancel, run_control
 from explainers.core.explanation import Explanation
@@ -42,7 +42,7 @@ def explain(
     with _run(model, spec, params, data, progress, cancel, waiting) as run:
         scores, index, *rest = spec.fn(model, data, index, **params)
     if not spec.many:
-        record_run(model, run.n_forward, run.n_backward, run.runtime_s)
+        record_run(model, run.n_forward, run.n_backward, run.runtime_s, _predicted_s(model, spec, params, data, index))
     return _explanation(model, spec, params, (scores, index, *rest), run)
 
 
@@ -242,6 +242,18 @@ def _same_target(model, ready, target) -> bool:
         return model.class_index(target) == ready.target
     except Exception:  # noqa: BLE001 - a target this model does not know: the run alone says why
         return False
+
+
+def _predicted_s(model, spec, params, data, target) -> float | None:
+    """What the unscaled probe predicted for this run (the calibration compares it with its runtime); None when
+    unknown (this measures nothing)."""
+    if not probed(model):
+        return None  # nothing to calibrate: the input's sizes are not worth reading
+    try:
+        sizes = get_modality(model.modality).sizes(model, data, target, params)
+    except Exception:  # noqa: BLE001 - sizes it cannot read: the flat pass times judge the run
+        return None
+    return predicted_s(model, spec.id, params, **sizes)
 
 
 def _estimate_s(model, spec, params, data) -> float | None:

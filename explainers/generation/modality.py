@@ -20,7 +20,9 @@ def prepare(x, model=None) -> Encoded | str:
 def sizes(model, prompt, target=None, params=None) -> dict[str, int]:
     encoded = model.encode(prompt, target)
     n_target = len(encoded.target_ids) or int((params or {}).get("max_new_tokens") or 20)
-    return {"n_prompt": len(encoded.prompt_ids), "n_target": n_target}
+    # with no target, every method first generates the continuation: one counted pass per new token (at most)
+    generated = 0 if encoded.target_ids else n_target
+    return {"n_prompt": len(encoded.prompt_ids), "n_target": n_target, "generated": generated}
 
 
 def faithfulness(model, prompt, e) -> dict:

@@ -191,25 +191,35 @@ class CausalLM(ModelAdapter):
         width = self.module.config.hidden_size * self.module.config.num_hidden_layers + self.vocab_size
         return max(1, min(256, int(free * 0.5 // (_CUDA_BYTES_PER_TOKEN_AND_WIDTH * width * max(1, n_tokens)))))
 
-    def measure_pass_times(self) -> tuple[float, float]:
-        """Seconds per forward pass and per backward pass of one 32-token row (at batch ``CPU_BATCH_SIZE``)."""
-        import time
+    def probe_passes(self, n_tokens: int | None = None):
+        """How the cost probe (explainers/core/cost.py) times this model on rows of ``n_tokens`` tokens (default
+        32): (the batch long runs use, ``forward(b)``, ``forward_backward(b)``), each of the last two giving a
+        function that runs ``b`` such rows once (a backward to the input embeddings, as the gradient methods
+        make it). Not counted."""
+        n_tokens = int(n_tokens or 32)
+        token = min(100, self.vocab_size - 1)  # any ordinary token: the time does not depend on which
 
-        torch.set_flush_denormal(True)
-        ids = torch.full((CPU_BATCH_SIZE, 32), 100, device=self.device)
-        with torch.inference_mode():
-            self.module(input_ids=ids[:2], use_cache=False)
-            start = time.perf_counter()
-            self.module(input_ids=ids, use_cache=False)
-            forward = (time.perf_counter() - start) / CPU_BATCH_SIZE
-        embeds = self.embeddings(ids[:1]).detach().requires_grad_(True)
-        start = time.perf_counter()
-        out = self.module(inputs_embeds=embeds, use_cache=False).logits
-        forward_one = time.perf_counter() - start
-        out[0, -1].logsumexp(-1).backward()
-        backward = max(time.perf_counter() - start - forward_one, 0.0)
-        self.module.zero_grad(set_to_none=True)
-        return forward, backward
+        def forward(b):
+            ids = torch.full((b, n_tokens), token, device=self.device)
+
+            def run():
+                torch.set_flush_denormal(True)  # as every counted pass sets it (``_run``)
+                with torch.inference_mode():
+                    self.module(input_ids=ids, use_cache=False)
+            return run
+
+        def forward_backward(b):
+            ids = torch.full((b, n_tokens), token, device=self.device)
+
+            def run():
+                torch.set_flush_denormal(True)
+                with torch.enable_grad():
+                    embeds = self.embeddings(ids).detach().requires_grad_(True)
+                    out = self.module(inputs_embeds=embeds, use_cache=False).logits
+                    torch.autograd.grad(out[:, -1].logsumexp(-1).sum(), embeds)
+            return run
+
+        return self.batch_size(n_tokens), forward, forward_backward
 
 
 def _ids_of(value) -> set[int]:

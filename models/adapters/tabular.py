@@ -222,6 +222,18 @@ class TabularModel(ModelAdapter):
         frame = self.schema.decode(batch.cpu().numpy())
         return torch.from_numpy(self._raw_output(frame))
 
+    def probe_passes(self, n_tokens=None):
+        """How the cost probe (explainers/core/cost.py) times this model: (the rows one call takes in a long run,
+        ``forward(b)``, ``forward_backward(b)``), each of the last two giving a function that predicts ``b``
+        background rows once (a scikit-learn model has no backward: the same call). Not counted."""
+        rows = self.background
+
+        def forward(b):
+            frame = rows.iloc[np.arange(b) % len(rows)]
+            return lambda: self._raw_output(frame)
+
+        return max(1, len(rows)), forward, forward
+
     def rows(self, x) -> pd.DataFrame:
         """A row (Series, dict, 1-row frame) or a frame as the model's feature columns; missing ones named."""
         if isinstance(x, pd.Series):

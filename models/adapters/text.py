@@ -189,30 +189,41 @@ class TextClassifier(ModelAdapter):
             self.count_forward(input_ids.shape[0])
             return list(self.module.attentions(*self._inputs(input_ids, attention_mask)))
 
-    def measure_pass_times(self, n_tokens: int = 20, batch: int = 8) -> tuple[float, float]:
-        """Seconds per forward pass (per text of ``n_tokens``, at ``batch``) and per backward pass; not counted."""
-        import time
+    def probe_passes(self, n_tokens: int | None = None):
+        """How the cost probe (explainers/core/cost.py) times this model on texts of ``n_tokens`` tokens (specials
+        included; default 22, a 20-token text): (the batch long runs use, ``forward(b)``, ``forward_backward(b)``),
+        each of the last two giving a function that runs ``b`` such texts once (a backward to the embeddings,
+        as the gradient methods make it). Not counted."""
+        n_tokens = int(n_tokens or 22)
 
-        ids = torch.full((batch, n_tokens), self.pad_token_id, dtype=torch.long, device=self.device)
-        mask = torch.ones_like(ids)
-        with torch.inference_mode():
-            self.module(ids, mask)  # warm-up
-            start = time.perf_counter()
-            self.module(ids, mask)
-            forward = (time.perf_counter() - start) / batch
-        emb = self.embeddings
-        seen = []
-        handle = emb.register_forward_hook(lambda _m, _i, out: seen.append(out))
-        try:
-            with torch.enable_grad():
-                start = time.perf_counter()
-                out = self.module(ids[:1], mask[:1])
-                middle = time.perf_counter()
-                torch.autograd.grad(out[0, 0], seen[-1])
-                backward = max(time.perf_counter() - middle, 0.0)
-        finally:
-            handle.remove()
-        return forward, backward
+        def ids(b):
+            return torch.full((b, n_tokens), self.pad_token_id, dtype=torch.long, device=self.device)
+
+        def forward(b):
+            x = ids(b)
+            mask = torch.ones_like(x)
+
+            def run():
+                with torch.inference_mode():
+                    self.module(x, mask)
+            return run
+
+        def forward_backward(b):
+            x = ids(b)
+            mask = torch.ones_like(x)
+
+            def run():
+                seen = []
+                handle = self.embeddings.register_forward_hook(lambda _m, _i, out: seen.append(out))
+                try:
+                    with torch.enable_grad():
+                        out = self.module(x, mask)
+                        torch.autograd.grad(out[:, 0].sum(), seen[-1])
+                finally:
+                    handle.remove()
+            return run
+
+        return self.batch_size, forward, forward_backward
 
     def predict(self, text) -> Prediction:
         enc = self.encode(text)
