@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -785,28 +785,69 @@ def choose_table_row():
     return model, row, f"{dataset}:{index}"
 
 
-def run_with_progress(label: str, fn, unit: str = "passes"):
-    """``fn(progress)`` under a progress bar and a Cancel button (pressing it reruns the page, which stops
-    the run); ``progress(done, total)`` or ``progress(fraction, text)``. The result, or None after the error is shown."""
+class Stage(NamedTuple):
+    """One step of a Run under the page's one progress bar: ``run(progress)`` returns the step's result and may
+    call ``progress(done, total)`` (in ``unit``) or ``progress(fraction, text)``. ``weight``: its expected seconds
+    (passes × measured time per pass, the estimate the page shows), its share of the bar, fixed before it starts."""
+
+    label: str
+    weight: float
+    run: Callable
+    unit: str = "passes"
+
+
+def run_stages(stages: list[Stage], key: str, help: str = "Stops the run; the steps already finished are kept."):
+    """Every stage in turn under ONE progress bar and a Cancel button (pressing it reruns the page, which stops the
+    run): the bar's whole is the stages' weights, known before it starts, and it never goes back; its text says
+    the step that runs ("integrated-gradients: 120/400 passes (step 2 of 4)"), and, when a run waits for another
+    on the same model, about how long. A failing stage shows its sentence and the others go on. Returns the
+    stages' results, None for one that failed."""
     cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key=f"cancel:{label}", help="Stops the computation.")
-    bar = st.progress(0.0, text=f"{label}: starting…")
+    cancel_slot.button("Cancel", key=key, help=help)
+    bar = st.progress(0.0, text=f"{stages[0].label}…" if stages else "Starting…")
+    weights = [max(float(stage.weight or 0.0), 1e-3) for stage in stages]
+    whole = sum(weights) or 1.0
+    shown = [0.0]
 
-    def progress(done, total):
-        if isinstance(total, str):  # a fraction and its own text
-            bar.progress(min(1.0, float(done)), text=total)
-        else:
-            bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done:,}/{total:,} {unit}")
+    def show(fraction: float, text: str) -> None:
+        shown[0] = max(shown[0], min(1.0, fraction))
+        bar.progress(shown[0], text=text)
 
+    results = []
+    before = 0.0
     try:
-        with waiting_reports(lambda sentence: bar.progress(0.0, text=f"{label}: {sentence}")):
-            return fn(progress)
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-        return None
+        for i, (stage, weight) in enumerate(zip(stages, weights)):
+            step = f" (step {i + 1} of {len(stages)})" if len(stages) > 1 else ""
+
+            def progress(done, total, stage=stage, weight=weight, start=before, step=step):
+                if isinstance(total, str):  # a fraction of the stage and its own text
+                    show((start + weight * min(1.0, float(done))) / whole, f"{total}{step}")
+                else:
+                    show((start + weight * min(1.0, done / max(total, 1))) / whole,
+                         f"{stage.label}: {done:,}/{total:,} {stage.unit}{step}")
+
+            show(before / whole, f"{stage.label}…{step}")
+            try:
+                with waiting_reports(lambda sentence, stage=stage, start=before: show(
+                        start / whole, f"{stage.label}: {sentence}")):
+                    results.append(stage.run(progress))
+            except (ScriptControlException, FragmentHandledException):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                show_error(exc)
+                results.append(None)
+            before += weight
+            show(before / whole, f"{stage.label}: done{step}")
     finally:
         bar.empty()
         cancel_slot.empty()
+    return results
+
+
+def run_with_progress(label: str, fn, unit: str = "passes"):
+    """``fn(progress)`` as the one stage of ``run_stages``; ``progress(done, total)`` or ``progress(fraction, text)``.
+    The result, or None after the error is shown."""
+    return run_stages([Stage(label, 1.0, fn, unit)], key=f"cancel:{label}", help="Stops the computation.")[0]
 
 
 def choose_language_model():
@@ -885,26 +926,13 @@ def cached_continuation(model, prompt: str, max_new: int) -> list[int]:
     return list(ids)
 
 
-def run_each(chosen: dict, run_one, key: str) -> None:
-    """``run_one(method_id, params, progress)`` for every chosen method under one progress bar and a Cancel
-    button (methods already finished are kept); a failing method shows its sentence and the others go on."""
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key=key, help="Stops the run; methods already finished are kept.")
-    bar = st.progress(0.0, text="Starting…")
-    for i, (method_id, params) in enumerate(chosen.items()):
-
-        def progress(done, total, i=i, method_id=method_id):
-            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
-
-        try:
-            with waiting_reports(lambda sentence, i=i, method_id=method_id: bar.progress(
-                    i / len(chosen), text=f"{method_id}: {sentence}")):
-                run_one(method_id, params, progress)
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc)
-        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
-    bar.empty()
-    cancel_slot.empty()
+def run_each(chosen: dict, run_one, key: str, seconds: dict | None = None) -> None:
+    """``run_one(method_id, params, progress)`` for every chosen method, each a stage of ``run_stages`` weighted by
+    its estimated ``seconds`` ({method: seconds}; equal weights if None); methods already finished are kept."""
+    run_stages([Stage(method_id, (seconds or {}).get(method_id, 1.0),
+                      lambda progress, method_id=method_id, params=params: run_one(method_id, params, progress))
+                for method_id, params in chosen.items()], key=key,
+               help="Stops the run; methods already finished are kept.")
 
 
 if __name__ == "__main__":  # this file opened as a page by Streamlit's legacy multipage mode: see app_runs_first

@@ -129,3 +129,21 @@ def test_parts_fill_their_share_whatever_their_passes():
     # the first part (0-20) runs 64 passes and waits at 19; the second begins at 20, makes 2, and half of it (30)
     # is said by report_progress; the end by finish
     assert calls == [(16, 40), (19, 40), (20, 40), (22, 40), (30, 40), (40, 40)]
+
+
+@pytest.mark.parametrize("modality, method", [("image", "saliency"), ("text", "occlusion"),
+                                              ("generation", "occlusion"), ("tabular", "shap-tree")])
+def test_the_faithfulness_figures_report_their_passes_as_one_fixed_total(cases, modality, method):
+    from explainers import faithfulness
+    from explainers.core.modality import faithfulness_passes, get_modality
+
+    model, x = cases[(modality, method)]
+    target = " w5" if modality == "generation" else None
+    e = explain(model, x, method=method, target=target)
+    calls = []
+    figures = faithfulness(model, x, e, progress=lambda d, t: calls.append((d, t)))
+    assert figures and figures is e.faithfulness
+    total = faithfulness_passes(model, x, get_modality(modality).explained_target(e))
+    assert {t for _, t in calls} == {max(1, total)}
+    dones = [d for d, _ in calls]
+    assert dones == sorted(dones) and dones[-1] == max(1, total) and dones.count(dones[-1]) == 1
