@@ -1,13 +1,17 @@
 """Text classification page: type, upload or pick a text, see the model's classes, explain one with many methods."""
 
+from functools import partial
+
 import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
-from explainers.core.cost import estimate
+from explainers.core.cost import estimate, pass_times
+from explainers.core.modality import faithfulness_passes
 from explainers.metrics.text import REMOVAL_WORDS
 from models.inputs.language import language_note
 from models.units import duration
 from pages.widgets import (
+    Stage,
     app_runs_first,
     add_to_report,
     choose_text,
@@ -17,7 +21,7 @@ from pages.widgets import (
     method_params,
     plain,
     plain_sentence,
-    run_each,
+    run_stages,
     show_error,
 )
 from reports.figures import renderer
@@ -81,13 +85,23 @@ if results is None or results["key"] != result_key:
     results = st.session_state["text_results"] = {"key": result_key, "explanations": {}}
 
 if st.button("Run", type="primary", key="text_run"):
+    # one bar over each method's passes and then its faithfulness figures' (weighted by their estimated seconds)
+    faith_s = faithfulness_passes(model, encoding, target, **figure_options) * pass_times(model)[0]
+    made = {}
 
-    def run_one(method_id, params, progress):
-        e = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
-        faithfulness(model, encoding, e, **figure_options)  # fills e.faithfulness
-        results["explanations"][method_id] = e
+    def explain_one(progress, method_id, params):
+        made[method_id] = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
 
-    run_each(chosen, run_one, key="text_cancel")
+    def measure_one(progress, method_id):
+        if method_id in made:
+            faithfulness(model, encoding, made[method_id], progress=progress, **figure_options)  # e.faithfulness
+            results["explanations"][method_id] = made[method_id]
+
+    stages = []
+    for method_id, params in chosen.items():
+        stages.append(Stage(method_id, costs[method_id][2], partial(explain_one, method_id=method_id, params=params)))
+        stages.append(Stage(f"faithfulness of {method_id}", faith_s, partial(measure_one, method_id=method_id)))
+    run_stages(stages, key="text_cancel")
 
 shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:

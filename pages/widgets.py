@@ -37,6 +37,7 @@ from explainers.core.cost import estimate_memory
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.inputs.images import UPLOAD_TYPES, decode_image
 from models.locks import waiting_reports
+from models.preparing import preparation_reports
 from models.inputs.samples import IMAGE_SAMPLES, sample_image
 from models.inputs.text_samples import TEXT_SAMPLES
 from models.inputs.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
@@ -47,10 +48,48 @@ from pages.bounded_cache import BoundedCache
 log = logging.getLogger("lumen")
 
 
-@st.cache_resource(show_spinner="Loading the model (once per server)…")
-def cached_model(name: str):
-    """An embedded model (a fixed set: kept for the server's life)."""
+@st.cache_resource(show_spinner=False)
+def _server_model(name: str):
     return load_model(name)
+
+
+@st.cache_resource(show_spinner=False)
+def _models_ready() -> set:
+    """The names ``_server_model`` holds (emptied with it by Streamlit's "Clear caches")."""
+    return set()
+
+
+def cached_model(name: str):
+    """An embedded or bundled model (a fixed set: kept for the server's life). Its first load on this server
+    (which, the first time ever, builds and caches it: up to minutes on 2 cores) shows in the page's main area,
+    not only in the sidebar: a status box with the step it is at and its progress (``models.preparing``)."""
+    ready = _models_ready()
+    if name in ready:
+        return _server_model(name)
+    try:
+        title = describe_model(name).split(",")[0]
+    except Exception:  # noqa: BLE001 - a tabular model id: its own name
+        title = name
+    slot = st._main.empty()  # the page's main area, also when the model is chosen in the sidebar
+    box = slot.status(f"Preparing {title} (first use on this server, kept after)…", expanded=True)
+    bar = box.progress(0.0, text="Starting…")
+    steps = st.session_state.setdefault("lumen_preparation_steps", [])
+
+    def report(k: int, n: int, text: str, share: float | None) -> None:
+        if not steps or steps[-1] != (name, k, n, text):  # the steps it went through (a test reads them)
+            steps.append((name, k, n, text))
+        bar.progress(min(1.0, (k - 1 + (share or 0.0)) / max(n, 1)),
+                     text=f"Step {k} of {n}: {text}" + ("" if share is None else f" ({share:.0%})"))
+
+    try:
+        with preparation_reports(report):
+            model = _server_model(name)
+    except Exception:
+        slot.empty()
+        raise
+    slot.empty()
+    ready.add(name)
+    return model
 
 
 # What grows with use is kept in bounded stores, shared by every session of the server; an eviction is said on the
