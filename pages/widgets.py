@@ -9,6 +9,8 @@ import logging
 import re
 import runpy
 import tempfile
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +39,7 @@ from explainers.core.cost import estimate_memory
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.inputs.images import UPLOAD_TYPES, decode_image
 from models.locks import waiting_reports
+from models.units import duration
 from models.preparing import preparation_reports
 from models.inputs.samples import IMAGE_SAMPLES, sample_image
 from models.inputs.text_samples import TEXT_SAMPLES
@@ -48,24 +51,27 @@ from pages.bounded_cache import BoundedCache
 log = logging.getLogger("lumen")
 
 
-@st.cache_resource(show_spinner=False)
-def _server_model(name: str):
-    return load_model(name)
+class _ServerModels(NamedTuple):
+    models: dict  # name -> the loaded model
+    locks: dict  # name -> the lock its load holds (two sessions asking at once: one load)
+    guard: threading.Lock
 
 
 @st.cache_resource(show_spinner=False)
-def _models_ready() -> set:
-    """The names ``_server_model`` holds (emptied with it by Streamlit's "Clear caches")."""
-    return set()
+def _server_models() -> _ServerModels:
+    """The embedded models this server loaded (emptied by Streamlit's "Clear caches"). Not a cached function per
+    model: Streamlit would record the status box a first load draws and replay it on every later call."""
+    return _ServerModels({}, {}, threading.Lock())
 
 
 def cached_model(name: str):
     """An embedded or bundled model (a fixed set: kept for the server's life). Its first load on this server
     (which, the first time ever, builds and caches it: up to minutes on 2 cores) shows in the page's main area,
     not only in the sidebar: a status box with the step it is at and its progress (``models.preparing``)."""
-    ready = _models_ready()
-    if name in ready:
-        return _server_model(name)
+    server = _server_models()
+    model = server.models.get(name)
+    if model is not None:
+        return model
     try:
         title = describe_model(name).split(",")[0]
     except Exception:  # noqa: BLE001 - a tabular model id: its own name
@@ -81,14 +87,21 @@ def cached_model(name: str):
         bar.progress(min(1.0, (k - 1 + (share or 0.0)) / max(n, 1)),
                      text=f"Step {k} of {n}: {text}" + ("" if share is None else f" ({share:.0%})"))
 
+    with server.guard:
+        lock = server.locks.setdefault(name, threading.Lock())
     try:
-        with preparation_reports(report):
-            model = _server_model(name)
-    except Exception:
+        if not lock.acquire(blocking=False):  # another session prepares it: wait for that load
+            bar.progress(0.0, text="Another session is preparing it; waiting for it…")
+            lock.acquire()
+        try:
+            model = server.models.get(name)
+            if model is None:
+                with preparation_reports(report):
+                    model = server.models[name] = load_model(name)
+        finally:
+            lock.release()
+    finally:
         slot.empty()
-        raise
-    slot.empty()
-    ready.add(name)
     return model
 
 
@@ -854,6 +867,8 @@ def run_stages(stages: list[Stage], key: str, help: str = "Stops the run; the st
 
     results = []
     before = 0.0
+    timings = st.session_state["lumen_run_timings"] = []  # (stage, seconds) of this session's last run
+    started = time.perf_counter()
     try:
         for i, (stage, weight) in enumerate(zip(stages, weights)):
             step = f" (step {i + 1} of {len(stages)})" if len(stages) > 1 else ""
@@ -866,6 +881,7 @@ def run_stages(stages: list[Stage], key: str, help: str = "Stops the run; the st
                          f"{stage.label}: {done:,}/{total:,} {stage.unit}{step}")
 
             show(before / whole, f"{stage.label}…{step}")
+            begun = time.perf_counter()
             try:
                 with waiting_reports(lambda sentence, stage=stage, start=before: show(
                         start / whole, f"{stage.label}: {sentence}")):
@@ -875,11 +891,15 @@ def run_stages(stages: list[Stage], key: str, help: str = "Stops the run; the st
             except Exception as exc:  # noqa: BLE001
                 show_error(exc)
                 results.append(None)
+            timings.append((stage.label, time.perf_counter() - begun))
             before += weight
             show(before / whole, f"{stage.label}: done{step}")
     finally:
         bar.empty()
         cancel_slot.empty()
+    if len(stages) > 1:  # where the time went, so that the next estimate reads right
+        st.caption(f"This run took {duration(time.perf_counter() - started)}: "
+                   + " · ".join(f"{plain(label)} {duration(seconds)}" for label, seconds in timings) + ".")
     return results
 
 

@@ -46,8 +46,7 @@ def test_the_page_shows_the_preparation_in_its_main_area_step_by_step(tmp_path):
         from pages import widgets
 
         os.environ["LUMEN_CACHE_DIR"] = st.session_state["cache_dir"]
-        widgets._server_model.clear()  # as "Clear caches" does: this server has not loaded it yet
-        widgets._models_ready().clear()
+        widgets._server_models.clear()  # as "Clear caches" does: this server has not loaded it yet
         with st.sidebar:  # where the pages choose their model
             st.session_state["model"] = widgets.cached_model("vit-digits")
 
