@@ -99,6 +99,10 @@ if st.button("Run", type="primary", key="gen_run"):
             return None  # nothing was generated: said once, by the generation step
         e = explain(model, encoded, method=method_id, target=run["target"], progress=progress, **params)
         results["explanations"][method_id] = e
+        with feed:  # its matrix now; its faithfulness figures and bar chart when the run ends
+            st.caption(f"**{plain(method_id)}** finished in {duration(e.runtime_s)}; its faithfulness figures are "
+                       "measured next, and all its figures are shown when the run ends.")
+            st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch", key=f"gen-live:{method_id}")
         return e
 
     def measure_one(progress, method_id):
@@ -106,10 +110,6 @@ if st.button("Run", type="primary", key="gen_run"):
         if e is None:
             return None
         faithfulness(model, prompt, e, progress=progress)  # fills e.faithfulness
-        with feed:
-            st.caption(f"**{plain(method_id)}** finished in {duration(e.runtime_s)}; all its figures below when "
-                       "the run ends.")
-            st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch", key=f"gen-live:{method_id}")
         return e
 
     stages = [Stage(f"Generating {max_new} tokens", n_generate * forward_s, generate, "tokens")] if n_generate else []

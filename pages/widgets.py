@@ -64,6 +64,20 @@ def _server_models() -> _ServerModels:
     return _ServerModels({}, {}, threading.Lock())
 
 
+def _main_area_slot():
+    """An ``st.empty()`` at the end of the page's main area, also inside a ``with st.sidebar:`` block."""
+    try:
+        from streamlit.delta_generator_singletons import context_dg_stack
+    except ImportError:  # another Streamlit: where the page is
+        return st.empty()
+    stack = context_dg_stack.get()
+    context_dg_stack.set(stack[:1])  # the main area only
+    try:
+        return st.empty()
+    finally:
+        context_dg_stack.set(stack)
+
+
 def cached_model(name: str):
     """An embedded or bundled model (a fixed set: kept for the server's life). Its first load on this server
     (which, the first time ever, builds and caches it: up to minutes on 2 cores) shows in the page's main area,
@@ -76,7 +90,7 @@ def cached_model(name: str):
         title = describe_model(name).split(",")[0]
     except Exception:  # noqa: BLE001 - a tabular model id: its own name
         title = name
-    slot = st._main.empty()  # the page's main area, also when the model is chosen in the sidebar
+    slot = _main_area_slot()  # the page's main area, also when the model is chosen in the sidebar
     box = slot.status(f"Preparing {title} (first use on this server, kept after)…", expanded=True)
     bar = box.progress(0.0, text="Starting…")
     steps = st.session_state.setdefault("lumen_preparation_steps", [])
