@@ -1,17 +1,18 @@
 """Generation page: a prompt, a continuation (generated or given), which prompt tokens each generated token rests on."""
 
-import threading
+from functools import partial
 
 import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
-from explainers.core.cost import estimate, estimate_sentence
+from explainers.core.cost import estimate, estimate_sentence, forward_seconds
+from explainers.core.modality import faithfulness_passes
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
 from models.units import duration
-from pages.widgets import (app_runs_first, add_to_report, choose_language_model, memory_caption, method_params, plain,
-                          plain_sentence, show_error)
+from pages.widgets import (Stage, app_runs_first, add_to_report, choose_language_model, memory_caption, method_params,
+                          plain, plain_sentence, run_stages, show_error)
 from reports.figures import renderer
 from reports.figures.ranked_bars import prepare_values
 
@@ -50,12 +51,22 @@ if not chosen:
     st.info("Choose at least one method.")
     st.stop()
 sizes = input_sizes(model, prompt, target_text or None, {"max_new_tokens": max_new})  # n_prompt, n_target
+method_sizes = {**sizes, "generated": 0}  # the page generates once and gives every method the continuation
 try:
-    costs = {m: estimate(model, m, p, **sizes) for m, p in chosen.items()}
+    costs = {m: estimate(model, m, p, **method_sizes) for m, p in chosen.items()}
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
-st.caption(estimate_sentence(costs, model.device_description, "ReAGent: typical, it stops when its probes do; "
+# what Run does besides the methods' passes: generating the continuation (a pass of one row per token) and each
+# method's faithfulness figures; the progress bar's whole is this sum, known before it starts
+n_generate = int(sizes.get("generated", 0))
+generate_s = forward_seconds(model, n_generate, batch=1, **sizes)
+n_faith = faithfulness_passes(model, prompt, sizes=sizes)
+faith_s = forward_seconds(model, n_faith, **sizes)
+steps = {f"generating {n_generate} tokens": (n_generate, 0, generate_s)} if n_generate else {}
+steps.update(costs)
+steps["faithfulness"] = (n_faith * len(chosen), 0, faith_s * len(chosen))
+st.caption(estimate_sentence(steps, model.device_description, "ReAGent: typical, it stops when its probes do; "
                              "integrated gradients: at least, it halves the path's worst intervals until it "
                              "converges (up to max_steps per token): on SmolLM2 up to ~17× its first steps"))
 memory_caption(model, chosen, **sizes)
@@ -66,33 +77,47 @@ if results is None or results["key"] != key:
     results = st.session_state["gen_results"] = {"key": key, "explanations": {}}
 
 if st.button("Run", type="primary", key="gen_run"):
-    cancel = threading.Event()
-    st.empty().button("Cancel", key="gen_cancel", on_click=cancel.set, help="Stops the run; finished methods are kept.")
-    bar = st.progress(0.0, text="Starting…")
-    try:
-        target = target_text or model.generate(encoded, max_new)
-        if not target:
-            st.warning("The model generated nothing for this prompt (its next token is end-of-text). "
-                       "Change the prompt or give a target continuation.")
-            st.stop()
-        for i, (method_id, params) in enumerate(chosen.items()):
+    # one progress bar over everything the Run does, its whole known before it starts: generating the
+    # continuation, each method's passes, each method's faithfulness passes (weighted by their estimated seconds)
+    live = st.empty()  # the continuation as soon as it is generated, then each method as it finishes
+    feed = live.container()
+    run = {"target": target_text}
 
-            def progress(done, total, i=i, method_id=method_id):
-                bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
+    def generate(progress):
+        ids = model.generate(encoded, max_new, progress=progress)
+        if not ids:
+            feed.warning("The model generated nothing for this prompt (its next token is end-of-text). "
+                         "Change the prompt or give a target continuation.")
+            return None
+        run["target"] = ids
+        feed.markdown(f"**Continuation:** {plain(repr(model.decode(ids)))} ({len(ids)} tokens; the methods run "
+                      "on it now)")
+        return ids
 
-            def waiting(sentence, i=i, method_id=method_id):
-                bar.progress(i / len(chosen), text=f"{method_id}: {sentence}")
+    def explain_one(progress, method_id, params):
+        if not run["target"]:
+            return None  # nothing was generated: said once, by the generation step
+        e = explain(model, encoded, method=method_id, target=run["target"], progress=progress, **params)
+        results["explanations"][method_id] = e
+        with feed:  # its matrix now; its faithfulness figures and bar chart when the run ends
+            st.caption(f"**{plain(method_id)}** finished in {duration(e.runtime_s)}; its faithfulness figures are "
+                       "measured next, and all its figures are shown when the run ends.")
+            st.plotly_chart(renderer("generation_matrix").figure(e), width="stretch", key=f"gen-live:{method_id}")
+        return e
 
-            try:
-                e = explain(model, encoded, method=method_id, target=target, progress=progress, cancel=cancel,
-                            waiting=waiting, **params)
-                faithfulness(model, prompt, e)  # fills e.faithfulness
-                results["explanations"][method_id] = e
-            except Exception as exc:  # noqa: BLE001
-                show_error(exc)
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-    bar.empty()
+    def measure_one(progress, method_id):
+        e = results["explanations"].get(method_id) if run["target"] else None
+        if e is None:
+            return None
+        faithfulness(model, prompt, e, progress=progress)  # fills e.faithfulness
+        return e
+
+    stages = [Stage(f"Generating {n_generate} tokens", generate_s, generate, "tokens")] if n_generate else []
+    for (method_id, params), cost in zip(chosen.items(), costs.values()):
+        stages.append(Stage(method_id, cost[2], partial(explain_one, method_id=method_id, params=params)))
+        stages.append(Stage(f"faithfulness of {method_id}", faith_s, partial(measure_one, method_id=method_id)))
+    run_stages(stages, key="gen_cancel")
+    live.empty()
 
 shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:

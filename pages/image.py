@@ -97,7 +97,7 @@ if st.button("Run", type="primary", key="run"):
     def run_one(method_id, params, progress):
         results["explanations"][method_id] = runs.explain(method_id, target, progress=progress)
 
-    run_each(chosen, run_one, key="cancel")
+    run_each(chosen, run_one, key="cancel", seconds={m: c[2] for m, c in costs.items()})
 
 
 

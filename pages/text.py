@@ -1,9 +1,12 @@
 """Text classification page: type, upload or pick a text, see the model's classes, explain one with many methods."""
 
+from functools import partial
+
 import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
-from explainers.core.cost import estimate, estimate_sentence
+from explainers.core.cost import estimate, estimate_sentence, forward_seconds
+from explainers.core.modality import faithfulness_passes
 from explainers.metrics.text import REMOVAL_WORDS
 from explainers.text.windows import explain_windows, window_prediction
 from models.inputs.language import language_note
@@ -11,6 +14,7 @@ from models.inputs.text_samples import TEXT_SAMPLES
 from models.units import duration
 from pages.widgets import (
     TEXT_VIEW,
+    Stage,
     app_runs_first,
     add_to_report,
     choose_text,
@@ -22,7 +26,7 @@ from pages.widgets import (
     method_params,
     plain,
     plain_sentence,
-    run_each,
+    run_stages,
     show_error,
     view_choices,
     write_view,
@@ -81,10 +85,16 @@ try:
 except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
-st.caption(estimate_sentence(costs, model.device_description, "shap's is an upper bound"))
-memory_caption(model, chosen, **sizes)
 with st.expander("Faithfulness figures"):
     figure_options = faithfulness_option_widgets(model.modality, key="text_faithfulness")
+    if windows:
+        st.caption("Measured on texts the model reads whole: not for a text read by windows.")
+# each method's faithfulness figures: passes of their own, after its explanation (none for a text read by windows)
+n_faith = 0 if windows else faithfulness_passes(model, encoding, target, **figure_options)
+faith_s = forward_seconds(model, n_faith, **sizes)
+figures_cost = {"faithfulness": (n_faith * len(chosen), 0, faith_s * len(chosen))} if n_faith else {}
+st.caption(estimate_sentence({**costs, **figures_cost}, model.device_description, "shap's is an upper bound"))
+memory_caption(model, chosen, **sizes)
 
 result_key = (model.name, encoding.text, target, windows and (len(windows), windows[1].offsets[1]))
 results = st.session_state.get("text_results")
@@ -92,16 +102,27 @@ if results is None or results["key"] != result_key:
     results = st.session_state["text_results"] = {"key": result_key, "explanations": {}}
 
 if st.button("Run", type="primary", key="text_run"):
+    # one bar over each method's passes and then its faithfulness figures' (weighted by their estimated seconds)
+    made = {}
 
-    def run_one(method_id, params, progress):
+    def explain_one(progress, method_id, params):
         if windows:  # the figures delete tokens from one input the model reads whole: not measured over windows
             e = explain_windows(model, encoding, method_id, target, windows=windows, progress=progress, **params)
+            results["explanations"][method_id] = e
         else:
-            e = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
-            faithfulness(model, encoding, e, **figure_options)  # fills e.faithfulness
-        results["explanations"][method_id] = e
+            made[method_id] = explain(model, encoding, method=method_id, target=target, progress=progress, **params)
 
-    run_each(chosen, run_one, key="text_cancel")
+    def measure_one(progress, method_id):
+        if method_id in made:
+            faithfulness(model, encoding, made[method_id], progress=progress, **figure_options)  # e.faithfulness
+            results["explanations"][method_id] = made[method_id]
+
+    stages = []
+    for method_id, params in chosen.items():
+        stages.append(Stage(method_id, costs[method_id][2], partial(explain_one, method_id=method_id, params=params)))
+        if n_faith:
+            stages.append(Stage(f"faithfulness of {method_id}", faith_s, partial(measure_one, method_id=method_id)))
+    run_stages(stages, key="text_cancel")
 
 shown = {m: e for m, e in results["explanations"].items() if m in chosen}
 if not shown:

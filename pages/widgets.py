@@ -9,11 +9,13 @@ import logging
 import re
 import runpy
 import tempfile
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from dataclasses import dataclass
-from typing import NamedTuple
+from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -39,6 +41,8 @@ from explainers.core.cost import estimate_memory
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.inputs.images import UPLOAD_TYPES, decode_image
 from models.locks import waiting_reports
+from models.units import duration
+from models.preparing import preparation_reports
 from models.inputs.samples import IMAGE_SAMPLES, sample_image
 from models.inputs.text_samples import TEXT_SAMPLES
 from models.inputs.texts import UPLOAD_TYPES as TEXT_UPLOAD_TYPES
@@ -49,10 +53,72 @@ from pages.bounded_cache import BoundedCache
 log = logging.getLogger("lumen")
 
 
-@st.cache_resource(show_spinner="Loading the model (once per server)…")
+class _ServerModels(NamedTuple):
+    models: dict  # name -> the loaded model
+    locks: dict  # name -> the lock its load holds (two sessions asking at once: one load)
+    guard: threading.Lock
+
+
+@st.cache_resource(show_spinner=False)
+def _server_models() -> _ServerModels:
+    """The embedded models this server loaded (emptied by Streamlit's "Clear caches"). Not a cached function per
+    model: Streamlit would record the status box a first load draws and replay it on every later call."""
+    return _ServerModels({}, {}, threading.Lock())
+
+
+def _main_area_slot():
+    """An ``st.empty()`` at the end of the page's main area, also inside a ``with st.sidebar:`` block."""
+    try:
+        from streamlit.delta_generator_singletons import context_dg_stack
+    except ImportError:  # another Streamlit: where the page is
+        return st.empty()
+    stack = context_dg_stack.get()
+    context_dg_stack.set(stack[:1])  # the main area only
+    try:
+        return st.empty()
+    finally:
+        context_dg_stack.set(stack)
+
+
 def cached_model(name: str):
-    """An embedded model (a fixed set: kept for the server's life)."""
-    return load_model(name)
+    """An embedded or bundled model (a fixed set: kept for the server's life). Its first load on this server
+    (which, the first time ever, builds and caches it: up to minutes on 2 cores) shows in the page's main area,
+    not only in the sidebar: a status box with the step it is at and its progress (``models.preparing``)."""
+    server = _server_models()
+    model = server.models.get(name)
+    if model is not None:
+        return model
+    try:
+        title = describe_model(name).split(",")[0]
+    except Exception:  # noqa: BLE001 - a tabular model id: its own name
+        title = name
+    slot = _main_area_slot()  # the page's main area, also when the model is chosen in the sidebar
+    box = slot.status(f"Preparing {title} (first use on this server, kept after)…", expanded=True)
+    bar = box.progress(0.0, text="Starting…")
+    steps = st.session_state.setdefault("lumen_preparation_steps", [])
+
+    def report(k: int, n: int, text: str, share: float | None) -> None:
+        if not steps or steps[-1] != (name, k, n, text):  # the steps it went through (a test reads them)
+            steps.append((name, k, n, text))
+        bar.progress(min(1.0, (k - 1 + (share or 0.0)) / max(n, 1)),
+                     text=f"Step {k} of {n}: {text}" + ("" if share is None else f" ({share:.0%})"))
+
+    with server.guard:
+        lock = server.locks.setdefault(name, threading.Lock())
+    try:
+        if not lock.acquire(blocking=False):  # another session prepares it: wait for that load
+            bar.progress(0.0, text="Another session is preparing it; waiting for it…")
+            lock.acquire()
+        try:
+            model = server.models.get(name)
+            if model is None:
+                with preparation_reports(report):
+                    model = server.models[name] = load_model(name)
+        finally:
+            lock.release()
+    finally:
+        slot.empty()
+    return model
 
 
 # What grows with use is kept in bounded stores, shared by every session of the server; an eviction is said on the
@@ -920,28 +986,76 @@ def choose_table_row():
     return model, row, f"{choice.name}:{index}"
 
 
-def run_with_progress(label: str, fn, unit: str = "passes"):
-    """``fn(progress)`` under a progress bar and a Cancel button (pressing it reruns the page, which stops
-    the run); ``progress(done, total)`` or ``progress(fraction, text)``. The result, or None after the error is shown."""
+class Stage(NamedTuple):
+    """One step of a Run under the page's one progress bar: ``run(progress)`` returns the step's result and may
+    call ``progress(done, total)`` (in ``unit``) or ``progress(fraction, text)``. ``weight``: its expected seconds
+    (passes × measured time per pass, the estimate the page shows), its share of the bar, fixed before it starts."""
+
+    label: str
+    weight: float
+    run: Callable
+    unit: str = "passes"
+
+
+def run_stages(stages: list[Stage], key: str, help: str = "Stops the run; the steps already finished are kept."):
+    """Every stage in turn under ONE progress bar and a Cancel button (pressing it reruns the page, which stops the
+    run): the bar's whole is the stages' weights, known before it starts, and it never goes back; its text says
+    the step that runs ("integrated-gradients: 120/400 passes (step 2 of 4)"), and, when a run waits for another
+    on the same model, about how long. A failing stage shows its sentence and the others go on. Returns the
+    stages' results, None for one that failed."""
     cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key=f"cancel:{label}", help="Stops the computation.")
-    bar = st.progress(0.0, text=f"{label}: starting…")
+    cancel_slot.button("Cancel", key=key, help=help)
+    bar = st.progress(0.0, text=f"{stages[0].label}…" if stages else "Starting…")
+    weights = [max(float(stage.weight or 0.0), 1e-3) for stage in stages]
+    whole = sum(weights) or 1.0
+    shown = [0.0]
 
-    def progress(done, total):
-        if isinstance(total, str):  # a fraction and its own text
-            bar.progress(min(1.0, float(done)), text=total)
-        else:
-            bar.progress(min(1.0, done / max(total, 1)), text=f"{label}: {done:,}/{total:,} {unit}")
+    def show(fraction: float, text: str) -> None:
+        shown[0] = max(shown[0], min(1.0, fraction))
+        bar.progress(shown[0], text=text)
 
+    results = []
+    before = 0.0
+    timings = st.session_state["lumen_run_timings"] = []  # (stage, seconds) of this session's last run
+    started = time.perf_counter()
     try:
-        with waiting_reports(lambda sentence: bar.progress(0.0, text=f"{label}: {sentence}")):
-            return fn(progress)
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc)
-        return None
+        for i, (stage, weight) in enumerate(zip(stages, weights)):
+            step = f" (step {i + 1} of {len(stages)})" if len(stages) > 1 else ""
+
+            def progress(done, total, stage=stage, weight=weight, start=before, step=step):
+                if isinstance(total, str):  # a fraction of the stage and its own text
+                    show((start + weight * min(1.0, float(done))) / whole, f"{total}{step}")
+                else:
+                    show((start + weight * min(1.0, done / max(total, 1))) / whole,
+                         f"{stage.label}: {done:,}/{total:,} {stage.unit}{step}")
+
+            show(before / whole, f"{stage.label}…{step}")
+            begun = time.perf_counter()
+            try:
+                with waiting_reports(lambda sentence, stage=stage, start=before: show(
+                        start / whole, f"{stage.label}: {sentence}")):
+                    results.append(stage.run(progress))
+            except (ScriptControlException, FragmentHandledException):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                show_error(exc)
+                results.append(None)
+            timings.append((stage.label, time.perf_counter() - begun))
+            before += weight
+            show(before / whole, f"{stage.label}: done{step}")
     finally:
         bar.empty()
         cancel_slot.empty()
+    if len(stages) > 1:  # where the time went, so that the next estimate reads right
+        st.caption(f"This run took {duration(time.perf_counter() - started)}: "
+                   + " · ".join(f"{plain(label)} {duration(seconds)}" for label, seconds in timings) + ".")
+    return results
+
+
+def run_with_progress(label: str, fn, unit: str = "passes"):
+    """``fn(progress)`` as the one stage of ``run_stages``; ``progress(done, total)`` or ``progress(fraction, text)``.
+    The result, or None after the error is shown."""
+    return run_stages([Stage(label, 1.0, fn, unit)], key=f"cancel:{label}", help="Stops the computation.")[0]
 
 
 def choose_language_model():
@@ -1020,26 +1134,13 @@ def cached_continuation(model, prompt: str, max_new: int) -> list[int]:
     return list(ids)
 
 
-def run_each(chosen: dict, run_one, key: str) -> None:
-    """``run_one(method_id, params, progress)`` for every chosen method under one progress bar and a Cancel
-    button (methods already finished are kept); a failing method shows its sentence and the others go on."""
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key=key, help="Stops the run; methods already finished are kept.")
-    bar = st.progress(0.0, text="Starting…")
-    for i, (method_id, params) in enumerate(chosen.items()):
-
-        def progress(done, total, i=i, method_id=method_id):
-            bar.progress(min(1.0, (i + done / max(total, 1)) / len(chosen)), text=f"{method_id}: {done}/{total} passes")
-
-        try:
-            with waiting_reports(lambda sentence, i=i, method_id=method_id: bar.progress(
-                    i / len(chosen), text=f"{method_id}: {sentence}")):
-                run_one(method_id, params, progress)
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc)
-        bar.progress((i + 1) / len(chosen), text=f"{method_id} done")
-    bar.empty()
-    cancel_slot.empty()
+def run_each(chosen: dict, run_one, key: str, seconds: dict | None = None) -> None:
+    """``run_one(method_id, params, progress)`` for every chosen method, each a stage of ``run_stages`` weighted by
+    its estimated ``seconds`` ({method: seconds}; equal weights if None); methods already finished are kept."""
+    run_stages([Stage(method_id, (seconds or {}).get(method_id, 1.0),
+                      lambda progress, method_id=method_id, params=params: run_one(method_id, params, progress))
+                for method_id, params in chosen.items()], key=key,
+               help="Stops the run; methods already finished are kept.")
 
 
 # --- tables: the data, its target, the model and the row, shared by the Tables page and Compare -----------------

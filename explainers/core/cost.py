@@ -300,6 +300,15 @@ def seconds(found: Probe, n_forward: int, n_backward: int, params: dict | None =
     return total + _batched(max(n_forward - n_backward, 0), found.run_batch, found.forward_s)
 
 
+def forward_seconds(model, n: int, batch: int | None = None, **sizes: int) -> float:
+    """Seconds for ``n`` forward passes on ``model`` over an input of ``sizes`` that are not a method's own: a
+    page's faithfulness figures (at the engine's batch), a continuation generated token by token (``batch=1``)."""
+    found = probe(model, probe_tokens(model, **sizes))
+    if batch is not None:
+        return float(n * found.forward_s(batch))
+    return float(seconds(found, n, 0))
+
+
 def _batched(n: int, batch: int, per_input) -> float:
     """Seconds for ``n`` inputs in batches of ``batch`` (the last one smaller), at ``per_input(b)`` each."""
     if n <= 0:

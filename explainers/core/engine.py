@@ -40,24 +40,72 @@ class _Control:
     cancel: threading.Event | None
     done: int = 0
     total: int = 0  # passes announced by ``expect`` or seen so far; grows when a method runs longer
+    fixed: int | None = None  # the total announced before the run (``run_control(total=...)``): it never changes
+    shown: int = -1  # the last ``done`` reported under a fixed total (it never goes back)
+    part: tuple[int, int, int] | None = None  # (low, high, passes counted when it began): see ``begin_part``
+
+    def report(self) -> None:
+        """Tell ``progress`` the passes made: as they are counted, or, under a fixed total, as ``shown`` —
+        never above ``fixed - 1`` before ``finish`` (a run longer than its estimate waits at the end) and never back."""
+        if self.progress is None:
+            return
+        if self.fixed is None:
+            self.progress(self.done, self.total)
+            return
+        low, high, base = self.part or (0, self.fixed, 0)
+        self._show(low + min(max(self.done - base, 0), max(high - low - 1, 0)))
+
+    def _show(self, shown: int) -> None:
+        shown = min(shown, self.fixed - 1)
+        if shown > self.shown:
+            self.shown = shown
+            self.progress(shown, self.fixed)
 
 
 _CONTROL: contextvars.ContextVar[_Control | None] = contextvars.ContextVar("lumen_run_control", default=None)
 
 
 @contextmanager
-def run_control(progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None):
+def run_control(progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None,
+                total: int | None = None):
     """Route the progress and cancel of every ``batched_logits`` call inside the block.
 
     ``progress(done, total)`` counts forward passes over the whole block (all the
     engine calls a method makes), ``cancel`` is a ``threading.Event``: once set, the
     next batch raises ``Cancelled``.
+
+    ``total``: the passes the block is expected to make, known before it starts (``explain`` gives its method's
+    estimate): every report then carries this total, ``done`` never goes back and stays below it until
+    ``finish`` says ``(total, total)``, however many passes the run makes (a data-dependent method that runs
+    longer than its estimate waits just short of the end; one that stops earlier jumps to it).
     """
-    token = _CONTROL.set(_Control(progress, cancel))
+    token = _CONTROL.set(_Control(progress, cancel, fixed=None if total is None else max(1, int(total))))
     try:
         yield
     finally:
         _CONTROL.reset(token)
+
+
+def finish() -> None:
+    """The run under a fixed total is over: report ``(total, total)`` (the only report that reaches it)."""
+    control = _CONTROL.get()
+    if control is not None and control.fixed is not None and control.progress is not None \
+            and control.shown < control.fixed:
+        control.shown = control.fixed
+        control.progress(control.fixed, control.fixed)
+
+
+def begin_part(k: int, n: int) -> None:
+    """A method whose passes depend on the data (ReAGent: each target token's probes stop when they do) says it
+    begins part ``k`` of ``n`` equal parts of its run: under a fixed total, progress jumps to the part's start and
+    the part's passes fill only its share. Nothing otherwise."""
+    control = _CONTROL.get()
+    if control is None or control.fixed is None or n <= 0:
+        return
+    low, high = control.fixed * k // n, control.fixed * (k + 1) // n
+    control.part = (low, high, control.done)
+    if control.progress is not None and low > 0:
+        control._show(low)
 
 
 def expect(total: int) -> None:
@@ -76,11 +124,17 @@ def check_cancel() -> None:
 
 
 def report_progress(done: int, total: int) -> None:
-    """Cancel check and progress report for work that does not go through ``batched_logits`` (e.g. TreeSHAP)."""
+    """Cancel check and progress report for work that does not go through ``batched_logits`` (e.g. TreeSHAP):
+    ``done`` of ``total`` of its own units; under a fixed total, that share of it (or of the current part)."""
     check_cancel()
     control = _CONTROL.get()
-    if control is not None and control.progress is not None and done:
+    if control is None or control.progress is None or not done:
+        return
+    if control.fixed is None:
         control.progress(done, total)
+        return
+    low, high, _ = control.part or (0, control.fixed, 0)
+    control._show(low + int((high - low) * min(1.0, done / max(total, 1))))
 
 
 def passes_made(n: int) -> None:
@@ -90,8 +144,7 @@ def passes_made(n: int) -> None:
     if control is not None:
         control.done += int(n)
         control.total = max(control.total, control.done)
-        if control.progress is not None:
-            control.progress(control.done, control.total)
+        control.report()
     check_cancel()
 
 
@@ -169,8 +222,7 @@ def batched_logits(
             out[i:j] = logits.detach().float()
             if control is not None:
                 control.done += j - i
-                if control.progress is not None:
-                    control.progress(control.done, control.total)
+                control.report()
             i = j
     return out
 

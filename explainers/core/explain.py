@@ -8,10 +8,10 @@ from contextlib import contextmanager, nullcontext
 
 from explainers.core.cost import known_pass_times, predicted_s, probed, record_run
 from explainers.core.budget import check_run
-from explainers.core.engine import check_cancel, run_control
+from explainers.core.engine import check_cancel, finish, run_control
 from explainers.core.explanation import Explanation
 from explainers.core.registry import get_method, share_groups
-from explainers.core.modality import get_modality
+from explainers.core.modality import get_modality, input_sizes
 from models.errors import ExplainerError
 from models.locks import counting, waiting_reports
 
@@ -39,7 +39,7 @@ def explain(
     spec = get_method(method, model.modality)
     params = spec.resolve_params(params)
     data, index = _prepared(model, spec, params, x, target)
-    with _run(model, spec, params, data, progress, cancel, waiting) as run:
+    with _run(model, spec, params, data, progress, cancel, waiting, index) as run:
         scores, index, *rest = spec.fn(model, data, index, **params)
     if not spec.many:
         record_run(model, run.n_forward, run.n_backward, run.runtime_s, _predicted_s(model, spec, params, data, index))
@@ -53,10 +53,29 @@ class _Run:
     runtime_s = 0.0
 
 
+def expected_passes(model, spec, params, data, target=None) -> int | None:
+    """The forward passes ``spec`` with (resolved) ``params`` is expected to make on prepared ``data`` (its cost
+    function, as the estimate shown before a run reads it): the fixed total of the run's progress; None when its
+    cost cannot be told (the progress then counts passes as they come)."""
+    try:
+        if spec.many:
+            n = sum(int(spec.estimate(params, model, **input_sizes(model, one, target))[0]) for one in data)
+        else:
+            sizes = input_sizes(model, data, target)
+            n = int(spec.estimate(params, model, **sizes)[0])
+            if spec.family != "global":  # a table's methods cost per explained row (a global run: several rows)
+                n *= sizes.get("n_rows", 1)
+    except Exception:  # noqa: BLE001 - a cost that needs more than the input: passes as they come
+        return None
+    return max(1, n)
+
+
 @contextmanager
-def _run(model, spec, params, data, progress, cancel, waiting):
+def _run(model, spec, params, data, progress, cancel, waiting, target=None):
     """The model's lock (for the whole run when the method is ``exclusive``), the pass counting, progress and
-    cancel around one run; yields a ``_Run`` filled when the block ends."""
+    cancel around one run; yields a ``_Run`` filled when the block ends. Progress reports the run's expected
+    passes (``expected_passes``) as its total from the first report to the last, ``(total, total)``, said when
+    the run ends."""
     holder = None
     run = _Run()
 
@@ -69,8 +88,10 @@ def _run(model, spec, params, data, progress, cancel, waiting):
     with waiting_reports(waiting) if waiting is not None else nullcontext(), counting() as count:
         with model.lock.hold(_estimate_s(model, spec, params, data)) if spec.exclusive else nullcontext() as holder:
             start = time.perf_counter()
-            with run_control(progress=report, cancel=cancel):
+            total = None if progress is None else expected_passes(model, spec, params, data, target)
+            with run_control(progress=report, cancel=cancel, total=total):
                 yield run
+                finish()
             run.runtime_s = time.perf_counter() - start
     run.n_forward, run.n_backward = count.n_forward, count.n_backward
 
@@ -209,7 +230,7 @@ class SharedRuns:
         for m in members[1:]:
             check_run(specs[m], model, params[m], data, target)
         shared = first.shares
-        with _run(model, first, params[members[0]], data, progress, cancel, waiting) as run:
+        with _run(model, first, params[members[0]], data, progress, cancel, waiting, index) as run:
             passes, index = shared.compute(model, data, index, **{k: params[members[0]][k] for k in shared.keys})
         record_run(model, run.n_forward, run.n_backward, run.runtime_s)
         made: dict[str, Explanation | Exception] = {}

@@ -165,11 +165,25 @@ def figure_options(modality: str, options: dict | None) -> dict:
     return {name: options.get(name, option.default) for name, option in known.items()}
 
 
-def faithfulness(model, x, e, **options) -> dict:
+def faithfulness(model, x, e, *, progress=None, cancel=None, **options) -> dict:
     """Measure ``e``'s faithfulness figures (the modality's ``faithfulness``, with ``options``) on ``x``, raw or
-    prepared, and keep them in ``e.faithfulness``, which is returned."""
+    prepared, and keep them in ``e.faithfulness``, which is returned. ``progress(done, total)``: in forward passes,
+    ``total`` the figures' passes known before they start (``faithfulness_passes``), never growing, ``(total,
+    total)`` said at the end; ``cancel``: a ``threading.Event`` that stops them before their next batch."""
+    from explainers.core.engine import finish, run_control
+
     spec = get_modality(e.modality)
-    e.faithfulness = dict(spec.faithfulness(model, spec.prepare(x, model), e, **figure_options(e.modality, options)))
+    options = figure_options(e.modality, options)
+    prepared = spec.prepare(x, model)
+    if progress is None and cancel is None:  # an outer run_control (Compare's) sees these passes
+        e.faithfulness = dict(spec.faithfulness(model, prepared, e, **options))
+        return e.faithfulness
+    total = None
+    if progress is not None:
+        total = int(spec.faithfulness_passes(model, input_sizes(model, prepared, spec.explained_target(e)), **options))
+    with run_control(progress=progress, cancel=cancel, total=total):
+        e.faithfulness = dict(spec.faithfulness(model, prepared, e, **options))
+        finish()
     return e.faithfulness
 
 
@@ -190,10 +204,12 @@ def faithfulness_many(model, x, explanations: list, **options) -> list[dict]:
     return [e.faithfulness for e in explanations]
 
 
-def faithfulness_passes(model, x, target=None, **options) -> int:
-    """Forward passes the faithfulness figures of one explanation of ``x`` make (with ``options``)."""
+def faithfulness_passes(model, x, target=None, *, sizes: dict | None = None, **options) -> int:
+    """Forward passes the faithfulness figures of one explanation of ``x`` make (with ``options``); ``sizes``
+    (``input_sizes``), when given, stand for ``x`` (a continuation not generated yet: its length limit)."""
     spec = get_modality(model.modality)
-    return int(spec.faithfulness_passes(model, input_sizes(model, x, target), **figure_options(spec.id, options)))
+    sizes = input_sizes(model, x, target) if sizes is None else sizes
+    return int(spec.faithfulness_passes(model, sizes, **figure_options(spec.id, options)))
 
 
 def headline(e) -> dict[str, float]:

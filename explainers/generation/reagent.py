@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explainers.core.engine import batched_logits, check_cancel, expect
+from explainers.core.engine import batched_logits, begin_part, check_cancel, expect
 from explainers.generation.methods import (
     COST_PROMPT_TOKENS, COST_TARGET_TOKENS, MAX_NEW_TOKENS, lm_rows_bytes, make_task, prompt_tokens, target_logprobs,
     target_tokens,
@@ -110,6 +110,7 @@ def reagent(
     p_orig = batched_logits(model, 1, lambda i, j: ids, batch_size=1, forward=lambda x: target_logprobs(model, x, task.target))[0].exp()
     rows, steps_taken, stopped_share = [], [], []
     for k, t in enumerate(task.encoded.target_ids):
+        begin_part(k, task.n_target)  # a token's probes stop when they do: progress moves token by token
         context = ids[0, : n_p + k]
         scores = torch.rand((probes, n_p), generator=gen)  # random initial scores (logit space)
         stopped = torch.zeros(probes, dtype=torch.bool)

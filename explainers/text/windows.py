@@ -38,16 +38,17 @@ def explain_windows(model, text, method: str, target=None, *, stride: int | None
         target = int(window_prediction(model, windows).probs.argmax())
     elif isinstance(target, str) and target in model.labels:
         target = model.labels.index(target)
-    done_before = [0]
+    done_before, window_total = [0], [0]
 
-    def each_progress(done, total):
+    def each_progress(done, total):  # one bar over the windows: each run's total is fixed before it starts
+        window_total[0] = total
         if progress is not None:
             progress(done_before[0] + done, total * len(windows))  # windows of equal length cost the same
 
     parts = []
     for w in windows:
         e = explain(model, w, method=method, target=target, progress=each_progress, cancel=cancel, **params)
-        done_before[0] += e.n_forward + e.n_backward
+        done_before[0] += window_total[0]
         parts.append(e)
     return merge(parts, windows, model)
 

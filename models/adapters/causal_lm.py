@@ -99,8 +99,9 @@ class CausalLM(ModelAdapter):
         """A language model has no classes: its target, a continuation (text or token ids), is taken as given."""
         return target
 
-    def generate(self, prompt, max_new_tokens: int = 20) -> list[int]:
-        """Greedy continuation ids of ``prompt`` (text or ``Encoded``), stopping at end-of-text; may be empty."""
+    def generate(self, prompt, max_new_tokens: int = 20, progress=None) -> list[int]:
+        """Greedy continuation ids of ``prompt`` (text or ``Encoded``), stopping at end-of-text; may be empty.
+        ``progress(done, total)``: after each token, ``total`` = ``max_new_tokens`` (an end-of-text said as done)."""
         if int(max_new_tokens) > MAX_TARGET_TOKENS:
             raise InputError(f"Lumen generates and explains up to {MAX_TARGET_TOKENS} new tokens; "
                              f"{int(max_new_tokens):,} were asked for.")
@@ -114,6 +115,10 @@ class CausalLM(ModelAdapter):
                     break
                 new.append(token)
                 ids = torch.cat([ids, torch.tensor([[token]], device=self.device)], dim=1)
+                if progress is not None and len(new) < int(max_new_tokens):
+                    progress(len(new), int(max_new_tokens))
+        if progress is not None:
+            progress(int(max_new_tokens), int(max_new_tokens))
         return new
 
     # ---------------------------------------------------------------- tokens

@@ -19,6 +19,7 @@ from torch import nn
 
 from models.adapters.image import ImageClassifier
 from models.cache import cache_dir, recipe_key
+from models.preparing import step
 from models.seeding import seeded
 
 LABELS = [str(i) for i in range(10)]
@@ -118,7 +119,9 @@ def train(recipe: dict = RECIPE) -> dict[str, torch.Tensor]:
                 opt, recipe["lr"], total_steps=recipe["epochs"] * steps_per_epoch, pct_start=0.15
             )
             order = torch.Generator().manual_seed(recipe["seed"])
-            for _ in range(recipe["epochs"]):
+            for epoch in range(recipe["epochs"]):
+                step(1, 2, f"training the digits ViT, epoch {epoch + 1} of {recipe['epochs']} (the slow step)",
+                     epoch / recipe["epochs"])
                 perm = torch.randperm(len(x), generator=order)
                 for i in range(steps_per_epoch):
                     rows = perm[i * bs : (i + 1) * bs]
@@ -149,6 +152,7 @@ def vit_digits(device=None, recipe: dict = RECIPE) -> ImageClassifier:
             state = None
     if state is None:
         state = train(recipe)
+        step(2, 2, "writing the weights to Lumen's cache")
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             save_file(state, str(tmp), metadata={"labels": json.dumps(LABELS), "recipe": json.dumps(recipe)})

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from models.cache import cache_dir, recipe_key
+from models.preparing import step
 from models.errors import ModelLoadError
 from models.adapters.text import TextClassifier
 
@@ -104,8 +105,8 @@ def tweets(recipe: dict = RECIPE) -> tuple[list[str], np.ndarray]:
     return sample.text.astype(str).tolist(), (sample.sentiment == "positive").to_numpy().astype(np.int64)
 
 
-def embed(encoder, tokenizer, texts: list[str], max_tokens: int, batch_size: int = 64) -> np.ndarray:
-    """Mean-pooled embeddings (n, 384), batched by length (shortest padding)."""
+def embed(encoder, tokenizer, texts: list[str], max_tokens: int, batch_size: int = 64, progress=None) -> np.ndarray:
+    """Mean-pooled embeddings (n, 384), batched by length (shortest padding); ``progress(share)`` after each batch."""
     pool = MeanPoolClassifier(encoder, nn.Identity())
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
@@ -115,6 +116,8 @@ def embed(encoder, tokenizer, texts: list[str], max_tokens: int, batch_size: int
             batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_tokens,
                               return_tensors="pt")
             out[rows] = pool.pooled(batch["input_ids"], batch["attention_mask"]).numpy()
+            if progress is not None:
+                progress(min(a + batch_size, len(texts)) / len(texts))
     return out
 
 
@@ -125,7 +128,10 @@ def train_head(encoder, tokenizer, recipe: dict = RECIPE) -> tuple[dict[str, tor
 
     start = time.perf_counter()
     texts, y = tweets(recipe)
-    x = embed(encoder, tokenizer, texts, recipe["train_max_tokens"])
+    step(2, 4, f"embedding {len(texts):,} training tweets with MiniLM (the slow step)", 0.0)
+    x = embed(encoder, tokenizer, texts, recipe["train_max_tokens"], progress=lambda share: step(
+        2, 4, f"embedding {len(texts):,} training tweets with MiniLM (the slow step)", share))
+    step(3, 4, "fitting the sentiment head")
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=recipe["test_size"], random_state=recipe["seed"], stratify=y
     )
@@ -156,8 +162,10 @@ def minilm_sentiment(device=None, recipe: dict = RECIPE) -> TextClassifier:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    encoder, tokenizer = _encoder_and_tokenizer()
     path = cache_path(recipe)
+    fresh = not path.is_file()
+    step(1, 4 if fresh else 1, "loading the MiniLM encoder")
+    encoder, tokenizer = _encoder_and_tokenizer()
     state = report = None
     if path.is_file():
         try:
@@ -168,6 +176,7 @@ def minilm_sentiment(device=None, recipe: dict = RECIPE) -> TextClassifier:
             state = None
     if state is None:
         state, report = train_head(encoder, tokenizer, recipe)
+        step(4, 4, "writing the head to Lumen's cache")
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             save_file(state, str(tmp), metadata={"labels": json.dumps(LABELS), "recipe": json.dumps(recipe),

