@@ -1276,12 +1276,12 @@ def _predictions(model, dataset, model_key: str):
 
 
 def _verdict(table, index: int, markdown: bool = True) -> str:
-    """"actual Adelie · predicted Chinstrap (48%) · ✗ wrong"; ``markdown``: escaped for st.markdown (a widget's
+    """"actual Adelie · predicted Chinstrap (48%) · wrong"; ``markdown``: escaped for st.markdown (a widget's
     options are shown as plain text)."""
     row = table.loc[index]
     shown = plain if markdown else str
     if "probability" in table.columns:
-        mark = "✓ right" if row["correct"] else "✗ wrong"
+        mark = "right" if row["correct"] else "wrong"
         return (f"actual {shown(row['actual'])} · predicted {shown(row['predicted'])} "
                 f"({row['probability']:.0%}) · {mark}")
     return f"actual {row['actual']:.4g} · predicted {row['predicted']:.4g} · error {row['error']:+.4g}"
@@ -1355,9 +1355,9 @@ def actual_vs_predicted_line(model, dataset, model_key: str, index: int, values:
     recorded = f"recorded in row {index}" + ("; the row was edited" if edited else "")
     if hasattr(prediction, "probs"):
         (top, name, p), = prediction.top(1)
-        mark = "✓" if str(actual) == str(name) else "✗"
+        mark = "right" if str(actual) == str(name) else "wrong"
         return (f"**Actual** {plain(actual)} ({recorded}) · **predicted** {plain(name)} with probability "
-                f"{p:.1%} {mark}")
+                f"{p:.1%}: {mark}")
     predicted = float(prediction.value)
     return f"**Actual** {actual:.4g} ({recorded}) · **predicted** {predicted:.4g} (error {predicted - actual:+.4g})"
 
