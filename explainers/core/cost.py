@@ -383,7 +383,9 @@ def estimate_sentence(costs: dict[str, tuple[int, int, float]], device: str = ""
     n_backward = sum(c[1] for c in costs.values())
     total = sum(c[2] for c in costs.values())
     each = ", ".join(f"{method} {duration(c[2])}" for method, c in costs.items()) if len(costs) > 1 else ""
+    first_use = ("shap: a few seconds more the first time it runs in this server (its code is compiled once)"
+                 if any(method.startswith("shap") for method in costs) else "")
     details = "; ".join(part for part in (each, "passes × the time per pass measured on this device at the batch "
-                                                "each run makes them in", note) if part)
+                                                "each run makes them in", note, first_use) if part)
     where = f" on {device}" if device else ""
     return f"Estimated cost: {n_forward:,} forward + {n_backward:,} backward passes ≈ {duration(total)}{where} ({details})."
