@@ -46,7 +46,7 @@ try:
     encoding = model.encode(text)  # the text is tokenised once, here, for the page and every method
     windows = None
     if encoding.warning:  # longer than the model reads: the whole text by windows, or its first part (warned)
-        windows = long_text_windows(model, text)
+        windows = long_text_windows(model, encoding)
         if windows is None:
             st.warning(plain_sentence(encoding.warning))
     prediction = window_prediction(model, windows) if windows else model.predict(encoding)

@@ -856,11 +856,12 @@ def choose_text_model():
 MAX_WINDOWS = 64  # windows of one text (each method runs once per window)
 
 
-def long_text_windows(model, text):
-    """For a text longer than ``model`` reads: its windows (``TextClassifier.windows``) when the user asks for the
-    whole text (the default), None for the first part alone; the stride is the user's."""
+def long_text_windows(model, encoding):
+    """For a text longer than ``model`` reads (its ``Encoding``, tokenised once by the page): its windows
+    (``TextClassifier.windows``) when the user asks for the whole text (the default), None for the first part
+    alone; the stride is the user's."""
     length = model.max_length - 2
-    n_tokens = model.encode(text).n_tokens_total
+    n_tokens = encoding.n_tokens_total
     st.info(f"The text is {n_tokens:,} tokens long; {plain(model.name)} reads at most {model.max_length} at once.",
             icon=":material/segment:")
     whole = st.radio("Read", ["the whole text, in windows", f"its first {length} tokens only"], horizontal=True,
@@ -871,7 +872,7 @@ def long_text_windows(model, text):
     stride = st.slider("Window stride (tokens)", 1, length, max(1, length // 2), step=1, key="text_stride",
                        help="How far each window starts after the one before; smaller strides overlap more and "
                        "cost more runs.")
-    windows = model.windows(text, stride)
+    windows = model.windows(encoding, stride)
     if len(windows) > MAX_WINDOWS:
         st.info(f"The whole text needs {len(windows):,} windows at this stride; at most {MAX_WINDOWS} are read here, "
                 f"so the model reads its first {length} tokens only (shorten the text or raise the stride).")

@@ -104,16 +104,21 @@ class TextClassifier(ModelAdapter):
                 f"{self.max_length}: only the first {len(content):,} tokens ({kept_chars:,} of {len(text):,} "
                 "characters) were kept."
             )
+        word_ids = list(full.word_ids()) if hasattr(full, "word_ids") else [None] * len(ids)
+        return self._encoding(text, ids, offsets, special, word_ids, n_total, text[:kept_chars], warning)
+
+    def _encoding(self, text, ids, offsets, special, word_ids, n_total, kept_text, warning=None) -> Encoding:
+        """An ``Encoding`` of ``ids`` (special tokens included) read from ``text`` by this model."""
         return Encoding(
             text=text,
             input_ids=torch.tensor([ids], dtype=torch.long, device=self.device),
-            tokens=tok.convert_ids_to_tokens(ids),
+            tokens=self.tokenizer.convert_ids_to_tokens(ids),
             offsets=offsets,
             special=special,
-            word_ids=list(full.word_ids()) if hasattr(full, "word_ids") else [None] * len(ids),
+            word_ids=word_ids,
             n_tokens_total=n_total,
             warning=warning,
-            kept_text=text[:kept_chars],
+            kept_text=kept_text,
             model=self.name,
         )
 
@@ -148,7 +153,6 @@ class TextClassifier(ModelAdapter):
                 for a in starts]
 
     def _window(self, text, ids, offsets, word_ids, around, a, b, n_total) -> Encoding:
-        tok = self.tokenizer
         window = around[0] + ids[a:b] + around[1]
         special = np.asarray([True] * len(around[0]) + [False] * (b - a) + [True] * len(around[1]))
         content = iter(range(a, b))
@@ -157,17 +161,7 @@ class TextClassifier(ModelAdapter):
             i = None if is_special else next(content)
             spans.append((0, 0) if i is None else offsets[i])
             words.append(None if i is None else word_ids[i])
-        return Encoding(
-            text=text,
-            input_ids=torch.tensor([window], dtype=torch.long, device=self.device),
-            tokens=tok.convert_ids_to_tokens(window),
-            offsets=spans,
-            special=special,
-            word_ids=words,
-            n_tokens_total=n_total,
-            kept_text=text[offsets[a][0]:offsets[b - 1][1]],
-            model=self.name,
-        )
+        return self._encoding(text, window, spans, special, words, n_total, text[offsets[a][0]:offsets[b - 1][1]])
 
     def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
         hidden = input_ids == HIDDEN
