@@ -1,0 +1,1 @@
+"""Dataset jobs: many inputs explained on Ray, results written as Parquet + NPZ (``store``), resumable."""
