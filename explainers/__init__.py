@@ -7,7 +7,7 @@ Methods are registered by ``@register`` in the modules explainers/methods.py lis
 those the ``LUMEN_PLUGINS`` environment variable names); importing this package imports them.
 """
 
-from explainers.core.explain import explain, explain_many
+from explainers.core.explain import explain, explain_batch, explain_many
 from explainers.core.explanation import Explanation
 from explainers.core.modality import (
     Modality, faithfulness, get_modality, headline, input_sizes, list_modalities, prepare_input, register_modality,
@@ -25,6 +25,7 @@ __all__ = [
     "Modality",
     "default_method",
     "explain",
+    "explain_batch",
     "explain_many",
     "faithfulness",
     "get_method",

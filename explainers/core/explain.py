@@ -288,3 +288,14 @@ def _estimate_s(model, spec, params, data) -> float | None:
     except Exception:  # noqa: BLE001 - a cost that needs more than the parameters: the run's pace tells later
         return None
     return (n_forward * times[0] + n_backward * times[1]) * (len(data) if spec.many else 1)
+
+
+def explain_batch(model, xs: list, method: str = "grad-cam", targets: list | None = None, **params) -> list[Explanation]:
+    """``explain`` of each input in ``xs`` by one method (``targets[i]`` for ``xs[i]``; None: each input's top class):
+    one Explanation per input, each with the scores ``explain(model, xs[i], method, targets[i], **params)`` gives.
+    The dataset runner calls this with a batch of inputs; a method that can explain several inputs per pass does so
+    here, the others run per input."""
+    targets = [None] * len(xs) if targets is None else list(targets)
+    if len(targets) != len(xs):
+        raise ExplainerError(f"explain_batch got {len(xs)} inputs and {len(targets)} targets; give one per input.")
+    return [explain(model, x, method=method, target=t, **params) for x, t in zip(xs, targets)]
