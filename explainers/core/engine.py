@@ -25,6 +25,7 @@ CPU_CHANNELS_LAST = True
 CUDA_MAX_BATCH = 512
 _CUDA_BYTES_PER_PIXEL = 4 * 3 * 40  # a generous guess at activation memory per input value, refined by OOM halving
 _CUDA_FREE_SHARE = 0.5
+NOT_ENOUGH_MEMORY = "Not enough memory to run the model on even one input; free memory or use a smaller model."
 
 
 class Cancelled(ExplainerError):
@@ -214,14 +215,12 @@ def batched_logits(
                 with torch.autocast("cuda") if use_autocast else nullcontext():
                     logits = run(batch)
             except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
-                if not _is_out_of_memory(error):
+                if not is_out_of_memory(error):
                     raise
                 if size == 1:
-                    raise ExplainerError(
-                        "Not enough memory to run the model on even one input; free memory or use a smaller model."
-                    ) from None
+                    raise ExplainerError(NOT_ENOUGH_MEMORY) from None
                 size = max(1, size // 2)
-                _release_cached(model)
+                release_cached(model)
                 continue
             if out is None:
                 out = torch.empty((n, *logits.shape[1:]), dtype=torch.float32, device=logits.device)
@@ -253,13 +252,13 @@ def batched_logits_sets(model, sets: Sequence[tuple[int, Callable[[int, int], to
     return [logits[start: start + n] for start, n in zip(starts, sizes)]
 
 
-def _is_out_of_memory(error: RuntimeError) -> bool:
+def is_out_of_memory(error: RuntimeError) -> bool:
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
     message = str(error).lower()
     return "out of memory" in message or "allocate" in message
 
 
-def _release_cached(model) -> None:
+def release_cached(model) -> None:
     if torch.device(model.device).type == "cuda":
         torch.cuda.empty_cache()

@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 
 from explainers.core.cost import known_pass_times, predicted_s, probed, record_run
 from explainers.core.budget import check_run, inputs_at_once
-from explainers.core.engine import Cancelled, check_cancel, finish, run_control
+from explainers.core.engine import NOT_ENOUGH_MEMORY, Cancelled, check_cancel, finish, is_out_of_memory, release_cached, run_control
 from explainers.core.explanation import Explanation
 from explainers.core.registry import get_method, share_groups
 from explainers.core.modality import get_modality, input_sizes
@@ -312,7 +312,8 @@ def explain_batch(model, xs: list, method: str = "grad-cam", targets: list | Non
     whole chunk's. Batched runs do not feed the pass-time calibration (explainers/core/cost.py): a member's share
     is not what a run alone takes.
 
-    ``progress(done, total)`` in inputs, after each chunk (per input for the others); ``cancel``: a
+    A chunk that runs out of memory is retried as chunks of half its size (kept for the rest), as the engine
+    does; out of memory on one input is an ``ExplainerError`` that says so. ``progress(done, total)`` in inputs, after each chunk (per input for the others); ``cancel``: a
     ``threading.Event`` checked between chunks (and inside per-input runs); ``waiting`` as in ``explain``.
     """
     targets = [None] * len(xs) if targets is None else list(targets)
@@ -339,7 +340,16 @@ def explain_batch(model, xs: list, method: str = "grad-cam", targets: list | Non
         end = min(len(xs), start + size)
         prepared = [first] + [_prepared(model, spec, params, x, t) for x, t in zip(xs[start + 1:end],
                                                                                   targets[start + 1:end])]
-        out.extend(_explain_chunk(model, spec, params, prepared, cancel, waiting))
+        try:
+            out.extend(_explain_chunk(model, spec, params, prepared, cancel, waiting))
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one: half as many at once, as the engine
+            if not is_out_of_memory(error):
+                raise
+            if end - start == 1:
+                raise ExplainerError(NOT_ENOUGH_MEMORY) from None
+            size = max(1, (end - start) // 2)
+            release_cached(model)
+            continue
         start = end
         if progress is not None:
             progress(len(out), len(xs))

@@ -11,7 +11,7 @@ from explainers import explain, explain_batch, get_method, list_explainers
 from explainers.core.budget import ENV_VAR, inputs_at_once, run_memory
 from explainers.core.engine import CPU_BATCH_SIZE, Cancelled
 from models.errors import ExplainerError
-from tests.tiny_models import random_image, small_cnn
+from tests.tiny_models import OutOfMemoryAbove, SmallCNN, classifier, random_image, small_cnn
 
 BATCHED = ("grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "cf-cam", "eigen-cam", "saliency",
            "gradient-x-input")
@@ -187,3 +187,34 @@ def test_rows_do_not_leak_into_each_other(model):
             for crowd, at in zip(crowds, (0, -1))]
     assert np.allclose(maps[0], maps[1], atol=1e-5)
     assert torch.is_grad_enabled()  # the batch left autograd as it found it
+
+
+@pytest.mark.parametrize("error", [RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"),
+                                   torch.cuda.OutOfMemoryError("CUDA out of memory")])
+def test_out_of_memory_halves_the_chunk_and_retries(images, error):
+    torch.manual_seed(0)
+    inner = SmallCNN(n_classes=5)
+    flaky = OutOfMemoryAbove(inner, limit=2, error=error)
+    model = classifier(flaky, size=16, n_classes=5)
+    plain = classifier(inner, size=16, n_classes=5)
+    images = images + images[:2]  # 8
+    explain(model, images[0], "grad-cam")  # the run budget's one-off measurement
+    flaky.sizes.clear()
+    together = explain_batch(model, images, "grad-cam", chunk=8)
+    assert flaky.sizes == [8, 4, 2, 2, 2, 2]  # halved twice, then kept at 2
+    for image, e in zip(images, together):
+        assert np.allclose(e.scores, explain(plain, image, method="grad-cam").scores, atol=1e-5)
+    assert [(e.n_forward, e.n_backward) for e in together] == [(1, 1)] * len(images)  # the attempts are not theirs
+    flaky.limit = 0
+    with pytest.raises(ExplainerError, match="Not enough memory"):
+        explain_batch(model, images, "grad-cam", chunk=2)
+
+
+def test_other_runtime_errors_are_not_retried(images):
+    flaky = OutOfMemoryAbove(SmallCNN(n_classes=5), limit=1, error=RuntimeError("shape mismatch"))
+    model = classifier(flaky, size=16, n_classes=5)
+    explain(model, images[0], "grad-cam")
+    flaky.limit, flaky.sizes = 0, []
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        explain_batch(model, images, "grad-cam", chunk=4)
+    assert flaky.sizes == [4]
