@@ -8,7 +8,9 @@ from contextlib import contextmanager, nullcontext
 
 from explainers.core.cost import known_pass_times, predicted_s, probed, record_run
 from explainers.core.budget import check_run, inputs_at_once
-from explainers.core.engine import NOT_ENOUGH_MEMORY, Cancelled, check_cancel, finish, is_out_of_memory, release_cached, run_control
+from explainers.core.engine import (
+    NOT_ENOUGH_MEMORY, Cancelled, check_cancel, finish, is_out_of_memory, release_cached, run_control,
+)
 from explainers.core.explanation import Explanation
 from explainers.core.registry import get_method, share_groups
 from explainers.core.modality import get_modality, input_sizes
@@ -313,7 +315,9 @@ def explain_batch(model, xs: list, method: str = "grad-cam", targets: list | Non
     is not what a run alone takes.
 
     A chunk that runs out of memory is retried as chunks of half its size (kept for the rest), as the engine
-    does; out of memory on one input is an ``ExplainerError`` that says so. ``progress(done, total)`` in inputs, after each chunk (per input for the others); ``cancel``: a
+    does; out of memory on one input is an ``ExplainerError`` that says so. An input that cannot be read, or a
+    target the model does not know, raises its error (as ``explain`` would) before its chunk's passes.
+    ``progress(done, total)`` in inputs, after each chunk (per input for the others); ``cancel``: a
     ``threading.Event`` checked between chunks (and inside per-input runs); ``waiting`` as in ``explain``.
     """
     targets = [None] * len(xs) if targets is None else list(targets)
@@ -365,8 +369,7 @@ def _explain_chunk(model, spec, params, prepared: list, cancel, waiting) -> list
     with _run(model, spec, params, data, None, cancel, waiting) as run:
         made = shared.batch(model, data, [index for _, index in prepared], **{k: params[k] for k in shared.keys})
     k = len(data)
-    note = {"batch": {"inputs": k, "n_forward": run.n_forward, "n_backward": run.n_backward,
-                      "runtime_s": run.runtime_s}}
+    chunk = {"inputs": k, "n_forward": run.n_forward, "n_backward": run.n_backward, "runtime_s": run.runtime_s}
     out = []
     for i, (image, (passes, index)) in enumerate(zip(data, made)):
         own = _Run()
@@ -374,7 +377,7 @@ def _explain_chunk(model, spec, params, prepared: list, cancel, waiting) -> list
         start = time.perf_counter()
         result = spec.fn(model, image, index, passes=passes, **params)
         own.runtime_s = time.perf_counter() - start + run.runtime_s / k
-        out.append(_explanation(model, spec, params, result, own, note))
+        out.append(_explanation(model, spec, params, result, own, {"batch": dict(chunk)}))
     return out
 
 

@@ -10,7 +10,7 @@ import torch
 from explainers import explain, explain_batch, get_method, list_explainers
 from explainers.core.budget import ENV_VAR, inputs_at_once, run_memory
 from explainers.core.engine import CPU_BATCH_SIZE, Cancelled
-from models.errors import ExplainerError
+from models.errors import ExplainerError, InputError
 from tests.tiny_models import OutOfMemoryAbove, SmallCNN, classifier, random_image, small_cnn
 
 BATCHED = ("grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "cf-cam", "eigen-cam", "saliency",
@@ -218,3 +218,12 @@ def test_other_runtime_errors_are_not_retried(images):
     with pytest.raises(RuntimeError, match="shape mismatch"):
         explain_batch(model, images, "grad-cam", chunk=4)
     assert flaky.sizes == [4]
+
+
+def test_a_bad_input_or_target_is_said_before_its_chunk_runs(model, images):
+    before = model.n_forward
+    with pytest.raises(InputError, match="no pixels"):
+        explain_batch(model, [images[0], np.zeros((0, 5, 3), np.uint8)], "grad-cam")
+    with pytest.raises(ExplainerError, match="'dog' is not one of the model's classes"):
+        explain_batch(model, images[:2], "grad-cam", targets=[0, "dog"])
+    assert model.n_forward == before
