@@ -128,8 +128,22 @@ def main() -> None:
     for name, t in times.items():
         per = t / len(images)
         print(f"{name:<26}{len(images) / t:>10.1f}{per * 1e3:>10.1f}{base / t:>13.2f}{per / floor:>9.2f}")
+    if not args.skip_peer:
+        same_maps(model, images[0], peer)
     if args.ray:
         ray_workers(model.name, images, args)
+
+
+def same_maps(model, image: np.ndarray, peer) -> None:
+    """That both compute Grad-CAM alike: on one photo resized to the model's input size (so that neither map
+    is resized), the largest difference between the batch's map and pytorch-grad-cam's."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    h, w = model.input_size
+    square = np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
+    ours = explain_batch(model, [square, image], "grad-cam")[0]
+    theirs = peer(input_tensor=model.preprocess(square), targets=[ClassifierOutputTarget(ours.target)])[0]
+    print(f"max |explain_batch - pytorch-grad-cam| over one {w}x{h} map: {np.abs(ours.scores - theirs).max():.2e}")
 
 
 def ray_workers(model_name: str, images: list[np.ndarray], args) -> None:
