@@ -1,7 +1,7 @@
 """Batch Grad-CAM (``explain_batch``) vs the per-image ``explain`` loop vs pytorch-grad-cam's per-image loop.
 
     python -m bench.bench_batch [--n 32] [--repeats 3] [--device cpu|cuda] [--model efficientnet-lite0]
-                                [--size 0] [--skip-peer] [--ray]
+                                [--size 0] [--threads 0] [--skip-peer] [--ray]
 
 On the same N photos (views of the bundled skimage/sklearn photos: crops of 60-95 % of each side, some
 mirrored, so sizes differ; ``--size S`` resizes them to S×S, e.g. 224 for ImageNet-size inputs), Grad-CAM of
@@ -91,7 +91,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=0, help="resize every photo to SIZE×SIZE (0: keep the views)")
     parser.add_argument("--skip-peer", action="store_true", help="leave out pytorch-grad-cam")
     parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray workers through run_job")
+    parser.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     model = load_model(args.model, device=args.device)
     images = photos(args.n, args.size)
