@@ -17,7 +17,7 @@ Timed interleaved (one of each per round, ``--repeats`` rounds, the median). Ima
 Then the per-image cost of batch Grad-CAM vs the floor: the best per-image time of one bare forward and one
 ``backward()`` of the sum of each row's target logit, over batch sizes (1, 2, 4, 8, 16, 32) on the same
 preprocessed photos (preprocessing left out of the floor, in channels-last as the engine feeds CPU batches;
-goal ≤ 1.1×).
+goal ≤ 1.1×); and vs the tighter floor of what Grad-CAM needs, the backward only down to the target layer.
 
 ``--ray``: the same photos written as PNG to a folder and explained through the batch runner
 (``explainers.batch.job.run_job``, faithfulness off) with 1 and then 2 Ray workers on this machine; images/s
@@ -63,10 +63,14 @@ def photos(n: int, size: int = 0, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int) -> tuple[float, int, dict]:
+def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int,
+                    to_layer: bool = False) -> tuple[float, int, dict]:
     """The best per-image time of a bare forward + ``backward()`` of Σ rows' target logits over batch sizes
-    ``FLOOR_BATCHES`` (those ≤ the number of photos), over the photos in ``x``: (seconds, batch, {batch: s})."""
+    ``FLOOR_BATCHES`` (those ≤ the number of photos), over the photos in ``x``: (seconds, batch, {batch: s}).
+    ``to_layer``: the backward only down to the target layer's output (``autograd.grad``), what Grad-CAM needs."""
     by_batch = {}
+    kept = []
+    hook = model.target_layer.register_forward_hook(lambda _m, _i, out: kept.append(out)) if to_layer else None
     for b in (b for b in FLOOR_BATCHES if b <= x.shape[0]):
         chunks = [(engine_layout(x[i:i + b]), targets[i:i + b]) for i in range(0, x.shape[0] - b + 1, b)]
         rows = torch.arange(b, device=x.device)
@@ -74,10 +78,17 @@ def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int)
         def run():
             for batch, t in chunks:
                 model.module.zero_grad(set_to_none=True)
-                model.module(batch)[rows, t].sum().backward()
+                kept.clear()
+                chosen = model.module(batch)[rows, t].sum()
+                if to_layer:
+                    torch.autograd.grad(chosen, kept[-1])
+                else:
+                    chosen.backward()
 
         run()  # warm-up (allocator, thread pools)
         by_batch[b] = statistics.median(timed(run, model.device) for _ in range(repeats)) / (len(chunks) * b)
+    if hook is not None:
+        hook.remove()
     best = min(by_batch, key=by_batch.get)
     return by_batch[best], best, by_batch
 
@@ -108,6 +119,10 @@ def main() -> None:
     print("floor (bare forward + backward) per image: "
           + ", ".join(f"batch {b}: {t * 1e3:.1f} ms" for b, t in by_batch.items())
           + f"; best {floor * 1e3:.1f} ms at batch {best_batch}")
+    layer_floor, layer_batch, by_batch = floor_per_image(model, x, targets, args.repeats, to_layer=True)
+    print("floor to the layer (bare forward + backward down to the target layer) per image: "
+          + ", ".join(f"batch {b}: {t * 1e3:.1f} ms" for b, t in by_batch.items())
+          + f"; best {layer_floor * 1e3:.1f} ms at batch {layer_batch}")
 
     runs = {
         "batch (own chunk)": lambda: explain_batch(model, images, "grad-cam"),
@@ -127,10 +142,11 @@ def main() -> None:
           f"{own} photos; a 2-photo warm-up chunk counted {chunk['n_forward']} forward, {chunk['n_backward']} "
           "backward passes)")
     base = times["loop of explain"]
-    print(f"{'':<26}{'images/s':>10}{'ms/image':>10}{'loop / this':>13}{'÷ floor':>9}")
+    print(f"{'':<26}{'images/s':>10}{'ms/image':>10}{'loop / this':>13}{'÷ floor':>9}{'÷ layer floor':>15}")
     for name, t in times.items():
         per = t / len(images)
-        print(f"{name:<26}{len(images) / t:>10.1f}{per * 1e3:>10.1f}{base / t:>13.2f}{per / floor:>9.2f}")
+        print(f"{name:<26}{len(images) / t:>10.1f}{per * 1e3:>10.1f}{base / t:>13.2f}{per / floor:>9.2f}"
+              f"{per / layer_floor:>15.2f}")
     if not args.skip_peer:
         same_maps(model, images[0], peer)
     if args.ray:
