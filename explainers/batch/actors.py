@@ -132,7 +132,7 @@ def encode_map(scores: np.ndarray | None) -> bytes | None:
 
 
 def decode_map(data) -> np.ndarray | None:
-    if data is None or (isinstance(data, float) and data != data):
+    if _value(data) is None:
         return None
     return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
 

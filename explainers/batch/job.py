@@ -87,6 +87,26 @@ def quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def check_address(address: str | None) -> str | None:
+    """``address`` (else ``$RAY_ADDRESS``), or a sentence when nothing answers there: a HOST:PORT is tried with a
+    TCP connection (5 s) first, since Ray itself waits minutes for a head that is not there."""
+    import socket
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address or address == "auto" or "://" in address:
+        return address
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise InputError(f"The Ray address {address!r} must read HOST:PORT (the head's address that "
+                         "`ray start --head` prints), 'auto', or ray://HOST:PORT.")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise InputError(f"Nothing answers at the Ray address {address} ({err.strerror or type(err).__name__}); "
+                         "start a head there with `ray start --head --port PORT`, or check the address.") from None
+    return address
+
+
 def start_ray(address: str | None = None) -> bool:
     """Ray for this process: the one already started, else the cluster at ``address`` / ``$RAY_ADDRESS``, else a
     new one on this machine (every core, no dashboard). True when this call started it (the job then stops it)."""
@@ -95,7 +115,7 @@ def start_ray(address: str | None = None) -> bool:
     quiet_ray()
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = check_address(address)
     paths = [str(REPO), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
     if os.environ.get("LUMEN_CACHE_DIR"):
@@ -148,6 +168,7 @@ def run_job(data, model: str, methods: dict[str, dict], out, address: str | None
     start = time.perf_counter()
     out = Path(out)
     summary = JobSummary(out=out)
+    check_address(address)  # a wrong address is said before any work
     driver_model = load_model(model)
     configs = method_configs(driver_model, methods)
     options = figure_options_of(driver_model, faithfulness)
