@@ -11,6 +11,7 @@ folders, CSVs), so a job on "digits" reads real files the same way a job on a pe
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -141,6 +142,17 @@ TEXT_COLUMNS = ("text", "sentence", "review", "tweet", "content", "document")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target", "y")
 
 
+def bounded_bytes(path: Path) -> bytes:
+    """A data file's bytes, within the upload limit (a sentence naming both sizes otherwise)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{shown(str(path))} is not a file.")
+    too_big = _too_big(path.stat().st_size)
+    if too_big:
+        raise InputError(f"{shown(path.name)}: {too_big}")
+    return path.read_bytes()
+
+
 def read_frame(path: Path):
     """A CSV (delimiter, encoding and types inferred, as the Tables page reads it) or Parquet file as a pandas frame,
     within the upload limit and ``models.inputs.tables.MAX_ROWS`` rows; returns (frame, notes)."""
@@ -149,14 +161,10 @@ def read_frame(path: Path):
     from models.inputs.tables import MAX_ROWS, read_csv
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{shown(str(path))} is not a file.")
-    too_big = _too_big(path.stat().st_size)
-    if too_big:
-        raise InputError(f"{shown(path.name)}: {too_big}")
+    data = bounded_bytes(path)
     if path.suffix.lower() == ".parquet":
         try:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(io.BytesIO(data))
         except Exception as err:  # noqa: BLE001 - pyarrow's many errors: not a readable Parquet file
             raise InputError(f"{shown(path.name)} is not a readable Parquet file ({type(err).__name__}).") from None
         notes = []
@@ -164,7 +172,7 @@ def read_frame(path: Path):
             notes.append(f"The table has {len(frame):,} rows; the first {MAX_ROWS:,} are used.")
             frame = frame.head(MAX_ROWS)
         return frame, notes
-    return read_csv(path.read_bytes())
+    return read_csv(data)
 
 
 def pick_column(frame, wanted: str | None, names: tuple[str, ...], what: str, required: bool) -> str | None:

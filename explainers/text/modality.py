@@ -56,13 +56,16 @@ def read_items(path: Path, model, note=None) -> list:
     """A dataset job's texts: a .txt file's non-empty lines, or a CSV / Parquet file's text column (named text,
     sentence, review, tweet, content or document) with its label column (label, sentiment, class, target, y)
     when there is one; ``note`` hears which columns were read."""
-    from explainers.batch.reader import LABEL_COLUMNS, TABLE_TYPES, TEXT_COLUMNS, error_item, item, pick_column, read_frame
+    from explainers.batch.reader import (LABEL_COLUMNS, TABLE_TYPES, TEXT_COLUMNS, bounded_bytes, error_item, item,
+                                         pick_column, read_frame)
 
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path.name} is a folder; a text job reads a .txt file (one text a line), a CSV or Parquet file")
-    if path.suffix.lower().lstrip(".") not in TABLE_TYPES:
-        return [item(f"{path.name}#{name}", None, line.encode("utf-8")) for name, line in read_lines(path)]
+    if path.suffix.lower().lstrip(".") not in TABLE_TYPES:  # one text a line, named by its line in the file
+        lines = clean_text(bounded_bytes(path)).splitlines()
+        return [item(f"{path.name}#line {i + 1}", None, line.encode("utf-8")) for i, line in enumerate(lines)
+                if line.strip()]
     frame, notes = read_frame(path)
     text = pick_column(frame, None, TEXT_COLUMNS, "text", required=True)
     label = pick_column(frame, None, LABEL_COLUMNS, "label", required=False)
