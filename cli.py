@@ -187,26 +187,36 @@ def _export(report, args) -> list[str]:
 
 @contextmanager
 def _ray_noise_to(log: Path):
-    """Everything written to this process's stderr (Ray's C++ core and its Python warnings) goes to ``log``
-    while the block runs; the terminal stream it yields is the real stderr, for the progress bar and the summary."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    """Everything written to this process's stderr (Ray's C++ core and its Python warnings) goes to ``log`` while
+    the block runs, appended there at the end when ``log``'s folder exists (a bad command creates nothing); the
+    terminal stream it yields is the real stderr, for the progress bar and the summary."""
+    import shutil
+    import tempfile
+
     sys.stderr.flush()
     saved = os.dup(2)
     terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
     python_stderr = sys.stderr
-    with open(log, "ab") as sink:
+    direct = log.parent.is_dir()  # else a temporary file, kept only if the job creates the folder
+    sink = open(log, "ab") if direct else tempfile.NamedTemporaryFile(prefix="lumen-job-", suffix=".log", delete=False)
+    try:
         os.dup2(sink.fileno(), 2)
         sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
-        try:
-            yield terminal
-        finally:
-            sys.stderr.flush()
-            sys.stderr.close()
-            sys.stderr = python_stderr
-            os.dup2(saved, 2)
-            os.close(saved)
-            terminal.flush()
-            terminal.close()
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        terminal.flush()
+        terminal.close()
+        sink.close()
+        if not direct:
+            if log.parent.is_dir():
+                with open(sink.name, "rb") as source, open(log, "ab") as target:
+                    shutil.copyfileobj(source, target)
+            os.unlink(sink.name)
 
 
 def batch_command(args) -> int:

@@ -83,8 +83,6 @@ def quiet_ray() -> None:
     ctx.enable_progress_bars = False
     ctx.enable_operator_progress_bars = False
     ctx.print_on_execution_start = False
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def check_address(address: str | None) -> str | None:

@@ -222,6 +222,7 @@ def test_a_bad_command_exits_2_with_one_sentence(argv, words, tmp_path, capsys):
     assert main([a.replace("{tmp}", str(tmp_path / "out")) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cli.py: ") and words in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()  # a bad command leaves nothing behind
 
 
 def test_texts_and_a_table_go_through_the_same_runner(ray_local, tmp_path):
