@@ -9,8 +9,9 @@ and each shard's work runs on a pool of ``CraftActor`` workers (each loads the m
 cluster has GPUs, one CPU otherwise). What is written, in the job's output directory as any method's result set
 (``store``): one row per image (its prediction, the class explained, its map = its concept maps (r, h, w)), and the
 whole explanation as ``craft.json`` (``Explanation.to_json``: the bank, importances, gallery crops, Lens figures),
-which the Concepts page opens. A rerun of the same job finds ``craft.json`` and does nothing; a job stopped before
-the end is run again whole (the factorisation needs every image's crops).
+which the Concepts page opens. The set's configuration includes a key of its images, so other images never reuse a
+result. A rerun of the same job finds ``craft.json`` and does nothing; a job stopped before the end is run again
+whole (the factorisation needs every image's crops).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from explainers.batch.actors import params_json, worker_name
 from explainers.batch.reader import BUNDLED, Item, data_path, load_item, read_items
-from explainers.batch.store import ResultSet, SetConfig, write_manifest
+from explainers.batch.store import ResultSet, SetConfig, input_id, write_manifest
 from models.errors import ExplainerError, InputError
 
 RESULT = "craft.json"
@@ -89,7 +90,14 @@ def run_craft(data, model: str, params: dict | None = None, out=None, *, target=
     params = get_method("craft", "image").resolve_params(dict(params or {}))
     index = None if target is None else driver.class_index(target)
     identity = model_identity(driver, model).to_dict()
-    result_set = ResultSet(out, SetConfig("craft", params, identity, index, None))
+    items = read_items(data, driver, summary.notes.append, limit)
+    summary.errors = [(entry.path, entry.error) for entry in items if entry.error]
+    readable = [entry for entry in items if not entry.error]
+    if not readable:
+        raise InputError(f"{data} holds no readable image for CRAFT.")
+    # a CRAFT result belongs to its set of images: other images (or the same folder changed) make another set
+    images_key = input_id("\n".join(entry.input_id for entry in readable).encode("ascii"))
+    result_set = ResultSet(out, SetConfig("craft", params, identity, index, {"images": images_key}))
     summary.sets = {"craft": result_set.config.id}
     job = {"data": str(data), "data_path": str(data_path(data)),
            "bundled": data if isinstance(data, str) and data in BUNDLED else None, "model": identity,
@@ -98,13 +106,8 @@ def run_craft(data, model: str, params: dict | None = None, out=None, *, target=
     done = result_set.dir / RESULT
     if done.is_file():
         e = Explanation.from_json(done.read_text(encoding="utf-8"))
-        summary.skipped = e.extras.get("n_images", 0)
+        summary.skipped = len(readable)
         return e, summary
-    items = read_items(data, driver, summary.notes.append, limit)
-    summary.errors = [(entry.path, entry.error) for entry in items if entry.error]
-    readable = [entry for entry in items if not entry.error]
-    if not readable:
-        raise InputError(f"{data} holds no readable image for CRAFT.")
     size = int(batch_size or DEFAULT_SHARD)
     shards = [readable[i:i + size] for i in range(0, len(readable), size)]
     write_manifest(out, {**job, "status": "running", "n_items": len(items)}, [result_set])
