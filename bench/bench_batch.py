@@ -26,9 +26,33 @@ from ``JobSummary.seconds`` (which includes starting the actors and loading the 
 On a GPU: ``--device cuda --n 1000 --size 224`` (1,000 ImageNet-size images); the chunk size then follows
 the free GPU memory (``default_batch_size``) within the run budget.
 
-Results: the machine these were measured on was SHARED with other jobs (2 cores, load average 3-7), so the
-times are noisy and only ratios within one run mean anything; the lead reruns on a quiet machine. See
-RESULTS below (filled from the runs).
+Results. The machine these were measured on was SHARED with three other jobs (2 cores, load average 3-15
+during the runs), so the times are noisy: the two ``batch`` rows below are the same setting (chunk 8) and
+differ by 40 %. Only ratios within one run mean anything, and those loosely; the lead reruns on a quiet
+machine. ``python -m bench.bench_batch --n 32 --repeats 3 --threads 1 --ray``, CPU, torch 2.14.1,
+EfficientNet-Lite0, 32 views of the six bundled photos (32 sizes, 182×290 .. 480×429), 2026-12-07 00:36 UTC:
+
+    floor (bare forward + backward) per image: batch 1: 187.7 ms, 2: 123.9, 4: 132.4, 8: 79.9, 16: 124.9,
+      32: 190.2; best 79.9 ms at batch 8
+    floor to the layer: batch 1: 56.1 ms, 2: 30.3, 4: 23.1, 8: 22.0, 16: 46.5, 32: 40.9; best 22.0 ms at batch 8
+                                images/s  ms/image  loop / this  ÷ floor  ÷ layer floor
+    batch (own chunk)               35.1      28.5         1.78     0.36           1.29
+    batch (chunk 8)                 24.9      40.2         1.26     0.50           1.83
+    loop of explain                 19.7      50.7         1.00     0.63           2.30
+    pytorch-grad-cam loop            6.7     148.8         0.34     1.86           6.76
+    max |explain_batch - pytorch-grad-cam| over one 224x224 map: 4.77e-07
+    batch runner (run_job, grad-cam, faithfulness off) on 32 PNG photos:
+      1 worker(s): 32 done, 0 errors, 21.7 s, 1.5 images/s
+      2 worker(s): 32 done, 0 errors, 37.2 s, 0.9 images/s
+
+Read: batch Grad-CAM made 1.3-1.8× the images/s of the explain loop and 4-5× pytorch-grad-cam's loop; per
+image it costs 0.36-0.50× the best bare forward + full backward (goal ≤ 1.1×: met; Grad-CAM's backward stops
+at the layer, so the full backward is a loose floor) and 1.3-1.8× the tight floor (forward + backward to the
+layer): the rest is each photo's preprocessing (a bicubic resize of a ~400 px photo) and its map's resize back
+onto the photo, which that floor leaves out. An earlier run with torch's 2 threads at load 6-15 read 8.5× the
+loop and 0.56× the floor, with the loop's single images slowed most by the contention. Ray: at 32 photos a
+job is mostly starting Ray and loading the model in each worker (~20 s), and 2 workers on 2 busy cores were
+slower than 1; a quiet machine and ``--n 1000`` are needed to see the workers' gain.
 """
 
 from __future__ import annotations
@@ -141,6 +165,8 @@ def main() -> None:
     print(f"\nGrad-CAM of {len(images)} photos (median of {args.repeats} interleaved rounds; batch's own chunk: "
           f"{own} photos; a 2-photo warm-up chunk counted {chunk['n_forward']} forward, {chunk['n_backward']} "
           "backward passes)")
+    if best_batch == own:
+        print(f"(the two batch rows are the same setting, chunk {own}: their difference is this run's noise)")
     base = times["loop of explain"]
     print(f"{'':<26}{'images/s':>10}{'ms/image':>10}{'loop / this':>13}{'÷ floor':>9}{'÷ layer floor':>15}")
     for name, t in times.items():
