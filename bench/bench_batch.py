@@ -45,9 +45,18 @@ EfficientNet-Lite0, 32 views of the six bundled photos (32 sizes, 182×290 .. 48
       1 worker(s): 32 done, 0 errors, 21.7 s, 1.5 images/s
       2 worker(s): 32 done, 0 errors, 37.2 s, 0.9 images/s
 
+A second run (same command without ``--ray``, 00:42 UTC, load 3-4):
+
+    floor: best 80.6 ms at batch 2; floor to the layer: best 32.4 ms at batch 2
+                                images/s  ms/image  loop / this  ÷ floor  ÷ layer floor
+    batch (own chunk)               29.3      34.1         1.43     0.42           1.05
+    batch (chunk 2)                 25.6      39.0         1.25     0.48           1.20
+    loop of explain                 20.5      48.8         1.00     0.61           1.51
+    pytorch-grad-cam loop            7.4     134.3         0.36     1.67           4.14
+
 Read: batch Grad-CAM made 1.3-1.8× the images/s of the explain loop and 4-5× pytorch-grad-cam's loop; per
 image it costs 0.36-0.50× the best bare forward + full backward (goal ≤ 1.1×: met; Grad-CAM's backward stops
-at the layer, so the full backward is a loose floor) and 1.3-1.8× the tight floor (forward + backward to the
+at the layer, so the full backward is a loose floor) and 1.05-1.8× the tight floor (forward + backward to the
 layer): the rest is each photo's preprocessing (a bicubic resize of a ~400 px photo) and its map's resize back
 onto the photo, which that floor leaves out. An earlier run with torch's 2 threads at load 6-15 read 8.5× the
 loop and 0.56× the floor, with the loop's single images slowed most by the contention. Ray: at 32 photos a
