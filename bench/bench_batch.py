@@ -27,41 +27,36 @@ On a GPU: ``--device cuda --n 1000 --size 224`` (1,000 ImageNet-size images); th
 the free GPU memory (``default_batch_size``) within the run budget.
 
 Results. The machine these were measured on was SHARED with three other jobs (2 cores, load average 3-15
-during the runs), so the times are noisy: the two ``batch`` rows below are the same setting (chunk 8) and
-differ by 40 %. Only ratios within one run mean anything, and those loosely; the lead reruns on a quiet
-machine. ``python -m bench.bench_batch --n 32 --repeats 3 --threads 1 --ray``, CPU, torch 2.14.1,
-EfficientNet-Lite0, 32 views of the six bundled photos (32 sizes, 182×290 .. 480×429), 2026-12-07 00:36 UTC:
+during the runs), so the times are noisy (the floors' batch sizes jump about; in one run the two ``batch`` rows,
+the same setting, differed by 40 %). Only ratios within one run mean anything, and those loosely; the lead
+reruns on a quiet machine. CPU, torch 2.14.1, EfficientNet-Lite0, 32 views of the six bundled photos (32
+sizes, 182×290 .. 480×429), ``--n 32 --repeats 3 --threads 1``, 2026-12-07.
 
-    floor (bare forward + backward) per image: batch 1: 187.7 ms, 2: 123.9, 4: 132.4, 8: 79.9, 16: 124.9,
-      32: 190.2; best 79.9 ms at batch 8
-    floor to the layer: batch 1: 56.1 ms, 2: 30.3, 4: 23.1, 8: 22.0, 16: 46.5, 32: 40.9; best 22.0 ms at batch 8
+The code as committed (batches channels-first, as ``explain`` feeds one image), 00:57 UTC, load 4-6:
+
+    floor (bare forward + backward): best 129.5 ms/image at batch 4 (batch 1: 148.7 ms)
+    floor to the layer: best 20.1 ms/image at batch 8 (batch 1: 44.1 ms)
                                 images/s  ms/image  loop / this  ÷ floor  ÷ layer floor
-    batch (own chunk)               35.1      28.5         1.78     0.36           1.29
-    batch (chunk 8)                 24.9      40.2         1.26     0.50           1.83
-    loop of explain                 19.7      50.7         1.00     0.63           2.30
-    pytorch-grad-cam loop            6.7     148.8         0.34     1.86           6.76
-    max |explain_batch - pytorch-grad-cam| over one 224x224 map: 4.77e-07
-    batch runner (run_job, grad-cam, faithfulness off) on 32 PNG photos:
-      1 worker(s): 32 done, 0 errors, 21.7 s, 1.5 images/s
-      2 worker(s): 32 done, 0 errors, 37.2 s, 0.9 images/s
+    batch (own chunk, 8)            26.7      37.5         1.24     0.29           1.86
+    batch (chunk 4)                 26.8      37.3         1.25     0.29           1.86
+    loop of explain                 21.5      46.5         1.00     0.36           2.32
+    pytorch-grad-cam loop            7.7     129.3         0.36     1.00           6.44
+    max |explain_batch - pytorch-grad-cam| over one 224x224 map: 4.17e-07
 
-A second run (same command without ``--ray``, 00:42 UTC, load 3-4):
+Two earlier runs fed the batch channels-last (the engine's CPU layout; dropped because it moved saliency's
+input gradients by up to 1e-2 away from ``explain``'s): batch 1.43× / 1.78× the loop's images/s, 4-5× the
+pytorch-grad-cam loop, 0.36-0.42× the full floor, 1.05× / 1.29× the floor to the layer. With ``--ray``
+(00:36 UTC, load 6-7), the batch runner on the 32 photos as PNG: 1 worker 21.7 s (1.5 images/s), 2 workers
+37.2 s (0.9 images/s).
 
-    floor: best 80.6 ms at batch 2; floor to the layer: best 32.4 ms at batch 2
-                                images/s  ms/image  loop / this  ÷ floor  ÷ layer floor
-    batch (own chunk)               29.3      34.1         1.43     0.42           1.05
-    batch (chunk 2)                 25.6      39.0         1.25     0.48           1.20
-    loop of explain                 20.5      48.8         1.00     0.61           1.51
-    pytorch-grad-cam loop            7.4     134.3         0.36     1.67           4.14
-
-Read: batch Grad-CAM made 1.3-1.8× the images/s of the explain loop and 4-5× pytorch-grad-cam's loop; per
-image it costs 0.36-0.50× the best bare forward + full backward (goal ≤ 1.1×: met; Grad-CAM's backward stops
-at the layer, so the full backward is a loose floor) and 1.05-1.8× the tight floor (forward + backward to the
-layer): the rest is each photo's preprocessing (a bicubic resize of a ~400 px photo) and its map's resize back
-onto the photo, which that floor leaves out. An earlier run with torch's 2 threads at load 6-15 read 8.5× the
-loop and 0.56× the floor, with the loop's single images slowed most by the contention. Ray: at 32 photos a
-job is mostly starting Ray and loading the model in each worker (~20 s), and 2 workers on 2 busy cores were
-slower than 1; a quiet machine and ``--n 1000`` are needed to see the workers' gain.
+Read: batch Grad-CAM made 1.2-1.8× the images/s of the explain loop and 3.5-5× pytorch-grad-cam's loop
+(whose map matches to 5e-7); per image it costs 0.3-0.5× the best bare forward + full backward (goal ≤ 1.1×:
+met, but Grad-CAM's backward stops at the layer, so the full backward is a loose floor) and 1.05-1.9× the
+tight floor (forward + backward to the layer): the rest is each photo's preprocessing (a bicubic resize of a
+~400 px photo) and its map's resize back onto the photo, which that floor leaves out, and in the committed
+code the channels-first layout. Ray: at 32 photos a job is mostly starting Ray and loading the model in each
+worker (~20 s), and 2 workers on 2 busy cores were slower than 1; a quiet machine and ``--n 1000`` are
+needed to see the workers' gain.
 """
 
 from __future__ import annotations
