@@ -94,6 +94,27 @@ def open_results(out: Path | str) -> Results:
     return Results(out, manifest, rows, modality, methods, figures)
 
 
+def signature(out: Path | str) -> tuple:
+    """What changes when a job writes: the manifest's time and the row parts present (a running job adds parts), so
+    that a cache of summaries keyed by it is never stale."""
+    out = Path(str(out).strip()).expanduser()
+    manifest = out / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns if manifest.is_file() else None
+    return stamp, tuple(sorted(p.relative_to(out).as_posix() for p in out.glob("*/rows/part-*.parquet")))
+
+
+def overview(results: Results) -> dict[str, Any]:
+    """The counts a page states first: inputs, rows, error rows, methods, and the accuracy where labels are known."""
+    rows = results.rows
+    first = rows.drop_duplicates("input_id")
+    known = first["correct"].dropna()
+    model = results.manifest.get("model")
+    return {"inputs": int(first["input_id"].nunique()), "rows": len(rows), "errors": int(rows["error"].notna().sum()),
+            "methods": list(results.methods), "modality": results.modality,
+            "model": model.get("name") if isinstance(model, dict) else model,
+            "accuracy": float(known.astype(bool).mean()) if len(known) else None, "labelled": len(known)}
+
+
 def _modality(out: Path, manifest: dict, rows: pd.DataFrame) -> str:
     """The manifest's ``modality`` when it says one, else what the maps are: a grid is an image's, a vector with
     tokens a text's, a vector without a table row's."""
@@ -444,6 +465,15 @@ def item_explanations(results: Results, input_id: str) -> list[Explanation]:
             tokens=tokens, feature_names=names, faithfulness=figures))
     order = {m: k for k, m in enumerate(results.methods)}
     return sorted(out, key=lambda e: order.get(e.method, len(order)))
+
+
+def item_prediction(results: Results, input_id: str) -> list[tuple[None, str, float]]:
+    """The model's top class on the input as a report item states it: [(index, label, probability)]."""
+    rows = item_rows(results, input_id).dropna(subset=["prediction"])
+    if not len(rows):
+        return []
+    label, p = str(rows.iloc[0]["prediction"]), rows.iloc[0]["confidence"]
+    return [(None, label, float(p) if not pd.isna(p) else float("nan"))]  # the row keeps the label, not its index
 
 
 def data_source(results: Results) -> Path | None:
