@@ -166,9 +166,14 @@ except Exception as exc:  # noqa: BLE001
     st.stop()
 st.caption(f"{len(shown):,} of {len(table):,} items. Click a column's header to sort by it; select a row to see "
            "its maps beside its input.")
-config = {"input_id": None, "confidence": st.column_config.NumberColumn(format="percent"),
-          "correct": st.column_config.CheckboxColumn("correct")}
-config.update({c: st.column_config.NumberColumn(format="%.4g") for c in shown.columns if " · " in c or c == "agreement"})
+WIDTHS = {"path": 180, "label": 70, "prediction": 90, "confidence": 100, "correct": 80, "figure": 140}  # px
+config = {"input_id": None, "path": st.column_config.TextColumn(width=WIDTHS["path"]),
+          "label": st.column_config.TextColumn(width=WIDTHS["label"]),
+          "prediction": st.column_config.TextColumn(width=WIDTHS["prediction"]),
+          "confidence": st.column_config.NumberColumn(format="percent", width=WIDTHS["confidence"]),
+          "correct": st.column_config.CheckboxColumn("correct", width=WIDTHS["correct"])}
+config.update({c: st.column_config.NumberColumn(format="%.4g", width=WIDTHS["figure"])
+               for c in shown.columns if " · " in c or c == "agreement"})
 event = st.dataframe(shown, hide_index=True, column_config=config, on_select="rerun", selection_mode="single-row",
                      key="datasets_items", width="stretch")
 picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
