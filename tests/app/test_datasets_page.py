@@ -1,0 +1,82 @@
+"""The Datasets page through AppTest, on a job's result directory of real digit explanations (tests/batch_results.py):
+a wrong folder is one sentence, the summaries are drawn, the filters pick and order, an item opens beside its
+input and goes to the report, and a page switch loses nothing."""
+
+import pytest
+
+from explainers.batch import summary
+from tests.batch_results import make_results
+
+
+@pytest.fixture(scope="module")
+def job(vit, tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets")
+    return make_results(root / "out", root / "data", vit, per_class=2)
+
+
+def open_page(at, path) -> None:
+    at.switch_page("pages/datasets.py").run()
+    assert not at.exception
+    at.text_input(key="datasets_path").set_value(str(path)).run()
+    at.button(key="datasets_open").click().run()
+    assert not at.exception
+
+
+def chart_keys(app) -> list[str]:
+    return [chart.proto.id for chart in app.get("plotly_chart")]
+
+
+def items(app):
+    return next(d.value for d in app.dataframe if "path" in d.value.columns)
+
+
+def test_a_folder_that_is_not_a_result_directory_is_one_sentence(at, tmp_path, monkeypatch):
+    monkeypatch.setenv("LUMEN_CACHE_DIR", str(tmp_path / "cache"))
+    open_page(at, tmp_path)
+    assert [e.value.replace("\\", "") for e in at.error] == [  # markdown's escapes aside
+        f"{tmp_path} is not a Lumen result directory (it has no manifest.json)."]
+    assert "Open a job's result directory" in at.info[0].value
+
+
+def test_the_summaries_the_filters_and_an_item(at, job, tmp_path, monkeypatch):
+    monkeypatch.setenv("LUMEN_CACHE_DIR", str(tmp_path / "cache"))
+    open_page(at, job)
+    assert not at.error
+    assert any("21 inputs × 2 methods (grad-cam, saliency) on **vit-digits** (image); 2 error rows" in m.value
+               for m in at.markdown)
+    keys = " ".join(chart_keys(at))
+    assert "datasets_mean_maps" in keys and "datasets_distribution" in keys and "datasets_agreement" in keys
+    table = items(at)
+    assert len(table) == 21 and {"grad-cam · srg", "saliency · srg", "agreement"} <= set(table.columns)
+    assert summary.recent_results()[0] == str(job)  # offered again next time
+
+    at.selectbox(key="datasets_filter").set_value("worst headline figure").run()
+    at.selectbox(key="datasets_filter_method").set_value("saliency").run()
+    worst = items(at)
+    assert len(worst) == 20 and worst["saliency · srg"].is_monotonic_increasing  # srg: higher is better, worst first
+    at.selectbox(key="datasets_filter").set_value("errors").run()
+    assert items(at)["path"].tolist() == ["3/broken.png"]
+    at.selectbox(key="datasets_filter").set_value("worst headline figure").run()
+
+    path = worst["path"].iloc[0]
+    at.selectbox(key="datasets_item").set_value(path).run()
+    assert not at.exception and not at.error
+    keys = chart_keys(at)
+    assert any(k.endswith(":grad-cam") and "datasets_view" in k for k in keys)
+    assert any(k.endswith(":saliency") and "datasets_view" in k for k in keys)
+    assert len(at.get("image")) == 1  # the input beside its maps
+    before = len(at.session_state["report_items"]) if "report_items" in at.session_state else 0
+    key = worst["input_id"].iloc[0]
+    at.button(key=f"datasets_report:{key}").click().run()
+    added = at.session_state["report_items"][before:]
+    assert [i.explanation.method for i in added] == ["grad-cam", "saliency"]
+    assert all(i.input_name == path and i.model.name == "vit-digits" and i.input.shape[:2] == i.explanation.scores.shape
+               for i in added)
+    assert added[1].metrics["srg"] == pytest.approx(worst["saliency · srg"].iloc[0])
+
+    at.switch_page("pages/report.py").run()
+    at.switch_page("pages/datasets.py").run()  # nothing lost: the directory, the filter, the item
+    assert not at.exception
+    assert at.selectbox(key="datasets_filter").value == "worst headline figure"
+    assert at.selectbox(key="datasets_item").value == path
+    assert any("datasets_view" in k for k in chart_keys(at))
