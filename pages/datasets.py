@@ -7,10 +7,10 @@ import streamlit as st
 
 from explainers.batch import summary
 from models.units import duration
-from pages.widgets import admit_to_report, app_runs_first, plain, show_error
+from pages.widgets import add_view_to_report, admit_to_report, app_runs_first, plain, show_error
 from reports.figures import renderer
 from reports.figures.ranked_bars import magnitude_bars
-from reports.report import ModelIdentity, ReportItem
+from reports.report import DatasetView, ModelIdentity, ReportItem
 from reports.views import explanation_views, view_html
 
 app_runs_first()
@@ -81,6 +81,8 @@ if not len(results.ok):
     st.warning("No input has a map yet (every row is an error, or the job has not written a part).")
     st.stop()
 methods = [m for m in results.methods if (results.ok["method"] == m).any()]
+data_name = str(results.manifest.get("data") or "").rstrip("/").rsplit("/", 1)[-1]
+SOURCE = f"{facts['model']} on {facts['inputs']:,} inputs" + (f" of {data_name}" if data_name else "")
 identity = ModelIdentity(**{k: v for k, v in (results.manifest.get("model") or {}).items()
                             if k in ("name", "source", "sha256", "sha256_of")}) \
     if isinstance(results.manifest.get("model"), dict) else ModelIdentity(str(facts["model"]))
@@ -100,8 +102,11 @@ if results.modality == "image":
         if means:
             st.caption("Each map is scaled by its largest |score| (every input counts the same), brought onto one "
                        "grid, and averaged over the class's inputs.")
-            st.plotly_chart(renderer("mean_maps").figure(list(means.values()), f"{method}: mean map per {by}"),
-                            key="datasets_mean_maps")
+            title = f"{method}: mean map per {by}"
+            st.plotly_chart(renderer("mean_maps").figure(list(means.values()), title), key="datasets_mean_maps")
+            add_view_to_report(lambda: DatasetView(
+                "mean_maps", title, [m.label for m in means.values()], [m.mean for m in means.values()],
+                [m.n for m in means.values()], source=SOURCE), key=f"mean_maps:{method}:{by}")
         else:
             st.info(f"No {by} to group the maps by.")
     except Exception as exc:  # noqa: BLE001
@@ -111,9 +116,12 @@ elif results.modality == "tabular":
     method = st.selectbox("Method", methods, key="datasets_global_method")
     try:
         names, values, n = summary.global_shap(results, method)
-        st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
-            names, values, f"{method}: mean |score| over {n:,} rows", x_title="mean |score|")),
-            key="datasets_global")
+        title = f"{method}: mean |score| over {n:,} rows"
+        st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(names, values, title, x_title="mean |score|")),
+                        key="datasets_global")
+        add_view_to_report(lambda: DatasetView("ranked_bars", title, names, [values],
+                                               options={"x_title": "mean |score|"}, source=SOURCE),
+                           key=f"global:{method}")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
 elif results.modality == "text":
@@ -141,6 +149,10 @@ if values:
     style = c2.radio("Drawn as", ["box", "violin"], horizontal=True, key="datasets_style")
     st.plotly_chart(renderer("distribution").figure(values[figure], f"{figure} per method", figure,
                                                     results.better(figure), style), key="datasets_distribution")
+    add_view_to_report(lambda: DatasetView(
+        "distribution", f"{figure} per method", list(values[figure]), list(values[figure].values()),
+        options={"value_title": figure, "better": results.better(figure), "style": style}, source=SOURCE),
+        key=f"distribution:{figure}:{style}")
 if agreement is not None and len(agreement):
     pairs = summary.agreement_values(agreement)
     st.subheader("Agreement between methods")
@@ -148,6 +160,10 @@ if agreement is not None and len(agreement):
                "ranking of pixels or features, 0 unrelated. Disagreement is information, not an error.")
     st.plotly_chart(renderer("distribution").figure(pairs, "", "Spearman's ρ", None, "box"),
                     key="datasets_agreement")
+    add_view_to_report(lambda: DatasetView(
+        "distribution", "Agreement between methods per input", list(pairs), list(pairs.values()),
+        options={"value_title": "Spearman's ρ between the |maps|", "style": "box"}, source=SOURCE),
+        key="agreement")
 
 
 # ---- the items ----------------------------------------------------------------------------------------------------

@@ -74,7 +74,18 @@ def test_the_summaries_the_filters_and_an_item(at, job, tmp_path, monkeypatch):
                for i in added)
     assert added[1].metrics["srg"] == pytest.approx(worst["saliency · srg"].iloc[0])
 
+    at.button(key="add_view:mean_maps:grad-cam:label").click().run()
+    at.button(key="add_view:distribution:srg:box").click().run()
+    views = at.session_state["report_views"]
+    assert [(v.kind, v.title) for v in views] == [("mean_maps", "grad-cam: mean map per label"),
+                                                  ("distribution", "srg per method")]
+    assert views[0].names == [str(c) for c in range(10)] and views[0].counts == [2] * 10
+    assert [a.size for a in views[1].arrays] == [20, 20]
+
     at.switch_page("pages/report.py").run()
+    assert not at.exception and not at.error
+    assert any("2 dataset views" in m.value for m in at.markdown)
+    assert any(t.value.startswith("1. grad-cam: mean map per label") for t in at.text)
     at.switch_page("pages/datasets.py").run()  # nothing lost: the directory, the filter, the item
     assert not at.exception
     assert at.selectbox(key="datasets_filter").value == "worst headline figure"
