@@ -477,10 +477,8 @@ def item_prediction(results: Results, input_id: str) -> list[tuple[None, str, fl
 
 
 def data_source(results: Results) -> Path | None:
-    """Where the job read its inputs: the manifest's ``data`` (a path, or a mapping with a ``path``)."""
-    data = results.manifest.get("data")
-    if isinstance(data, dict):
-        data = data.get("path") or data.get("resolved")
+    """Where the job read its inputs: the manifest's ``data_path`` (a bundled dataset's files), else its ``data``."""
+    data = results.manifest.get("data_path") or results.manifest.get("data")
     if not data:
         return None
     return Path(str(data)).expanduser()
@@ -517,21 +515,33 @@ def read_input(results: Results, path: str):
     kind, _, number = locator.partition(" ")
     if not number.isdigit():
         raise InputError(f"Cannot read {path!r}: the part after '#' must be 'row N' or 'line N'.")
-    k = int(number)
+    k = int(number)  # 1-based, as the job names them: "line 3" is the third non-empty line, "row 12" the twelfth
     if kind == "line":
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-        if not 0 < k <= len(lines):
+        from explainers.text.modality import read_lines
+
+        lines = dict(read_lines(file))
+        if f"line {k}" not in lines:
             raise InputError(f"{file.name} has no line {k}.")
-        return lines[k - 1]
-    frame = pd.read_parquet(file) if file.suffix.lower() == ".parquet" else pd.read_csv(file)
-    if not 0 <= k < len(frame):
+        return lines[f"line {k}"]
+    frame = _frame(file)
+    if not 0 < k <= len(frame):
         raise InputError(f"{file.name} has no row {k}.")
-    record = frame.iloc[k].to_dict()
-    text = results.manifest.get("text_column")
+    record = frame.iloc[k - 1].to_dict()
     if results.modality == "text":
-        column = text if text in record else next((c for c in record if isinstance(record[c], str)), None)
-        return str(record[column]) if column else str(record)
+        from explainers.batch.reader import TEXT_COLUMNS, pick_column
+
+        column = pick_column(frame, None, TEXT_COLUMNS, "text", required=True)
+        return str(record[column])
     return {str(c): (v.item() if isinstance(v, np.generic) else v) for c, v in record.items()}
+
+
+def _frame(file: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as the job read it (``reader.read_frame`` once the runner is there)."""
+    try:
+        from explainers.batch.reader import read_frame
+    except ImportError:  # pragma: no cover - before the runner is merged
+        return pd.read_parquet(file) if file.suffix.lower() == ".parquet" else pd.read_csv(file)
+    return read_frame(file)[0]
 
 
 # ---------------------------------------------------------------- recently opened result directories
