@@ -528,11 +528,17 @@ def read_input(results: Results, path: str):
         raise InputError(f"{file.name} has no row {k}.")
     record = frame.iloc[k - 1].to_dict()
     if results.modality == "text":
-        from explainers.batch.reader import TEXT_COLUMNS, pick_column
-
-        column = pick_column(frame, None, TEXT_COLUMNS, "text", required=True)
-        return str(record[column])
+        return str(record[_text_column(frame)])
     return {str(c): (v.item() if isinstance(v, np.generic) else v) for c, v in record.items()}
+
+
+def _text_column(frame: pd.DataFrame) -> str:
+    """The column a text job read its texts from (``reader.pick_column`` once the runner is there)."""
+    try:
+        from explainers.batch.reader import TEXT_COLUMNS, pick_column
+    except ImportError:  # pragma: no cover - before the runner is merged
+        return "text"
+    return pick_column(frame, None, TEXT_COLUMNS, "text", required=True)
 
 
 def _frame(file: Path) -> pd.DataFrame:
