@@ -2,12 +2,24 @@
 agreement between methods, a table of items to sort and filter, and any item's maps beside its input."""
 
 import json
+import time
 
 import streamlit as st
 
 from explainers.batch import summary
+from models.errors import LumenError
 from models.units import duration
-from pages.widgets import add_view_to_report, admit_to_report, app_runs_first, plain, show_error
+from pages import background_jobs
+from pages.widgets import (
+    add_view_to_report,
+    admit_to_report,
+    app_runs_first,
+    cached_model,
+    kept_upload,
+    method_params,
+    plain,
+    show_error,
+)
 from reports.figures import renderer
 from reports.figures.ranked_bars import magnitude_bars
 from reports.report import DatasetView, ModelIdentity, ReportItem
@@ -16,9 +28,9 @@ from reports.views import explanation_views, view_html
 app_runs_first()
 
 st.title("Datasets")
-st.caption("A dataset job explains every input of a folder, ZIP, CSV or table with one or more methods "
-           "(`python cli.py batch DATA --model M --method grad-cam --out DIR`). Open its result directory to see "
-           "where the model looks across the data, how faithful each method is, and which items to look at.")
+st.caption("A dataset job explains every input of a folder, ZIP, CSV or table with one or more methods, here or "
+           "with `python cli.py batch DATA --model M --method grad-cam --out DIR`. Open its result directory to "
+           "see where the model looks across the data, how faithful each method is, and which items to look at.")
 
 OPENED = "datasets_opened"  # session state: the result directory shown
 
@@ -48,21 +60,160 @@ def _open(path: str) -> None:
     summary.remember_results(path.strip())
 
 
-recent = summary.recent_results()
-c1, c2 = st.columns([3, 2])
-typed = c1.text_input("Result directory (on the server)", key="datasets_path",
-                      placeholder="/path/to/OUT, the --out of a job")
-if c1.button("Open", key="datasets_open", disabled=not typed.strip()):
-    _open(typed)
-if recent:
-    chosen = c2.selectbox("Or a recent one", recent, index=None, key="datasets_recent",
-                          placeholder="Result directories opened lately")
-    if c2.button("Open this one", key="datasets_open_recent", disabled=chosen is None):
-        _open(chosen)
+MODES = ("Open a result directory", "Start a job")
+JOB = "datasets_job"  # session state: the id of the job this session started (the job itself is the server's)
+
+
+def _open_job_results(out: str) -> None:
+    st.session_state[OPENED] = out
+    st.session_state["datasets_mode"] = MODES[0]
+    summary.remember_results(out)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Listing the data's inputs…")
+def _items(data: str, model_name: str, limit: int | None):
+    from explainers.batch.reader import read_items
+
+    return read_items(data, cached_model(model_name), limit=limit)
+
+
+def _upload_path(upload) -> str:
+    """An uploaded dataset as a file a job reads (a job reads paths): under Lumen's cache, by its content's hash."""
+    import hashlib
+    import re
+
+    from models.cache import cache_dir
+
+    data = upload.getvalue()
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", upload.name)[-80:] or "upload"
+    folder = cache_dir() / "uploads" / hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
+
+
+def _job_form() -> None:
+    """Data, model, methods and options; the cost before Start; Start runs the job in the background."""
+    from explainers import get_method, methods_for
+    from explainers.batch.job import run_job
+    from explainers.batch.reader import BUNDLED, load_item
+    from explainers.core.registry import default_methods
+    from models.cache import cache_dir
+
+    source = st.radio("Data", ["A bundled dataset", "An upload"], horizontal=True, key="datasets_job_source")
+    if source == "A bundled dataset":
+        data = st.selectbox("Dataset", list(BUNDLED), key="datasets_job_bundled",
+                            format_func=lambda n: f"{n}: {BUNDLED[n].description}")
+        default_model = BUNDLED[data].model
+    else:
+        upload = kept_upload("A ZIP of images (class subfolders give labels), a CSV of texts (a text column and an "
+                             "optional label column) or a table (CSV or Parquet)", key="datasets_job_upload",
+                             type=["zip", "csv", "parquet", "txt"])
+        if upload is None:
+            st.info("Upload a dataset, or pick a bundled one.")
+            return
+        data = _upload_path(upload)
+        default_model = {"zip": "vit-digits", "txt": "minilm-sentiment"}.get(data.rsplit(".", 1)[-1].lower(),
+                                                                            "minilm-sentiment")
+    model_name = st.text_input("Model", value=default_model, key=f"datasets_job_model:{data}",
+                               help="An embedded model (vit-digits, efficientnet-lite0, minilm-sentiment) or a "
+                                    "bundled table model (tabular:DATASET:KIND).").strip()
+    try:
+        model = cached_model(model_name)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return
+    available = [m.id for m in methods_for(model, baseline=False)]
+    picked = st.multiselect("Methods", available, default=[m for m in default_methods(model) if m in available],
+                            key=f"datasets_job_methods:{model_name}")
+    params = {m: method_params(get_method(m, model.modality), model) for m in picked}
+    c1, c2, c3 = st.columns(3)
+    limit = int(c1.number_input("Inputs (0: all)", 0, 10_000_000, 0, step=50, key="datasets_job_limit")) or None
+    workers = int(c2.number_input("Workers (0: one per core)", 0, 256, 0, key="datasets_job_workers")) or None
+    figures = c3.checkbox("Faithfulness figures", value=True, key="datasets_job_figures",
+                          help="Each map's figures, as Compare measures them (more passes per input).")
+    if not picked:
+        st.info("Pick at least one method.")
+        return
+    try:
+        items = _items(data, model_name, limit)
+        first = next(i for i in items if i.error is None)
+        estimate = summary.job_estimate(model, load_item(model, first), params, len(items), figures)
+        st.caption(estimate.sentence(model.device_description))
+    except StopIteration:
+        st.error("No input of the data can be read.")
+        return
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return
+    label = f"{model_name} on {data if source == 'A bundled dataset' else upload.name}"
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{label}")[:80]
+    out = str(cache_dir() / "jobs" / slug)  # the same data and model: the same folder, so a rerun resumes
+    st.caption(f"Results go to `{plain(out)}`; the same job started again skips what is done there.")
+    if st.button("Start", key="datasets_job_start", type="primary"):
+        try:
+            job = background_jobs.start(label, out, lambda progress, cancel: run_job(
+                data, model_name, params, out, workers=workers, limit=limit, faithfulness=figures,
+                progress=progress, cancel=cancel))
+            st.session_state[JOB] = job.id
+        except Exception as exc:  # noqa: BLE001
+            st.error(plain(str(exc)))
+
+
+@st.fragment(run_every=1.0)
+def _job_status() -> None:
+    """The session's job: its progress while it runs (redrawn every second, the rest of the page usable), Cancel,
+    and what it did once it ends."""
+    job = background_jobs.get(st.session_state.get(JOB))
+    if job is None:
+        return
+    if job.running:
+        share = job.done / job.total if job.total else 0.0
+        rate = job.done / max(1e-9, time.time() - job.started)
+        eta = f", about {duration((job.total - job.done) / rate)} left" if job.done and rate > 0 else ""
+        st.progress(min(1.0, share), text=f"{plain(job.label)}: {job.done:,}/{job.total:,} explanations{eta}"
+                    + (" — cancelling after this batch" if job.cancel.is_set() else ""))
+        if st.button("Cancel", key="datasets_job_cancel", help="Stops the job after its current batch; what was "
+                     "written stays, and starting it again resumes."):
+            job.cancel.set()
+        return
+    if job.error is not None:
+        why = plain(str(job.error)) if isinstance(job.error, LumenError) else type(job.error).__name__
+        st.error(f"The job {plain(job.label)} stopped: {why}. What it wrote stays in its folder; starting it again "
+                 "resumes.")
+    else:
+        s = job.summary
+        errors = f", {len(s.errors):,} inputs could not be explained" if s.errors else ""
+        what = "was cancelled" if s.cancelled else "is done"
+        st.success(f"The job {plain(job.label)} {what}: {s.done:,} explanations written, {s.skipped:,} already "
+                   f"there{errors}, in {duration(s.seconds)}.")
+    st.button("Open the results", key="datasets_job_open", on_click=_open_job_results, args=(job.out,))
+
+
+mode = st.radio("What to do", MODES, horizontal=True, key="datasets_mode", label_visibility="collapsed")
+if mode == MODES[1]:
+    _job_form()
+else:
+    recent = summary.recent_results()
+    c1, c2 = st.columns([3, 2])
+    typed = c1.text_input("Result directory (on the server)", key="datasets_path",
+                          placeholder="/path/to/OUT, the --out of a job")
+    if c1.button("Open", key="datasets_open", disabled=not typed.strip()):
+        _open(typed)
+    if recent:
+        chosen = c2.selectbox("Or a recent one", recent, index=None, key="datasets_recent",
+                              placeholder="Result directories opened lately")
+        if c2.button("Open this one", key="datasets_open_recent", disabled=chosen is None):
+            _open(chosen)
+if background_jobs.get(st.session_state.get(JOB)) is not None:
+    _job_status()
 
 out = st.session_state.get(OPENED)
 if not out:
-    st.info("Open a job's result directory to see its summaries.")
+    if mode == MODES[0]:
+        st.info("Open a job's result directory to see its summaries.")
     st.stop()
 try:
     signature = summary.signature(out)

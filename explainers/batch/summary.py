@@ -584,3 +584,57 @@ def remember_results(out: Path | str) -> None:
         tmp.replace(path)
     except OSError:
         pass
+
+
+# ---------------------------------------------------------------- what a job will cost, before it starts
+
+
+@dataclass
+class JobEstimate:
+    """A job's cost from one of its inputs: each method's passes and seconds per input (``cost.estimate``), the
+    faithfulness figures' passes and seconds per input and method, times the inputs."""
+
+    n_items: int
+    per_method: dict[str, tuple[int, int, float]]  # method -> (forward, backward, seconds) for one input
+    figure_passes: int = 0  # per input and method
+    figure_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        per_input = sum(s for _, _, s in self.per_method.values()) + len(self.per_method) * self.figure_seconds
+        return self.n_items * per_input
+
+    @property
+    def passes(self) -> tuple[int, int]:
+        f = sum(f for f, _, _ in self.per_method.values()) + len(self.per_method) * self.figure_passes
+        return self.n_items * f, self.n_items * sum(b for _, b, _ in self.per_method.values())
+
+    def sentence(self, device: str = "") -> str:
+        from models.units import duration
+
+        f, b = self.passes
+        each = ", ".join(f"{m} {duration(self.n_items * s)}" for m, (_, _, s) in self.per_method.items())
+        figures = f"; faithfulness {duration(self.n_items * len(self.per_method) * self.figure_seconds)}" \
+            if self.figure_passes else ""
+        where = f" on {device}" if device else ""
+        return (f"Estimated cost: {self.n_items:,} inputs × {len(self.per_method)} method"
+                f"{'' if len(self.per_method) == 1 else 's'}: {f:,} forward + {b:,} backward passes ≈ "
+                f"{duration(self.seconds)}{where} with one worker ({each}{figures}; from the first input's size; "
+                "workers share the inputs, and methods that explain several images per pass take less).")
+
+
+def job_estimate(model, x, methods: dict[str, dict], n_items: int, faithfulness: bool = True) -> JobEstimate:
+    """What explaining ``n_items`` inputs like ``x`` with ``methods`` ({method: params}) costs on ``model``'s device,
+    the faithfulness figures included when ``faithfulness``; a sentence-bearing error for a refused parameter."""
+    from explainers.core import cost
+    from explainers.core.modality import faithfulness_passes, input_sizes, prepare_input
+
+    x = prepare_input(model, x)
+    sizes = input_sizes(model, x)
+    per_method = {m: cost.estimate(model, m, p, **sizes) for m, p in methods.items()}
+    figure_passes, figure_seconds = 0, 0.0
+    if faithfulness:
+        figure_passes = faithfulness_passes(model, x)
+        found = cost.probe(model, cost.probe_tokens(model, **sizes))
+        figure_seconds = float(cost.seconds(found, figure_passes, 0))
+    return JobEstimate(int(n_items), per_method, figure_passes, figure_seconds)
