@@ -200,3 +200,19 @@ def test_top_tokens_per_class_count_each_texts_highest_tokens(tmp_path):
         assert all(share == pytest.approx(c / 4) for _, c, share in found)  # 4 texts per class
     text = summary.read_input(r, "tweets.csv#row 2")
     assert text == pd.read_csv(summary.data_source(r))["text"].iloc[1]
+
+
+def test_a_jobs_cost_is_each_methods_passes_and_the_figures_times_the_inputs(vit):
+    from explainers.core.cost import estimate_passes
+    from explainers.core.modality import faithfulness_passes
+    from models.embedded.digits_vit import digit_images
+
+    x = digit_images("test")[0][0]
+    methods = {"grad-cam": {}, "rise": {"n_masks": 100}}
+    e = summary.job_estimate(vit, x, methods, 300)
+    one = {m: estimate_passes(vit, m, p) for m, p in methods.items()}
+    figures = faithfulness_passes(vit, x)
+    assert e.passes == (300 * (sum(f for f, _ in one.values()) + 2 * figures), 300 * sum(b for _, b in one.values()))
+    assert e.seconds > 0 and "300 inputs × 2 methods" in e.sentence("cpu")
+    bare = summary.job_estimate(vit, x, methods, 300, faithfulness=False)
+    assert bare.passes[0] == 300 * sum(f for f, _ in one.values()) and bare.seconds < e.seconds
