@@ -51,8 +51,8 @@ class Results:
 
     @property
     def ok(self) -> pd.DataFrame:
-        """The rows with a map (no error)."""
-        return self.rows[self.rows["error"].isna() & self.rows["map_part"].notna()]
+        """The rows with a map (a row whose figures failed keeps its map, and says why in its ``error``)."""
+        return self.rows[self.rows["map_part"].notna()]
 
     @property
     def headline(self) -> tuple[str, str] | None:
@@ -120,7 +120,7 @@ def _modality(out: Path, manifest: dict, rows: pd.DataFrame) -> str:
     tokens a text's, a vector without a table row's."""
     if manifest.get("modality"):
         return str(manifest["modality"])
-    ok = rows[rows["error"].isna() & rows["map_part"].notna()]
+    ok = rows[rows["map_part"].notna()]
     if not len(ok):
         return "image"
     first = ok.iloc[0]
@@ -437,7 +437,7 @@ def item_explanations(results: Results, input_id: str) -> list[Explanation]:
     """The input's rows that have a map, as Explanations (scores, method, target, parameters, cost, figures), in
     the job's method order: what the page draws and adds to a report."""
     rows = item_rows(results, input_id)
-    rows = rows[rows["error"].isna() & rows["map_part"].notna()]
+    rows = rows[rows["map_part"].notna()]
     maps = _read_maps(results.out, rows)
     model = (results.manifest.get("model") or {}).get("name", "") if isinstance(results.manifest.get("model"), dict) \
         else str(results.manifest.get("model") or "")
