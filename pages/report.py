@@ -18,7 +18,7 @@ st.caption("Collect explanations with **Add to report** on any page; order them 
 items = st.session_state.setdefault("report_items", [])
 views = st.session_state.setdefault("report_views", [])
 
-with st.expander("Import a bundle", expanded=not items):
+with st.expander("Import a bundle", expanded=not items and not views):
     bundle = st.file_uploader("Lumen bundle (.zip)", type=["zip"], key="report_import")
     if bundle is not None and st.session_state.get("report_imported") != bundle.file_id:
         try:
