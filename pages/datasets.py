@@ -151,7 +151,7 @@ def _job_form() -> None:
     label = f"{model_name} on {data if source == 'A bundled dataset' else upload.name}"
     slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{label}")[:80]
     out = str(cache_dir() / "jobs" / slug)  # the same data and model: the same folder, so a rerun resumes
-    st.caption(f"Results go to `{plain(out)}`; the same job started again skips what is done there.")
+    st.caption(f"Results go to {plain(out)}; the same job started again skips what is done there.")
     if st.button("Start", key="datasets_job_start", type="primary"):
         try:
             job = background_jobs.start(label, out, lambda progress, cancel: run_job(
@@ -189,7 +189,8 @@ def _job_status() -> None:
         what = "was cancelled" if s.cancelled else "is done"
         st.success(f"The job {plain(job.label)} {what}: {s.done:,} explanations written, {s.skipped:,} already "
                    f"there{errors}, in {duration(s.seconds)}.")
-    st.button("Open the results", key="datasets_job_open", on_click=_open_job_results, args=(job.out,))
+    if st.button("Open the results", key="datasets_job_open", on_click=_open_job_results, args=(job.out,)):
+        st.rerun(scope="app")  # a button in a fragment reruns only the fragment
 
 
 mode = st.radio("What to do", MODES, horizontal=True, key="datasets_mode", label_visibility="collapsed")

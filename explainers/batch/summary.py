@@ -515,14 +515,15 @@ def read_input(results: Results, path: str):
     kind, _, number = locator.partition(" ")
     if not number.isdigit():
         raise InputError(f"Cannot read {path!r}: the part after '#' must be 'row N' or 'line N'.")
-    k = int(number)  # 1-based, as the job names them: "line 3" is the third non-empty line, "row 12" the twelfth
+    k = int(number)  # 1-based, as the job names them: "line 3" is the file's third line, "row 12" its twelfth row
     if kind == "line":
-        from explainers.text.modality import read_lines
+        from explainers.batch.reader import bounded_bytes
+        from models.inputs.texts import clean_text
 
-        lines = dict(read_lines(file))
-        if f"line {k}" not in lines:
-            raise InputError(f"{file.name} has no line {k}.")
-        return lines[f"line {k}"]
+        lines = clean_text(bounded_bytes(file)).splitlines()
+        if not 0 < k <= len(lines) or not lines[k - 1].strip():
+            raise InputError(f"{file.name} has no text on line {k}.")
+        return lines[k - 1]
     frame = _frame(file)
     if not 0 < k <= len(frame):
         raise InputError(f"{file.name} has no row {k}.")
