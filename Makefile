@@ -43,6 +43,7 @@ test-fast: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) -m bench.bench_cams
+	$(PY) -m bench.bench_batch
 	$(PY) -m bench.bench_gradients
 	$(PY) -m bench.bench_perturbation
 	$(PY) -m bench.bench_text

@@ -3,6 +3,8 @@
     python cli.py explain --model efficientnet-lite0 --methods grad-cam,sobol --input PATH_OR_FOLDER \\
         --html out.html --pdf out.pdf --bundle out.zip
     python cli.py list [--modality image] [--limits]
+    python cli.py batch DATA --model vit-digits --method grad-cam --method rise --param rise.n_masks=200 --out DIR \\
+        [--address HOST:PORT] [--workers N] [--limit N] [--no-metrics]
 
 Inputs by the model's modality: images (a file, or a folder of them), texts and
 prompts (a text file, one input per non-empty line), table rows (a CSV file with
@@ -13,7 +15,9 @@ success; 2 on bad arguments or input, with one sentence on stderr.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 class UsageError(Exception):
@@ -48,6 +52,24 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--pdf", help="write a PDF report here")
     ex.add_argument("--bundle", help="write a ZIP bundle (JSON + NPZ + PNG + manifest) here")
     ex.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    ba = sub.add_parser("batch", help="explain every input of a dataset on Ray (resumable), results as Parquet")
+    ba.add_argument("data", metavar="DATA", help="a folder or ZIP of images (class subfolders give labels), a CSV / "
+                                                 "Parquet / .txt file of texts, a CSV / Parquet table, or a bundled "
+                                                 "dataset: digits, tweets, breast_cancer")
+    ba.add_argument("--model", required=True, help="an embedded model id (python cli.py list) or tabular:DATASET:KIND")
+    ba.add_argument("--method", action="append", required=True, metavar="METHOD",
+                    help="a method id (repeatable: one result set per method)")
+    ba.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                    help="a method parameter, e.g. rise.n_masks=200 (repeatable)")
+    ba.add_argument("--out", required=True, help="the results directory (rerunning over it skips what is done)")
+    ba.add_argument("--address", help="a Ray cluster to join, HOST:PORT (default: $RAY_ADDRESS, else a Ray on this "
+                                      "machine)")
+    ba.add_argument("--workers", type=int, help="how many workers (default: one per GPU, else one per CPU)")
+    ba.add_argument("--limit", type=int, help="only the first N inputs (by path)")
+    ba.add_argument("--batch-size", type=int, help="inputs per batch, and per part written")
+    ba.add_argument("--no-metrics", action="store_true", help="no faithfulness figures (they cost many passes)")
+    ba.add_argument("--metric-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="an option of the faithfulness figures, e.g. fill=blur (image); repeatable")
     ls = sub.add_parser("list", help="list embedded models and explainers")
     ls.add_argument("--modality")
     ls.add_argument("--limits", action="store_true", help="print every method parameter's limits as a Markdown table")
@@ -74,17 +96,22 @@ def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict]:
     return params
 
 
-def metric_options(pairs: list[str], modality: str) -> dict:
-    """--metric-option NAME=VALUE pairs, checked against the modality's faithfulness options."""
-    from explainers.core.modality import figure_options
-
+def metric_pairs(pairs: list[str]) -> dict:
+    """--metric-option NAME=VALUE pairs as {name: value}."""
     options = {}
     for pair in pairs:
         name, eq, value = pair.partition("=")
         if not eq or not name:
             raise UsageError(f"--metric-option '{pair}' must read NAME=VALUE")
         options[name] = _value(value)
-    return figure_options(modality, options)
+    return options
+
+
+def metric_options(pairs: list[str], modality: str) -> dict:
+    """--metric-option NAME=VALUE pairs, checked against the modality's faithfulness options."""
+    from explainers.core.modality import figure_options
+
+    return figure_options(modality, metric_pairs(pairs))
 
 
 def read_inputs(path: Path, model) -> list[tuple[str, object]]:
@@ -158,6 +185,96 @@ def _export(report, args) -> list[str]:
     return written
 
 
+@contextmanager
+def _ray_noise_to(log: Path):
+    """Everything written to this process's stderr (Ray's C++ core and its Python warnings) goes to ``log`` while
+    the block runs, appended there at the end when ``log``'s folder exists (a bad command creates nothing); the
+    terminal stream it yields is the real stderr, for the progress bar and the summary."""
+    import shutil
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    python_stderr = sys.stderr
+    direct = log.parent.is_dir()  # else a temporary file, kept only if the job creates the folder
+    sink = open(log, "ab") if direct else tempfile.NamedTemporaryFile(prefix="lumen-job-", suffix=".log", delete=False)
+    try:
+        os.dup2(sink.fileno(), 2)
+        sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        terminal.flush()
+        terminal.close()
+        sink.close()
+        if not direct:
+            if log.parent.is_dir():
+                with open(sink.name, "rb") as source, open(log, "ab") as target:
+                    shutil.copyfileobj(source, target)
+            os.unlink(sink.name)
+
+
+def batch_command(args) -> int:
+    from tqdm import tqdm
+
+    from explainers.batch.job import run_job
+    from models.errors import LumenError, reason
+    from models.units import duration
+
+    methods = list(dict.fromkeys(m.strip() for m in args.method if m.strip()))
+    params = method_params(methods, args.param)
+    for flag in ("workers", "limit", "batch_size"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, not {getattr(args, flag)}")
+    faithfulness = False if args.no_metrics else (metric_pairs(args.metric_option) or True)
+    out = Path(args.out)
+    bar = None
+    with _ray_noise_to(out / "job.log") as terminal:
+        def progress(done, total):
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=total, unit="explanation", file=terminal, smoothing=0.1,
+                           desc=f"{len(methods)} method{'s' if len(methods) > 1 else ''}")
+            bar.update(done - bar.n)
+
+        try:
+            summary = run_job(args.data, model=args.model, methods=params, out=out, address=args.address,
+                              workers=args.workers, limit=args.limit, faithfulness=faithfulness,
+                              batch_size=args.batch_size, progress=progress)
+        except (LumenError, UsageError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - a worker lost, a cluster gone: what was written stays
+            print(f"cli.py: the job stopped ({reason(err)}); the parts written are kept: run the same command "
+                  f"again to finish it. Ray's messages: {out / 'job.log'}", file=terminal)
+            return 1
+        finally:
+            if bar is not None:
+                bar.close()
+        for note in summary.notes:
+            print(f"cli.py: {note}", file=terminal)
+    items = summary.done + summary.skipped
+    print(f"done: {summary.done} explanation{'s' if summary.done != 1 else ''} in {duration(summary.seconds)}"
+          f" ({summary.workers} worker{'s' if summary.workers != 1 else ''}); skipped as already done: "
+          f"{summary.skipped}; errors: {len(summary.errors)} (of {items} inputs × methods)")
+    by_sentence: dict[str, list[str]] = {}
+    for path, sentence in summary.errors:  # one line per reason, naming its inputs (all of them are in the Parquet)
+        by_sentence.setdefault(sentence, []).append(path)
+    for sentence, paths in by_sentence.items():
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        print(f"error\t{sentence}\t{len(paths)} input{'s' if len(paths) != 1 else ''}: {shown}")
+    for method, set_id in summary.sets.items():
+        print(f"results\t{method}\t{out / set_id}")
+    print(f"read them with pandas: pandas.read_parquet('{out / next(iter(summary.sets.values()))}/rows'), one row "
+          f"per input; the maps: numpy.load('<set>/<map_part>')['<input_id>']; all sets: "
+          f"explainers.batch.store.read_results('{out}'). Ray's messages: {out / 'job.log'}")
+    return 0
+
+
 def list_command(args) -> int:
     from explainers import get_method, list_explainers, list_modalities
     from models import describe_model, list_models
@@ -180,10 +297,13 @@ def main(argv=None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        return explain_command(args) if args.command == "explain" else list_command(args)
+        return {"explain": explain_command, "batch": batch_command, "list": list_command}[args.command](args)
     except (UsageError, LumenError) as err:
         print(f"cli.py: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cli.py: interrupted; what was written is kept (run the same command again to resume).", file=sys.stderr)
+        return 130
     except OSError as err:  # unreadable input, unwritable output
         print(f"cli.py: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

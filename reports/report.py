@@ -23,7 +23,7 @@ from models.errors import InputError
 # An image (H×W×3 uint8), a set of images (CRAFT), a text (classification or prompt) or a table row.
 ReportInput = Union[np.ndarray, list, str, dict]
 
-PACKAGES = ("torch", "captum", "shap", "transformers", "streamlit", "numpy", "plotly", "fpdf2")
+PACKAGES = ("torch", "captum", "shap", "transformers", "streamlit", "numpy", "plotly", "fpdf2", "ray")
 HASH_OF_FILE = "weights file"
 HASH_OF_PARAMETERS = "parameters (state dict)"
 

@@ -128,34 +128,18 @@ def craft(model, images, target, *, n_concepts, patch_size, layer, extractor, im
     split = ModelSplit(model, layer)
     timings = {}
     start = time.perf_counter()
-    X = torch.cat([model.preprocess(image) for image in images])  # (n, 3, H, W) at the input size
-    H, W_ = model.input_size
-    boxes = [(k, top, left) for k in range(len(images)) for top in crop_origins(H, patch) for left in crop_origins(W_, patch)]
+    X = preprocessed(model, images)
     r = int(n_concepts)
-    expect(len(boxes) + len(images) * (1 + sum(head_passes(dict(
+    expect(len(images) * crops_per_image(model.input_size, patch) + len(images) * (1 + sum(head_passes(dict(
         n_concepts=r, importance=importance, nb_design=nb_design, ig_steps=ig_steps)))))
-
-    def crop_batch(i, j):
-        crops = torch.stack([X[k, :, top : top + patch, left : left + patch] for k, top, left in boxes[i:j]])
-        return F.interpolate(crops, size=(H, W_), mode="bilinear", align_corners=False)
-
-    def pooled(batch):
-        a = split.g(batch)
-        return a.mean(dim=(2, 3)) if a.ndim == 4 else a
-
-    A_crops = batched_logits(model, len(boxes), crop_batch, forward=pooled).cpu().numpy()
-    activations = batched_logits(model, len(images), lambda i, j: X[i:j], forward=split.g)
-    with torch.inference_mode():
-        logits = split.h(activations)
-    top1 = logits.argmax(1).cpu().numpy()
+    A_crops, boxes = crop_activations(model, split, X, patch)
+    activations, top1 = image_activations(model, split, X)
     index = Counter(top1.tolist()).most_common(1)[0][0] if target is None else int(target)
     timings["activations_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     U_crops, bank = fit_concepts(A_crops, r, extractor, seed)
-    C = split.channels
-    positions = activations.reshape(len(images), C, -1).transpose(1, 2).cpu().numpy()  # (n, P, C)
-    U = bank.transform(positions.reshape(-1, C)).reshape(len(images), -1, r)
+    U = concept_coefficients(split, activations, bank)
     timings["factorise_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -167,9 +151,7 @@ def craft(model, images, target, *, n_concepts, patch_size, layer, extractor, im
     metrics = {
         "reconstruction_error": relative_reconstruction_error(A_crops, U_crops, bank.W),
         "sparsity": sparsity(U_crops),
-        "c_deletion": c_deletion(head, U, local),
-        "c_insertion": c_insertion(head, U, local),
-        "c_mufidelity": c_mufidelity(head, U, local, seed=int(seed)),
+        **lens_figures(head, U, local, seed),
     }
     timings["metrics_s"] = time.perf_counter() - start
 
@@ -201,6 +183,51 @@ def craft(model, images, target, *, n_concepts, patch_size, layer, extractor, im
         "timings": timings,
     }
     return np.asarray(local.mean(0), dtype=np.float32), index, {"extras": extras}
+
+
+def preprocessed(model, images) -> torch.Tensor:
+    """The images at the model's input size, one tensor (n, 3, H, W)."""
+    return torch.cat([model.preprocess(image) for image in images])
+
+
+def crop_activations(model, split: ModelSplit, X: torch.Tensor, patch: int) -> tuple[np.ndarray, list]:
+    """CRAFT's step 2 on preprocessed images ``X``: every crop's spatially averaged activations at the split,
+    A (crops × channels), and each crop's (image index in X, top, left). Images are independent: a dataset job
+    computes this shard by shard and stacks the shards."""
+    H, W_ = model.input_size
+    boxes = [(k, top, left) for k in range(len(X)) for top in crop_origins(H, patch) for left in crop_origins(W_, patch)]
+
+    def crop_batch(i, j):
+        crops = torch.stack([X[k, :, top : top + patch, left : left + patch] for k, top, left in boxes[i:j]])
+        return F.interpolate(crops, size=(H, W_), mode="bilinear", align_corners=False)
+
+    def pooled(batch):
+        a = split.g(batch)
+        return a.mean(dim=(2, 3)) if a.ndim == 4 else a
+
+    return batched_logits(model, len(boxes), crop_batch, forward=pooled).cpu().numpy(), boxes
+
+
+def image_activations(model, split: ModelSplit, X: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """The whole images' activations at the split and the model's top class of each (from h of them)."""
+    activations = batched_logits(model, len(X), lambda i, j: X[i:j], forward=split.g)
+    with torch.inference_mode():
+        logits = split.h(activations)
+    return activations, logits.argmax(1).cpu().numpy()
+
+
+def concept_coefficients(split: ModelSplit, activations: torch.Tensor, bank) -> np.ndarray:
+    """CRAFT's step 4: every spatial position of every image coded against the fixed bank, U (n, P, r)."""
+    n, C = len(activations), split.channels
+    positions = activations.reshape(n, C, -1).transpose(1, 2).cpu().numpy()  # (n, P, C)
+    return bank.transform(positions.reshape(-1, C)).reshape(n, -1, bank.n_concepts)
+
+
+def lens_figures(head: ConceptHead, U: np.ndarray, local: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """The Lens figures of concept importances ``local`` (n, r) on images with coefficients U: C-Deletion,
+    C-Insertion (means over the images) and C-µFidelity (a mean of per-image correlations)."""
+    return {"c_deletion": c_deletion(head, U, local), "c_insertion": c_insertion(head, U, local),
+            "c_mufidelity": c_mufidelity(head, U, local, seed=int(seed))}
 
 
 def best_images(best: np.ndarray, boxes) -> np.ndarray:

@@ -228,6 +228,19 @@ def run_memory(spec, params: dict, model, **sizes: int) -> int:
     return int(spec.memory(params, model, **_taken(spec.memory, sizes))) + RUN_OVERHEAD_BYTES
 
 
+def inputs_at_once(spec, model, params: dict, n: int, **sizes: int) -> int:
+    """How many of ``n`` inputs ``explain_batch`` sends through ``spec``'s batched passes at once: the engine's
+    batch size (``default_batch_size``: fixed on CPU, sized to the free memory on CUDA), fewer when that many
+    inputs' peak (``run_memory`` of one input of ``sizes``, times the inputs) would exceed ``run_budget()``."""
+    from explainers.core.engine import default_batch_size
+
+    size = default_batch_size(model, max(1, int(n)))
+    per_input = run_memory(spec, params, model, **sizes)
+    if per_input > 0:
+        size = min(size, max(1, run_budget() // per_input))
+    return max(1, int(size))
+
+
 def _taken(fn, sizes: dict) -> dict:
     """The ``sizes`` that ``fn`` takes: all of them when it has ``**sizes``, else those it names (a size the cost
     estimates read, such as the tokens a language model generates first, is not every memory estimate's)."""

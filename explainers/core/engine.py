@@ -25,6 +25,7 @@ CPU_CHANNELS_LAST = True
 CUDA_MAX_BATCH = 512
 _CUDA_BYTES_PER_PIXEL = 4 * 3 * 40  # a generous guess at activation memory per input value, refined by OOM halving
 _CUDA_FREE_SHARE = 0.5
+NOT_ENOUGH_MEMORY = "Not enough memory to run the model on even one input; free memory or use a smaller model."
 
 
 class Cancelled(ExplainerError):
@@ -159,6 +160,14 @@ def default_batch_size(model, n: int) -> int:
     return max(1, min(n, CUDA_MAX_BATCH, int(free * _CUDA_FREE_SHARE // per_input)))
 
 
+def engine_layout(batch: torch.Tensor) -> torch.Tensor:
+    """A batch of images laid out as the engine feeds them: channels-last on CPU (same values, faster
+    convolutions), as it is on CUDA."""
+    if CPU_CHANNELS_LAST and batch.device.type == "cpu" and batch.ndim == 4:
+        return batch.contiguous(memory_format=torch.channels_last)
+    return batch
+
+
 def batched_logits(
     model,
     n: int,
@@ -193,7 +202,6 @@ def batched_logits(
     size = max(1, int(batch_size)) if batch_size else default_batch_size(model, n)
     on_cuda = torch.device(model.device).type == "cuda"
     use_autocast = bool(autocast) and on_cuda
-    channels_last = CPU_CHANNELS_LAST and not on_cuda
     run = forward or model.forward
     out: torch.Tensor | None = None
     i = 0
@@ -203,19 +211,16 @@ def batched_logits(
             j = min(n, i + size)
             try:
                 batch = make_batch(i, j)
-                if channels_last and batch.ndim == 4:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
+                batch = engine_layout(batch)
                 with torch.autocast("cuda") if use_autocast else nullcontext():
                     logits = run(batch)
             except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
-                if not _is_out_of_memory(error):
+                if not is_out_of_memory(error):
                     raise
                 if size == 1:
-                    raise ExplainerError(
-                        "Not enough memory to run the model on even one input; free memory or use a smaller model."
-                    ) from None
+                    raise ExplainerError(NOT_ENOUGH_MEMORY) from None
                 size = max(1, size // 2)
-                _release_cached(model)
+                release_cached(model)
                 continue
             if out is None:
                 out = torch.empty((n, *logits.shape[1:]), dtype=torch.float32, device=logits.device)
@@ -247,13 +252,13 @@ def batched_logits_sets(model, sets: Sequence[tuple[int, Callable[[int, int], to
     return [logits[start: start + n] for start, n in zip(starts, sizes)]
 
 
-def _is_out_of_memory(error: RuntimeError) -> bool:
+def is_out_of_memory(error: RuntimeError) -> bool:
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
     message = str(error).lower()
     return "out of memory" in message or "allocate" in message
 
 
-def _release_cached(model) -> None:
+def release_cached(model) -> None:
     if torch.device(model.device).type == "cuda":
         torch.cuda.empty_cache()

@@ -7,8 +7,10 @@ from functools import partial
 from contextlib import contextmanager, nullcontext
 
 from explainers.core.cost import known_pass_times, predicted_s, probed, record_run
-from explainers.core.budget import check_run
-from explainers.core.engine import check_cancel, finish, run_control
+from explainers.core.budget import check_run, inputs_at_once
+from explainers.core.engine import (
+    NOT_ENOUGH_MEMORY, Cancelled, check_cancel, finish, is_out_of_memory, release_cached, run_control,
+)
 from explainers.core.explanation import Explanation
 from explainers.core.registry import get_method, share_groups
 from explainers.core.modality import get_modality, input_sizes
@@ -287,15 +289,98 @@ def _estimate_s(model, spec, params, data) -> float | None:
         n_forward, n_backward = spec.estimate(params, model)
     except Exception:  # noqa: BLE001 - a cost that needs more than the parameters: the run's pace tells later
         return None
-    return (n_forward * times[0] + n_backward * times[1]) * (len(data) if spec.many else 1)
+    return (n_forward * times[0] + n_backward * times[1]) * (len(data) if isinstance(data, list) else 1)
 
 
-def explain_batch(model, xs: list, method: str = "grad-cam", targets: list | None = None, **params) -> list[Explanation]:
+def explain_batch(model, xs: list, method: str = "grad-cam", targets: list | None = None, *, progress=None,
+                  cancel=None, waiting=None, chunk: int | None = None, **params) -> list[Explanation]:
     """``explain`` of each input in ``xs`` by one method (``targets[i]`` for ``xs[i]``; None: each input's top class):
-    one Explanation per input, each with the scores ``explain(model, xs[i], method, targets[i], **params)`` gives.
-    The dataset runner calls this with a batch of inputs; a method that can explain several inputs per pass does so
-    here, the others run per input."""
+    one Explanation per input, in order, each with the scores, target and fields that
+    ``explain(model, xs[i], method, targets[i], **params)`` gives (up to float rounding: a batched convolution
+    may sum in another order). The dataset runner calls this with a batch of inputs.
+
+    A method whose ``SharedPass`` has a ``batch`` form (``Method.batches``: the gradient CAMs, Eigen-CAM, saliency,
+    gradient × input) explains the inputs ``chunk`` at a time (default: ``budget.inputs_at_once``, the engine's
+    batch size within the run budget), each chunk in one forward of the stack of its inputs (each preprocessed as
+    alone, so inputs of different sizes mix) and, for gradient methods, one backward of the sum of each row's
+    target output; then each input's own rule on its own row, onto its own pixel grid. The other methods run per
+    input (``explain``): their passes batch within one input already (the engine, Captum's internal batches).
+
+    How a chunk's passes and time are attributed to its members: the adapter counts one forward (backward) pass
+    per input that goes through the network, so a chunk of k images makes k forward and k backward passes, split
+    evenly in whole numbers (each CAM: 1 and 1, as alone; they sum to what the model made). Each member's
+    ``runtime_s`` is its 1/k share of the chunk's passes' seconds plus its own rule's seconds. Every member's
+    ``extras["batch"]`` says so: ``{"inputs": k, "n_forward": ..., "n_backward": ..., "runtime_s": ...}``, the
+    whole chunk's. Batched runs do not feed the pass-time calibration (explainers/core/cost.py): a member's share
+    is not what a run alone takes.
+
+    A chunk that runs out of memory is retried as chunks of half its size (kept for the rest), as the engine
+    does; out of memory on one input is an ``ExplainerError`` that says so. An input that cannot be read, or a
+    target the model does not know, raises its error (as ``explain`` would) before its chunk's passes.
+    ``progress(done, total)`` in inputs, after each chunk (per input for the others); ``cancel``: a
+    ``threading.Event`` checked between chunks (and inside per-input runs); ``waiting`` as in ``explain``.
+    """
     targets = [None] * len(xs) if targets is None else list(targets)
     if len(targets) != len(xs):
         raise ExplainerError(f"explain_batch got {len(xs)} inputs and {len(targets)} targets; give one per input.")
-    return [explain(model, x, method=method, target=t, **params) for x, t in zip(xs, targets)]
+    spec = get_method(method, model.modality)
+    out: list[Explanation] = []
+    if not spec.batches or len(xs) < 2:
+        for x, t in zip(xs, targets):
+            out.append(explain(model, x, method=method, target=t, cancel=cancel, waiting=waiting, **params))
+            if progress is not None:
+                progress(len(out), len(xs))
+        return out
+    params = spec.resolve_params(params)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise ExplainerError(f"chunk must be a whole number of at least 1 (got {chunk!r}).")
+    size, start = chunk, 0
+    while start < len(xs):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        first = _prepared(model, spec, params, xs[start], targets[start])
+        if size is None:  # from the first input's sizes (an image's: its count, whatever its pixels)
+            size = inputs_at_once(spec, model, params, len(xs), **input_sizes(model, first[0], first[1]))
+        end = min(len(xs), start + size)
+        prepared = [first] + [_prepared(model, spec, params, x, t) for x, t in zip(xs[start + 1:end],
+                                                                                  targets[start + 1:end])]
+        try:
+            out.extend(_explain_chunk(model, spec, params, prepared, cancel, waiting))
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one: half as many at once, as the engine
+            if not is_out_of_memory(error):
+                raise
+            if end - start == 1:
+                raise ExplainerError(NOT_ENOUGH_MEMORY) from None
+            size = max(1, (end - start) // 2)
+            release_cached(model)
+            continue
+        start = end
+        if progress is not None:
+            progress(len(out), len(xs))
+    return out
+
+
+def _explain_chunk(model, spec, params, prepared: list, cancel, waiting) -> list[Explanation]:
+    """One chunk of ``explain_batch``: the method's ``SharedPass.batch`` on the prepared inputs (one forward, one
+    backward of their stack), then each input's rule on its own passes; passes and time attributed as
+    ``explain_batch`` says."""
+    data = [d for d, _ in prepared]
+    shared = spec.shares
+    with _run(model, spec, params, data, None, cancel, waiting) as run:
+        made = shared.batch(model, data, [index for _, index in prepared], **{k: params[k] for k in shared.keys})
+    k = len(data)
+    chunk = {"inputs": k, "n_forward": run.n_forward, "n_backward": run.n_backward, "runtime_s": run.runtime_s}
+    out = []
+    for i, (image, (passes, index)) in enumerate(zip(data, made)):
+        own = _Run()
+        own.n_forward, own.n_backward = _share(run.n_forward, k, i), _share(run.n_backward, k, i)
+        start = time.perf_counter()
+        result = spec.fn(model, image, index, passes=passes, **params)
+        own.runtime_s = time.perf_counter() - start + run.runtime_s / k
+        out.append(_explanation(model, spec, params, result, own, {"batch": dict(chunk)}))
+    return out
+
+
+def _share(total: int, k: int, i: int) -> int:
+    """Member ``i``'s whole-number share of ``total`` passes among ``k`` (the shares sum to ``total``)."""
+    return total // k + (1 if i < total % k else 0)

@@ -54,6 +54,14 @@ def _no_reader(path: Path, model, note=None) -> list[tuple[str, Any]]:
     raise ExplainerError("The command line cannot read this kind of input from a file yet.")
 
 
+def _no_items(path: Path, model, note=None) -> list:
+    raise ExplainerError("Dataset jobs do not take this kind of model's inputs yet.")
+
+
+def _no_item_loader(data: bytes, model):
+    raise ExplainerError("Dataset jobs do not take this kind of model's inputs yet.")
+
+
 @dataclass(frozen=True)
 class Modality:
     """What Lumen knows about one input kind.
@@ -78,6 +86,9 @@ class Modality:
     ``figures``: the figure kinds (``FIGURE_KINDS``) that show this modality's explanations.
     ``read_path(path, model, note) -> [(name, input)]``: inputs from a file or folder (the command line);
     ``note(sentence)`` receives what was repaired on the way.
+    ``read_items(path, model, note) -> [explainers.batch.reader.Item]``: a dataset job's inputs in a file or folder
+    (each with its label, its key and its bytes; an unreadable one as an error item), listed on the driver;
+    ``load_item(data, model)``: an item's bytes as the input its methods take, on a worker.
     ``target_kind``: what a target is, "class" (an index or a label) or "continuation" (a text, or token ids);
     ``explained_target(e)``: the target of ``e`` to give the next methods so that all explain the same thing
     (Compare): the class index, or the continuation's token ids.
@@ -96,6 +107,8 @@ class Modality:
     units: dict[str, str] = field(default_factory=dict)  # figure -> its unit ("%"), where it has one
     figures: tuple[str, ...] = ()
     read_path: Callable[..., list[tuple[str, Any]]] = _no_reader
+    read_items: Callable[..., list] = _no_items
+    load_item: Callable[[bytes, Any], Any] = _no_item_loader
     target_kind: str = "class"
     explained_target: Callable[[Any], Any] = _class_explained
 

@@ -28,11 +28,18 @@ class SharedPass:
     takes the result as ``passes=`` (keyword) instead of making them itself, so a map computed from a shared
     pass is the one computed alone by construction. ``keys``: the parameters that must be equal for members to
     share (e.g. the layer); the members' other parameters (noise, seed) stay their own.
+
+    ``batch``, optional: ``batch(model, inputs, targets, **keys) -> [(passes, target_index), ...]``, the same
+    passes for several prepared inputs (of any sizes; ``targets[i]`` a class index or None) made at once — one
+    forward of the stack and one backward of the sum of each row's target output, rows being independent in eval
+    mode — each item what ``compute`` gives for that input alone. ``explain_batch`` explains a batch of inputs
+    this way for every method that declares such a pass; the others run per input.
     """
 
     name: str
     keys: tuple[str, ...]
     compute: Callable
+    batch: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,11 @@ class Method:
         if "layer" in self.defaults and not getattr(model, "supports_layers", True):
             return False  # no hooks on a TorchScript module
         return self.requires is None or bool(self.requires(model))
+
+    @property
+    def batches(self) -> bool:
+        """Explains several inputs per pass in ``explain_batch``: its ``SharedPass`` has a ``batch`` form."""
+        return self.shares is not None and self.shares.batch is not None
 
     @property
     def explains_one_input(self) -> bool:
@@ -164,7 +176,8 @@ def register(
     (``Method.applies_to``); pages, Compare and the command line offer it only for those.
     ``shares``: a ``SharedPass`` the method's function accepts as ``passes=`` (keyword): ``explain_many`` then
     makes those passes once for all the chosen methods that share them (the gradient CAMs: one forward and one
-    backward to the layer).
+    backward to the layer); a ``SharedPass`` with a ``batch`` form also lets ``explain_batch`` explain several
+    inputs per forward and backward.
     """
     _check_cost(id, cost)
 

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from explainers.core.engine import engine_layout
 from explainers.image.maps import to_pixel_grid
 from explainers.core.budget import forward_bytes, image_activation_bytes, image_backward_bytes, image_input_bytes
 from explainers.core.registry import SEED, SharedPass, register
@@ -66,6 +67,46 @@ def layer_gradients(model, image: np.ndarray, target: int | None, layer: str | N
     return model.reshape(activation.detach())[0], model.reshape(grad)[0], index
 
 
+def preprocess_stack(model, images: list[np.ndarray]) -> torch.Tensor:
+    """Several images, each preprocessed as alone (resized to the model's input size whatever its own), as one
+    (N, 3, H, W) batch in the engine's layout (``engine_layout``: channels-last on CPU)."""
+    return engine_layout(torch.cat([model.preprocess(image) for image in images]))
+
+
+def row_targets(logits: torch.Tensor, targets: list[int | None]) -> list[int]:
+    """Each row's class to explain: its given index, else the row's top class (as ``logits[0].argmax()`` alone)."""
+    top = logits.detach().argmax(dim=1).tolist()
+    return [int(top[i]) if t is None else int(t) for i, t in enumerate(targets)]
+
+
+def layer_gradients_batch(model, images: list[np.ndarray], targets: list[int | None], layer: str | None = None):
+    """``layer_gradients`` of several images in one forward of their stack and one backward of the sum of each
+    row's target logit down to the layer: [(A, G, target_index), ...], each (C, h, w) as for that image alone
+    (rows are independent in eval mode, so each row's gradient is its own logit's). Counts n forward and n
+    backward passes (one per image, as alone)."""
+    x = preprocess_stack(model, images).requires_grad_(True)
+    with torch.enable_grad():
+        logits, activation = _forward_keeping(model, x, layer)
+        index = row_targets(logits, targets)
+        rows = torch.arange(len(images), device=logits.device)
+        chosen = logits[rows, torch.tensor(index, device=logits.device)]
+        (grad,) = torch.autograd.grad(chosen.sum(), activation)
+    model.count_backward(len(images))
+    A, G = model.reshape(activation.detach()), model.reshape(grad)
+    return [(A[i], G[i], index[i]) for i in range(len(images))]
+
+
+def layer_activations_batch(model, images: list[np.ndarray], targets: list[int | None], layer: str | None = None):
+    """``layer_activations`` of several images in one forward of their stack (no gradients):
+    [((A, target_index), target_index), ...], A (C, h, w) as for that image alone."""
+    x = preprocess_stack(model, images)
+    with torch.inference_mode():
+        logits, activation = _forward_keeping(model, x, layer)
+    index = row_targets(logits, targets)
+    A = model.reshape(activation)
+    return [((A[i], index[i]), index[i]) for i in range(len(images))]
+
+
 def add_gradient_noise(G: torch.Tensor, level: float, seed: int) -> torch.Tensor:
     """G + level · std(G) · ε, ε ~ N(0, 1) seeded: gradient noise of a scale-free size."""
     if level <= 0:
@@ -100,8 +141,24 @@ def _shared_layer_gradients(model, image, target, layer=None):
     return passes, passes[2]
 
 
-# One forward and one backward to the layer, shared by every gradient CAM on the same image, target and layer.
-LAYER_GRADIENTS = SharedPass("layer gradients", keys=("layer",), compute=_shared_layer_gradients)
+def _batched_layer_gradients(model, images, targets, layer=None):
+    return [(passes, passes[2]) for passes in layer_gradients_batch(model, images, targets, layer)]
+
+
+# One forward and one backward to the layer, shared by every gradient CAM on the same image, target and layer;
+# ``explain_batch``: one forward and one backward for a stack of images.
+LAYER_GRADIENTS = SharedPass("layer gradients", keys=("layer",), compute=_shared_layer_gradients,
+                             batch=_batched_layer_gradients)
+
+
+def _shared_layer_activations(model, image, target, layer=None):
+    _, A, index, _ = layer_activations(model, image, target, layer)
+    return (A, index), index
+
+
+# One forward to the layer (Eigen-CAM's); ``explain_batch``: one forward for a stack of images.
+LAYER_ACTIVATIONS = SharedPass("layer activations", keys=("layer",), compute=_shared_layer_activations,
+                               batch=layer_activations_batch)
 
 
 def one_pass(params, model=None, **sizes) -> tuple[int, int]:
@@ -172,15 +229,18 @@ def forward_only(params, model=None, **sizes) -> tuple[int, int]:
     return 1, 0
 
 
-@register("eigen-cam", modality="image", family="cam", cost=forward_only, defaults={"layer": None}, memory=one_forward)
-def eigen_cam(model, image, target, layer=None):
+@register("eigen-cam", modality="image", family="cam", cost=forward_only, defaults={"layer": None}, memory=one_forward,
+          shares=LAYER_ACTIVATIONS)
+def eigen_cam(model, image, target, layer=None, *, passes=None):
     """Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): projection on the first principal component of the activations.
 
     Class-agnostic: the positions × channels matrix is centred per channel, its
     first right-singular vector gives the map; the SVD's arbitrary sign is fixed
     so the map correlates positively with the channel sum of the activations.
     """
-    _, A, index, _ = layer_activations(model, image, target, layer)
+    if passes is None:  # else the activations already made for this image (``explain_batch``)
+        passes, _ = _shared_layer_activations(model, image, target, layer)
+    A, index = passes
     saliency = first_component_map(A)
     return to_pixel_grid(saliency, image.shape[0], image.shape[1]), index
 

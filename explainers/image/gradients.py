@@ -45,6 +45,7 @@ from timm.layers import activations as timm_act
 from torch import nn
 
 from explainers.core.engine import check_cancel, passes_made
+from explainers.image.cam import preprocess_stack, row_targets
 from explainers.image.maps import resize_map, scale_by_max_abs
 from explainers.core.budget import image_backward_bytes
 from explainers.core.registry import SEED, SharedPass, get_method, register
@@ -233,8 +234,25 @@ def input_gradients(model, image, target):
     return (x.detach(), grad.detach(), f.index), f.index
 
 
-# One forward and one backward to the input, shared by saliency and gradient × input on one image and target.
-INPUT_GRADIENTS = SharedPass("input gradients", keys=(), compute=input_gradients)
+def input_gradients_batch(model, images, targets):
+    """``input_gradients`` of several images in one forward of their stack and one backward of the sum of each
+    row's target logit to the input: [((x, ∂y/∂x, index), index), ...], each as for that image alone (rows are
+    independent in eval mode). Counts n forward and n backward passes (one per image, as alone)."""
+    with model.lock:
+        x = preprocess_stack(model, images).requires_grad_(True)
+        with torch.enable_grad():
+            logits = model.forward(x)
+            index = row_targets(logits, targets)
+            rows = torch.arange(len(images), device=logits.device)
+            (grad,) = torch.autograd.grad(logits[rows, torch.tensor(index, device=logits.device)].sum(), x)
+        model.count_backward(len(images))
+    x, grad = x.detach(), grad.detach()
+    return [((x[i:i + 1], grad[i:i + 1], index[i]), index[i]) for i in range(len(images))]
+
+
+# One forward and one backward to the input, shared by saliency and gradient × input on one image and target;
+# ``explain_batch``: one forward and one backward for a stack of images.
+INPUT_GRADIENTS = SharedPass("input gradients", keys=(), compute=input_gradients, batch=input_gradients_batch)
 
 
 def per_step(params, model=None, **sizes):

@@ -54,6 +54,19 @@ def read_path(path: Path, model, note=None) -> list[tuple[str, object]]:
     return [(p.name, decode_image(p.read_bytes())) for p in files]
 
 
+def read_items(path: Path, model, note=None) -> list:
+    """A dataset job's images: the files of a folder or ZIP archive (class subfolders give labels); a file that is
+    not an image by its extension becomes an error item (decoding happens on the workers: ``load_item``)."""
+    from explainers.batch.reader import file_items
+
+    return file_items(path, UPLOAD_TYPES, "image")
+
+
+def load_item(data: bytes, model=None):
+    """An image file's bytes, decoded (PIL's safe decoders only, within the pixel limit) as H×W×3 uint8."""
+    return decode_image(data)
+
+
 IMAGE = register_modality(Modality(
     id="image",
     label="Image",
@@ -70,4 +83,6 @@ IMAGE = register_modality(Modality(
     units={"average_drop": "%"},
     figures=("image_overlay", "faithfulness_curves", "agreement_matrix"),
     read_path=read_path,
+    read_items=read_items,
+    load_item=load_item,
 ))

@@ -53,6 +53,36 @@ def read_csv_rows(path: Path, model, note=None) -> list[tuple[str, dict]]:
     return [(f"row {i + 1}", row.to_dict()) for i, row in frame.iterrows()]
 
 
+def read_items(path: Path, model, note=None) -> list:
+    """A dataset job's rows: a CSV or Parquet file with the model's feature columns; its target column, when there,
+    gives the labels. Each row's key is its features' canonical JSON."""
+    from explainers.batch.reader import canonical_row, item, read_frame
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path.name} is a folder; a table job reads a CSV or Parquet file")
+    frame, notes = read_frame(path)
+    for sentence in notes:
+        if note is not None:
+            note(sentence)
+    target = getattr(model, "target", None)
+    labels = frame[target] if target in frame.columns else None
+    features = model.rows(frame)  # the model's columns, or a sentence naming the missing ones
+    items = []
+    for i, row in enumerate(features.to_dict(orient="records")):
+        truth = None if labels is None else labels.iat[i]
+        truth = None if truth is None or truth != truth else truth
+        items.append(item(f"{path.name}#row {i + 1}", truth, canonical_row(row)))
+    return items
+
+
+def load_item(data: bytes, model):
+    """A row's canonical JSON as a one-row frame of the model's columns."""
+    import json
+
+    return model.rows(json.loads(data.decode("utf-8")))
+
+
 TABULAR = register_modality(Modality(
     id="tabular",
     label="Table row",
@@ -65,4 +95,6 @@ TABULAR = register_modality(Modality(
     better={"deletion_auc": "lower"},
     figures=("ranked_bars", "waterfall", "faithfulness_curves", "agreement_matrix"),
     read_path=read_csv_rows,
+    read_items=read_items,
+    load_item=load_item,
 ))

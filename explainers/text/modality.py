@@ -52,6 +52,44 @@ def read_lines(path: Path, model=None, note=None) -> list[tuple[str, str]]:
     return [(f"line {i + 1}", line) for i, line in enumerate(lines)]
 
 
+def read_items(path: Path, model, note=None) -> list:
+    """A dataset job's texts: a .txt file's non-empty lines, or a CSV / Parquet file's text column (named text,
+    sentence, review, tweet, content or document) with its label column (label, sentiment, class, target, y)
+    when there is one; ``note`` hears which columns were read."""
+    from explainers.batch.reader import (LABEL_COLUMNS, TABLE_TYPES, TEXT_COLUMNS, bounded_bytes, error_item, item,
+                                         pick_column, read_frame)
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path.name} is a folder; a text job reads a .txt file (one text a line), a CSV or Parquet file")
+    if path.suffix.lower().lstrip(".") not in TABLE_TYPES:  # one text a line, named by its line in the file
+        lines = clean_text(bounded_bytes(path)).splitlines()
+        return [item(f"{path.name}#line {i + 1}", None, line.encode("utf-8")) for i, line in enumerate(lines)
+                if line.strip()]
+    frame, notes = read_frame(path)
+    text = pick_column(frame, None, TEXT_COLUMNS, "text", required=True)
+    label = pick_column(frame, None, LABEL_COLUMNS, "label", required=False)
+    for sentence in [*notes, f"The texts are read from column '{text}'"
+                     + (f", their labels from column '{label}'." if label is not None else " (no label column).")]:
+        if note is not None:
+            note(sentence)
+    items = []
+    for i in range(len(frame)):
+        value, truth = frame[text].iat[i], None if label is None else frame[label].iat[i]
+        truth = None if truth is None or truth != truth else truth
+        where = f"{path.name}#row {i + 1}"
+        if not isinstance(value, str) or not value.strip():
+            items.append(error_item(where, truth, "The row has no text."))
+        else:
+            items.append(item(where, truth, value.encode("utf-8")))
+    return items
+
+
+def load_item(data: bytes, model):
+    """A text's UTF-8 bytes as the model reads it (cleaned, tokenised)."""
+    return prepare(data, model)
+
+
 TEXT = register_modality(Modality(
     id="text",
     label="Text",
@@ -65,4 +103,6 @@ TEXT = register_modality(Modality(
     better={"aopc_comprehensiveness": "higher", "aopc_sufficiency": "lower"},
     figures=("token_highlight", "ranked_bars", "agreement_matrix"),
     read_path=read_lines,
+    read_items=read_items,
+    load_item=load_item,
 ))

@@ -1,0 +1,174 @@
+"""Batch Grad-CAM (``explain_batch``) vs the per-image ``explain`` loop vs pytorch-grad-cam's per-image loop.
+
+    python -m bench.bench_batch [--n 32] [--repeats 3] [--device cpu|cuda] [--model efficientnet-lite0]
+                                [--size 0] [--threads 0] [--skip-peer] [--ray]
+
+On the same N photos (views of the bundled skimage/sklearn photos: crops of 60-95 % of each side, some
+mirrored, so sizes differ; ``--size S`` resizes them to S×S, e.g. 224 for ImageNet-size inputs), Grad-CAM of
+each photo's top class, from the uint8 photo to its map on the photo's own pixel grid:
+
+- ``batch``: ``explain_batch(model, photos, "grad-cam")``, at the chunk size it picks itself (the engine's
+  batch size within the run budget; 8 on CPU) and at the floor's best batch (``chunk=``);
+- ``loop``: ``explain(model, photo, "grad-cam")`` per photo;
+- ``pytorch-grad-cam``: its ``GradCAM`` on the same layer, per photo (preprocessed by the model's adapter,
+  its map at the model's input size, not brought back to the photo's grid).
+
+Timed interleaved (one of each per round, ``--repeats`` rounds, the median). Images/s and ratios printed.
+Then the per-image cost of batch Grad-CAM vs the floor: the best per-image time of one bare forward and one
+``backward()`` of the sum of each row's target logit, over batch sizes (1, 2, 4, 8, 16, 32) on the same
+preprocessed photos (preprocessing left out of the floor, in channels-last as the engine feeds CPU batches;
+goal ≤ 1.1×).
+
+``--ray``: the same photos written as PNG to a folder and explained through the batch runner
+(``explainers.batch.job.run_job``, faithfulness off) with 1 and then 2 Ray workers on this machine; images/s
+from ``JobSummary.seconds`` (which includes starting the actors and loading the model in each).
+
+On a GPU: ``--device cuda --n 1000 --size 224`` (1,000 ImageNet-size images); the chunk size then follows
+the free GPU memory (``default_batch_size``) within the run budget.
+
+Results: the machine these were measured on was SHARED with other jobs (2 cores, load average 3-7), so the
+times are noisy and only ratios within one run mean anything; the lead reruns on a quiet machine. See
+RESULTS below (filled from the runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.common import interleaved, timed
+from explainers import explain, explain_batch
+from explainers.core.engine import engine_layout
+from models import load_model
+from models.inputs.samples import sample_views
+
+PHOTOS = ("chelsea (cat)", "coffee", "astronaut", "rocket", "china.jpg", "flower.jpg")
+FLOOR_BATCHES = (1, 2, 4, 8, 16, 32)
+
+
+def photos(n: int, size: int = 0, seed: int = 0) -> list[np.ndarray]:
+    """``n`` views of the bundled photos, in turn (``sample_views``: seeded crops, some mirrored); resized to
+    ``size``×``size`` when ``size`` > 0."""
+    per_photo = -(-n // len(PHOTOS))
+    views = [sample_views(name, n=per_photo, seed=seed + k) for k, name in enumerate(PHOTOS)]
+    out = [views[i % len(PHOTOS)][i // len(PHOTOS)] for i in range(n)]
+    if size > 0:
+        out = [np.asarray(Image.fromarray(im).resize((size, size), Image.BICUBIC)) for im in out]
+    return out
+
+
+def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int) -> tuple[float, int, dict]:
+    """The best per-image time of a bare forward + ``backward()`` of Σ rows' target logits over batch sizes
+    ``FLOOR_BATCHES`` (those ≤ the number of photos), over the photos in ``x``: (seconds, batch, {batch: s})."""
+    by_batch = {}
+    for b in (b for b in FLOOR_BATCHES if b <= x.shape[0]):
+        chunks = [(engine_layout(x[i:i + b]), targets[i:i + b]) for i in range(0, x.shape[0] - b + 1, b)]
+        rows = torch.arange(b, device=x.device)
+
+        def run():
+            for batch, t in chunks:
+                model.module.zero_grad(set_to_none=True)
+                model.module(batch)[rows, t].sum().backward()
+
+        run()  # warm-up (allocator, thread pools)
+        by_batch[b] = statistics.median(timed(run, model.device) for _ in range(repeats)) / (len(chunks) * b)
+    best = min(by_batch, key=by_batch.get)
+    return by_batch[best], best, by_batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=32, help="photos (default 32)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--size", type=int, default=0, help="resize every photo to SIZE×SIZE (0: keep the views)")
+    parser.add_argument("--skip-peer", action="store_true", help="leave out pytorch-grad-cam")
+    parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray workers through run_job")
+    parser.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+    model = load_model(args.model, device=args.device)
+    images = photos(args.n, args.size)
+    sizes = sorted({im.shape[:2] for im in images})
+    print(f"device: {model.device_description}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"model {args.model}, {len(images)} photos of {len(sizes)} sizes ({sizes[0]} .. {sizes[-1]})")
+    x = torch.cat([model.preprocess(im) for im in images])
+    with torch.no_grad():
+        targets = torch.cat([model.module(engine_layout(x[i:i + 8])).argmax(dim=1) for i in range(0, len(x), 8)])
+    floor, best_batch, by_batch = floor_per_image(model, x, targets, args.repeats)
+    print("floor (bare forward + backward) per image: "
+          + ", ".join(f"batch {b}: {t * 1e3:.1f} ms" for b, t in by_batch.items())
+          + f"; best {floor * 1e3:.1f} ms at batch {best_batch}")
+
+    runs = {
+        "batch (own chunk)": lambda: explain_batch(model, images, "grad-cam"),
+        f"batch (chunk {best_batch})": lambda: explain_batch(model, images, "grad-cam", chunk=best_batch),
+        "loop of explain": lambda: [explain(model, im, method="grad-cam") for im in images],
+    }
+    if not args.skip_peer:
+        from pytorch_grad_cam import GradCAM
+
+        peer = GradCAM(model=model.module, target_layers=[model.target_layer])
+        runs["pytorch-grad-cam loop"] = lambda: [peer(input_tensor=model.preprocess(im), targets=None)
+                                                 for im in images]
+    chunk = explain_batch(model, images[:2], "grad-cam")[0].extras["batch"]  # also a warm-up of the chunk path
+    times = {name: statistics.median(t) for name, t in interleaved(runs, args.repeats, model.device).items()}
+    own = explain_batch(model, images, "grad-cam")[0].extras["batch"]["inputs"]
+    print(f"\nGrad-CAM of {len(images)} photos (median of {args.repeats} interleaved rounds; batch's own chunk: "
+          f"{own} photos; a 2-photo warm-up chunk counted {chunk['n_forward']} forward, {chunk['n_backward']} "
+          "backward passes)")
+    base = times["loop of explain"]
+    print(f"{'':<26}{'images/s':>10}{'ms/image':>10}{'loop / this':>13}{'÷ floor':>9}")
+    for name, t in times.items():
+        per = t / len(images)
+        print(f"{name:<26}{len(images) / t:>10.1f}{per * 1e3:>10.1f}{base / t:>13.2f}{per / floor:>9.2f}")
+    if not args.skip_peer:
+        same_maps(model, images[0], peer)
+    if args.ray:
+        ray_workers(model.name, images, args)
+
+
+def same_maps(model, image: np.ndarray, peer) -> None:
+    """That both compute Grad-CAM alike: on one photo resized to the model's input size (so that neither map
+    is resized), the largest difference between the batch's map and pytorch-grad-cam's."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    h, w = model.input_size
+    square = np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
+    ours = explain_batch(model, [square, image], "grad-cam")[0]
+    theirs = peer(input_tensor=model.preprocess(square), targets=[ClassifierOutputTarget(ours.target)])[0]
+    print(f"max |explain_batch - pytorch-grad-cam| over one {w}x{h} map: {np.abs(ours.scores - theirs).max():.2e}")
+
+
+def ray_workers(model_name: str, images: list[np.ndarray], args) -> None:
+    """1 vs 2 Ray workers through the batch runner on these photos (written as PNG to a temporary folder)."""
+    try:
+        from explainers.batch.job import run_job
+    except ImportError:
+        print("\n--ray: the batch runner (explainers/batch/job.py) is not in this checkout; skipped.")
+        return
+    with tempfile.TemporaryDirectory(prefix="lumen-bench-batch-") as tmp:
+        data = Path(tmp, "photos")
+        data.mkdir()
+        for i, im in enumerate(images):
+            Image.fromarray(im).save(data / f"photo_{i:04d}.png")
+        print(f"\nbatch runner (run_job, grad-cam, faithfulness off) on {len(images)} PNG photos, device "
+              f"{args.device or 'default'}:")
+        for workers in (1, 2):
+            summary = run_job(str(data), model=model_name, methods={"grad-cam": {}}, out=Path(tmp, f"out{workers}"),
+                              workers=workers, faithfulness=False)
+            print(f"  {workers} worker(s): {summary.done} done, {len(summary.errors)} errors, {summary.seconds:.1f} s,"
+                  f" {summary.done / max(summary.seconds, 1e-9):.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()
