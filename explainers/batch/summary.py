@@ -497,11 +497,16 @@ def read_input(results: Results, path: str):
         raise InputError(f"The job's data is no longer at {source}, so the input cannot be shown.")
     name, _, locator = str(path).partition("#")
     if source.is_file() and source.suffix.lower() == ".zip":
+        from models.inputs.limits import MB, max_upload_mb
+
         with zipfile.ZipFile(source) as zf:
             try:
-                return decode_image(zf.read(name))
+                info = zf.getinfo(name)
             except KeyError:
                 raise InputError(f"{source.name} holds no {name}.") from None
+            if info.file_size > max_upload_mb() * MB:
+                raise InputError(f"{name} is larger than the upload limit ({max_upload_mb():,} MB).")
+            return decode_image(zf.read(info))
     if source.is_dir():
         file = (source / name).resolve()
         if source.resolve() not in file.parents:
@@ -510,14 +515,15 @@ def read_input(results: Results, path: str):
         file = source
     if not file.is_file():
         raise InputError(f"The job's data holds no {name} any more.")
+    from explainers.batch.reader import bounded_bytes
+
     if not locator:
-        return decode_image(file.read_bytes())
+        return decode_image(bounded_bytes(file))
     kind, _, number = locator.partition(" ")
     if not number.isdigit():
         raise InputError(f"Cannot read {path!r}: the part after '#' must be 'row N' or 'line N'.")
     k = int(number)  # 1-based, as the job names them: "line 3" is the file's third line, "row 12" its twelfth row
     if kind == "line":
-        from explainers.batch.reader import bounded_bytes
         from models.inputs.texts import clean_text
 
         lines = clean_text(bounded_bytes(file)).splitlines()
@@ -534,20 +540,16 @@ def read_input(results: Results, path: str):
 
 
 def _text_column(frame: pd.DataFrame) -> str:
-    """The column a text job read its texts from (``reader.pick_column`` once the runner is there)."""
-    try:
-        from explainers.batch.reader import TEXT_COLUMNS, pick_column
-    except ImportError:  # pragma: no cover - before the runner is merged
-        return "text"
+    """The column a text job read its texts from, picked as the job picked it."""
+    from explainers.batch.reader import TEXT_COLUMNS, pick_column
+
     return pick_column(frame, None, TEXT_COLUMNS, "text", required=True)
 
 
 def _frame(file: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as the job read it (``reader.read_frame`` once the runner is there)."""
-    try:
-        from explainers.batch.reader import read_frame
-    except ImportError:  # pragma: no cover - before the runner is merged
-        return pd.read_parquet(file) if file.suffix.lower() == ".parquet" else pd.read_csv(file)
+    """A CSV or Parquet file as the job read it (within the upload limit)."""
+    from explainers.batch.reader import read_frame
+
     return read_frame(file)[0]
 
 
