@@ -91,3 +91,43 @@ def test_the_summaries_the_filters_and_an_item(at, job, tmp_path, monkeypatch):
     assert at.selectbox(key="datasets_filter").value == "worst headline figure"
     assert at.selectbox(key="datasets_item").value == path
     assert any("datasets_view" in k for k in chart_keys(at))
+
+
+@pytest.mark.slow  # a dataset job on Ray, started from the page
+def test_start_a_job_see_its_cost_cancel_it_and_open_what_it_wrote(at, tmp_path, monkeypatch):
+    import time
+
+    from pages import background_jobs
+
+    import shutil
+
+    from models.cache import cache_dir
+
+    cache = tmp_path / "cache"  # the job's folder and the bundled digits here; the trained ViT copied, not retrained
+    cache.mkdir()
+    for trained in cache_dir().glob("vit-digits-*.safetensors"):
+        shutil.copy(trained, cache / trained.name)
+    monkeypatch.setenv("LUMEN_CACHE_DIR", str(cache))
+    at.switch_page("pages/datasets.py").run()
+    at.radio(key="datasets_mode").set_value("Start a job").run()
+    assert not at.exception and not at.error
+    at.number_input(key="datasets_job_limit").set_value(300).run()
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimated cost: 300 inputs × 1 method"))
+    assert "forward" in estimate and "faithfulness" in estimate
+    at.button(key="datasets_job_start").click().run()
+    job = background_jobs.get(at.session_state["datasets_job"])
+    assert job is not None and job.label == "vit-digits on digits"
+    deadline = time.time() + 300
+    while job.done == 0 and job.running and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    assert job.running, "the job ended before it could be cancelled"
+    at.button(key="datasets_job_cancel").click().run()
+    job.thread.join(timeout=300)
+    at.run()
+    assert job.error is None and job.summary.cancelled and 0 < job.summary.done < 300
+    assert any("was cancelled" in s.value for s in at.success)
+    at.button(key="datasets_job_open").click().run()
+    assert not at.exception
+    table = items(at)
+    assert len(table) == job.summary.done and table["grad-cam · srg"].notna().all()
