@@ -115,8 +115,7 @@ def _job_form() -> None:
             st.info("Upload a dataset, or pick a bundled one.")
             return
         data = _upload_path(upload)
-        default_model = {"zip": "vit-digits", "txt": "minilm-sentiment"}.get(data.rsplit(".", 1)[-1].lower(),
-                                                                            "minilm-sentiment")
+        default_model = "efficientnet-lite0" if data.lower().endswith(".zip") else "minilm-sentiment"
     model_name = st.text_input("Model", value=default_model, key=f"datasets_job_model:{data}",
                                help="An embedded model (vit-digits, efficientnet-lite0, minilm-sentiment) or a "
                                     "bundled table model (tabular:DATASET:KIND).").strip()
@@ -227,7 +226,7 @@ facts = summary.overview(results)
 accuracy = f" · accuracy {facts['accuracy']:.1%} on {facts['labelled']:,} labelled inputs" if facts["accuracy"] \
     is not None else ""
 st.markdown(f"**{plain(out)}** — {facts['inputs']:,} inputs × {len(facts['methods'])} methods "
-            f"({plain(', '.join(facts['methods']))}) on **{plain(facts['model'])}** ({facts['modality']}); "
+            f"({plain(', '.join(facts['methods']))}) on **{plain(facts['model'])}** ({plain(facts['modality'])}); "
             f"{facts['errors']:,} error rows{accuracy}.")
 if not len(results.ok):
     st.warning("No input has a map yet (every row is an error, or the job has not written a part).")

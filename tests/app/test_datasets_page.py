@@ -131,3 +131,49 @@ def test_start_a_job_see_its_cost_cancel_it_and_open_what_it_wrote(at, tmp_path,
     assert not at.exception
     table = items(at)
     assert len(table) == job.summary.done and table["grad-cam · srg"].notna().all()
+
+
+@pytest.mark.slow  # a dataset job on Ray, on an uploaded ZIP
+def test_a_job_on_an_uploaded_zip_of_images_with_class_folders(at, tmp_path, monkeypatch):
+    import io
+    import shutil
+    import zipfile
+
+    from PIL import Image
+
+    from models.cache import cache_dir
+    from models.embedded.digits_vit import digit_images
+    from pages import background_jobs
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for trained in cache_dir().glob("vit-digits-*.safetensors"):
+        shutil.copy(trained, cache / trained.name)
+    monkeypatch.setenv("LUMEN_CACHE_DIR", str(cache))
+    images, labels = digit_images("test")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(6):
+            png = io.BytesIO()
+            Image.fromarray(images[i]).save(png, "PNG")
+            zf.writestr(f"{labels[i]}/digit-{i}.png", png.getvalue())
+    at.switch_page("pages/datasets.py").run()
+    at.radio(key="datasets_mode").set_value("Start a job").run()
+    at.radio(key="datasets_job_source").set_value("An upload").run()
+    assert any(i.value.startswith("Upload a dataset") for i in at.info)
+    at.file_uploader(key="datasets_job_upload").upload("my digits.zip", buf.getvalue(), "application/zip").run()
+    model = next(t for t in at.text_input if t.key.startswith("datasets_job_model:"))
+    assert model.value == "efficientnet-lite0"  # the default image model; this ZIP is digits
+    model.set_value("vit-digits").run()
+    at.checkbox(key="datasets_job_figures").uncheck().run()
+    assert any(c.value.startswith("Estimated cost: 6 inputs × 1 method") for c in at.caption)
+    at.button(key="datasets_job_start").click().run()
+    job = background_jobs.get(at.session_state["datasets_job"])
+    assert job.label == "vit-digits on my digits.zip"
+    job.thread.join(timeout=300)
+    at.run()
+    assert job.error is None and job.summary.done == 6, job.error
+    at.button(key="datasets_job_open").click().run()
+    table = items(at)
+    assert sorted(table["label"]) == sorted(str(v) for v in labels[:6])  # the class folders gave the labels
+    assert not [c for c in table.columns if " · " in c]  # no figures asked for
