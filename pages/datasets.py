@@ -22,7 +22,7 @@ from pages.widgets import (
 )
 from reports.figures import renderer
 from reports.figures.ranked_bars import magnitude_bars
-from reports.report import DatasetView, ModelIdentity, ReportItem
+from reports.report import DatasetView, ReportItem
 from reports.views import explanation_views, view_html
 
 app_runs_first()
@@ -232,11 +232,8 @@ if not len(results.ok):
     st.warning("No input has a map yet (every row is an error, or the job has not written a part).")
     st.stop()
 methods = [m for m in results.methods if (results.ok["method"] == m).any()]
-data_name = str(results.manifest.get("data") or "").rstrip("/").rsplit("/", 1)[-1]
-SOURCE = f"{facts['model']} on {facts['inputs']:,} inputs" + (f" of {data_name}" if data_name else "")
-identity = ModelIdentity(**{k: v for k, v in (results.manifest.get("model") or {}).items()
-                            if k in ("name", "source", "sha256", "sha256_of")}) \
-    if isinstance(results.manifest.get("model"), dict) else ModelIdentity(str(facts["model"]))
+SOURCE = summary.described(results)
+identity = summary.model_identity(results)
 
 
 # ---- where the model looks, per class -----------------------------------------------------------------------------

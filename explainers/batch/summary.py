@@ -115,6 +115,24 @@ def overview(results: Results) -> dict[str, Any]:
             "accuracy": float(known.astype(bool).mean()) if len(known) else None, "labelled": len(known)}
 
 
+def model_identity(results: Results):
+    """The job's model as a report item names it (``reports.report.ModelIdentity``), from the manifest."""
+    from reports.report import ModelIdentity
+
+    model = results.manifest.get("model")
+    if isinstance(model, dict):
+        return ModelIdentity(**{k: model.get(k) for k in ("name", "source", "sha256", "sha256_of")
+                                if model.get(k) is not None})
+    return ModelIdentity(str(model or ""))
+
+
+def described(results: Results) -> str:
+    """The job in words, for a dataset view in a report: "vit-digits on 1,797 inputs of digits"."""
+    facts = overview(results)
+    data = str(results.manifest.get("data") or "").rstrip("/").rsplit("/", 1)[-1]
+    return f"{facts['model']} on {facts['inputs']:,} inputs" + (f" of {data}" if data else "")
+
+
 def _modality(out: Path, manifest: dict, rows: pd.DataFrame) -> str:
     """The manifest's ``modality`` when it says one, else what the maps are: a grid is an image's, a vector with
     tokens a text's, a vector without a table row's."""
