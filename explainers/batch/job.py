@@ -173,6 +173,10 @@ def run_job(data, model: str, methods: dict[str, dict], out, address: str | None
     check_address(address)  # a wrong address is said before any work
     driver_model = load_model(model)
     configs = method_configs(driver_model, methods)
+    whole = dataset_wide(driver_model, configs)
+    if whole:
+        return _with_dataset_wide(data, model, methods, whole, out, address=address, workers=workers, limit=limit,
+                                  faithfulness=faithfulness, batch_size=batch_size, progress=progress, cancel=cancel)
     options = figure_options_of(driver_model, faithfulness)
     identity = model_identity(driver_model, model).to_dict()
     items = read_items(data, driver_model, summary.notes.append, limit)
@@ -216,6 +220,47 @@ def run_job(data, model: str, methods: dict[str, dict], out, address: str | None
     write_manifest(out, {**job, "status": finished, "finished_utc": _now(), "seconds": round(summary.seconds, 3),
                          "done": summary.done, "skipped": summary.skipped, "errors": len(summary.errors),
                          "workers": summary.workers, "address": summary.address}, sets.values())
+    return summary
+
+
+def dataset_wide(model, configs: dict[str, dict]) -> dict[str, dict]:
+    """The methods among ``configs`` that explain the whole set of inputs at once (``Method.many``: CRAFT)."""
+    from explainers import get_method
+
+    whole = {m: p for m, p in configs.items() if get_method(m, model.modality).many}
+    if set(whole) - {"craft"}:
+        raise ExplainerError(f"{', '.join(sorted(set(whole) - {'craft'}))} explains a set of inputs at once, and "
+                             "dataset jobs run only CRAFT that way.")
+    return whole
+
+
+def _with_dataset_wide(data, model, methods, whole, out, **options) -> JobSummary:
+    """A job with CRAFT: the per-input methods first (``run_job``), then CRAFT over every image
+    (``craft_job.run_craft``), one manifest listing both."""
+    from explainers.batch.craft_job import run_craft
+    from explainers.batch.store import add_sets, read_manifest
+
+    rest = {m: p for m, p in methods.items() if m not in whole}
+    summary = run_job(data, model, rest, out, **options) if rest else JobSummary(out=Path(out))
+    if summary.cancelled:
+        return summary
+    before = read_manifest(out) if rest else None  # run_craft writes its own manifest: the per-input sets go back in
+    cancel, progress = options["cancel"], options["progress"]
+    _, craft = run_craft(data, model, whole["craft"], out, address=options["address"], workers=options["workers"],
+                         limit=options["limit"], batch_size=options["batch_size"], cancel=cancel,
+                         progress=None if progress is None else (lambda _sentence: progress(summary.done,
+                                                                                            summary.total)))
+    if before is not None:
+        add_sets(out, {**before["sets"], **craft.sets}, {**before["methods"], **read_manifest(out)["methods"]})
+    summary.sets.update(craft.sets)
+    summary.done += craft.done
+    summary.skipped += craft.skipped
+    summary.total += craft.total
+    summary.errors += [e for e in craft.errors if e not in summary.errors]
+    summary.notes += craft.notes
+    summary.seconds += craft.seconds
+    summary.workers = summary.workers or craft.workers
+    summary.address = summary.address or craft.address
     return summary
 
 

@@ -317,3 +317,19 @@ def load_item(model, entry: Item):
         raise InputError(entry.error)
     return get_modality(model.modality).load_item(entry.data, model)
 
+
+
+class LoadedInputs:
+    """The inputs of ``items`` for ``model`` as a read-only sequence, each decoded when it is asked for (a page that
+    shows one image of hundreds reads that one)."""
+
+    def __init__(self, model, items: list[Item]):
+        self.model, self.items = model, list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [load_item(self.model, entry) for entry in self.items[k]]
+        return load_item(self.model, self.items[k])

@@ -167,6 +167,18 @@ def write_manifest(out: Path | str, job: dict, sets: Iterable[ResultSet]) -> dic
     return manifest
 
 
+def add_sets(out: Path | str, sets: dict[str, str], methods: dict[str, dict]) -> dict:
+    """Add result sets ({method: set id}) and their methods' parameters to the job's manifest: a job whose methods
+    ran in two passes (a dataset-wide method beside the per-input ones) lists all of them."""
+    out = Path(out)
+    manifest = read_manifest(out)
+    manifest["sets"] = {**manifest.get("sets", {}), **sets}
+    manifest["methods"] = {**manifest.get("methods", {}), **methods}
+    manifest["all_sets"] = sorted(p.parent.name for p in out.glob("*/set.json"))
+    _write_json(out / "manifest.json", manifest)
+    return manifest
+
+
 def read_manifest(out: Path | str) -> dict:
     """The job's manifest; a sentence-bearing ``ValueError`` when ``out`` is not a Lumen result directory."""
     path = Path(out) / "manifest.json"
