@@ -256,7 +256,7 @@ if results.modality == "image":
                 "mean_maps", title, [m.label for m in means.values()], [m.mean for m in means.values()],
                 [m.n for m in means.values()], source=SOURCE), key=f"mean_maps:{method}:{by}")
         else:
-            st.info(f"No {by} to group the maps by.")
+            st.info(f"No map of {method} is one per pixel with a {by} to group it by.")
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
 elif results.modality == "tabular":
@@ -383,11 +383,14 @@ for k, e in enumerate(explanations):
         st.markdown(f"**{plain(e.method)}** for {plain(e.target_label)}")
         st.caption(f"{duration(e.runtime_s)}, {e.n_forward} forward / {e.n_backward} backward passes"
                    + (f"; {figures}" if figures else ""))
-        for view in explanation_views(e, x)[:1]:
-            if renderer(view.kind).html is not None:
-                st.html(view_html(view))
-            else:
-                st.plotly_chart(renderer(view.kind).plotly(view.data), key=f"datasets_view:{key}:{e.method}")
+        try:
+            for view in explanation_views(e, x)[:1]:
+                if renderer(view.kind).html is not None:
+                    st.html(view_html(view))
+                else:
+                    st.plotly_chart(renderer(view.kind).plotly(view.data), key=f"datasets_view:{key}:{e.method}")
+        except Exception as exc:  # noqa: BLE001 - a map no figure kind draws (a dataset-wide method's)
+            show_error(exc)
 
 if explanations and st.button("Add this item to the report", key=f"datasets_report:{key}",
                               help="Each method's map of this input, with its figures, goes to the Report page."):
