@@ -177,3 +177,22 @@ def test_a_job_on_an_uploaded_zip_of_images_with_class_folders(at, tmp_path, mon
     table = items(at)
     assert sorted(table["label"]) == sorted(str(v) for v in labels[:6])  # the class folders gave the labels
     assert not [c for c in table.columns if " · " in c]  # no figures asked for
+
+
+def test_a_table_job_shows_its_global_importance_and_a_rows_bars(at, tmp_path, monkeypatch):
+    from models import load_model
+    from tests.batch_results import make_table_results
+
+    monkeypatch.setenv("LUMEN_CACHE_DIR", str(tmp_path / "cache"))
+    job = make_table_results(tmp_path / "out", tmp_path / "data", load_model("tabular:breast_cancer:random-forest"))
+    open_page(at, job)
+    assert not at.error
+    keys = " ".join(chart_keys(at))
+    assert "datasets_global" in keys and "datasets_mean_maps" not in keys
+    table = items(at)
+    assert len(table) == 20 and "shap-tree · srg" not in table.columns
+    at.selectbox(key="datasets_item").set_value("breast_cancer.csv#row 3").run()
+    assert not at.exception and not at.error
+    assert any("datasets_view:" in k for k in chart_keys(at))  # the row's ranked bars
+    row = next(d.value for d in at.dataframe if "feature" in d.value.columns)
+    assert "mean radius" in set(row["feature"])  # the row itself, read from the job's CSV
