@@ -15,6 +15,7 @@ page = st.navigation(
         st.Page("pages/generation.py", title="Generation", icon=":material/chat:"),
         st.Page("pages/tabular.py", title="Tables", icon=":material/table_chart:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/balance:"),
+        st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
         st.Page("pages/report.py", title="Report", icon=":material/description:"),
     ],
 )

@@ -16,26 +16,29 @@ st.caption("Collect explanations with **Add to report** on any page; order them 
            "this page imports again.")
 
 items = st.session_state.setdefault("report_items", [])
+views = st.session_state.setdefault("report_views", [])
 
-with st.expander("Import a bundle", expanded=not items):
+with st.expander("Import a bundle", expanded=not items and not views):
     bundle = st.file_uploader("Lumen bundle (.zip)", type=["zip"], key="report_import")
     if bundle is not None and st.session_state.get("report_imported") != bundle.file_id:
         try:
             imported = read_bundle(bundle.getvalue())
             items = admit_to_report(imported.items)
+            views.extend(imported.views)
             st.session_state["report_imported"] = bundle.file_id
             st.session_state["report_title"] = imported.title
             st.success(f"Imported {len(imported.items)} items from {plain(bundle.name)}.")
         except Exception as exc:  # noqa: BLE001
             show_error(exc)
 
-if not items:
+if not items and not views:
     st.info("The report is empty: add explanations from the other pages, or import a bundle.")
     st.stop()
 
 st.session_state.setdefault("report_title", "Lumen report")
 title = st.text_input("Title", key="report_title")
-st.markdown(f"**{len(items)} items**")
+if items:
+    st.markdown(f"**{len(items)} items**")
 for i, item in enumerate(items):
     e = item.explanation
     c1, c2, c3, c4 = st.columns([6, 1, 1, 1])
@@ -51,7 +54,17 @@ for i, item in enumerate(items):
         items.pop(i)
         st.rerun()
 
-report = new_report(title, items)
+if views:
+    st.markdown(f"**{len(views)} dataset view{'' if len(views) == 1 else 's'}** (from the Datasets page; after the "
+                "items)")
+for k, view in enumerate(views):
+    c1, c2 = st.columns([9, 1])
+    c1.text(f"{k + 1}. {view.title}" + (f" — {view.source}" if view.source else ""))
+    if c2.button(":material/close:", help="Remove from the report", key=f"report_remove_view:{k}"):
+        views.pop(k)
+        st.rerun()
+
+report = new_report(title, items, views=views)
 try:
     html = to_html(report)
 except Exception as exc:  # noqa: BLE001
@@ -74,11 +87,13 @@ c3.download_button("Download bundle", lambda: write_bundle(report), "lumen-repor
 if too_big is not None:
     c3.caption(plain_sentence(str(too_big)))
 if st.session_state.get("report_clear_asked"):
-    st.warning(f"Clear the report's {len(items)} item{'' if len(items) == 1 else 's'}? This cannot be undone "
-               "(download a bundle first to keep them).")
+    st.warning(f"Clear the report's {len(items)} item{'' if len(items) == 1 else 's'}"
+               + (f" and {len(views)} dataset view{'' if len(views) == 1 else 's'}" if views else "")
+               + "? This cannot be undone (download a bundle first to keep them).")
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, clear the report", key="report_clear_yes", type="primary"):
         items.clear()
+        views.clear()
         st.session_state["report_clear_asked"] = False
         st.rerun()
     if no.button("Keep it", key="report_clear_no"):

@@ -421,7 +421,9 @@ def write_view(view: ViewSpec, model_name: str | None, sample: str | None, targe
 # ---- the report, saved on the server as it changes ------------------------------------------------------------------
 def _report_signature():
     items = st.session_state.get("report_items") or []
-    return tuple(id(item) for item in items), st.session_state.get("report_title", "Lumen report")
+    views = st.session_state.get("report_views") or []
+    return (tuple(id(item) for item in items), st.session_state.get("report_title", "Lumen report"),
+            tuple(id(view) for view in views))
 
 
 def restore_report() -> None:
@@ -438,7 +440,7 @@ def restore_report() -> None:
         elif wanted is not None:
             _load_saved_report(wanted)
     _saved_report_note()
-    if state.get("report_items") and st.query_params.get("report") != state["report_id"]:
+    if (state.get("report_items") or state.get("report_views")) and st.query_params.get("report") != state["report_id"]:
         st.query_params["report"] = state["report_id"]
 
 
@@ -463,10 +465,12 @@ def _load_saved_report(report_id: str) -> None:
         state["report_id"] = saved.new_id()
         return
     state["report_items"] = list(report.items)
+    state["report_views"] = list(report.views)
     state["report_title"] = report.title
     state.get(KEPT_WIDGETS, {}).pop("report_title", None)
     state["report_saved"] = _report_signature()
-    st.toast(f"Your report is back: {len(report.items)} item{'' if len(report.items) == 1 else 's'}.")
+    views = f" and {len(report.views)} dataset view{'' if len(report.views) == 1 else 's'}" if report.views else ""
+    st.toast(f"Your report is back: {len(report.items)} item{'' if len(report.items) == 1 else 's'}{views}.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -475,15 +479,15 @@ def _report_saver():
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lumen-report-save"), {}
 
 
-def _write_saved(report_id: str, title: str, items: list) -> list[str]:
+def _write_saved(report_id: str, title: str, items: list, views: list = ()) -> list[str]:
     from reports import saved
     from reports.bundle import write_bundle
     from reports.report import new_report
 
-    if not items:
+    if not items and not views:
         saved.delete(report_id)
         return []
-    return saved.save(report_id, write_bundle(new_report(title, items)))
+    return saved.save(report_id, write_bundle(new_report(title, items, views=views)))
 
 
 def wait_for_saved(report_id: str, timeout: float = 300) -> None:
@@ -501,17 +505,19 @@ def save_report() -> None:
     if "report_id" not in state:
         return
     signature = _report_signature()
-    if state.get("report_saved", ((), "Lumen report")) == signature:
+    if state.get("report_saved", ((), "Lumen report", ())) == signature:
         return
     state["report_saved"] = signature
     items = list(state.get("report_items") or [])
+    views = list(state.get("report_views") or [])
     report_id = state["report_id"]
-    if items and st.query_params.get("report") != report_id:
+    if (items or views) and st.query_params.get("report") != report_id:
         st.query_params["report"] = report_id
-    elif not items and st.query_params.get("report") == report_id:
+    elif not items and not views and st.query_params.get("report") == report_id:
         del st.query_params["report"]
     executor, pending = _report_saver()
-    pending[report_id] = state["report_saving"] = executor.submit(_write_saved, report_id, signature[1], items)
+    pending[report_id] = state["report_saving"] = executor.submit(_write_saved, report_id, signature[1], items,
+                                                                  views)
 
 
 def _saved_report_note() -> None:
@@ -915,6 +921,34 @@ def admit_to_report(new_items: list) -> list:
                    f"{len(dropped)} ({plain(', '.join(dropped[:5]))}{', …' if len(dropped) > 5 else ''}) "
                    f"{'was' if len(dropped) == 1 else 'were'} dropped.")
     return items
+
+
+MAX_REPORT_VIEWS = 24  # dataset views in a session's report: the oldest go first, and the page says so
+
+
+def admit_view_to_report(view) -> list:
+    """Append a dataset view (``reports.report.DatasetView``) to this session's report, dropping the oldest views
+    beyond MAX_REPORT_VIEWS; the page says what went."""
+    views = st.session_state.setdefault("report_views", [])
+    views.append(view)
+    if len(views) > MAX_REPORT_VIEWS:
+        gone = views.pop(0)
+        st.warning(f"The report keeps at most {MAX_REPORT_VIEWS} dataset views: the oldest "
+                   f"({plain(gone.title)}) was dropped.")
+    return views
+
+
+def add_view_to_report(make_view, key: str, label: str = "Add to report") -> None:
+    """An "Add to report" button for a dataset view; ``make_view()`` builds it only when pressed."""
+    if not st.button(label, key=f"add_view:{key}", help="Collect this figure on the Report page for export."):
+        return
+    try:
+        view = make_view()
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+        return
+    views = admit_view_to_report(view)
+    st.toast(f"Added {view.title} to the report ({len(views)} dataset view{'' if len(views) == 1 else 's'}).")
 
 
 def add_to_report(model, x, explanation, key: str, *, input_name=None, agreement=None, prediction=None,

@@ -7,6 +7,8 @@ Layout::
     items/001/arrays.npz          the same scores and array extras, for numpy users
     items/001/input.png           image input (input_000.png, ... for a set), input.txt (text) or input.json (row)
     items/001/figure_<kind>.png   the image overlay, generation matrix or concept crops, as the PDF shows them
+    views/001/arrays.npz          a dataset view's arrays (array_000, ...): its names, counts and options are in the
+    views/001/figure.png          manifest's "views"; the PNG as the PDF shows it (mean maps, distributions)
 
 ``read_bundle`` checks everything before it trusts it, reads only into memory, and
 refuses path traversal, zip bombs, files the manifest does not list or whose hash
@@ -30,7 +32,7 @@ from models.inputs import limits
 from models.errors import InputError, reason, shown
 from models.inputs.images import check_total_pixels, encode_png, open_image
 from reports.figures import renderer
-from reports.report import Agreement, ModelIdentity, Report, ReportItem
+from reports.report import Agreement, DatasetView, ModelIdentity, Report, ReportItem
 from reports.views import views
 
 FORMAT = "lumen-report-bundle"
@@ -85,8 +87,17 @@ def write_bundle(report: Report, max_upload_mb: int | None = None) -> bytes:
             "agreement": item.agreement.to_dict() if item.agreement is not None else None,
             "view_options": item.view_options,
         })
+    views = []
+    for k, view in enumerate(report.views):
+        folder = f"views/{k + 1:03d}"
+        files[f"{folder}/arrays.npz"] = _arrays_npz(view.arrays)
+        png = renderer(view.kind).png
+        if png is not None:
+            files[f"{folder}/figure.png"] = png(view.prepared())
+        views.append({"kind": view.kind, "title": view.title, "names": view.names, "counts": view.counts,
+                      "options": view.options, "source": view.source, "arrays": f"{folder}/arrays.npz"})
     manifest = {"format": FORMAT, "version": VERSION, "title": report.title, "environment": report.environment,
-                "items": items, "files": {name: _sha256(data) for name, data in files.items()}}
+                "items": items, "views": views, "files": {name: _sha256(data) for name, data in files.items()}}
     manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False, default=str).encode("utf-8")
     unpacked = len(manifest_bytes) + sum(len(data) for data in files.values())
     if unpacked > MAX_TOTAL_BYTES:
@@ -103,6 +114,41 @@ def write_bundle(report: Report, max_upload_mb: int | None = None) -> bytes:
         raise InputError(f"The bundle is {len(data) / limits.MB:,.1f} MB; Lumen imports bundles of up to {limit:,} MB "
                          f"(server.maxUploadSize). {_TOO_BIG_ADVICE}")
     return data
+
+
+def _arrays_npz(arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, allow_pickle=False, **{f"array_{k:03d}": a for k, a in enumerate(arrays)})
+    return buf.getvalue()
+
+
+MAX_VIEW_VALUES = 10_000_000  # numbers in all of a bundle's dataset views together (a mean map is at most 64 × 64)
+
+
+def _view(entry: dict, members: dict[str, bytes], budget: list[int]) -> DatasetView:
+    """A dataset view back from the manifest and its NPZ (no pickles; its values counted against ``budget`` from
+    the declared sizes, before anything is unpacked)."""
+    data = members[entry["arrays"]]
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile:
+        raise InputError("A dataset view's arrays in the bundle are not a readable NPZ file.") from None
+    if declared > 8 * budget[0] + 4096:
+        raise InputError(f"The bundle's dataset views hold over {MAX_VIEW_VALUES:,} values; it is refused.")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        names = sorted(npz.files)
+        if names != [f"array_{k:03d}" for k in range(len(names))]:
+            raise InputError("A dataset view's arrays in the bundle are not named as Lumen writes them.")
+        arrays = []
+        for name in names:
+            array = npz[name]
+            budget[0] -= array.size
+            if budget[0] < 0:
+                raise InputError(f"The bundle's dataset views hold over {MAX_VIEW_VALUES:,} values; it is refused.")
+            arrays.append(array)
+    return DatasetView(str(entry["kind"]), str(entry["title"]), list(entry["names"]), arrays,
+                       list(entry.get("counts") or []), dict(entry.get("options") or {}), str(entry.get("source", "")))
 
 
 def _npz(ex: Explanation) -> bytes:
@@ -166,7 +212,9 @@ def read_bundle(data: bytes, max_total_bytes: int = MAX_TOTAL_BYTES) -> Report:
     try:
         _check_references(manifest["items"], members)
         items = [_item(entry, members) for entry in manifest["items"]]
-        return Report(str(manifest.get("title", "")), items, dict(manifest.get("environment") or {}))
+        budget = [MAX_VIEW_VALUES]
+        views = [_view(entry, members, budget) for entry in manifest.get("views") or []]
+        return Report(str(manifest.get("title", "")), items, dict(manifest.get("environment") or {}), views)
     except InputError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:

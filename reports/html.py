@@ -18,7 +18,7 @@ from models.units import duration
 from reports.describe import heading, is_craft, target_text
 from reports.figures import renderer
 from reports.figures.base import data_uri, lumen_template, thumbnail_png
-from reports.report import Agreement, Report, ReportItem
+from reports.report import Agreement, DatasetView, Report, ReportItem
 from reports.views import views
 
 _STYLE = """
@@ -87,7 +87,8 @@ def to_html(report: Report) -> str:
         f"<script>{get_plotlyjs()}</script>",
         "</head><body>",
         f"<h1>{e(report.title)}</h1>",
-        f'<p class="muted">{len(report.items)} explanation(s). Made with Lumen.</p>',
+        f'<p class="muted">{len(report.items)} explanation(s)'
+        + (f", {len(report.views)} dataset view(s)" if report.views else "") + ". Made with Lumen.</p>",
         _contents(report),
     ]
     for i, item in enumerate(report.items):
@@ -100,6 +101,10 @@ def to_html(report: Report) -> str:
         for agreement, owners in agreements:
             parts.append(_agreement(agreement, owners, figure))
         parts.append("</section>")
+    if report.views:
+        parts.append('<section id="datasets"><h2>Datasets</h2>')
+        parts.extend(_dataset_view(k, view, figure) for k, view in enumerate(report.views))
+        parts.append("</section>")
     parts.append(_environment(report.environment))
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -107,7 +112,16 @@ def to_html(report: Report) -> str:
 
 def _contents(report: Report) -> str:
     rows = "".join(f'<li><a href="#item-{i + 1}">{e(_heading(item))}</a></li>' for i, item in enumerate(report.items))
-    return f"<ol>{rows}</ol>"
+    views = "".join(f'<li><a href="#dataset-view-{k + 1}">{e(view.title)}</a></li>' for k, view in enumerate(report.views))
+    return f"<ol>{rows}</ol>" + (f"<p>Dataset views:</p><ol>{views}</ol>" if views else "")
+
+
+def _dataset_view(k: int, view: DatasetView, figure: _Figures) -> str:
+    """A dataset view: its title, the job it summarises, its interactive figure."""
+    r = renderer(view.kind)
+    source = f'<p class="muted">{e(view.source)}</p>' if view.source else ""
+    return (f'<section class="item" id="dataset-view-{k + 1}" data-kind="{e(view.kind)}"><h3>{e(view.title)}</h3>'
+            f"{source}{figure(r.plotly(view.prepared()))}</section>")
 
 
 def _heading(item: ReportItem) -> str:

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -178,9 +179,12 @@ def to_pdf(report: Report) -> bytes:
     pdf = _Doc(report.title)
     pdf.add_page()
     pdf.heading(report.title, 16)
-    pdf.paragraph(f"{len(report.items)} explanation(s). Made with Lumen.")
+    pdf.paragraph(f"{len(report.items)} explanation(s)"
+                  + (f", {len(report.views)} dataset view(s)" if report.views else "") + ". Made with Lumen.")
     for i, item in enumerate(report.items):
         pdf.paragraph(f"{i + 1}. {_heading(item)}")
+    for view in report.views:
+        pdf.paragraph(f"Dataset view: {view.title}")
     for i, item in enumerate(report.items):
         pdf.add_page()
         _item(pdf, i, item)
@@ -192,10 +196,28 @@ def to_pdf(report: Report) -> bytes:
         pdf.paragraph("Explainers often disagree; disagreement is information about the explanations, not an error.")
         for agreement, owners in agreements:
             _agreement(pdf, agreement, owners)
+    if report.views:
+        pdf.add_page()
+        pdf.reset_colours()
+        pdf.heading("Datasets", 13)
+        for view in report.views:
+            _dataset_view(pdf, view)
     pdf.add_page()
     pdf.reset_colours()
     _environment(pdf, report.environment)
     return bytes(pdf.output())
+
+
+def _dataset_view(pdf: _Doc, view):
+    """A dataset view: its bars drawn as vectors, a mean-map grid or a distribution as its PNG."""
+    if view.source:
+        pdf.paragraph(view.source, 8)
+    data = view.prepared()
+    if view.kind == "ranked_bars":
+        _bars(pdf, SimpleNamespace(title=view.title, data=data))
+    else:
+        _png(pdf, view.title, renderer(view.kind).png(data), max_h=200)
+    pdf.reset_colours()
 
 
 def _heading(item: ReportItem) -> str:

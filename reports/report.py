@@ -100,11 +100,72 @@ class ReportItem:
         return input_kind(self.input)
 
 
+DATASET_VIEW_KINDS = ("mean_maps", "distribution", "ranked_bars")  # the figure kinds a dataset view is drawn as
+MAX_VIEW_GROUPS = 200  # classes, methods or features of one dataset view
+
+
+@dataclass
+class DatasetView:
+    """A figure over a whole dataset job (the Datasets page): per-class mean maps, a distribution per method, a
+    global importance. It holds what its renderer's ``prepare`` takes, as names and arrays (so a bundle keeps it):
+    ``names[i]`` with ``arrays[i]`` (a class's mean map, a method's values) and ``counts[i]`` (inputs averaged); a
+    ranked bar chart has one array, the values of its ``names``. ``options``: ``value_title``, ``better``, ``style``
+    (distribution), ``x_title`` (bars). ``source``: the job it summarises, in words."""
+
+    kind: str
+    title: str
+    names: list[str]
+    arrays: list[np.ndarray]
+    counts: list[int] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.kind not in DATASET_VIEW_KINDS:
+            raise InputError(f"A dataset view is drawn as one of {', '.join(DATASET_VIEW_KINDS)}, not "
+                             f"{str(self.kind)[:40]!r}.")
+        self.title, self.source = str(self.title), str(self.source)
+        self.names = [str(n) for n in self.names]
+        self.arrays = [np.asarray(a, dtype=np.float32 if self.kind == "mean_maps" else np.float64) for a in self.arrays]
+        self.counts = [int(c) for c in self.counts]
+        wanted = 1 if self.kind == "ranked_bars" else len(self.names)
+        if len(self.arrays) != wanted or not 0 < len(self.names) <= MAX_VIEW_GROUPS:
+            raise InputError(f"A {self.kind} view needs {wanted} array(s) for its {len(self.names)} names "
+                             f"(at most {MAX_VIEW_GROUPS}); it has {len(self.arrays)}.")
+        if self.kind == "ranked_bars" and self.arrays[0].shape != (len(self.names),):
+            raise InputError("A ranked bar view needs one value per name.")
+        if self.kind == "mean_maps" and (len(self.counts) != len(self.names) or any(a.ndim != 2 for a in self.arrays)):
+            raise InputError("A mean-map view needs one 2-D map and one count per class.")
+        known = {"value_title", "better", "style", "x_title"}
+        if not isinstance(self.options, dict) or set(self.options) - known:
+            raise InputError(f"A dataset view's options are among {', '.join(sorted(known))}.")
+        self.options = {k: None if v is None else str(v) for k, v in self.options.items()}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays)
+
+    def prepared(self):
+        """The renderer's display data of this view."""
+        from reports.figures import renderer
+        from reports.figures.ranked_bars import magnitude_bars
+
+        o = self.options
+        if self.kind == "mean_maps":
+            return renderer("mean_maps").prepare(list(zip(self.names, self.arrays, self.counts)), self.title)
+        if self.kind == "distribution":
+            return renderer("distribution").prepare(dict(zip(self.names, self.arrays)), self.title,
+                                                    o.get("value_title") or "value", o.get("better"),
+                                                    o.get("style") or "box")
+        return magnitude_bars(self.names, self.arrays[0], self.title, x_title=o.get("x_title") or "mean |score|")
+
+
 @dataclass
 class Report:
     title: str
     items: list[ReportItem]
     environment: dict[str, Any] = field(default_factory=dict)
+    views: list[DatasetView] = field(default_factory=list)  # figures over whole dataset jobs, after the items
 
     def agreements(self) -> list[tuple[Agreement, list[int]]]:
         """Distinct agreement matrices, each with the (0-based) items that carry it."""
@@ -340,6 +401,6 @@ def _git_commit() -> str | None:
         return None
 
 
-def new_report(title: str, items: list[ReportItem], device: str | None = None) -> Report:
-    """A report with its environment collected now."""
-    return Report(title, list(items), environment([item.explanation for item in items], device))
+def new_report(title: str, items: list[ReportItem], device: str | None = None, views=()) -> Report:
+    """A report with its environment collected now; ``views``: its dataset views (``DatasetView``)."""
+    return Report(title, list(items), environment([item.explanation for item in items], device), list(views))

@@ -13,8 +13,8 @@ vector bars, cells and tokens from the same prepared data. Colours come from ``c
 from __future__ import annotations
 
 from reports.figures import (agreement_matrix, beeswarm, cluster_graph, concept_crops, concept_maps, dependence,
-                             faithfulness_curves, generation_matrix, image_overlay, ranked_bars, token_highlight,
-                             waterfall)
+                             distribution, faithfulness_curves, generation_matrix, image_overlay, mean_maps,
+                             ranked_bars, token_highlight, waterfall)
 from reports.figures.base import Renderer, label, labels
 from reports.figures.colour_scales import COLORMAPS
 
@@ -32,6 +32,8 @@ RENDERERS: dict[str, Renderer] = {r.kind: r for r in (
     cluster_graph.RENDERER,
     agreement_matrix.RENDERER,
     faithfulness_curves.RENDERER,
+    distribution.RENDERER,
+    mean_maps.RENDERER,
 )}
 
 

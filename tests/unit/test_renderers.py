@@ -20,7 +20,7 @@ from reports.report import Agreement, ModelIdentity, ReportItem, make_item, new_
 
 KINDS = {"image_overlay", "token_highlight", "ranked_bars", "generation_matrix", "waterfall", "concept_maps",
          "agreement_matrix", "faithfulness_curves", "beeswarm", "dependence", "cluster_graph", "top_classes",
-         "concept_crops"}
+         "concept_crops", "distribution", "mean_maps"}
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -90,6 +90,10 @@ def _inputs(kind: str, rng):
         return (["a", "b", "c"], (m + m.T) / 2, "spearman"), {}
     if kind == "faithfulness_curves":
         return ({"fractions": [0, 0.5, 1], "deletion_curve": rng.random(3), "insertion_curve": rng.random(3)},), {}
+    if kind == "distribution":
+        return ({"grad-cam": rng.normal(0, 1, 30), "<b>rise</b>": rng.normal(1, 0.3, 12)},), {"better": "higher"}
+    if kind == "mean_maps":
+        return ([(str(c), rng.standard_normal((6, 6)).astype(np.float32), 3) for c in range(7)],), {}
     raise AssertionError(kind)
 
 
@@ -362,3 +366,42 @@ def test_the_faithfulness_curves_say_which_curves_they_are():
     assert not has_curves({"srg": 0.1}) and has_curves(region)
     with pytest.raises(ValueError):
         renderer("faithfulness_curves").prepare({"srg": 0.1})
+
+
+def test_a_distribution_draws_tukeys_box_from_one_set_of_quartiles_in_both_forms():
+    values = np.r_[np.arange(20, dtype=float), 100.0]  # one value far beyond the upper whisker
+    r = renderer("distribution")
+    d = r.prepare({"grad-cam": values, "empty": [np.nan]}, title="srg", value_title="srg", better="higher")
+    assert [g.name for g in d.groups] == ["grad-cam"]  # a group without a value is not drawn
+    g = d.groups[0]
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    assert (g.q1, g.median, g.q3) == pytest.approx((q1, median, q3))
+    assert g.high == 19.0 and g.low == 0.0 and g.n == 21  # whiskers: the furthest values within 1.5 IQR
+    fig = r.plotly(d)
+    box = next(t for t in fig.data if t.type == "box")
+    assert (box.q1[0], box.median[0], box.q3[0], box.lowerfence[0], box.upperfence[0]) == pytest.approx(
+        (g.q1, g.median, g.q3, g.low, g.high))
+    outside = next(t for t in fig.data if t.type == "scatter")
+    assert list(outside.x) == [100.0]
+    assert "higher is better" in fig.layout.xaxis.title.text
+    assert _png(r.png(d)).shape[1] == 900
+    assert r.plotly(r.prepare({"a": values}, style="violin")).data[0].type == "violin"
+    with pytest.raises(ValueError, match="box, violin"):
+        r.prepare({"a": values}, style="pie")
+
+
+def test_mean_maps_share_one_scale_and_the_png_tiles_are_that_scale_applied():
+    r = renderer("mean_maps")
+    a, b = np.full((4, 4), 0.2, np.float32), np.full((4, 4), 0.8, np.float32)
+    d = r.prepare([("cat", a, 3), ("dog", b, 5)])
+    assert d.names == ["cat (n=3)", "dog (n=5)"] and d.scale == colour_scales.UNSIGNED
+    assert d.values[0].max() == pytest.approx(0.25) and d.values[1].max() == pytest.approx(1.0)  # one scale
+    fig = r.plotly(d)
+    assert {t.coloraxis for t in fig.data} == {"coloraxis"} and len(fig.data) == 2
+    image = _png(r.png(d))
+    expected = apply(np.array([0.25, 1.0]), d.scale, d.lo, d.hi)
+    tile_top = 10 + 20  # gap + caption
+    assert tuple(image[tile_top + 5, 10 + 5]) == tuple(expected[0])
+    assert tuple(image[tile_top + 5, 10 + 120 + 10 + 5]) == tuple(expected[1])
+    signed = r.prepare([("x", -a, 1), ("y", b, 1)])
+    assert signed.scale == SIGNED and signed.lo == -1.0
