@@ -17,7 +17,7 @@ Timed interleaved (one of each per round, ``--repeats`` rounds, the median). Ima
 Then the per-image cost of batch Grad-CAM vs the floor: the best per-image time of one bare forward and one
 ``backward()`` of the sum of each row's target logit, over batch sizes (1, 2, 4, 8, 16, 32) on the same
 preprocessed photos (preprocessing left out of the floor, in channels-last as the engine feeds CPU batches;
-goal ≤ 1.1×).
+goal ≤ 1.1×); and vs the tighter floor of what Grad-CAM needs, the backward only down to the target layer.
 
 ``--ray``: the same photos written as PNG to a folder and explained through the batch runner
 (``explainers.batch.job.run_job``, faithfulness off) with 1 and then 2 Ray workers on this machine; images/s
@@ -26,9 +26,37 @@ from ``JobSummary.seconds`` (which includes starting the actors and loading the 
 On a GPU: ``--device cuda --n 1000 --size 224`` (1,000 ImageNet-size images); the chunk size then follows
 the free GPU memory (``default_batch_size``) within the run budget.
 
-Results: the machine these were measured on was SHARED with other jobs (2 cores, load average 3-7), so the
-times are noisy and only ratios within one run mean anything; the lead reruns on a quiet machine. See
-RESULTS below (filled from the runs).
+Results. The machine these were measured on was SHARED with three other jobs (2 cores, load average 3-15
+during the runs), so the times are noisy (the floors' batch sizes jump about; in one run the two ``batch`` rows,
+the same setting, differed by 40 %). Only ratios within one run mean anything, and those loosely; the lead
+reruns on a quiet machine. CPU, torch 2.14.1, EfficientNet-Lite0, 32 views of the six bundled photos (32
+sizes, 182×290 .. 480×429), ``--n 32 --repeats 3 --threads 1``, 2026-12-07.
+
+The code as committed (batches channels-first, as ``explain`` feeds one image), 00:57 UTC, load 4-6:
+
+    floor (bare forward + backward): best 129.5 ms/image at batch 4 (batch 1: 148.7 ms)
+    floor to the layer: best 20.1 ms/image at batch 8 (batch 1: 44.1 ms)
+                                images/s  ms/image  loop / this  ÷ floor  ÷ layer floor
+    batch (own chunk, 8)            26.7      37.5         1.24     0.29           1.86
+    batch (chunk 4)                 26.8      37.3         1.25     0.29           1.86
+    loop of explain                 21.5      46.5         1.00     0.36           2.32
+    pytorch-grad-cam loop            7.7     129.3         0.36     1.00           6.44
+    max |explain_batch - pytorch-grad-cam| over one 224x224 map: 4.17e-07
+
+Two earlier runs fed the batch channels-last (the engine's CPU layout; dropped because it moved saliency's
+input gradients by up to 1e-2 away from ``explain``'s): batch 1.43× / 1.78× the loop's images/s, 4-5× the
+pytorch-grad-cam loop, 0.36-0.42× the full floor, 1.05× / 1.29× the floor to the layer. With ``--ray``
+(00:36 UTC, load 6-7), the batch runner on the 32 photos as PNG: 1 worker 21.7 s (1.5 images/s), 2 workers
+37.2 s (0.9 images/s).
+
+Read: batch Grad-CAM made 1.2-1.8× the images/s of the explain loop and 3.5-5× pytorch-grad-cam's loop
+(whose map matches to 5e-7); per image it costs 0.3-0.5× the best bare forward + full backward (goal ≤ 1.1×:
+met, but Grad-CAM's backward stops at the layer, so the full backward is a loose floor) and 1.05-1.9× the
+tight floor (forward + backward to the layer): the rest is each photo's preprocessing (a bicubic resize of a
+~400 px photo) and its map's resize back onto the photo, which that floor leaves out, and in the committed
+code the channels-first layout. Ray: at 32 photos a job is mostly starting Ray and loading the model in each
+worker (~20 s), and 2 workers on 2 busy cores were slower than 1; a quiet machine and ``--n 1000`` are
+needed to see the workers' gain.
 """
 
 from __future__ import annotations
@@ -63,10 +91,14 @@ def photos(n: int, size: int = 0, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int) -> tuple[float, int, dict]:
+def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int,
+                    to_layer: bool = False) -> tuple[float, int, dict]:
     """The best per-image time of a bare forward + ``backward()`` of Σ rows' target logits over batch sizes
-    ``FLOOR_BATCHES`` (those ≤ the number of photos), over the photos in ``x``: (seconds, batch, {batch: s})."""
+    ``FLOOR_BATCHES`` (those ≤ the number of photos), over the photos in ``x``: (seconds, batch, {batch: s}).
+    ``to_layer``: the backward only down to the target layer's output (``autograd.grad``), what Grad-CAM needs."""
     by_batch = {}
+    kept = []
+    hook = model.target_layer.register_forward_hook(lambda _m, _i, out: kept.append(out)) if to_layer else None
     for b in (b for b in FLOOR_BATCHES if b <= x.shape[0]):
         chunks = [(engine_layout(x[i:i + b]), targets[i:i + b]) for i in range(0, x.shape[0] - b + 1, b)]
         rows = torch.arange(b, device=x.device)
@@ -74,10 +106,17 @@ def floor_per_image(model, x: torch.Tensor, targets: torch.Tensor, repeats: int)
         def run():
             for batch, t in chunks:
                 model.module.zero_grad(set_to_none=True)
-                model.module(batch)[rows, t].sum().backward()
+                kept.clear()
+                chosen = model.module(batch)[rows, t].sum()
+                if to_layer:
+                    torch.autograd.grad(chosen, kept[-1])
+                else:
+                    chosen.backward()
 
         run()  # warm-up (allocator, thread pools)
         by_batch[b] = statistics.median(timed(run, model.device) for _ in range(repeats)) / (len(chunks) * b)
+    if hook is not None:
+        hook.remove()
     best = min(by_batch, key=by_batch.get)
     return by_batch[best], best, by_batch
 
@@ -108,6 +147,10 @@ def main() -> None:
     print("floor (bare forward + backward) per image: "
           + ", ".join(f"batch {b}: {t * 1e3:.1f} ms" for b, t in by_batch.items())
           + f"; best {floor * 1e3:.1f} ms at batch {best_batch}")
+    layer_floor, layer_batch, by_batch = floor_per_image(model, x, targets, args.repeats, to_layer=True)
+    print("floor to the layer (bare forward + backward down to the target layer) per image: "
+          + ", ".join(f"batch {b}: {t * 1e3:.1f} ms" for b, t in by_batch.items())
+          + f"; best {layer_floor * 1e3:.1f} ms at batch {layer_batch}")
 
     runs = {
         "batch (own chunk)": lambda: explain_batch(model, images, "grad-cam"),
@@ -126,11 +169,14 @@ def main() -> None:
     print(f"\nGrad-CAM of {len(images)} photos (median of {args.repeats} interleaved rounds; batch's own chunk: "
           f"{own} photos; a 2-photo warm-up chunk counted {chunk['n_forward']} forward, {chunk['n_backward']} "
           "backward passes)")
+    if best_batch == own:
+        print(f"(the two batch rows are the same setting, chunk {own}: their difference is this run's noise)")
     base = times["loop of explain"]
-    print(f"{'':<26}{'images/s':>10}{'ms/image':>10}{'loop / this':>13}{'÷ floor':>9}")
+    print(f"{'':<26}{'images/s':>10}{'ms/image':>10}{'loop / this':>13}{'÷ floor':>9}{'÷ layer floor':>15}")
     for name, t in times.items():
         per = t / len(images)
-        print(f"{name:<26}{len(images) / t:>10.1f}{per * 1e3:>10.1f}{base / t:>13.2f}{per / floor:>9.2f}")
+        print(f"{name:<26}{len(images) / t:>10.1f}{per * 1e3:>10.1f}{base / t:>13.2f}{per / floor:>9.2f}"
+              f"{per / layer_floor:>15.2f}")
     if not args.skip_peer:
         same_maps(model, images[0], peer)
     if args.ray:

@@ -162,7 +162,7 @@ def default_batch_size(model, n: int) -> int:
 
 def engine_layout(batch: torch.Tensor) -> torch.Tensor:
     """A batch of images laid out as the engine feeds them: channels-last on CPU (same values, faster
-    convolutions), as it is on CUDA."""
+    convolutions); as they come on CUDA."""
     if CPU_CHANNELS_LAST and batch.device.type == "cpu" and batch.ndim == 4:
         return batch.contiguous(memory_format=torch.channels_last)
     return batch

@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from explainers.core.engine import engine_layout
 from explainers.image.maps import to_pixel_grid
 from explainers.core.budget import forward_bytes, image_activation_bytes, image_backward_bytes, image_input_bytes
 from explainers.core.registry import SEED, SharedPass, register
@@ -69,8 +68,10 @@ def layer_gradients(model, image: np.ndarray, target: int | None, layer: str | N
 
 def preprocess_stack(model, images: list[np.ndarray]) -> torch.Tensor:
     """Several images, each preprocessed as alone (resized to the model's input size whatever its own), as one
-    (N, 3, H, W) batch in the engine's layout (``engine_layout``: channels-last on CPU)."""
-    return engine_layout(torch.cat([model.preprocess(image) for image in images]))
+    (N, 3, H, W) batch, in the layout ``explain`` feeds one image in: channels-last (the engine's CPU layout,
+    ``engine_layout``) would be ~10 % faster on CPU but moves input gradients by up to 1e-2 of their largest
+    (saliency on EfficientNet-Lite0), and a batch's maps must equal those made alone."""
+    return torch.cat([model.preprocess(image) for image in images])
 
 
 def row_targets(logits: torch.Tensor, targets: list[int | None]) -> list[int]:

@@ -32,22 +32,24 @@ def test_digits_vit(vit, method):
     for image, target, e in zip(images, targets, together):
         alone = explain(vit, image, method=method, target=target)
         assert e.target == alone.target and e.scores.shape == (8, 8)
-        assert np.allclose(e.scores, alone.scores, atol=1e-4), method
+        assert np.allclose(e.scores, alone.scores, atol=1e-5), method
 
 
-def test_efficientnet_photos_of_different_sizes(cnn):
-    images = [sample_image("chelsea (cat)"), sample_image("coffee"), *sample_views("astronaut", n=3, seed=1),
-              sample_image("flower.jpg")]
+@pytest.mark.parametrize("method", ["grad-cam", "saliency"])
+def test_efficientnet_photos_of_different_sizes(cnn, method):
+    # the coffee view is one on which a channels-last batch moves saliency by 1e-2 (the batch keeps explain's layout)
+    images = [sample_image("chelsea (cat)"), sample_views("coffee", n=3, seed=1)[0],
+              *sample_views("astronaut", n=3, seed=1), sample_image("flower.jpg")]
     assert len({im.shape for im in images}) == len(images)
-    explain(cnn, images[0], method="grad-cam")
+    explain(cnn, images[0], method=method)
     calls, handle = module_calls(cnn)
     try:
-        together = explain_batch(cnn, images, "grad-cam")
+        together = explain_batch(cnn, images, method)
     finally:
         handle.remove()
     assert calls == [len(images)]
     for image, e in zip(images, together):
-        alone = explain(cnn, image, method="grad-cam")
+        alone = explain(cnn, image, method=method)
         assert e.target == alone.target and e.scores.shape == image.shape[:2]
-        assert np.allclose(e.scores, alone.scores, atol=1e-4)
+        assert np.allclose(e.scores, alone.scores, atol=1e-5), method
         assert (e.n_forward, e.n_backward) == (1, 1)
