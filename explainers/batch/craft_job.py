@@ -51,7 +51,7 @@ def ray_shards(model_source: str, workers: int | None, notes: list[str], cancel=
     import ray
     from ray.util import ActorPool
 
-    from explainers.batch.job import _pool
+    from explainers.batch.running import _pool
 
     n, ask = _pool(workers, notes)
     actors = [ray.remote(**ask)(CraftActor).remote(model_source) for _ in range(n)]
@@ -75,7 +75,7 @@ def run_craft(data, model: str, params: dict | None = None, out=None, *, target=
     ``JobSummary``). ``target``: the class (None: the most frequent top class); ``progress(sentence)`` at each step.
     Unreadable images are left out with their sentence in ``summary.errors``."""
     from explainers import get_method
-    from explainers.batch.job import JobSummary, _now, start_ray
+    from explainers.batch.running import JobSummary, _now, start_ray
     from explainers.concepts.dataset import craft_dataset
     from explainers.core.explanation import Explanation
     from models import load_model
