@@ -78,7 +78,7 @@ QUICK = {
         "occlusion": {"window": 48, "stride": 32},
     },
     "text": {"integrated-gradients": {"n_steps": 32}, "shap": {"max_evals": 150}, "lime": {"n_samples": 100}},
-    "generation": {"*": {"max_new_tokens": 8}, "integrated-gradients": {"max_new_tokens": 8, "n_steps": 16, "max_steps": 64},
+    "generation": {"*": {"max_new_tokens": 8}, "integrated-gradients": {"max_new_tokens": 8, "n_steps": 32},
                    "reagent": {"max_new_tokens": 4, "max_probe_steps": 200}},
     "tabular": {"shap-kernel": {"nsamples": 256}},
 }

@@ -65,13 +65,26 @@ def test_leave_one_out_equals_its_definition(lm):
 
 @pytest.mark.parametrize(
     "method, params",
-    [("occlusion", {}), ("attention", {}), ("gradient-x-input", {}), ("integrated-gradients", {"n_steps": 8})],
+    [("occlusion", {}), ("attention", {}), ("gradient-x-input", {}),
+     ("integrated-gradients", {"n_steps": 8, "tolerance": 1e-9}),  # no row converges this tightly: the whole budget
+     ("integrated-gradients", {"n_steps": 9, "tolerance": 1e-9})],  # an odd number to spend: the last one left
 )
 def test_cost_model_counts_the_passes_for_this_prompt(lm, method, params):
     e = explain(lm, PROMPT, method=method, target=" w5 w6", **params)
     n_target, n_prompt = e.scores.shape
     estimate = get_method(method, "generation").estimate(params, lm, n_prompt=n_prompt, n_target=n_target)
     assert estimate == (e.n_forward, e.n_backward)
+
+
+def test_integrated_gradients_stops_early_only_when_every_row_is_complete(lm):
+    """The cost is the budget; a run makes fewer passes only when every row's completeness is within tolerance."""
+    e = explain(lm, PROMPT, method="integrated-gradients", target=" w5 w6", n_steps=64)
+    n_target, n_prompt = e.scores.shape
+    budget = get_method("integrated-gradients", "generation").estimate({"n_steps": 64}, lm, n_prompt=n_prompt,
+                                                                        n_target=n_target)
+    assert e.n_forward < budget[0] and e.n_backward < budget[1]
+    assert (e.extras["relative_completeness"] <= 0.005).all()
+    assert sum(e.extras["steps"]) == e.n_backward  # one gradient per interval: the middle third keeps its own
 
 
 def test_gradient_x_input_and_attention_find_the_key(lm):
