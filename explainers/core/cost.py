@@ -55,6 +55,9 @@ class Probe:
     backward: tuple[float, float]  # per input, the backward alone (forward-and-backward minus forward)
     batch: int
     engine_batch: int = 0  # the batch a long run's forward passes go in (0: ``batch``), timed on the line
+    # a language model's greedy generation step (one row, the last position's logits only): (tokens, seconds) at
+    # two row lengths; a step's time on the line through them. None: a step is timed as a forward at batch 1
+    step: tuple[tuple[int, float], tuple[int, float]] | None = None
 
     @property
     def run_batch(self) -> int:
@@ -74,9 +77,22 @@ class Probe:
     def backward_s(self, batch: int) -> float:
         return _per_input(*self.backward, self.batch, batch)
 
+    def step_s(self, tokens: int) -> float:
+        """Seconds of one greedy generation step on a row of ``tokens`` tokens."""
+        if self.step is None:
+            return self.forward_s(1)
+        (n0, t0), (n1, t1) = self.step
+        at = t1 if n1 == n0 else t0 + (t1 - t0) * (int(tokens) - n0) / (n1 - n0)
+        return max(at, min(t0, t1) * 0.5)  # far below the probed rows: no less than half the shorter one's
+
+    def generate_s(self, n_prompt: int, generated: int) -> float:
+        """Seconds to generate ``generated`` tokens greedily after ``n_prompt`` (each step a row one token longer)."""
+        return float(sum(self.step_s(int(n_prompt) + i) for i in range(int(generated))))
+
     def scaled(self, scale: float) -> "Probe":
+        step = None if self.step is None else tuple((n, t * scale) for n, t in self.step)
         return Probe(tuple(t * scale for t in self.forward), tuple(t * scale for t in self.backward), self.batch,
-                     self.engine_batch)
+                     self.engine_batch, step)
 
 
 def _per_input(at_one: float, at_batch: float, probed: int, batch: int) -> float:
@@ -188,8 +204,10 @@ def _measure(model, tokens: int | None = None) -> Probe:
     """Time ``model``'s passes: a forward at batch 1 and at the engine's batch, in the engine's layout; a forward
     and backward at the same two batches. One warm-up of each kind (the first backward builds autograd's state: ten
     times a later one), then the least of ``PROBE_REPEATS``."""
+    step = None
     if hasattr(model, "probe_passes"):  # models whose input is not an image (text, language) say how to run them
         engine_batch, forward, forward_backward = model.probe_passes(tokens)
+        step = getattr(model, "probe_step", None)
     elif hasattr(model, "input_size"):
         engine_batch = default_batch_size(model, 1 << 20)
         forward, forward_backward = _image_passes(model)
@@ -212,7 +230,12 @@ def _measure(model, tokens: int | None = None) -> Probe:
     if len(batches) > 1 and backwards[-1] <= 0 < backwards[0] and forwards[0] > 0:
         # noise made the batch's backward look free: take it as batch 1's, scaled as the forward scales
         backwards[-1] = backwards[0] * forwards[-1] / forwards[0]
-    return Probe((forwards[0], forwards[-1]), (backwards[0], backwards[-1]), batches[-1], int(engine_batch))
+    steps = None
+    if step is not None:  # a language model's generation: a step on a row half the probed length and one as long
+        lengths = sorted({max(1, (tokens or 32) // 2), tokens or 32})
+        steps = tuple((n, _timed(step(n), model.device)) for n in lengths)
+        steps = steps if len(steps) == 2 else (steps[0], steps[0])
+    return Probe((forwards[0], forwards[-1]), (backwards[0], backwards[-1]), batches[-1], int(engine_batch), steps)
 
 
 def _image_passes(model):
@@ -292,7 +315,20 @@ def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, siz
     params = spec.resolve_params(params or {})
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
-    return generated * found.forward_s(1) + seconds(found, n_forward - generated, n_backward, params)
+    return generate_s(found, sizes) + seconds(found, n_forward - generated, n_backward, params)
+
+
+def generate_s(found: Probe, sizes: dict) -> float:
+    """Seconds of a language model's greedy generation of ``sizes["generated"]`` tokens after ``sizes["n_prompt"]``
+    (0 when nothing is generated): each step a row one token longer, only its last position's logits."""
+    generated = int(sizes.get("generated", 0))
+    return found.generate_s(int(sizes.get("n_prompt", 0)), generated) if generated else 0.0
+
+
+def generate_seconds(model, **sizes: int) -> float:
+    """Seconds ``model`` takes to generate the continuation of an input of ``sizes`` (``generated`` tokens; 0
+    when the continuation is given) before a method's passes, as a page shows it."""
+    return generate_s(probe(model, probe_tokens(model, **sizes)), sizes)
 
 
 def seconds(found: Probe, n_forward: int, n_backward: int, params: dict | None = None) -> float:
@@ -308,7 +344,8 @@ def seconds(found: Probe, n_forward: int, n_backward: int, params: dict | None =
 
 def forward_seconds(model, n: int, batch: int | None = None, **sizes: int) -> float:
     """Seconds for ``n`` forward passes on ``model`` over an input of ``sizes`` that are not a method's own: a
-    page's faithfulness figures (at the engine's batch), a continuation generated token by token (``batch=1``)."""
+    page's faithfulness figures (at the engine's batch, or at ``batch``). A generated continuation:
+    ``generate_seconds``."""
     found = probe(model, probe_tokens(model, **sizes))
     if batch is not None:
         return float(n * found.forward_s(batch))

@@ -165,3 +165,22 @@ def test_a_cams_backward_stops_at_its_layer_and_is_not_timed_as_one_to_the_input
     found = cost.probe(model)
     assert seconds == pytest.approx(found.forward_s(1), abs=1e-3)
     assert cost.estimate(model, "saliency")[2] == pytest.approx(found.forward_s(1) + found.backward_s(1), abs=1e-3)
+
+
+def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monkeypatch):
+    """Generation runs one row per new token, each one token longer and only its last position's logits: the probe
+    times such a step at two row lengths and the estimate sums the line through them (it used to time every new
+    token as a full forward of the probed length: SmolLM2's continuation estimated at ~1.4× its time)."""
+    lm = tiny_lm()
+    found = cost.probe(lm, 16)
+    assert found.step is not None and [n for n, _ in found.step] == [8, 16]
+    fake = cost.Probe((0.010, 0.010), (0.02, 0.02), 8, 32, step=((8, 0.004), (16, 0.006)))
+    assert fake.step_s(12) == pytest.approx(0.005)
+    assert fake.generate_s(4, 3) == pytest.approx(0.003 + 0.00325 + 0.0035)
+    assert fake.scaled(2.0).generate_s(4, 3) == pytest.approx(2 * fake.generate_s(4, 3))
+    monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
+    params, sizes = {"max_new_tokens": 3}, {"n_prompt": 4, "n_target": 3, "generated": 3}
+    _, _, seconds = cost.estimate(lm, "random", params, **sizes)  # random makes no pass but the generation's
+    assert seconds == pytest.approx(fake.generate_s(4, 3), abs=1e-3)
+    assert cost.generate_seconds(lm, **sizes) == pytest.approx(fake.generate_s(4, 3))
+    assert cost.generate_seconds(lm, **{**sizes, "generated": 0}) == 0.0
