@@ -315,7 +315,11 @@ def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, siz
     params = spec.resolve_params(params or {})
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
-    return generate_s(found, sizes) + seconds(found, n_forward - generated, n_backward, params)
+    passes = seconds(found, n_forward - generated, n_backward, params)
+    if spec.row_tokens is not None and found.step is not None:  # rows shorter than the probed ones: the step
+        probed = found.step[1][0]  # line (a fixed part and a part per token) says how much less each costs
+        passes *= found.step_s(spec.row_tokens(params, None, **sizes)) / max(found.step_s(probed), 1e-12)
+    return generate_s(found, sizes) + passes
 
 
 def generate_s(found: Probe, sizes: dict) -> float:

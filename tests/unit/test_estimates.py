@@ -184,3 +184,20 @@ def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monke
     assert seconds == pytest.approx(fake.generate_s(4, 3), abs=1e-3)
     assert cost.generate_seconds(lm, **sizes) == pytest.approx(fake.generate_s(4, 3))
     assert cost.generate_seconds(lm, **{**sizes, "generated": 0}) == 0.0
+
+
+def test_reagents_rows_are_timed_at_their_own_length(monkeypatch):
+    """ReAGent's rows are the prompt (its sampler's set-up) and the prompt with the earlier target tokens (its
+    probes), shorter than the probed prompt + continuation: each is timed on the step line at its own length."""
+    from explainers.core.registry import get_method
+
+    lm = tiny_lm()
+    fake = cost.Probe((0.010, 0.010), (0.02, 0.02), 8, 32, step=((8, 0.004), (16, 0.008)))
+    monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
+    spec = get_method("reagent", "generation")
+    sizes = {"n_prompt": 5, "n_target": 4, "generated": 0}  # probed at 16 tokens; rows of 5 to 8
+    n_forward, _, shown = cost.estimate(lm, "reagent", {}, **sizes)
+    rows = spec.row_tokens(spec.resolve_params({}), None, **sizes)
+    assert 5 < rows < 8
+    assert shown == pytest.approx(cost.seconds(fake, n_forward, 0) * fake.step_s(rows) / fake.step_s(16), abs=1e-3)
+    assert shown < cost.seconds(fake, n_forward, 0)

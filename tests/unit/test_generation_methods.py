@@ -190,3 +190,22 @@ def test_reagent_on_a_prompt_no_longer_than_keep_top_n_still_probes():
     e = explain(lm, "w3 w7 w4", method="reagent", target=" w5", seed=0, keep_top_n=5)
     assert e.extras["steps"][0] > 1
     assert int(np.argmax(e.scores[0])) == 1
+
+
+def test_reagent_estimate_is_a_typical_run_then_this_models_own():
+    """ReAGent's probes stop when their check passes: its cost is the typical steps per probe (a prior until the
+    model has runs of its own, then the median of its recent runs' steps), at least one step per probe."""
+    from explainers.generation.reagent import PRIOR_PROBE_STEPS, setup_passes
+
+    model = tiny_lm()
+    spec = get_method("reagent", "generation")
+    n_prompt, n_target = 10, 1
+    assert spec.estimate({}, model, n_prompt=n_prompt, n_target=n_target) == (
+        1 + setup_passes("fill-in", n_prompt, model) + round(2 * 16 * n_target * PRIOR_PROBE_STEPS), 0)
+    e = explain(model, PROMPT, method="reagent", target=TARGET, seed=0)
+    assert e.scores.shape == (n_target, n_prompt)
+    assert e.n_forward >= 1 + setup_passes("fill-in", n_prompt, model) + 2 * 16 * n_target  # every probe steps once
+    # the same input again: the median of one run is that run, pass for pass
+    assert spec.estimate({}, model, n_prompt=n_prompt, n_target=n_target) == (e.n_forward, e.n_backward)
+    other = spec.estimate({"stopping_top_k": 1}, model, n_prompt=n_prompt, n_target=n_target)  # other stopping:
+    assert other[0] == 1 + setup_passes("fill-in", n_prompt, model) + round(2 * 16 * n_target * PRIOR_PROBE_STEPS)  # prior
