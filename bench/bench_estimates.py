@@ -116,15 +116,18 @@ def params_for(modality: str, method: str, quick: bool) -> dict:
     return {**table.get("*", {}), **table.get(method, {})} if method != "random" else dict(table.get("*", {}))
 
 
+timer = time.perf_counter  # --cpu-time: time.process_time, in the probe too
+
+
 def measure(model, x, method: str, params: dict, target) -> tuple[tuple[int, int, float], float, tuple[int, int]]:
     """(the estimate a page shows, the run's end-to-end seconds, the passes the run counted)."""
     sizes = input_sizes(model, prepare_input(model, x), target, params)
     if target is not None:
         sizes["targeted"] = 1  # the class is given: no pass need find it
     estimate = cost.estimate(model, method, params, **sizes)
-    start = time.perf_counter()
+    start = timer()
     e = explain(model, x, method=method, target=target, **params)
-    return estimate, time.perf_counter() - start, (e.n_forward, e.n_backward)
+    return estimate, timer() - start, (e.n_forward, e.n_backward)
 
 
 def main() -> None:
@@ -134,7 +137,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples/steps per method")
     parser.add_argument("--calibrated", action="store_true", help="keep the calibration from recorded runs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, as the app)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the probe and the runs in this process's CPU seconds, on one thread (a machine "
+                             "shared with other jobs: the passes' own work, not the waits for a core)")
     args = parser.parse_args()
+    if args.cpu_time:
+        global timer
+        import types
+
+        timer, args.threads = time.process_time, 1
+        cost.time = types.SimpleNamespace(perf_counter=time.process_time)  # the probe's clock (cost._timed)
     if args.threads:  # 1 on a machine shared with other jobs: spinning OpenMP threads slow down unpredictably
         import torch
 
@@ -153,9 +165,9 @@ def main() -> None:
         if modality != "generation":  # the pages explain a chosen class (the top one by default): given, as there
             target = explain(model, x, method="random").target
         tokens = cost.probe_tokens(model, **input_sizes(model, prepare_input(model, x), target))
-        start = time.perf_counter()
+        start = timer()
         found = cost.probe(model, tokens)  # the probe, as at a page's first use (a text: at its length)
-        probe_s = time.perf_counter() - start
+        probe_s = timer() - start
         print(f"-- {name}: probe {probe_s:.2f} s; ms per input at batch 1 and {found.batch}: forward "
               f"{found.forward[0] * 1e3:.1f}, {found.forward[1] * 1e3:.1f}; backward {found.backward[0] * 1e3:.1f}, "
               f"{found.backward[1] * 1e3:.1f} (runs at batch {found.run_batch})", flush=True)

@@ -316,9 +316,9 @@ def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, siz
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
     passes = seconds(found, n_forward - generated, n_backward, params)
-    if spec.row_tokens is not None and found.step is not None:  # rows shorter than the probed ones: the step
-        probed = found.step[1][0]  # line (a fixed part and a part per token) says how much less each costs
-        passes *= found.step_s(spec.row_tokens(params, None, **sizes)) / max(found.step_s(probed), 1e-12)
+    if spec.row_tokens is not None and found.step is not None:  # rows shorter than the probed ones, and only
+        # their last position's logits: a step of their length (the step line) against a probed row, both at batch 1
+        passes *= min(1.0, found.step_s(spec.row_tokens(params, None, **sizes)) / max(found.forward_s(1), 1e-12))
     return generate_s(found, sizes) + passes
 
 

@@ -188,7 +188,8 @@ def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monke
 
 def test_reagents_rows_are_timed_at_their_own_length(monkeypatch):
     """ReAGent's rows are the prompt (its sampler's set-up) and the prompt with the earlier target tokens (its
-    probes), shorter than the probed prompt + continuation: each is timed on the step line at its own length."""
+    probes), shorter than the probed prompt + continuation, and keep one position's logits: each is timed on the
+    generation step's line at its own length (it was timed as a probed row: ~2x on SmolLM2's 5-token prompt)."""
     from explainers.core.registry import get_method
 
     lm = tiny_lm()
@@ -199,5 +200,6 @@ def test_reagents_rows_are_timed_at_their_own_length(monkeypatch):
     n_forward, _, shown = cost.estimate(lm, "reagent", {}, **sizes)
     rows = spec.row_tokens(spec.resolve_params({}), None, **sizes)
     assert 5 < rows < 8
-    assert shown == pytest.approx(cost.seconds(fake, n_forward, 0) * fake.step_s(rows) / fake.step_s(16), abs=1e-3)
+    # a row's share of a probed one (the prompt + continuation, every position's logits), both at batch 1
+    assert shown == pytest.approx(cost.seconds(fake, n_forward, 0) * fake.step_s(rows) / fake.forward_s(1), abs=1e-3)
     assert shown < cost.seconds(fake, n_forward, 0)
