@@ -3,7 +3,7 @@
 The probe (at first use of a model, and again once ``MAX_AGE_S`` old) times a forward pass and a forward and
 backward pass at batch 1 and at the engine's batch (at most ``PROBE_CPU_BATCH``), after one warm-up of each
 kind, on a real input: images in the engine's layout on a bundled photo, a text or a prompt at its own token
-length (rounded up to ``TOKEN_STEP``; a 254-token review costs ~10× a 20-token one per pass). A batch's time
+length (rounded up by less than 1/``TOKEN_SHARE``; a 254-token review costs ~10× a 20-token one per pass). A batch's time
 is then a fixed part plus a part per input (the line through the two points), so that ``seconds`` times a
 CAM's single gradient at batch 1, integrated gradients' path points at its ``batch_size`` and a perturbation
 method's inputs at the engine's batch. What was wrong before (issue 17: estimates 2-3x off both ways): the
@@ -36,7 +36,7 @@ PROBE_REPEATS = 2  # timings per probed batch (after one warm-up at batch 1): th
 PROBE_CPU_BATCH = 8  # the largest batch probed on CPU, and on CUDA (the engine's own can be 512: too long for
 PROBE_CUDA_BATCH = 32  # a probe); larger batches are timed on the line through batch 1 and this one
 PROBE_IMAGE = "chelsea (cat)"  # the bundled photo image models are probed on (models/inputs/samples.py)
-TOKEN_STEP = 8  # text and prompts are probed at their length rounded up to a multiple of this
+TOKEN_SHARE = 8  # text and prompts are probed at their length rounded up by less than 1/this of it (probe_tokens)
 MAX_AGE_S = 600.0  # re-measure the probe after this long
 RECENT_RUNS = 5  # runs whose ratio (measured / predicted) the median is taken over
 MIN_RUN_PASSES = 8  # shorter runs are mostly overhead, not passes: they calibrate nothing
@@ -127,7 +127,7 @@ _TIMES_LOCK = threading.Lock()
 
 
 def probe_tokens(model, **sizes: int) -> int | None:
-    """The token length a text or prompt of ``sizes`` is probed at (rounded up to ``TOKEN_STEP``); None for inputs
+    """The token length a text or prompt of ``sizes`` is probed at (rounded up by less than 1/``TOKEN_SHARE``); None for inputs
     whose passes do not depend on a length (images, table rows)."""
     if "n_tokens" in sizes:  # a classified text: its content tokens and the two special ones
         n = int(sizes["n_tokens"]) + 2
@@ -135,7 +135,11 @@ def probe_tokens(model, **sizes: int) -> int | None:
         n = int(sizes["n_prompt"]) + int(sizes.get("n_target", 0))
     else:
         return None
-    return max(TOKEN_STEP, -(-n // TOKEN_STEP) * TOKEN_STEP)
+    # rounded up to a multiple of a power of two under 1/TOKEN_SHARE of it (exact below 2 × TOKEN_SHARE tokens), so a
+    # few lengths share a probe and none is timed more than 1/TOKEN_SHARE too long: a multiple of 8 timed a 9-token
+    # review (11 with its special tokens) at 16 tokens, ~1.4x its passes
+    step = 1 << max(0, n.bit_length() - 1 - TOKEN_SHARE.bit_length() + 1)
+    return max(1, -(-n // step) * step)
 
 
 def probe(model, tokens: int | None = None) -> Probe:

@@ -58,8 +58,12 @@ def test_a_text_is_probed_at_its_length_and_a_longer_one_costs_more(fake_probe):
 
 
 def test_probe_tokens_rounds_up_and_images_have_none():
-    assert cost.probe_tokens(None, n_tokens=20) == 24  # 20 content tokens + 2 special ones, rounded up to 8
-    assert cost.probe_tokens(None, n_prompt=5, n_target=20) == 32  # prompt and continuation, together
+    assert cost.probe_tokens(None, n_tokens=20) == 22  # 20 content tokens + 2 special ones, rounded up to 2
+    assert cost.probe_tokens(None, n_prompt=5, n_target=20) == 26  # prompt and continuation, together
+    assert cost.probe_tokens(None, n_tokens=9) == 11  # short: exact (a multiple of 8 made it 16, ~1.4x its passes)
+    for n in range(1, 2000):  # never more than 1/TOKEN_SHARE too long, and few lengths for long texts
+        assert n <= cost.probe_tokens(None, n_prompt=n) < n * (1 + 1 / cost.TOKEN_SHARE)
+    assert len({cost.probe_tokens(None, n_prompt=n) for n in range(257, 513)}) == cost.TOKEN_SHARE
     assert cost.probe_tokens(None, n_images=1) is None
     assert cost.probe_tokens(None) is None
 
