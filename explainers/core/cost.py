@@ -319,11 +319,15 @@ def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, siz
     params = spec.resolve_params(params or {})
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
-    passes = seconds(found, n_forward - generated, n_backward, params)
-    if spec.row_tokens is not None and found.step is not None:  # rows shorter than the probed ones, and only
-        # their last position's logits: a step of their length (the step line) against a probed row, both at batch 1
-        passes *= min(1.0, found.step_s(spec.row_tokens(params, None, **sizes)) / max(found.forward_s(1), 1e-12))
-    return generate_s(found, sizes) + passes
+    if spec.row_tokens is not None and found.step is not None and n_backward == 0:
+        # rows shorter than the probed ones (ReAGent's): a batch of them holds fewer tokens, and a CPU's time per token
+        # depends on how many a batch holds: each row costs its share (its tokens over the probed row's) of a probed
+        # row in a batch of as many tokens (at batch 1 a short row's few tokens make small, slow matrix products)
+        probed = found.step[1][0]
+        share = min(1.0, spec.row_tokens(params, None, **sizes) / max(probed, 1))
+        batch = max(1, round(found.run_batch * share))
+        return generate_s(found, sizes) + share * _batched(n_forward - generated, batch, found.forward_s)
+    return generate_s(found, sizes) + seconds(found, n_forward - generated, n_backward, params)
 
 
 def generate_s(found: Probe, sizes: dict) -> float:

@@ -192,20 +192,23 @@ def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monke
 
 def test_reagents_rows_are_timed_at_their_own_length(monkeypatch):
     """ReAGent's rows are the prompt (its sampler's set-up) and the prompt with the earlier target tokens (its
-    probes), shorter than the probed prompt + continuation, and keep one position's logits: each is timed on the
-    generation step's line at its own length (it was timed as a probed row: ~2x on SmolLM2's 5-token prompt)."""
+    probes), shorter than the probed prompt + continuation: each is timed as its share of a probed row in a batch of
+    as many tokens (it was timed as a probed row: ~2x on SmolLM2's 5-token prompt)."""
     from explainers.core.registry import get_method
 
     lm = tiny_lm()
-    fake = cost.Probe((0.010, 0.010), (0.02, 0.02), 8, 32, step=((8, 0.004), (16, 0.008)))
+    fake = cost.Probe((0.010, 0.004), (0.02, 0.02), 8, 32, step=((8, 0.004), (16, 0.008)))  # probed at 16 tokens
     monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
     spec = get_method("reagent", "generation")
     sizes = {"n_prompt": 5, "n_target": 4, "generated": 0}  # probed at 16 tokens; rows of 5 to 8
     n_forward, _, shown = cost.estimate(lm, "reagent", {}, **sizes)
     rows = spec.row_tokens(spec.resolve_params({}), None, **sizes)
     assert 5 < rows < 8
-    # a row's share of a probed one (the prompt + continuation, every position's logits), both at batch 1
-    assert shown == pytest.approx(cost.seconds(fake, n_forward, 0) * fake.step_s(rows) / fake.forward_s(1), abs=1e-3)
+    # a row's share of a probed one (the prompt + continuation), in a batch of as many tokens as the probed batch
+    share = rows / 16
+    batch = round(fake.run_batch * share)
+    assert 1 < batch < fake.run_batch
+    assert shown == pytest.approx(share * cost._batched(n_forward, batch, fake.forward_s), abs=1e-3)
     assert shown < cost.seconds(fake, n_forward, 0)
 
 
