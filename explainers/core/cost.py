@@ -308,25 +308,31 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
     n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     spec = get_method(method, model.modality)
     found = probe(model, probe_tokens(model, **sizes))
-    return n_forward, n_backward, float(np.round(run_seconds(found, n_forward, n_backward, spec, params, sizes), 3))
+    return n_forward, n_backward, float(np.round(run_seconds(found, n_forward, n_backward, spec, params, sizes, model), 3))
 
 
-def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict) -> float:
+def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict, model=None) -> float:
     """``seconds`` of a run's passes (``spec``'s with ``params`` on an input of ``sizes``), its generated tokens
-    (a language model's greedy steps, one at a time: each about a pass of one row) timed apart, and a CAM's
-    backward (to its layer, not the input) as free."""
+    (a language model's greedy steps, one at a time: each about a pass of one row) timed apart, a CAM's
+    backward (to its layer, not the input) as free, and a method's ``row_groups`` (rows of their own length and
+    batch, on ``model``) as they go."""
     generated = int(sizes.get("generated", 0))
     params = spec.resolve_params(params or {})
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
-    if spec.row_tokens is not None and found.step is not None and n_backward == 0:
-        # rows shorter than the probed ones (ReAGent's): a batch of them holds fewer tokens, and a CPU's time per token
-        # depends on how many a batch holds: each row costs its share (its tokens over the probed row's) of a probed
-        # row in a batch of as many tokens (at batch 1 a short row's few tokens make small, slow matrix products)
-        probed = found.step[1][0]
-        share = min(1.0, spec.row_tokens(params, None, **sizes) / max(probed, 1))
-        batch = max(1, round(found.run_batch * share))
-        return generate_s(found, sizes) + share * _batched(n_forward - generated, batch, found.forward_s)
+    if spec.row_groups is not None and n_backward == 0:
+        # rows shorter than the probed ones, or in smaller batches (ReAGent's): a CPU's time per token follows the
+        # tokens a batch holds, so each row costs its share (its tokens over the probed row's) of a probed row in a
+        # batch of as many tokens; the groups' rows are the method's passes (a rest, if any, timed as probed rows)
+        probed = probe_tokens(None, **sizes) or 1
+        total, rows_left = 0.0, n_forward - generated
+        for rows, batch, tokens in spec.row_groups(params, model, **sizes):
+            rows = min(int(rows), rows_left)
+            share = min(1.0, float(tokens) / probed)
+            size = max(1, round((found.run_batch if batch is None else int(batch)) * share))
+            total += share * _batched(rows, size, found.forward_s)
+            rows_left -= rows
+        return generate_s(found, sizes) + total + seconds(found, rows_left, 0, params)
     return generate_s(found, sizes) + seconds(found, n_forward - generated, n_backward, params)
 
 
@@ -392,7 +398,7 @@ def predicted_s(model, method: str, params: dict, **sizes: int) -> float | None:
         n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     except Exception:  # noqa: BLE001 - a cost that cannot be computed: the flat times judge the run
         return None
-    return run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
+    return run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes, model)
 
 
 def shared_passes(model, methods: dict[str, dict], alone: dict[str, tuple]) -> dict[str, tuple]:

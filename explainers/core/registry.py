@@ -54,9 +54,10 @@ class Method:
     memory: Memory | None = None  # peak bytes of a run; None: only the model's own passes (explainers/core/budget.py)
     requires: Callable[[Any], bool] | None = None  # requires(model): the method fits this model (see applies_to)
     shares: SharedPass | None = None  # passes it can share with other methods (explain_many); None: its own
-    # row_tokens(params, model=None, **sizes) -> the mean length in tokens of the rows its forward passes run, for a
-    # language model's method whose rows are shorter than the prompt and continuation (cost.run_seconds); None: those
-    row_tokens: Callable | None = None
+    # row_groups(params, model=None, **sizes) -> [(rows, batch, tokens), ...]: how a forward-only language-model
+    # method's passes go (rows of that length in batches of that size; batch None: the engine's), when not as rows of
+    # the prompt and continuation at the engine's batch (cost.run_seconds); None: as those
+    row_groups: Callable | None = None
 
     def share_key(self, params: dict[str, Any]) -> tuple | None:
         """Methods whose keys are equal (for resolved ``params``) can share one pass on one input and target."""
@@ -144,7 +145,7 @@ def register(
     wrap: Callable[[Callable, str], Callable] | None = None,
     requires: Callable[[Any], bool] | None = None,
     shares: SharedPass | None = None,
-    row_tokens: Callable | None = None,
+    row_groups: Callable | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -169,8 +170,9 @@ def register(
     ``shares``: a ``SharedPass`` the method's function accepts as ``passes=`` (keyword): ``explain_many`` then
     makes those passes once for all the chosen methods that share them (the gradient CAMs: one forward and one
     backward to the layer).
-    ``row_tokens(params, model=None, **sizes) -> tokens``: a language model's method whose rows are shorter than the
-    prompt and its continuation (ReAGent's) says their mean length, so that its estimate times them as such.
+    ``row_groups(params, model=None, **sizes) -> [(rows, batch, tokens), ...]``: a forward-only language-model method
+    whose rows are shorter than the prompt and its continuation, or go in smaller batches (ReAGent's), says so, so
+    that its estimate times them as they go.
     """
     _check_cost(id, cost)
 
@@ -179,7 +181,7 @@ def register(
         method = Method(
             id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
             dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory, requires,
-            shares, row_tokens,
+            shares, row_groups,
         )
         if shares is not None and "passes" not in inspect.signature(method.fn).parameters:
             raise TypeError(f"{id}: a method that shares passes takes them as its function's ``passes=`` keyword")

@@ -77,13 +77,18 @@ def _reagent_cost(params, model=None, **sizes):
     return 1 + setup_passes(params["sampler"], n_prompt, model) + round(n_target * 2 * probes * steps), 0
 
 
-def _reagent_rows(params, model=None, **sizes) -> float:
-    """The mean length of ReAGent's rows: the sampler's set-up rows are the prompt; a probe's rows for target token k
-    the prompt and the k tokens before it (the earlier target tokens as context)."""
+def _reagent_rows(params, model=None, **sizes) -> list[tuple[int, int | None, float]]:
+    """How ReAGent's passes go: the original prediction (one row); the sampler's set-up (rows of the prompt, in the
+    engine's batches); each target token's first step (every probe active: two batches of ``num_probes`` rows of the
+    prompt and the earlier target tokens); its later steps (the few probes still active: taken one row at a time)."""
     n_prompt, n_target = prompt_tokens(sizes), target_tokens(sizes)
+    probes = positive_int("num_probes", params["num_probes"])
     n_forward = _reagent_cost(params, model, **sizes)[0]
-    setup = 1 + setup_passes(params["sampler"], n_prompt, model)
-    return (setup * n_prompt + (n_forward - setup) * (n_prompt + (n_target - 1) / 2)) / max(n_forward, 1)
+    setup = setup_passes(params["sampler"], n_prompt, model)
+    first = 2 * probes * n_target
+    row = n_prompt + (n_target - 1) / 2
+    return [(1, 1, n_prompt + n_target), (setup, None, n_prompt), (first, probes, row),
+            (max(n_forward - 1 - setup - first, 0), 1, row)]
 
 
 def _reagent_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
@@ -115,7 +120,7 @@ def _reagent_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TA
     limits={"max_new_tokens": MAX_NEW_TOKENS, "keep_top_n": (0, 1024), "stopping_top_k": (1, 1000),
             "replacing_ratio": (0.0, 1.0), "max_probe_steps": (1, 10000), "num_probes": (1, 256), "seed": SEED},
     memory=_reagent_memory,
-    row_tokens=_reagent_rows,
+    row_groups=_reagent_rows,
 )
 def reagent(
     model, text, target, max_new_tokens=20, keep_top_n=5, stopping_top_k=3, replacing_ratio=0.3,

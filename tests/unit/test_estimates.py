@@ -190,35 +190,24 @@ def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monke
     assert cost.generate_seconds(lm, **{**sizes, "generated": 0}) == 0.0
 
 
-def test_reagents_rows_are_timed_at_their_own_length(monkeypatch):
-    """ReAGent's rows are the prompt (its sampler's set-up) and the prompt with the earlier target tokens (its
-    probes), shorter than the probed prompt + continuation: each is timed as its share of a probed row in a batch of
-    as many tokens (it was timed as a probed row: ~2x on SmolLM2's 5-token prompt)."""
+def test_reagents_rows_are_timed_as_they_go(monkeypatch):
+    """ReAGent's rows are the prompt (its sampler's set-up, in the engine's batches) and the prompt with the earlier
+    target tokens (its probes: every probe at the first step, then the few still active), shorter than the probed
+    prompt + continuation: each row is timed as its share of a probed row in a batch of as many tokens (they were
+    timed as probed rows at the engine's batch: ~2x too long for the set-up, half the time for the later steps)."""
     from explainers.core.registry import get_method
 
     lm = tiny_lm()
-    fake = cost.Probe((0.010, 0.004), (0.02, 0.02), 8, 32, step=((8, 0.004), (16, 0.008)))  # probed at 16 tokens
+    fake = cost.Probe((0.010, 0.004), (0.02, 0.02), 8, 32)
     monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
     spec = get_method("reagent", "generation")
-    sizes = {"n_prompt": 5, "n_target": 4, "generated": 0}  # probed at 16 tokens; rows of 5 to 8
+    sizes = {"n_prompt": 5, "n_target": 4, "generated": 0}  # probed at 9 tokens; rows of 5 to 8
     n_forward, _, shown = cost.estimate(lm, "reagent", {}, **sizes)
-    rows = spec.row_tokens(spec.resolve_params({}), None, **sizes)
-    assert 5 < rows < 8
-    # a row's share of a probed one (the prompt + continuation), in a batch of as many tokens as the probed batch
-    share = rows / 16
-    batch = round(fake.run_batch * share)
-    assert 1 < batch < fake.run_batch
-    assert shown == pytest.approx(share * cost._batched(n_forward, batch, fake.forward_s), abs=1e-3)
-    assert shown < cost.seconds(fake, n_forward, 0)
-
-
-@pytest.mark.parametrize("text", ["a good day but a dull and bad film", "bad", "a good film . but , a dull ( and bad ) end"])
-def test_text_shap_counts_the_passes_of_a_tree_expanded_before_its_budget(text):
-    """shap's Partition explainer stops once the text's token tree is expanded whole: on a short text before its
-    budget of 300 (the estimate counted the budget: ~1.6x on a 9-token review); a smaller budget binds first."""
-    model = bag_model()
-    sizes = {**input_sizes(model, prepare_input(model, text), 1), "targeted": 1}
-    assert 0 < sizes["shap_evals"] and (sizes["shap_evals"] < 300 or "(" in text)  # the last: the budget binds
-    for params in ({}, {"max_evals": 10}):
-        e = explain(model, text, method="shap", target=1, **params)
-        assert cost.estimate_passes(model, "shap", params, **sizes) == (e.n_forward, e.n_backward), params
+    groups = spec.row_groups(spec.resolve_params({}), lm, **sizes)
+    assert sum(rows for rows, _, _ in groups) == n_forward
+    expected = 0.0
+    for rows, batch, tokens in groups:
+        share = tokens / 9
+        expected += share * cost._batched(rows, max(1, round((batch or 32) * share)), fake.forward_s)
+    assert shown == pytest.approx(expected, abs=1e-3)
+    assert groups[-1][1] == 1 and groups[-2][1] == 16  # later steps one row at a time, the first all 16 probes
