@@ -16,31 +16,59 @@ calibration from recorded runs is switched off (``--calibrated`` keeps it), so t
 and the pass counts alone, not the runs before it.
 
 ``--quick``: fewer samples/steps/masks per method (the same parameters go into the estimate and the run), so a
-run of every modality should fit in about 10 minutes on 2 idle CPU cores (image and text took ~4 min at load
-~2; generation's integrated gradients is capped at 64 steps per token, it took 9 min uncapped under load). ``--threads 1``: one torch thread; on a
-machine shared with other jobs, two OpenMP threads that wait for each other at every operation slow down
-unpredictably (a 24-token MiniLM pass probed at 27 ms on one thread, 570 ms on two), one thread far less so.
+run of every modality should fit in about 10 minutes on 2 idle CPU cores (generation's integrated gradients: a
+budget of 32 gradients per token, 8 tokens). ``--threads 1``: one torch thread; on a machine shared with other
+jobs, two OpenMP threads that wait for each other at every operation slow down unpredictably (a 24-token MiniLM
+pass probed at 27 ms on one thread, 570 ms on two), one thread far less so. ``--cpu-time``: the probe and the runs
+timed in this process's CPU seconds, on one thread: on a machine shared with other jobs the wall clock measures the
+others (a probe taken at load 11 and runs at load 5: every generation ratio 1.2-3.9), CPU time the passes' own
+work (cache contention still adds some).
 
 Results on a quiet machine (2026-12-06, 2 CPU cores, load < 1, 2 threads as the app;
 ``python -m bench.bench_estimates --modalities image,text,generation --quick``; ratio = estimate / measured, runs of
-0.2 s or more; shap warmed once per process first, see below): 16 of 21 ratios in [0.7, 1.3], median 0.97.
+0.2 s or more; shap warmed once per process first): 16 of 21 ratios in [0.7, 1.3], median 0.97. The five outside
+and what was done (2026-12-07):
 
-- efficientnet-lite0: integrated-gradients 0.74, smoothgrad 1.25, gradient-shap 1.30 (0.34 s vs 0.26 s), score-cam
-  0.91, occlusion 0.73, rise 0.83, sobol 0.97; every CAM, saliency and every vit-digits run under 0.2 s.
-  Before the probe's first pass that keeps activations (cost._measure) the perturbation methods were at ~1.8: the
-  probe timed the process before glibc's dynamic mmap threshold rose, when a CPU forward takes twice as long.
-- minilm-sentiment, 254 tokens: integrated-gradients 0.82, occlusion 1.00, shap 1.05, lime 1.07 (before this
-  issue: probed at 20 tokens, about 10x low); 9 tokens: lime 1.27, shap 0.42 (the bench warmed shap on the image
-  model only: its text path compiles on its first text run; at its second run it takes 0.2 s for an estimate of
-  0.34 s).
-- smollm2-135m, 8 new tokens: occlusion 0.92, attention 1.19, gradient-x-input 1.19, random 1.41 (0.82 s vs
-  0.58 s); integrated-gradients 0.17 (adaptive: it made 1293 + 888 passes for 153 + 128 first steps, halving the
-  path's worst intervals until it converges: the page says its estimate is a lower bound); reagent 5.0 (its
-  estimate is a typical run of its probes; this one stopped after 410 of 1446).
+- generation integrated-gradients 0.17: an adaptive rule that halved the path's worst intervals until it converged
+  (1293 + 888 passes for 153 + 128 first steps). Now it spends a fixed budget, ``n_steps`` gradients per token,
+  trisecting the worst intervals (stopping earlier only when every row is complete), and its cost is those passes:
+  estimate and run 465 + 256 passes, pass for pass.
+- generation reagent 5.0: its cost assumed 10 steps per probe; SmolLM2's probes make 1.3-2.2 on average
+  (``reagent.PRIOR_PROBE_STEPS``, then the median of the model's own recent runs), its set-up rows were over-counted
+  by one position, and its rows (the prompt, or the prompt and earlier target tokens) were timed as whole probed
+  rows: now as they go (``registry`` ``row_groups``: the set-up in the engine's batches, each token's first step
+  with all its probes, the later steps a row at a time), each row its share of a probed row in a batch of as many
+  tokens. Estimate 364 passes, run 410.
+- generation random 1.41 (the continuation alone): every new token was timed as a full-logits forward of the probed
+  length; the probe now times a greedy step (one row, last position's logits) at two lengths, the continuation the
+  sum of its steps on that line.
+- text shap 0.42 on the 9-token review (warming fixed that) then 1.87 by CPU time: shap's Partition explainer
+  stops when the text's token tree is expanded whole, 92 passes there of a budget of 150; the text's sizes now give
+  that count (``explainers.text.methods.shap_full_evals``) and the estimate is the smaller: 92 = 92.
+- texts and prompts were probed at their length rounded up to a multiple of 8 (the 11-token review at 16): now by
+  less than 1/8 of it (``cost.TOKEN_SHARE``); lime on the short review 1.33 → 0.98 (CPU time).
+- image gradient-shap 1.30 (and smoothgrad 1.25): NOT fixed. The probe's batch of eight copies of the photo takes
+  ~60 ms per input forward + backward (EfficientNet-Lite0, CPU time, one thread), the methods' noisy or scaled copies
+  ~51 ms: a content effect of the CPU's backward, not subnormals (``torch.set_flush_denormal`` changes nothing).
+
+Results on a loaded machine (2026-12-07, 2 cores shared with two other sessions' tests, load 3-11; ``--quick
+--cpu-time``, one run each, noisy):
+
+- smollm2-135m (8 new tokens; reagent 4), three runs: occlusion 0.71-0.76, attention 0.98-1.00, gradient-x-input
+  0.99-1.03, integrated-gradients 0.96-1.07 (465 + 256 passes, estimate = run), random 0.91-1.07, reagent 0.98
+  (passes: estimate 364, run 410; 0.50-0.55 while its later steps, a few probes at a time, were timed at the
+  engine's batch).
+- minilm-sentiment, 9 tokens: integrated-gradients 0.58 (0.21 s vs 0.36 s; 1.12 when the probe was at 16 tokens),
+  shap 0.81 (92 = 92 passes), lime 0.98; 254 tokens: integrated-gradients 0.63-0.76, occlusion 0.91-1.03, shap
+  0.91-0.97, lime 0.84-0.86. Text integrated gradients stays under: its batch of 32 is timed on the line through
+  the probe's batches 1 and 8, and a CPU's time per input stops falling (or rises, for long rows) past a few
+  inputs; LayerIG's own overhead weighs on the short text's 0.36 s (on the quiet machine: 0.82 on the long text).
+- efficientnet-lite0: integrated-gradients 0.85, smoothgrad 1.31, gradient-shap 1.31 (see above), score-cam 0.91,
+  occlusion 0.77, rise 0.86, sobol 0.84, shap 0.92; every vit-digits run under 0.2 s.
+- scikit-learn models: not rerun (every run under 0.2 s but shap-permutation, whose estimate is off both ways,
+  0.18 to 5.5: the explainer calls the model with row counts of its own, not the background's).
 - shap: its first run in a process compiles shap's numba code (text: ~4 s, image: ~5 s, once); the page says so
-  beside a shap estimate, and the bench runs each shap method once, untimed, first.
-- scikit-learn models (load ~1): every run under 0.2 s but shap-permutation, whose estimate is off both ways
-  (0.18 to 5.5): the explainer calls the model with row counts of its own, not the background's.
+  beside a shap estimate, and the bench runs each shap method once per modality, untimed, first.
 """
 
 from __future__ import annotations
