@@ -35,6 +35,9 @@ from models.errors import ExplainerError
 PROBE_REPEATS = 2  # timings per probed batch (after one warm-up at batch 1): the least is kept
 PROBE_CPU_BATCH = 8  # the largest batch probed on CPU, and on CUDA (the engine's own can be 512: too long for
 PROBE_CUDA_BATCH = 32  # a probe); larger batches are timed on the line through batch 1 and this one
+PROBE_CPU_TOKENS = 512  # ...but rows of few tokens are probed at the engine's batch up to this many tokens in all:
+# past a few inputs a CPU's time per input stops falling as the line says (MiniLM, 11 tokens: integrated gradients'
+# batch of 32 timed on the line through 1 and 8 was 0.58 of its time)
 PROBE_IMAGE = "chelsea (cat)"  # the bundled photo image models are probed on (models/inputs/samples.py)
 TOKEN_SHARE = 8  # text and prompts are probed at their length rounded up by less than 1/this of it (probe_tokens)
 MAX_AGE_S = 600.0  # re-measure the probe after this long
@@ -196,11 +199,14 @@ def record_run(model, n_forward: int, n_backward: int, runtime_s: float, predict
             entry.ratios.append(runtime_s / predicted_s)
 
 
-def probe_batch(model, engine_batch: int | None = None) -> int:
+def probe_batch(model, engine_batch: int | None = None, tokens: int | None = None) -> int:
     """The batch a probe times: the engine's for a long run on this model (``engine_batch``, else the image
-    engine's, explainers/core/engine.py), at most ``PROBE_CPU_BATCH`` (``PROBE_CUDA_BATCH`` on CUDA)."""
+    engine's, explainers/core/engine.py), at most ``PROBE_CPU_BATCH`` (``PROBE_CUDA_BATCH`` on CUDA), or on CPU
+    for rows of ``tokens`` tokens as many as ``PROBE_CPU_TOKENS`` tokens make, if more."""
     size = default_batch_size(model, 1 << 20) if engine_batch is None else int(engine_batch)
     cap = PROBE_CUDA_BATCH if torch.device(model.device).type == "cuda" else PROBE_CPU_BATCH
+    if tokens and torch.device(model.device).type != "cuda":
+        cap = max(cap, PROBE_CPU_TOKENS // int(tokens))
     return max(1, min(size, cap))
 
 
@@ -217,7 +223,7 @@ def _measure(model, tokens: int | None = None) -> Probe:
         forward, forward_backward = _image_passes(model)
     else:
         raise ExplainerError(f"{getattr(model, 'name', 'This model')}'s passes cannot be timed here.")
-    batch = probe_batch(model, engine_batch)
+    batch = probe_batch(model, engine_batch, tokens)
     batches = (1, batch) if batch > 1 else (1,)
     # first a pass that keeps its activations, at the batch: freeing them raises glibc's dynamic mmap threshold, and
     # from then on the process's large blocks come from its heap, not from fresh zeroed pages: a CPU forward then

@@ -211,3 +211,14 @@ def test_reagents_rows_are_timed_as_they_go(monkeypatch):
         expected += share * cost._batched(rows, max(1, round((batch or 32) * share)), fake.forward_s)
     assert shown == pytest.approx(expected, abs=1e-3)
     assert groups[-1][1] == 1 and groups[-2][1] == 16  # later steps one row at a time, the first all 16 probes
+
+
+def test_short_rows_are_probed_at_the_engines_batch():
+    """Rows of few tokens are probed at the batch the runs use (up to PROBE_CPU_TOKENS tokens in all), not timed on
+    the line from batch 8: past a few inputs a CPU's time per input stops falling as the line says."""
+    text = bag_model()
+    assert cost.probe_batch(text, 32, 11) == 32  # 352 tokens: the engine's batch itself
+    assert cost.probe_batch(text, 32, 256) == cost.PROBE_CPU_BATCH  # long rows: 8, the line beyond
+    assert cost.probe_batch(text, 32, 40) == cost.PROBE_CPU_TOKENS // 40
+    assert cost.probe_batch(small_cnn(16), 32) == cost.PROBE_CPU_BATCH  # images: no tokens
+    assert cost.probe(text, 12).batch == min(text.batch_size, cost.PROBE_CPU_TOKENS // 12)
