@@ -54,17 +54,20 @@ and what was done (2026-12-07):
 Results on a loaded machine (2026-12-07, 2 cores shared with two other sessions' tests, load 3-11; ``--quick
 --cpu-time``, one run each, noisy):
 
-- smollm2-135m (8 new tokens; reagent 4), three runs: occlusion 0.71-0.76, attention 0.98-1.00, gradient-x-input
-  0.99-1.03, integrated-gradients 0.96-1.07 (465 + 256 passes, estimate = run), random 0.91-1.07, reagent 0.98
-  (passes: estimate 364, run 410; 0.50-0.55 while its later steps, a few probes at a time, were timed at the
-  engine's batch).
-- minilm-sentiment, 9 tokens: integrated-gradients 0.58 (0.21 s vs 0.36 s; 1.12 when the probe was at 16 tokens),
-  shap 0.81 (92 = 92 passes), lime 0.98; 254 tokens: integrated-gradients 0.63-0.76, occlusion 0.91-1.03, shap
-  0.91-0.97, lime 0.84-0.86. Text integrated gradients stays under: its batch of 32 is timed on the line through
-  the probe's batches 1 and 8, and a CPU's time per input stops falling (or rises, for long rows) past a few
-  inputs; LayerIG's own overhead weighs on the short text's 0.36 s (on the quiet machine: 0.82 on the long text).
-- efficientnet-lite0: integrated-gradients 0.85, smoothgrad 1.31, gradient-shap 1.31 (see above), score-cam 0.91,
-  occlusion 0.77, rise 0.86, sobol 0.84, shap 0.92; every vit-digits run under 0.2 s.
+- smollm2-135m (8 new tokens; reagent 4), last run (``--modalities generation``, all changes in): 6 of 6 in
+  [0.7, 1.3]: occlusion 0.76, attention 0.97, gradient-x-input 0.92, integrated-gradients 1.04 (465 + 256 passes,
+  estimate = run), random 1.00, reagent 0.98 (passes: estimate 364, run 410). Over four runs: occlusion 0.71-0.76,
+  integrated-gradients 0.96-1.07, random 0.91-1.07; reagent 0.50-0.55 while its later steps, a few probes at a
+  time, were timed at the engine's batch.
+- minilm-sentiment, last run: 7 of 7 in [0.7, 1.3]. 9 tokens: integrated-gradients 0.90, shap 0.93 (92 = 92
+  passes), lime 1.00; 254 tokens: integrated-gradients 0.75, occlusion 0.98, shap 0.97, lime 1.01. Before short
+  rows were probed at the engine's batch (``cost.PROBE_CPU_TOKENS``) the 9-token integrated gradients was at 0.58:
+  its batch of 32 was timed on the line through batches 1 and 8, and a CPU's time per input stops falling past a
+  few inputs. Long-text integrated gradients stays near the edge (0.63-0.76 here, 0.82 on the quiet machine): its
+  batch of 32 rows of 256 tokens is still timed on that line (probing it would take seconds).
+- efficientnet-lite0 (one run, before the last two probe changes, which leave images as they were): 6 of 8:
+  integrated-gradients 0.85, smoothgrad 1.31, gradient-shap 1.31 (see above), score-cam 0.91, occlusion 0.77,
+  rise 0.86, sobol 0.84, shap 0.92; every vit-digits run under 0.2 s.
 - scikit-learn models: not rerun (every run under 0.2 s but shap-permutation, whose estimate is off both ways,
   0.18 to 5.5: the explainer calls the model with row counts of its own, not the background's).
 - shap: its first run in a process compiles shap's numba code (text: ~4 s, image: ~5 s, once); the page says so
