@@ -5,7 +5,7 @@ from functools import partial
 import streamlit as st
 
 from explainers import default_method, explain, faithfulness, get_method, input_sizes, methods_for
-from explainers.core.cost import estimate, estimate_sentence, forward_seconds
+from explainers.core.cost import estimate, estimate_sentence, forward_seconds, generate_seconds
 from explainers.core.modality import faithfulness_passes
 from explainers.generation.methods import MAX_NEW_TOKENS
 from models.adapters.causal_lm import MAX_TARGET_CHARS
@@ -60,15 +60,17 @@ except Exception as exc:  # noqa: BLE001
 # what Run does besides the methods' passes: generating the continuation (a pass of one row per token) and each
 # method's faithfulness figures; the progress bar's whole is this sum, known before it starts
 n_generate = int(sizes.get("generated", 0))
-generate_s = forward_seconds(model, n_generate, batch=1, **sizes)
+generate_s = generate_seconds(model, **sizes)
 n_faith = faithfulness_passes(model, prompt, sizes=sizes)
 faith_s = forward_seconds(model, n_faith, **sizes)
 steps = {f"generating {n_generate} tokens": (n_generate, 0, generate_s)} if n_generate else {}
 steps.update(costs)
 steps["faithfulness"] = (n_faith * len(chosen), 0, faith_s * len(chosen))
-st.caption(estimate_sentence(steps, model.device_description, "ReAGent: typical, it stops when its probes do; "
-                             "integrated gradients: at least, it halves the path's worst intervals until it "
-                             "converges (up to max_steps per token): on SmolLM2 up to ~17× its first steps"))
+notes = {"reagent": "ReAGent: typical, its probes stop when their check passes (steps per probe as in this "
+                    "model's recent runs, else as on SmolLM2's test prompts; at least one each)",
+         "integrated-gradients": "integrated gradients: at most, its budget of n_steps gradients per token (it stops "
+                                 "earlier only when every token's attributions are complete)"}
+st.caption(estimate_sentence(steps, model.device_description, "; ".join(n for m, n in notes.items() if m in chosen)))
 memory_caption(model, chosen, **sizes)
 
 key = (model.name, prompt, target_text, max_new)

@@ -85,7 +85,8 @@ def compare_cost(model, x, methods: dict[str, dict], target=None, *, faithfulnes
 def _seconds_or_zero(found, model, method, n_forward, n_backward, params, sizes) -> float:
     """``cost.run_seconds`` of a method's passes; 0 for one whose parameters are refused (it runs nothing)."""
     try:
-        return cost.run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
+        return cost.run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes,
+                                model)
     except Exception:  # noqa: BLE001
         return 0.0
 

@@ -3,7 +3,7 @@
 The probe (at first use of a model, and again once ``MAX_AGE_S`` old) times a forward pass and a forward and
 backward pass at batch 1 and at the engine's batch (at most ``PROBE_CPU_BATCH``), after one warm-up of each
 kind, on a real input: images in the engine's layout on a bundled photo, a text or a prompt at its own token
-length (rounded up to ``TOKEN_STEP``; a 254-token review costs ~10× a 20-token one per pass). A batch's time
+length (rounded up by less than 1/``TOKEN_SHARE``; a 254-token review costs ~10× a 20-token one per pass). A batch's time
 is then a fixed part plus a part per input (the line through the two points), so that ``seconds`` times a
 CAM's single gradient at batch 1, integrated gradients' path points at its ``batch_size`` and a perturbation
 method's inputs at the engine's batch. What was wrong before (issue 17: estimates 2-3x off both ways): the
@@ -35,8 +35,11 @@ from models.errors import ExplainerError
 PROBE_REPEATS = 2  # timings per probed batch (after one warm-up at batch 1): the least is kept
 PROBE_CPU_BATCH = 8  # the largest batch probed on CPU, and on CUDA (the engine's own can be 512: too long for
 PROBE_CUDA_BATCH = 32  # a probe); larger batches are timed on the line through batch 1 and this one
+PROBE_CPU_TOKENS = 512  # ...but rows of few tokens are probed at the engine's batch up to this many tokens in all:
+# past a few inputs a CPU's time per input stops falling as the line says (MiniLM, 11 tokens: integrated gradients'
+# batch of 32 timed on the line through 1 and 8 was 0.58 of its time)
 PROBE_IMAGE = "chelsea (cat)"  # the bundled photo image models are probed on (models/inputs/samples.py)
-TOKEN_STEP = 8  # text and prompts are probed at their length rounded up to a multiple of this
+TOKEN_SHARE = 8  # text and prompts are probed at their length rounded up by less than 1/this of it (probe_tokens)
 MAX_AGE_S = 600.0  # re-measure the probe after this long
 RECENT_RUNS = 5  # runs whose ratio (measured / predicted) the median is taken over
 MIN_RUN_PASSES = 8  # shorter runs are mostly overhead, not passes: they calibrate nothing
@@ -55,6 +58,9 @@ class Probe:
     backward: tuple[float, float]  # per input, the backward alone (forward-and-backward minus forward)
     batch: int
     engine_batch: int = 0  # the batch a long run's forward passes go in (0: ``batch``), timed on the line
+    # a language model's greedy generation step (one row, the last position's logits only): (tokens, seconds) at
+    # two row lengths; a step's time on the line through them. None: a step is timed as a forward at batch 1
+    step: tuple[tuple[int, float], tuple[int, float]] | None = None
 
     @property
     def run_batch(self) -> int:
@@ -74,9 +80,22 @@ class Probe:
     def backward_s(self, batch: int) -> float:
         return _per_input(*self.backward, self.batch, batch)
 
+    def step_s(self, tokens: int) -> float:
+        """Seconds of one greedy generation step on a row of ``tokens`` tokens."""
+        if self.step is None:
+            return self.forward_s(1)
+        (n0, t0), (n1, t1) = self.step
+        at = t1 if n1 == n0 else t0 + (t1 - t0) * (int(tokens) - n0) / (n1 - n0)
+        return max(at, min(t0, t1) * 0.5)  # far below the probed rows: no less than half the shorter one's
+
+    def generate_s(self, n_prompt: int, generated: int) -> float:
+        """Seconds to generate ``generated`` tokens greedily after ``n_prompt`` (each step a row one token longer)."""
+        return float(sum(self.step_s(int(n_prompt) + i) for i in range(int(generated))))
+
     def scaled(self, scale: float) -> "Probe":
+        step = None if self.step is None else tuple((n, t * scale) for n, t in self.step)
         return Probe(tuple(t * scale for t in self.forward), tuple(t * scale for t in self.backward), self.batch,
-                     self.engine_batch)
+                     self.engine_batch, step)
 
 
 def _per_input(at_one: float, at_batch: float, probed: int, batch: int) -> float:
@@ -111,7 +130,7 @@ _TIMES_LOCK = threading.Lock()
 
 
 def probe_tokens(model, **sizes: int) -> int | None:
-    """The token length a text or prompt of ``sizes`` is probed at (rounded up to ``TOKEN_STEP``); None for inputs
+    """The token length a text or prompt of ``sizes`` is probed at (rounded up by less than 1/``TOKEN_SHARE``); None for inputs
     whose passes do not depend on a length (images, table rows)."""
     if "n_tokens" in sizes:  # a classified text: its content tokens and the two special ones
         n = int(sizes["n_tokens"]) + 2
@@ -119,7 +138,11 @@ def probe_tokens(model, **sizes: int) -> int | None:
         n = int(sizes["n_prompt"]) + int(sizes.get("n_target", 0))
     else:
         return None
-    return max(TOKEN_STEP, -(-n // TOKEN_STEP) * TOKEN_STEP)
+    # rounded up to a multiple of a power of two under 1/TOKEN_SHARE of it (exact below 2 × TOKEN_SHARE tokens), so a
+    # few lengths share a probe and none is timed more than 1/TOKEN_SHARE too long: a multiple of 8 timed a 9-token
+    # review (11 with its special tokens) at 16 tokens, ~1.4x its passes
+    step = 1 << max(0, n.bit_length() - 1 - TOKEN_SHARE.bit_length() + 1)
+    return max(1, -(-n // step) * step)
 
 
 def probe(model, tokens: int | None = None) -> Probe:
@@ -176,11 +199,14 @@ def record_run(model, n_forward: int, n_backward: int, runtime_s: float, predict
             entry.ratios.append(runtime_s / predicted_s)
 
 
-def probe_batch(model, engine_batch: int | None = None) -> int:
+def probe_batch(model, engine_batch: int | None = None, tokens: int | None = None) -> int:
     """The batch a probe times: the engine's for a long run on this model (``engine_batch``, else the image
-    engine's, explainers/core/engine.py), at most ``PROBE_CPU_BATCH`` (``PROBE_CUDA_BATCH`` on CUDA)."""
+    engine's, explainers/core/engine.py), at most ``PROBE_CPU_BATCH`` (``PROBE_CUDA_BATCH`` on CUDA), or on CPU
+    for rows of ``tokens`` tokens as many as ``PROBE_CPU_TOKENS`` tokens make, if more."""
     size = default_batch_size(model, 1 << 20) if engine_batch is None else int(engine_batch)
     cap = PROBE_CUDA_BATCH if torch.device(model.device).type == "cuda" else PROBE_CPU_BATCH
+    if tokens and torch.device(model.device).type != "cuda":
+        cap = max(cap, PROBE_CPU_TOKENS // int(tokens))
     return max(1, min(size, cap))
 
 
@@ -188,14 +214,16 @@ def _measure(model, tokens: int | None = None) -> Probe:
     """Time ``model``'s passes: a forward at batch 1 and at the engine's batch, in the engine's layout; a forward
     and backward at the same two batches. One warm-up of each kind (the first backward builds autograd's state: ten
     times a later one), then the least of ``PROBE_REPEATS``."""
+    step = None
     if hasattr(model, "probe_passes"):  # models whose input is not an image (text, language) say how to run them
         engine_batch, forward, forward_backward = model.probe_passes(tokens)
+        step = getattr(model, "probe_step", None)
     elif hasattr(model, "input_size"):
         engine_batch = default_batch_size(model, 1 << 20)
         forward, forward_backward = _image_passes(model)
     else:
         raise ExplainerError(f"{getattr(model, 'name', 'This model')}'s passes cannot be timed here.")
-    batch = probe_batch(model, engine_batch)
+    batch = probe_batch(model, engine_batch, tokens)
     batches = (1, batch) if batch > 1 else (1,)
     # first a pass that keeps its activations, at the batch: freeing them raises glibc's dynamic mmap threshold, and
     # from then on the process's large blocks come from its heap, not from fresh zeroed pages: a CPU forward then
@@ -212,7 +240,12 @@ def _measure(model, tokens: int | None = None) -> Probe:
     if len(batches) > 1 and backwards[-1] <= 0 < backwards[0] and forwards[0] > 0:
         # noise made the batch's backward look free: take it as batch 1's, scaled as the forward scales
         backwards[-1] = backwards[0] * forwards[-1] / forwards[0]
-    return Probe((forwards[0], forwards[-1]), (backwards[0], backwards[-1]), batches[-1], int(engine_batch))
+    steps = None
+    if step is not None:  # a language model's generation: a step on a row half the probed length and one as long
+        lengths = sorted({max(1, (tokens or 32) // 2), tokens or 32})
+        steps = tuple((n, _timed(step(n), model.device)) for n in lengths)
+        steps = steps if len(steps) == 2 else (steps[0], steps[0])
+    return Probe((forwards[0], forwards[-1]), (backwards[0], backwards[-1]), batches[-1], int(engine_batch), steps)
 
 
 def _image_passes(model):
@@ -281,18 +314,45 @@ def estimate(model, method: str, params: dict | None = None, **sizes: int) -> tu
     n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     spec = get_method(method, model.modality)
     found = probe(model, probe_tokens(model, **sizes))
-    return n_forward, n_backward, float(np.round(run_seconds(found, n_forward, n_backward, spec, params, sizes), 3))
+    return n_forward, n_backward, float(np.round(run_seconds(found, n_forward, n_backward, spec, params, sizes, model), 3))
 
 
-def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict) -> float:
+def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, sizes: dict, model=None) -> float:
     """``seconds`` of a run's passes (``spec``'s with ``params`` on an input of ``sizes``), its generated tokens
-    (a language model's greedy steps, one at a time: each about a pass of one row) timed apart, and a CAM's
-    backward (to its layer, not the input) as free."""
+    (a language model's greedy steps, one at a time: each about a pass of one row) timed apart, a CAM's
+    backward (to its layer, not the input) as free, and a method's ``row_groups`` (rows of their own length and
+    batch, on ``model``) as they go."""
     generated = int(sizes.get("generated", 0))
     params = spec.resolve_params(params or {})
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
-    return generated * found.forward_s(1) + seconds(found, n_forward - generated, n_backward, params)
+    if spec.row_groups is not None and n_backward == 0:
+        # rows shorter than the probed ones, or in smaller batches (ReAGent's): a CPU's time per token follows the
+        # tokens a batch holds, so each row costs its share (its tokens over the probed row's) of a probed row in a
+        # batch of as many tokens; the groups' rows are the method's passes (a rest, if any, timed as probed rows)
+        probed = probe_tokens(None, **sizes) or 1
+        total, rows_left = 0.0, n_forward - generated
+        for rows, batch, tokens in spec.row_groups(params, model, **sizes):
+            rows = min(int(rows), rows_left)
+            share = min(1.0, float(tokens) / probed)
+            size = max(1, round((found.run_batch if batch is None else int(batch)) * share))
+            total += share * _batched(rows, size, found.forward_s)
+            rows_left -= rows
+        return generate_s(found, sizes) + total + seconds(found, rows_left, 0, params)
+    return generate_s(found, sizes) + seconds(found, n_forward - generated, n_backward, params)
+
+
+def generate_s(found: Probe, sizes: dict) -> float:
+    """Seconds of a language model's greedy generation of ``sizes["generated"]`` tokens after ``sizes["n_prompt"]``
+    (0 when nothing is generated): each step a row one token longer, only its last position's logits."""
+    generated = int(sizes.get("generated", 0))
+    return found.generate_s(int(sizes.get("n_prompt", 0)), generated) if generated else 0.0
+
+
+def generate_seconds(model, **sizes: int) -> float:
+    """Seconds ``model`` takes to generate the continuation of an input of ``sizes`` (``generated`` tokens; 0
+    when the continuation is given) before a method's passes, as a page shows it."""
+    return generate_s(probe(model, probe_tokens(model, **sizes)), sizes)
 
 
 def seconds(found: Probe, n_forward: int, n_backward: int, params: dict | None = None) -> float:
@@ -308,7 +368,8 @@ def seconds(found: Probe, n_forward: int, n_backward: int, params: dict | None =
 
 def forward_seconds(model, n: int, batch: int | None = None, **sizes: int) -> float:
     """Seconds for ``n`` forward passes on ``model`` over an input of ``sizes`` that are not a method's own: a
-    page's faithfulness figures (at the engine's batch), a continuation generated token by token (``batch=1``)."""
+    page's faithfulness figures (at the engine's batch, or at ``batch``). A generated continuation:
+    ``generate_seconds``."""
     found = probe(model, probe_tokens(model, **sizes))
     if batch is not None:
         return float(n * found.forward_s(batch))
@@ -343,7 +404,7 @@ def predicted_s(model, method: str, params: dict, **sizes: int) -> float | None:
         n_forward, n_backward = estimate_passes(model, method, params, **sizes)
     except Exception:  # noqa: BLE001 - a cost that cannot be computed: the flat times judge the run
         return None
-    return run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes)
+    return run_seconds(found, n_forward, n_backward, get_method(method, model.modality), params, sizes, model)
 
 
 def shared_passes(model, methods: dict[str, dict], alone: dict[str, tuple]) -> dict[str, tuple]:

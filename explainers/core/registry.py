@@ -61,6 +61,10 @@ class Method:
     memory: Memory | None = None  # peak bytes of a run; None: only the model's own passes (explainers/core/budget.py)
     requires: Callable[[Any], bool] | None = None  # requires(model): the method fits this model (see applies_to)
     shares: SharedPass | None = None  # passes it can share with other methods (explain_many); None: its own
+    # row_groups(params, model=None, **sizes) -> [(rows, batch, tokens), ...]: how a forward-only language-model
+    # method's passes go (rows of that length in batches of that size; batch None: the engine's), when not as rows of
+    # the prompt and continuation at the engine's batch (cost.run_seconds); None: as those
+    row_groups: Callable | None = None
 
     def share_key(self, params: dict[str, Any]) -> tuple | None:
         """Methods whose keys are equal (for resolved ``params``) can share one pass on one input and target."""
@@ -153,6 +157,7 @@ def register(
     wrap: Callable[[Callable, str], Callable] | None = None,
     requires: Callable[[Any], bool] | None = None,
     shares: SharedPass | None = None,
+    row_groups: Callable | None = None,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -178,6 +183,9 @@ def register(
     makes those passes once for all the chosen methods that share them (the gradient CAMs: one forward and one
     backward to the layer); a ``SharedPass`` with a ``batch`` form also lets ``explain_batch`` explain several
     inputs per forward and backward.
+    ``row_groups(params, model=None, **sizes) -> [(rows, batch, tokens), ...]``: a forward-only language-model method
+    whose rows are shorter than the prompt and its continuation, or go in smaller batches (ReAGent's), says so, so
+    that its estimate times them as they go.
     """
     _check_cost(id, cost)
 
@@ -186,7 +194,7 @@ def register(
         method = Method(
             id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
             dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory, requires,
-            shares,
+            shares, row_groups,
         )
         if shares is not None and "passes" not in inspect.signature(method.fn).parameters:
             raise TypeError(f"{id}: a method that shares passes takes them as its function's ``passes=`` keyword")

@@ -143,9 +143,9 @@ def _gradient_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_T
 def _ig_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS) -> int:
     """The gradient rows in batches, and each target token's intervals (contributions and bounds, and the
     copies ``torch.cat`` makes while refining)."""
-    steps = max(int(params["n_steps"]), int(params["max_steps"]))
-    return (lm_rows_bytes(model, n_prompt, n_target, n_target * int(params["n_steps"]), grad=True)
-            + 2 * n_target * steps * (n_prompt + 4) * FLOAT)
+    steps = int(params["n_steps"])  # intervals in all at most: a float64 gradient per prompt token and 4 bounds each
+    return (lm_rows_bytes(model, n_prompt, n_target, n_target * steps, grad=True)
+            + 2 * n_target * steps * (n_prompt + 4) * 2 * FLOAT)
 
 
 def target_logprobs(model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -323,9 +323,25 @@ def ig_reference(model, n_prompt: int, baseline: str) -> torch.Tensor:
         return model.embeddings(torch.full((1, n_prompt), int(pad), device=model.device))[0].detach()
 
 
+def ig_grid(steps: int) -> int:
+    """Intervals per target token in integrated gradients' first grid, for ``steps`` gradient evaluations per token."""
+    return max(1, steps // 4)
+
+
 def _ig_cost(params, model=None, **sizes):
+    """The passes of a run that spends its budget (a run whose every row converges first makes fewer): ``n_steps``
+    gradient evaluations per target token (the last trisection may leave one), each a forward and a backward; the
+    first grid's edges (forward only, every target token at once) and two edges more per trisection."""
     steps, n_target = positive_int("n_steps", params["n_steps"]), target_tokens(sizes)
-    return n_target * steps + steps + 1, n_target * steps  # at least: more where the path needs refining
+    start = ig_grid(steps)
+    splits = n_target * (steps - start) // 2
+    gradients = n_target * start + 2 * splits
+    return gradients + start + 1 + 2 * splits, gradients
+
+
+IG_SPLITS_PER_ROUND = 16  # intervals trisected per target token and round (one batch of passes for all of them)
+IG_SMALLEST = 1e-6  # an interval this short is not divided further (float32 path points would coincide)
+IG_SMALLEST_CHANGE = 0.05  # nats: a row whose log-probability changes less is weighed as if it changed this much
 
 
 @register(
@@ -333,25 +349,31 @@ def _ig_cost(params, model=None, **sizes):
     modality="generation",
     family="gradient",
     cost=_ig_cost,
-    defaults={"max_new_tokens": 20, "n_steps": 32, "baseline": "pad", "tolerance": 0.005, "max_steps": 1024},
+    defaults={"max_new_tokens": 20, "n_steps": 256, "baseline": "pad", "tolerance": 0.005},
     signed=True,
     choices={"baseline": IG_BASELINES},
-    limits={"max_new_tokens": MAX_NEW_TOKENS, "n_steps": (1, 1024), "tolerance": (0.0, 1.0), "max_steps": (1, 1024)},
+    limits={"max_new_tokens": MAX_NEW_TOKENS, "n_steps": (1, 4096), "tolerance": (0.0, 1.0)},
     memory=_ig_memory,
 )
-def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=32, baseline="pad", tolerance=0.005, max_steps=1024):
+def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=256, baseline="pad", tolerance=0.005):
     """Integrated gradients (Sundararajan, Taly & Yan 2017) on the prompt's input embeddings, target log p(t_k).
 
     (e_i − e'_i) · ∫₀¹ ∂ log p(t_k)/∂e_i (e' + α(e − e')) dα, summed over embedding
     dimensions; only prompt embeddings move along the path (earlier target tokens stay).
-    Quadrature: an adaptive midpoint rule. The path through a language model is far from
-    smooth (on SmolLM2 the derivative along it spikes to thousands over a few thousandths
-    of the path), so a fixed grid of 32–400 points misses completeness by 40% or more.
-    The rule starts from ``n_steps`` equal intervals; the log-probability is also evaluated
-    at their ends (forward passes, all target tokens at once), and while Σ attributions
-    is off log p(t_k|e) − log p(t_k|e') by more than ``tolerance`` (relative) the intervals
-    whose gradient sum disagrees most with the change of log p across them are halved, up to
-    ``max_steps`` gradient evaluations per target token. Same integral, finer nodes where needed.
+    Quadrature: an adaptive midpoint rule with a fixed budget. The path through a language model
+    is far from smooth (on SmolLM2 the derivative along it spikes to thousands over a few
+    thousandths of the path), so a fixed grid of 32–400 points misses completeness by 40% or more.
+    The budget is ``n_steps`` gradient evaluations per target token, ``n_target × n_steps`` in all:
+    the rule starts from ``n_steps / 4`` equal intervals per token; the log-probability is also
+    evaluated at their ends (forward passes, all target tokens at once), so each interval's error
+    is known: its gradient sum against the change of log p across it. The worst intervals of the
+    rows not yet complete (Σ attributions off log p(t_k|e) − log p(t_k|e') by more than
+    ``tolerance``, relative; a row's errors are weighed against its change, taken as at least
+    ``IG_SMALLEST_CHANGE``) are divided in three — the middle third keeps the interval's midpoint
+    and its gradient, so a division costs two gradients and two log-probabilities — until the
+    budget is spent, wherever along the path and in whichever row the error is; it stops earlier
+    only when every row is complete. So a run makes at most the passes its cost says, and exactly
+    those unless every row converges first. Same integral, finer nodes where needed.
     Baseline ``"pad"`` (default): every prompt token replaced by the pad token's embedding —
     a real input that carries no content. ``"zeros"`` (all-zero embeddings) sits where RMS
     normalisation is singular: the path is chaotic near it and the quadrature rarely converges.
@@ -359,67 +381,79 @@ def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=32, bas
     (Σ attributions − output_delta), ``relative_completeness``, ``steps`` (gradient
     evaluations per token) and ``ranked_first`` (each row's top prompt token).
     """
-    start = positive_int("n_steps", n_steps)
-    budget = max(start, positive_int("max_steps", max_steps))
+    steps = positive_int("n_steps", n_steps)
     tol = float(tolerance)
     if not 0 < tol < 1:
         raise ExplainerError(f"tolerance must lie strictly between 0 and 1 (got {tolerance!r}).")
     task = make_task(model, text, target, max_new_tokens)
     n_t, n_p, dev = task.n_target, task.n_prompt, model.device
     reference = ig_reference(model, n_p, baseline)
-    expect(n_t * start + start + 1)
+    n_forward, n_backward = _ig_cost({"n_steps": steps}, n_target=n_t)
+    expect(n_forward)  # the budget: a run that converges first makes fewer
+    start = ig_grid(steps)
+    splits_left = (n_forward - n_backward - start - 1) // 2
 
-    edges = torch.linspace(0, 1, start + 1, device=dev)
-    f_edges = path_logprobs(task, edges, reference)  # (start + 1, n_t)
-    # per target token: interval bounds (a, b), f at both ends, and the contribution of each interval
+    edges = torch.linspace(0, 1, start + 1, device=dev, dtype=torch.float64)
+    f_edges = path_logprobs(task, edges, reference).double()  # (start + 1, n_t)
+    # per target token: interval bounds (a, b), f at both ends, the gradient at the midpoint (summed over dimensions
+    # after × (e − e'), per prompt token); an interval contributes gradient × its length
     lo = [edges[:-1].clone() for _ in range(n_t)]
     hi = [edges[1:].clone() for _ in range(n_t)]
     f_lo = [f_edges[:-1, k].clone() for k in range(n_t)]
     f_hi = [f_edges[1:, k].clone() for k in range(n_t)]
     ks = torch.arange(n_t, device=dev).repeat_interleave(start)
     mids = ((edges[:-1] + edges[1:]) / 2).repeat(n_t)
-    grads = gradient_contributions(task, ks, mids, reference).view(n_t, start, n_p)
-    contrib = [grads[k] * (hi[k] - lo[k])[:, None] for k in range(n_t)]
+    grads = gradient_contributions(task, ks, mids, reference).double().view(n_t, start, n_p)
+    grad = [grads[k] for k in range(n_t)]
     output_delta = f_edges[-1] - f_edges[0]
+    scale = output_delta.abs().clamp_min(IG_SMALLEST_CHANGE)  # a row's errors are weighed relative to its change
 
-    while True:
+    while splits_left > 0:
         check_cancel()
-        todo = []
+        # each open row's intervals, ranked by their error relative to the row's output change
+        candidates = []  # (relative error, k, interval index)
         for k in range(n_t):
-            off = abs(float(contrib[k].sum() - output_delta[k]))
-            if off > tol * abs(float(output_delta[k])) and len(lo[k]) < budget:
-                err = (contrib[k].sum(1) - (f_hi[k] - f_lo[k])).abs()
-                n_split = min(len(lo[k]), max(1, (budget - len(lo[k])) // 2), 16)
-                todo.append((k, torch.argsort(err, descending=True)[:n_split]))
-        if not todo:
+            width = hi[k] - lo[k]
+            contrib = grad[k] * width[:, None]
+            if abs(float(contrib.sum() - output_delta[k])) <= tol * float(scale[k]):
+                continue
+            err = (contrib.sum(1) - (f_hi[k] - f_lo[k])).abs() / scale[k]
+            err[width < 3 * IG_SMALLEST] = -1.0
+            top = torch.argsort(err, descending=True)[:IG_SPLITS_PER_ROUND]
+            candidates += [(float(err[i]), k, int(i)) for i in top if float(err[i]) >= 0]
+        if not candidates:
             break
-        # halve the chosen intervals: f at their midpoints (new edges), gradients at the new halves' midpoints
-        new_edges = torch.cat([(lo[k][idx] + hi[k][idx]) / 2 for k, idx in todo])
-        f_new = path_logprobs(task, new_edges, reference)
-        row_k, row_a, offset = [], [], 0
-        for k, idx in todo:
-            m = (lo[k][idx] + hi[k][idx]) / 2
-            row_k += [k] * (2 * len(idx))
-            row_a.append(torch.cat([(lo[k][idx] + m) / 2, (m + hi[k][idx]) / 2]))
-        g = gradient_contributions(task, torch.tensor(row_k, device=dev), torch.cat(row_a), reference)
-        g_at = 0
-        for k, idx in todo:
+        candidates.sort(key=lambda c: -c[0])
+        chosen: dict[int, list[int]] = {}
+        for _, k, i in candidates[:splits_left]:
+            chosen.setdefault(k, []).append(i)
+        todo = [(k, torch.tensor(idx, device=dev)) for k, idx in chosen.items()]
+        splits_left -= sum(len(idx) for _, idx in todo)
+        # divide each chosen [a, b] in three: f at a + h/3 and a + 2h/3 (new edges), gradients at the outer thirds'
+        # midpoints a + h/6 and b − h/6; the middle third's midpoint is the old one, its gradient kept
+        thirds = [(lo[k][idx], hi[k][idx]) for k, idx in todo]
+        new_edges = torch.cat([torch.cat([a + (b - a) / 3, a + 2 * (b - a) / 3]) for a, b in thirds])
+        f_new = path_logprobs(task, new_edges, reference).double()
+        row_k = torch.cat([torch.full((2 * len(idx),), k, device=dev) for k, idx in todo])
+        row_a = torch.cat([torch.cat([a + (b - a) / 6, b - (b - a) / 6]) for a, b in thirds])
+        g = gradient_contributions(task, row_k, row_a, reference).double()
+        at = 0
+        for (k, idx), (a, b) in zip(todo, thirds):
             n = len(idx)
-            a, b = lo[k][idx], hi[k][idx]
-            m = (a + b) / 2
-            fm = f_new[offset : offset + n, k]
-            offset += n
-            g_left, g_right = g[g_at : g_at + n], g[g_at + n : g_at + 2 * n]
-            g_at += 2 * n
+            f1, f2 = f_new[2 * at : 2 * at + n, k], f_new[2 * at + n : 2 * at + 2 * n, k]
+            g_left, g_right = g[2 * at : 2 * at + n], g[2 * at + n : 2 * at + 2 * n]
+            at += n
+            h = (b - a) / 3
             keep = torch.ones(len(lo[k]), dtype=torch.bool, device=dev)
             keep[idx] = False
-            contrib[k] = torch.cat([contrib[k][keep], g_left * (m - a)[:, None], g_right * (b - m)[:, None]])
-            f_lo[k] = torch.cat([f_lo[k][keep], f_lo[k][idx], fm])
-            f_hi[k] = torch.cat([f_hi[k][keep], fm, f_hi[k][idx]])
-            lo[k] = torch.cat([lo[k][keep], a, m])
-            hi[k] = torch.cat([hi[k][keep], m, b])
+            grad[k] = torch.cat([grad[k][keep], g_left, grad[k][idx], g_right])
+            f_lo[k] = torch.cat([f_lo[k][keep], f_lo[k][idx], f1, f2])
+            f_hi[k] = torch.cat([f_hi[k][keep], f1, f2, f_hi[k][idx]])
+            lo[k] = torch.cat([lo[k][keep], a, a + h, a + 2 * h])
+            hi[k] = torch.cat([hi[k][keep], a + h, a + 2 * h, b])
 
-    raw = torch.stack([c.sum(0) for c in contrib])
+    contrib = [grad[k] * (hi[k] - lo[k])[:, None] for k in range(n_t)]
+    raw = torch.stack([c.sum(0) for c in contrib]).float()
     output = output_delta.cpu().numpy()
     completeness = raw.sum(dim=1).cpu().numpy() - output
     scores, scale = scale_rows(raw)
@@ -429,7 +463,7 @@ def integrated_gradients(model, text, target, max_new_tokens=20, n_steps=32, bas
         "output_delta": output.astype(np.float32),
         "completeness_delta": completeness.astype(np.float32),
         "relative_completeness": (np.abs(completeness) / np.maximum(np.abs(output), 1e-12)).astype(np.float32),
-        "steps": [len(x) for x in lo],
+        "steps": [len(x) for x in lo],  # the midpoint of every interval: one gradient each
         "ranked_first": [tokens[int(i)] for i in raw.argmax(dim=1).cpu().numpy()],
         "baseline": baseline,
     }

@@ -18,7 +18,16 @@ def prepare(x, model):
 
 
 def sizes(model, enc, target=None, params=None) -> dict[str, int]:
-    return {"n_tokens": len(enc.content)}
+    """The text's content tokens, and the passes shap's Partition explainer makes on it when its budget does not
+    stop it first (``shap_full_evals``; left out when shap cannot tell)."""
+    out = {"n_tokens": len(enc.content)}
+    try:
+        from explainers.text.methods import shap_full_evals
+
+        out["shap_evals"] = shap_full_evals(model, enc)
+    except Exception:  # noqa: BLE001 - a tokenizer shap's masker cannot use: the budget bounds the estimate
+        pass
+    return out
 
 
 def faithfulness(model, enc, e, removal="delete") -> dict:

@@ -226,6 +226,17 @@ class CausalLM(ModelAdapter):
 
         return self.batch_size(n_tokens), forward, forward_backward
 
+    def probe_step(self, n_tokens: int):
+        """How the cost probe times a greedy generation step (``generate``) on a row of ``n_tokens`` tokens: a
+        function that runs one (batch 1, the last position's logits only). Not counted."""
+        ids = torch.full((1, int(n_tokens)), min(100, self.vocab_size - 1), device=self.device)
+
+        def run():
+            torch.set_flush_denormal(True)
+            with torch.inference_mode():
+                self.module(input_ids=ids, use_cache=False, logits_to_keep=1)
+        return run
+
 
 def _ids_of(value) -> set[int]:
     if value is None:

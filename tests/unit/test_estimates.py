@@ -58,8 +58,12 @@ def test_a_text_is_probed_at_its_length_and_a_longer_one_costs_more(fake_probe):
 
 
 def test_probe_tokens_rounds_up_and_images_have_none():
-    assert cost.probe_tokens(None, n_tokens=20) == 24  # 20 content tokens + 2 special ones, rounded up to 8
-    assert cost.probe_tokens(None, n_prompt=5, n_target=20) == 32  # prompt and continuation, together
+    assert cost.probe_tokens(None, n_tokens=20) == 22  # 20 content tokens + 2 special ones, rounded up to 2
+    assert cost.probe_tokens(None, n_prompt=5, n_target=20) == 26  # prompt and continuation, together
+    assert cost.probe_tokens(None, n_tokens=9) == 11  # short: exact (a multiple of 8 made it 16, ~1.4x its passes)
+    for n in range(1, 2000):  # never more than 1/TOKEN_SHARE too long, and few lengths for long texts
+        assert n <= cost.probe_tokens(None, n_prompt=n) < n * (1 + 1 / cost.TOKEN_SHARE)
+    assert len({cost.probe_tokens(None, n_prompt=n) for n in range(257, 513)}) == cost.TOKEN_SHARE
     assert cost.probe_tokens(None, n_images=1) is None
     assert cost.probe_tokens(None) is None
 
@@ -106,7 +110,7 @@ def _offered(model):
                                      (bag_model, "a good day but a dull and bad film")])
 def test_the_estimate_counts_the_passes_every_offered_method_makes(make, x):
     """For every method a page offers, the passes the estimate times are the passes the run counts (an upper
-    bound for the methods whose passes depend on the data: shap stops early when its partition is exhausted)."""
+    bound for image shap, which stops early when its partition is exhausted; a text's tree is known before)."""
     model = make()
     data = prepare_input(model, x)
     small = {"integrated-gradients": {"n_steps": 4}, "smoothgrad": {"n_samples": 3}, "gradient-shap": {"n_samples": 3},
@@ -119,7 +123,7 @@ def test_the_estimate_counts_the_passes_every_offered_method_makes(make, x):
         sizes = {**input_sizes(model, data, 1, params), "targeted": 1}
         n_forward, n_backward = cost.estimate_passes(model, method, params, **sizes)
         e = explain(model, x, method=method, target=1, **params)
-        if method == "shap":
+        if method == "shap" and model.modality == "image":
             assert n_forward >= e.n_forward > 0 and n_backward == e.n_backward, method
         else:
             assert (n_forward, n_backward) == (e.n_forward, e.n_backward), method
@@ -165,3 +169,56 @@ def test_a_cams_backward_stops_at_its_layer_and_is_not_timed_as_one_to_the_input
     found = cost.probe(model)
     assert seconds == pytest.approx(found.forward_s(1), abs=1e-3)
     assert cost.estimate(model, "saliency")[2] == pytest.approx(found.forward_s(1) + found.backward_s(1), abs=1e-3)
+
+
+def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monkeypatch):
+    """Generation runs one row per new token, each one token longer and only its last position's logits: the probe
+    times such a step at two row lengths and the estimate sums the line through them (it used to time every new
+    token as a full forward of the probed length: SmolLM2's continuation estimated at ~1.4× its time)."""
+    lm = tiny_lm()
+    found = cost.probe(lm, 16)
+    assert found.step is not None and [n for n, _ in found.step] == [8, 16]
+    fake = cost.Probe((0.010, 0.010), (0.02, 0.02), 8, 32, step=((8, 0.004), (16, 0.006)))
+    assert fake.step_s(12) == pytest.approx(0.005)
+    assert fake.generate_s(4, 3) == pytest.approx(0.003 + 0.00325 + 0.0035)
+    assert fake.scaled(2.0).generate_s(4, 3) == pytest.approx(2 * fake.generate_s(4, 3))
+    monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
+    params, sizes = {"max_new_tokens": 3}, {"n_prompt": 4, "n_target": 3, "generated": 3}
+    _, _, seconds = cost.estimate(lm, "random", params, **sizes)  # random makes no pass but the generation's
+    assert seconds == pytest.approx(fake.generate_s(4, 3), abs=1e-3)
+    assert cost.generate_seconds(lm, **sizes) == pytest.approx(fake.generate_s(4, 3))
+    assert cost.generate_seconds(lm, **{**sizes, "generated": 0}) == 0.0
+
+
+def test_reagents_rows_are_timed_as_they_go(monkeypatch):
+    """ReAGent's rows are the prompt (its sampler's set-up, in the engine's batches) and the prompt with the earlier
+    target tokens (its probes: every probe at the first step, then the few still active), shorter than the probed
+    prompt + continuation: each row is timed as its share of a probed row in a batch of as many tokens (they were
+    timed as probed rows at the engine's batch: ~2x too long for the set-up, half the time for the later steps)."""
+    from explainers.core.registry import get_method
+
+    lm = tiny_lm()
+    fake = cost.Probe((0.010, 0.004), (0.02, 0.02), 8, 32)
+    monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
+    spec = get_method("reagent", "generation")
+    sizes = {"n_prompt": 5, "n_target": 4, "generated": 0}  # probed at 9 tokens; rows of 5 to 8
+    n_forward, _, shown = cost.estimate(lm, "reagent", {}, **sizes)
+    groups = spec.row_groups(spec.resolve_params({}), lm, **sizes)
+    assert sum(rows for rows, _, _ in groups) == n_forward
+    expected = 0.0
+    for rows, batch, tokens in groups:
+        share = tokens / 9
+        expected += share * cost._batched(rows, max(1, round((batch or 32) * share)), fake.forward_s)
+    assert shown == pytest.approx(expected, abs=1e-3)
+    assert groups[-1][1] == 1 and groups[-2][1] == 16  # later steps one row at a time, the first all 16 probes
+
+
+def test_short_rows_are_probed_at_the_engines_batch():
+    """Rows of few tokens are probed at the batch the runs use (up to PROBE_CPU_TOKENS tokens in all), not timed on
+    the line from batch 8: past a few inputs a CPU's time per input stops falling as the line says."""
+    text = bag_model()
+    assert cost.probe_batch(text, 32, 11) == 32  # 352 tokens: the engine's batch itself
+    assert cost.probe_batch(text, 32, 256) == cost.PROBE_CPU_BATCH  # long rows: 8, the line beyond
+    assert cost.probe_batch(text, 32, 40) == cost.PROBE_CPU_TOKENS // 40
+    assert cost.probe_batch(small_cnn(16), 32) == cost.PROBE_CPU_BATCH  # images: no tokens
+    assert cost.probe(text, 12).batch == min(text.batch_size, cost.PROBE_CPU_TOKENS // 12)

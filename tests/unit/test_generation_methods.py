@@ -65,13 +65,26 @@ def test_leave_one_out_equals_its_definition(lm):
 
 @pytest.mark.parametrize(
     "method, params",
-    [("occlusion", {}), ("attention", {}), ("gradient-x-input", {}), ("integrated-gradients", {"n_steps": 8})],
+    [("occlusion", {}), ("attention", {}), ("gradient-x-input", {}),
+     ("integrated-gradients", {"n_steps": 8, "tolerance": 1e-9}),  # no row converges this tightly: the whole budget
+     ("integrated-gradients", {"n_steps": 9, "tolerance": 1e-9})],  # an odd number to spend: the last one left
 )
 def test_cost_model_counts_the_passes_for_this_prompt(lm, method, params):
     e = explain(lm, PROMPT, method=method, target=" w5 w6", **params)
     n_target, n_prompt = e.scores.shape
     estimate = get_method(method, "generation").estimate(params, lm, n_prompt=n_prompt, n_target=n_target)
     assert estimate == (e.n_forward, e.n_backward)
+
+
+def test_integrated_gradients_stops_early_only_when_every_row_is_complete(lm):
+    """The cost is the budget; a run makes fewer passes only when every row's completeness is within tolerance."""
+    e = explain(lm, PROMPT, method="integrated-gradients", target=" w5 w6", n_steps=64)
+    n_target, n_prompt = e.scores.shape
+    budget = get_method("integrated-gradients", "generation").estimate({"n_steps": 64}, lm, n_prompt=n_prompt,
+                                                                        n_target=n_target)
+    assert e.n_forward < budget[0] and e.n_backward < budget[1]
+    assert (e.extras["relative_completeness"] <= 0.005).all()
+    assert sum(e.extras["steps"]) == e.n_backward  # one gradient per interval: the middle third keeps its own
 
 
 def test_gradient_x_input_and_attention_find_the_key(lm):
@@ -177,3 +190,22 @@ def test_reagent_on_a_prompt_no_longer_than_keep_top_n_still_probes():
     e = explain(lm, "w3 w7 w4", method="reagent", target=" w5", seed=0, keep_top_n=5)
     assert e.extras["steps"][0] > 1
     assert int(np.argmax(e.scores[0])) == 1
+
+
+def test_reagent_estimate_is_a_typical_run_then_this_models_own():
+    """ReAGent's probes stop when their check passes: its cost is the typical steps per probe (a prior until the
+    model has runs of its own, then the median of its recent runs' steps), at least one step per probe."""
+    from explainers.generation.reagent import PRIOR_PROBE_STEPS, setup_passes
+
+    model = tiny_lm()
+    spec = get_method("reagent", "generation")
+    n_prompt, n_target = 10, 1
+    assert spec.estimate({}, model, n_prompt=n_prompt, n_target=n_target) == (
+        1 + setup_passes("fill-in", n_prompt, model) + round(2 * 16 * n_target * PRIOR_PROBE_STEPS), 0)
+    e = explain(model, PROMPT, method="reagent", target=TARGET, seed=0)
+    assert e.scores.shape == (n_target, n_prompt)
+    assert e.n_forward >= 1 + setup_passes("fill-in", n_prompt, model) + 2 * 16 * n_target  # every probe steps once
+    # the same input again: the median of one run is that run, pass for pass
+    assert spec.estimate({}, model, n_prompt=n_prompt, n_target=n_target) == (e.n_forward, e.n_backward)
+    other = spec.estimate({"stopping_top_k": 1}, model, n_prompt=n_prompt, n_target=n_target)  # other stopping:
+    assert other[0] == 1 + setup_passes("fill-in", n_prompt, model) + round(2 * 16 * n_target * PRIOR_PROBE_STEPS)  # prior
