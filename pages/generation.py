@@ -66,11 +66,8 @@ faith_s = forward_seconds(model, n_faith, **sizes)
 steps = {f"generating {n_generate} tokens": (n_generate, 0, generate_s)} if n_generate else {}
 steps.update(costs)
 steps["faithfulness"] = (n_faith * len(chosen), 0, faith_s * len(chosen))
-notes = {"reagent": "ReAGent: typical, its probes stop when their check passes (steps per probe as in this "
-                    "model's recent runs, else as on SmolLM2's test prompts; at least one each)",
-         "integrated-gradients": "integrated gradients: at most, its budget of n_steps gradients per token (it stops "
-                                 "earlier only when every token's attributions are complete)"}
-st.caption(estimate_sentence(steps, model.device_description, "; ".join(n for m, n in notes.items() if m in chosen)))
+notes = [get_method(m, model.modality).estimate_note for m in chosen]
+st.caption(estimate_sentence(steps, model.device_description, "; ".join(n for n in notes if n)))
 memory_caption(model, chosen, **sizes)
 
 key = (model.name, prompt, target_text, max_new)

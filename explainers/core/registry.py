@@ -65,6 +65,8 @@ class Method:
     # method's passes go (rows of that length in batches of that size; batch None: the engine's), when not as rows of
     # the prompt and continuation at the engine's batch (cost.run_seconds); None: as those
     row_groups: Callable | None = None
+    # what its estimate is when its passes depend on the data ("typical", "at most"), said beside the estimate
+    estimate_note: str = ""
 
     def share_key(self, params: dict[str, Any]) -> tuple | None:
         """Methods whose keys are equal (for resolved ``params``) can share one pass on one input and target."""
@@ -158,6 +160,7 @@ def register(
     requires: Callable[[Any], bool] | None = None,
     shares: SharedPass | None = None,
     row_groups: Callable | None = None,
+    estimate_note: str = "",
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -186,6 +189,8 @@ def register(
     ``row_groups(params, model=None, **sizes) -> [(rows, batch, tokens), ...]``: a forward-only language-model method
     whose rows are shorter than the prompt and its continuation, or go in smaller batches (ReAGent's), says so, so
     that its estimate times them as they go.
+    ``estimate_note``: a method whose passes depend on the data says what its estimate is ("typical", "at most"),
+    shown beside the estimate.
     """
     _check_cost(id, cost)
 
@@ -194,7 +199,7 @@ def register(
         method = Method(
             id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
             dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory, requires,
-            shares, row_groups,
+            shares, row_groups, estimate_note,
         )
         if shares is not None and "passes" not in inspect.signature(method.fn).parameters:
             raise TypeError(f"{id}: a method that shares passes takes them as its function's ``passes=`` keyword")

@@ -346,6 +346,8 @@ IG_SMALLEST_CHANGE = 0.05  # nats: a row whose log-probability changes less is w
 
 @register(
     "integrated-gradients",
+    estimate_note=("integrated gradients: at most, its budget of n_steps gradients per token (it stops earlier only "
+                   "when every token's attributions are complete)"),
     modality="generation",
     family="gradient",
     cost=_ig_cost,

@@ -101,6 +101,8 @@ def _reagent_memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TA
 
 @register(
     "reagent",
+    estimate_note=("ReAGent: typical, its probes stop when their check passes (steps per probe as in this model's "
+                   "recent runs, else as on SmolLM2's test prompts; at least one each)"),
     modality="generation",
     family="perturbation",
     cost=_reagent_cost,

@@ -119,6 +119,16 @@ def test_a_text_is_tokenised_once_per_explain_and_per_compare():
     assert once >= 1
     prepared = get_modality("text").prepare(TEXT, model)
     assert get_modality("text").prepare(prepared, model) is prepared and model.encode(prepared) is prepared
+    # the text's sizes count the passes of shap's token tree (its estimate): shap's masker tokenises the text for
+    # that once per text and process (shap_full_evals keeps the count), not once per run
+    from explainers.text.methods import shap_full_evals
+
+    counting.calls = 0
+    shap_full_evals(model, prepared)
+    assert counting.calls >= 1
+    counting.calls = 0
+    shap_full_evals(model, get_modality("text").prepare(TEXT, model))
+    assert counting.calls == once  # the preparing only: the count is kept
     counting.calls = 0
     e = explain(model, TEXT, method="occlusion")
     faithfulness(model, TEXT, e)  # a separate call: the text is prepared again, once
