@@ -92,3 +92,16 @@ def minilm():
     from models import load_model
 
     return load_model("minilm-sentiment", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray for one test module's in-process dataset jobs (started unless one is up; stopped after)."""
+    import ray
+
+    from explainers.batch.job import start_ray
+
+    started = start_ray(None)
+    yield
+    if started:
+        ray.shutdown()

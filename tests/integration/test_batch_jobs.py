@@ -30,18 +30,6 @@ FIGURES = ("faith_srg", "faith_morf_auc", "faith_lerf_auc", "faith_average_drop"
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from explainers.batch.job import start_ray
-
-    started = start_ray(None)
-    yield
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def digits_job(ray_local, tmp_path_factory):
     from explainers.batch.job import run_job
 

@@ -14,18 +14,6 @@ N = 30
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from explainers.batch.job import start_ray
-
-    started = start_ray(None)
-    yield
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def digits_job(ray_local, tmp_path_factory):
     from explainers.batch.job import run_job
 
