@@ -26,7 +26,13 @@ from ``JobSummary.seconds`` (which includes starting the actors and loading the 
 On a GPU: ``--device cuda --n 1000 --size 224`` (1,000 ImageNet-size images); the chunk size then follows
 the free GPU memory (``default_batch_size``) within the run budget.
 
-Results. The machine these were measured on was SHARED with three other jobs (2 cores, load average 3-15
+Latest, on a quiet machine (2026-12-07, nothing else running; ``--n 32 --repeats 3 --threads 1 --ray``): floors
+70.5 ms/image (bare forward + backward, batch 8) and 20.2 ms/image (to the layer, batch 8); batch Grad-CAM 35.5 and
+39.6 images/s (own chunk, chunk 8: the same setting twice), 1.21-1.35x the explain loop (29.4/s), 3.3-3.6x the
+pytorch-grad-cam loop (10.9/s); 0.36-0.40x the full floor (goal <= 1.1x: met), 1.25-1.39x the floor to the layer.
+Ray, 32 PNG photos: 1 worker 22.9 s (1.4 images/s), 2 workers 21.0 s (1.5 images/s), mostly start-up at this size.
+
+Earlier results. The machine these were measured on was SHARED with three other jobs (2 cores, load average 3-15
 during the runs), so the times are noisy (the floors' batch sizes jump about; in one run the two ``batch`` rows,
 the same setting, differed by 40 %). Only ratios within one run mean anything, and those loosely; the lead
 reruns on a quiet machine. CPU, torch 2.14.1, EfficientNet-Lite0, 32 views of the six bundled photos (32

@@ -24,6 +24,14 @@ timed in this process's CPU seconds, on one thread: on a machine shared with oth
 others (a probe taken at load 11 and runs at load 5: every generation ratio 1.2-3.9), CPU time the passes' own
 work (cache contention still adds some).
 
+Latest, on a quiet machine (2026-12-07, after the changes below; 2 threads, load < 1.2, the same command):
+18 of 20 ratios in [0.7, 1.3], median 0.96, min 0.75, max 1.57. efficientnet-lite0: integrated-gradients 0.88,
+smoothgrad 1.14, gradient-shap 1.01, score-cam 1.04, occlusion 0.77, rise 0.96, sobol 1.06, shap 0.93;
+minilm 9 tokens: shap 0.75, lime 0.91; 254 tokens: integrated-gradients 0.79, occlusion 0.90, shap 0.84, lime 0.82;
+smollm2-135m: occlusion 0.96, integrated-gradients 1.03, random 1.23, reagent 1.10 (364 passes estimated, 410
+run), attention 1.57 and gradient-x-input 1.48 outside: both sub-second, mostly the 8 generated tokens, whose
+estimate (the probed greedy step) is ~1.3x the generation loop's time on a quiet machine.
+
 Results on a quiet machine (2026-12-06, 2 CPU cores, load < 1, 2 threads as the app;
 ``python -m bench.bench_estimates --modalities image,text,generation --quick``; ratio = estimate / measured, runs of
 0.2 s or more; shap warmed once per process first): 16 of 21 ratios in [0.7, 1.3], median 0.97. The five outside
