@@ -243,7 +243,7 @@ def _measure(model, tokens: int | None = None) -> Probe:
     steps = None
     if step is not None:  # a language model's generation: a step on a row half the probed length and one as long
         lengths = sorted({max(1, (tokens or 32) // 2), tokens or 32})
-        steps = tuple((n, _timed(step(n), model.device)) for n in lengths)
+        steps = tuple((n, _step_seconds(step(n), model.device)) for n in lengths)
         steps = steps if len(steps) == 2 else (steps[0], steps[0])
     return Probe((forwards[0], forwards[-1]), (backwards[0], backwards[-1]), batches[-1], int(engine_batch), steps)
 
@@ -284,6 +284,13 @@ def _probe_image(model) -> torch.Tensor:
             return model.preprocess(sample_image(PROBE_IMAGE)).detach().clone()
     except Exception:  # noqa: BLE001 - no sample (a trimmed install) or a preprocess that refuses it
         return torch.zeros(1, 3, *model.input_size, device=model.device)
+
+
+def _step_seconds(found, device) -> float:
+    """Seconds of one greedy step from a model's ``probe_step``: ``(run, k)``, ``run`` making ``k`` steps of the
+    generation loop (or a bare ``run`` making one)."""
+    run, k = found if isinstance(found, tuple) else (found, 1)
+    return _timed(run, device) / max(1, int(k))
 
 
 def _timed(run, device, warm: bool = True) -> float:

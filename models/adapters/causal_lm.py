@@ -24,6 +24,7 @@ MAX_PROMPT_TOKENS = 512
 MAX_TARGET_TOKENS = 128
 MAX_TARGET_CHARS = 16 * MAX_TARGET_TOKENS  # checked before tokenising; what the page's field takes
 CPU_BATCH_SIZE = 16
+PROBE_STEPS = 4  # greedy steps the cost probe times in a row (``probe_step``)
 _CUDA_BYTES_PER_TOKEN_AND_WIDTH = 4 * 24  # activations per token per hidden unit, a generous guess; OOM halving refines it
 
 
@@ -107,18 +108,25 @@ class CausalLM(ModelAdapter):
                              f"{int(max_new_tokens):,} were asked for.")
         encoded = prompt if isinstance(prompt, Encoded) else self.encode(prompt)
         ids = torch.tensor([encoded.prompt_ids], device=self.device)
+        new = self._greedy(ids, int(max_new_tokens), lambda row: self.forward(row, logits_to_keep=1), progress)
+        if progress is not None:
+            progress(int(max_new_tokens), int(max_new_tokens))
+        return new
+
+    def _greedy(self, ids: torch.Tensor, n: int, step, progress=None, stop: bool = True) -> list[int]:
+        """The greedy loop ``generate`` runs, and the cost probe times (``probe_step``): up to ``n`` tokens after
+        the row ``ids``, each from ``step(row)`` (the last position's logits), stopping at end-of-text when
+        ``stop``."""
         new: list[int] = []
         with torch.inference_mode():
-            for _ in range(int(max_new_tokens)):
-                token = int(self.forward(ids, logits_to_keep=1)[0, -1].argmax())
-                if token in self.eos_ids:
+            for _ in range(n):
+                token = int(step(ids)[0, -1].argmax())
+                if stop and token in self.eos_ids:
                     break
                 new.append(token)
                 ids = torch.cat([ids, torch.tensor([[token]], device=self.device)], dim=1)
-                if progress is not None and len(new) < int(max_new_tokens):
-                    progress(len(new), int(max_new_tokens))
-        if progress is not None:
-            progress(int(max_new_tokens), int(max_new_tokens))
+                if progress is not None and len(new) < n:
+                    progress(len(new), n)
         return new
 
     # ---------------------------------------------------------------- tokens
@@ -227,15 +235,20 @@ class CausalLM(ModelAdapter):
         return self.batch_size(n_tokens), forward, forward_backward
 
     def probe_step(self, n_tokens: int):
-        """How the cost probe times a greedy generation step (``generate``) on a row of ``n_tokens`` tokens: a
-        function that runs one (batch 1, the last position's logits only). Not counted."""
-        ids = torch.full((1, int(n_tokens)), min(100, self.vocab_size - 1), device=self.device)
+        """How the cost probe times greedy generation (``generate``) around a row of ``n_tokens`` tokens:
+        ``(run, k)``, ``run`` making ``k`` steps of ``generate``'s own loop (``_greedy``: the argmax, the longer row,
+        each step's new tensors) from a row ``k // 2`` tokens shorter, so a step's time is ``run``'s over ``k``.
+        A single step timed alone, again and again, was ~1.3x a step of the loop on a quiet CPU. Not counted."""
+        start = max(1, int(n_tokens) - PROBE_STEPS // 2)
+        ids = torch.full((1, start), min(100, self.vocab_size - 1), device=self.device)
+
+        def step(row):
+            torch.set_flush_denormal(True)  # as every counted pass sets it (``_run``)
+            return self.module(input_ids=row, use_cache=False, logits_to_keep=1).logits
 
         def run():
-            torch.set_flush_denormal(True)
-            with torch.inference_mode():
-                self.module(input_ids=ids, use_cache=False, logits_to_keep=1)
-        return run
+            self._greedy(ids, PROBE_STEPS, step, stop=False)
+        return run, PROBE_STEPS
 
 
 def _ids_of(value) -> set[int]:

@@ -190,6 +190,26 @@ def test_a_generated_continuation_is_timed_as_greedy_steps_of_growing_rows(monke
     assert cost.generate_seconds(lm, **{**sizes, "generated": 0}) == 0.0
 
 
+def test_the_step_probe_runs_generates_own_loop_uncounted():
+    """The probe times steps of ``generate``'s loop (argmax, the longer row), ``k`` in a row around the probed
+    length, not one step again and again (which was ~1.3x a step of the loop on a quiet CPU); it counts no pass."""
+    from models.adapters.causal_lm import PROBE_STEPS
+
+    lm = tiny_lm()
+    rows = []
+    hook = lm.module.register_forward_pre_hook(lambda module, args, kwargs: rows.append(kwargs["input_ids"].shape),
+                                               with_kwargs=True)
+    try:
+        before = lm.n_forward
+        run, k = lm.probe_step(10)
+        run()
+    finally:
+        hook.remove()
+    assert k == PROBE_STEPS and lm.n_forward == before
+    assert [shape[1] for shape in rows] == [10 - k // 2 + i for i in range(k)]  # one row one token longer per step
+    assert all(shape[0] == 1 for shape in rows)
+
+
 def test_reagents_rows_are_timed_as_they_go(monkeypatch):
     """ReAGent's rows are the prompt (its sampler's set-up, in the engine's batches) and the prompt with the earlier
     target tokens (its probes: every probe at the first step, then the few still active), shorter than the probed
