@@ -286,3 +286,50 @@ def neuron_path(model, image, target, n_steps=N_STEPS, candidates=CANDIDATES, n_
         },
     }
     return scores, index, {"extras": extras}
+
+
+def ablation_study(model, images, targets=None, progress=None, **params) -> dict:
+    """The paper's check over a set of images: neuron-path on each (``params``: its parameters; ``targets``: a class
+    per image, None: each image's top class), and how often zeroing the found path lowers the class probability more
+    than the mean of the random paths and than the top-activation path. Returns the per-image probabilities
+    (nothing zeroed, path, top-activation path, random paths' mean) and those two fractions;
+    ``progress(done, total)`` after each image."""
+    from explainers.core.explain import explain
+
+    rows = {"probability": [], "path": [], "top_activation": [], "random_mean": [], "path_layers": []}
+    for i, image in enumerate(images):
+        target = None if targets is None else int(targets[i])
+        a = explain(model, image, "neuron-path", target=target, **params).extras
+        rows["probability"].append(a["ablation"]["probability"])
+        rows["path"].append(a["ablation"]["path"])
+        rows["top_activation"].append(a["ablation"]["top_activation"])
+        rows["random_mean"].append(float(np.mean(a["ablation"]["random"])))
+        rows["path_layers"].append([n for _, n in a["path"]])
+        if progress is not None:
+            progress(i + 1, len(images))
+    path, random, top = (np.array(rows[k]) for k in ("path", "random_mean", "top_activation"))
+    return {**rows, "n": len(path), "beats_random": float(np.mean(path < random)),
+            "beats_top_activation": float(np.mean(path < top))}
+
+
+def neuron_map_explanations(e, height: int, width: int) -> list:
+    """Each path neuron's activation map of a neuron-path explanation ``e`` as an image explanation of its own
+    (``extras["neuron"] = (block, neuron)``): the patch-grid map brought onto a ``height``×``width`` image and
+    divided by its largest |value|, for the image overlay to draw over the input."""
+    from explainers.core.explanation import Explanation
+
+    out = []
+    for (layer, neuron), grid in zip(e.extras["path"], np.asarray(e.extras["neuron_maps"])):
+        scores = scale_by_max_abs(resize_map(torch.as_tensor(grid, dtype=torch.float32), height, width))
+        out.append(Explanation(scores, method=e.method, modality=e.modality, model=e.model, target=e.target,
+                               target_label=e.target_label, params=dict(e.params), device=e.device, signed=True,
+                               extras={"neuron": (int(layer), int(neuron))}))
+    return out
+
+
+def path_rows(e) -> list[dict]:
+    """The path as table rows: step, block, its FFN layer, neuron, joint influence after the step."""
+    layers = e.extras.get("layers") or [""] * len(e.extras["path"])
+    return [{"step": i + 1, "block": int(layer), "layer": layers[int(layer)] if int(layer) < len(layers) else "",
+             "neuron": int(neuron), "joint influence": float(ji)}
+            for i, ((layer, neuron), ji) in enumerate(zip(e.extras["path"], e.extras["joint_influence"]))]
