@@ -66,7 +66,8 @@ def section(model, image) -> None:
     for i, m in enumerate(maps):
         layer, neuron = m.extras["neuron"]
         with columns[i % len(columns)]:
-            st.plotly_chart(renderer("image_overlay").figure(m, image, title=f"block {layer}, neuron {neuron}"),
+            st.plotly_chart(renderer("image_overlay").figure(m, image, title=f"block {layer}, neuron {neuron}",
+                                                             shows=f"activation of neuron {neuron} (÷ its largest)"),
                             width="stretch", key=f"neurons_path:map:{i}")
     st.plotly_chart(renderer("neuron_path_ablation").figure(e.extras["ablation"], "Ablation check", e.target_label),
                     width="stretch", key="neurons_path:ablation")

@@ -196,3 +196,24 @@ def test_the_explanation_round_trips_through_json(stack):
     assert [tuple(p) for p in back.extras["path"]] == e.extras["path"]
     assert np.array_equal(back.extras["neuron_maps"], e.extras["neuron_maps"])
     assert back.extras["ablation"] == e.extras["ablation"] or back.extras["ablation"]["path"] == e.extras["ablation"]["path"]
+
+
+def test_the_page_pieces_the_table_the_neuron_maps_and_the_ablation_figure(stack):
+    from reports.figures import renderer
+    from explainers.neurons.neuron_path import neuron_map_explanations, path_rows
+
+    image = bright()
+    e = explain(stack, image, "neuron-path", target=0, n_steps=4)
+    rows = path_rows(e)
+    assert [(r["step"], r["block"], r["neuron"]) for r in rows] == [(1, 0, CARRIERS[0]), (2, 1, CARRIERS[1])]
+    assert rows[0]["layer"] == "blocks.0.mlp.fc2" and rows[1]["joint influence"] == e.extras["joint_influence"][1]
+    maps = neuron_map_explanations(e, 8, 8)
+    assert [m.extras["neuron"] for m in maps] == e.extras["path"]
+    assert all(m.scores.shape == (8, 8) and np.abs(m.scores).max() == pytest.approx(1.0) for m in maps)
+    overlay = renderer("image_overlay").prepare(maps[0], image, shows="activation of neuron 4")
+    assert overlay.legend.title == "activation of neuron 4" and "class" not in overlay.legend.meaning
+    figure = renderer("neuron_path_ablation")
+    d = figure.prepare(e.extras["ablation"], "Ablation", e.target_label)
+    assert [len(r.values) for r in d.rows] == [1, 1, 20] and d.x_title == "probability of class 0"
+    assert d.drops["influential path zeroed"] > 0.3
+    assert len(figure.plotly(d).data) == 4 and figure.png(d).startswith(b"\x89PNG")
