@@ -76,6 +76,15 @@ def bright(size: int = 8) -> np.ndarray:
     return random_image(size, seed=1, low=100, high=200)
 
 
+def small_torchvision_vit():
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    module = VisionTransformer(image_size=16, patch_size=4, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                               num_classes=3)
+    return ImageClassifier("tv-vit", module, ["a", "b", "c"], input_size=(16, 16), device="cpu")
+
+
 @pytest.mark.parametrize("candidates", [0, 2, 6])
 def test_the_search_finds_the_one_neuron_per_block_that_carries_the_class(stack, candidates):
     e = explain(stack, bright(), "neuron-path", target=0, candidates=candidates, n_steps=16)
@@ -158,6 +167,11 @@ def test_neuron_path_is_offered_only_for_vision_transformers(stack):
     spec = get_method("neuron-path", "image")
     assert spec.applies_to(small_timm_vit()) and spec.applies_to(small_hf_vit()) and spec.applies_to(stack)
     assert spec.applies_to(small_timm_vit(deit=True))
+    from timm.models.swin_transformer import SwinTransformer
+
+    swin = SwinTransformer(img_size=32, patch_size=4, window_size=4, embed_dim=16, depths=(1, 1), num_heads=(1, 1),
+                           num_classes=2)
+    assert not spec.applies_to(ImageClassifier("swin", swin, ["a", "b"], input_size=(32, 32), device="cpu"))
     cnn = small_cnn()
     assert not spec.applies_to(cnn)
     assert "neuron-path" not in [m.id for m in methods_for(cnn)]
@@ -165,8 +179,8 @@ def test_neuron_path_is_offered_only_for_vision_transformers(stack):
         explain(cnn, random_image(16), "neuron-path")
 
 
-@pytest.mark.parametrize("build", [small_timm_vit, lambda: small_timm_vit(deit=True), small_hf_vit],
-                         ids=["timm-vit", "timm-deit", "hf-vit"])
+@pytest.mark.parametrize("build", [small_timm_vit, lambda: small_timm_vit(deit=True), small_hf_vit,
+                                   small_torchvision_vit], ids=["timm-vit", "timm-deit", "hf-vit", "torchvision-vit"])
 def test_it_runs_on_timm_and_hugging_face_vits_with_passes_equal_to_its_cost(build):
     model = build()
     e = explain(model, random_image(20, seed=3), "neuron-path", n_steps=4, candidates=3, n_random=5)
