@@ -92,9 +92,10 @@ def _check(name: str, value, low: int) -> int:
 
 
 class _Neurons:
-    """Hooks on every block's FFN output Linear that overwrite chosen neurons, row by row: ``set(layer, index,
-    values)`` puts ``values`` (rows, tokens) in neuron ``index[row]`` of that layer for each row of the next pass;
-    ``record`` keeps each block's activations (rows, tokens, width) as the model computed them."""
+    """Pre-hooks on every block's FFN output Linear (while ``installed``) that overwrite chosen neurons, row by row:
+    ``overwrite[block] = (index, values)`` puts ``values`` ((rows, tokens), or a scalar) in neuron ``index[row]`` of
+    that block for each row of the next pass; with ``record`` on, ``recorded[block]`` keeps each block's activations
+    (rows, tokens, width) as the model computed them."""
 
     def __init__(self, model, names: list[str]):
         self.modules = [model.module.get_submodule(name) for name in names]
