@@ -231,3 +231,27 @@ def test_the_page_pieces_the_table_the_neuron_maps_and_the_ablation_figure(stack
     assert [len(r.values) for r in d.rows] == [1, 1, 20] and d.x_title == "probability of class 0"
     assert d.drops["influential path zeroed"] > 0.3
     assert len(figure.plotly(d).data) == 4 and figure.png(d).startswith(b"\x89PNG")
+
+
+def test_progress_counts_to_its_estimate_and_cancel_stops_the_search(stack):
+    import threading
+
+    from explainers.core.engine import Cancelled
+
+    seen = []
+    e = explain(stack, bright(), "neuron-path", target=0, n_steps=4, batch_size=4, progress=lambda d, t: seen.append((d, t)))
+    total = e.n_forward
+    assert seen[-1] == (total, total) and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) > 5
+    cancel = threading.Event()
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if len(calls) == 3:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        explain(stack, bright(), "neuron-path", target=0, n_steps=4, batch_size=4, progress=progress, cancel=cancel)
+    assert max(calls) < total
+    assert not any(m._forward_pre_hooks for m in stack.module.modules())  # the hooks are gone
