@@ -30,3 +30,15 @@ def test_the_path_drops_the_class_probability_more_than_random_paths_on_90_perce
     assert study["n"] == 100
     assert study["beats_random"] >= 0.9
     assert np.mean(np.array(study["probability"]) - np.array(study["path"])) > 0  # the path's ablation hurts
+
+
+def test_the_paths_joint_influence_is_the_probability_it_loses_when_zeroed(vit, one_thread):
+    """Completeness on the trained ViT: the last step's joint influence (16 Gauss–Legendre points) is the class
+    probability minus the probability with the whole path zeroed, within 1 %."""
+    from explainers import explain
+
+    images, _ = digit_images("test")
+    for image in images[:5]:
+        e = explain(vit, image, "neuron-path")
+        a = e.extras["ablation"]
+        assert e.extras["joint_influence"][-1] == pytest.approx(a["probability"] - a["path"], rel=0.01)
