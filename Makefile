@@ -49,6 +49,7 @@ bench: $(VENV)/.test
 	$(PY) -m bench.bench_text
 	$(PY) -m bench.bench_tabular
 	$(PY) -m bench.bench_craft
+	$(PY) -m bench.bench_neuron_path
 	$(PY) -m bench.bench_metrics
 	$(PY) -m bench.bench_generation
 	$(PY) -m bench.bench_estimates --quick

@@ -27,6 +27,7 @@ from explainers.image import gradients  # noqa: F401  (the Captum gradient metho
 from explainers.image import perturbation  # noqa: F401  (occlusion, rise, sobol)
 from explainers.image import shap_image  # noqa: F401
 from explainers.concepts import craft  # noqa: F401  (CRAFT concepts)
+from explainers.neurons import neuron_path  # noqa: F401  (influential neuron paths in ViTs)
 from explainers.core import random_baseline  # noqa: F401  (the random baseline of every modality)
 from explainers.text import methods  # noqa: F401  (text classifiers)
 from explainers.tabular import shap_methods  # noqa: F401  (tables)

@@ -19,6 +19,7 @@ from reports.describe import is_craft
 from reports.figures import renderer
 from reports.figures.base import CLIP_PERCENTILE, display_scores
 from reports.figures.concept_crops import has_crops
+from reports.figures.neuron_path_ablation import has_ablation
 from reports.report import ReportItem
 
 
@@ -50,6 +51,9 @@ RULES: dict[str, Rule] = {
     "token_highlight": Rule(lambda e, x: e.scores.ndim == 1 and bool(e.tokens) and len(e.tokens) == e.scores.size,
                             lambda e: "Tokens", lambda e, x: (e, x if isinstance(x, str) else None)),
     "ranked_bars": Rule(lambda e, x: e.scores.ndim == 1, lambda e: "Ranked", lambda e, x: (e,)),
+    "neuron_path_ablation": Rule(lambda e, x: has_ablation(e.extras),
+                                 lambda e: "Ablation check: the class probability with a path's neurons zeroed",
+                                 lambda e, x: (e.extras["ablation"], "", e.target_label)),
     "waterfall": Rule(lambda e, x: e.scores.ndim == 1 and e.base_value is not None and "output" in e.extras,
                       lambda e: "Waterfall (base value + contributions = output)", lambda e, x: (e,)),
 }

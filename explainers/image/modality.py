@@ -81,7 +81,7 @@ IMAGE = register_modality(Modality(
     better={"srg": "higher", "morf_auc": "lower", "lerf_auc": "higher", "deletion_auc": "lower",
             "insertion_auc": "higher", "average_drop": "lower", "increase_in_confidence": "higher"},
     units={"average_drop": "%"},
-    figures=("image_overlay", "faithfulness_curves", "agreement_matrix"),
+    figures=("image_overlay", "neuron_path_ablation", "faithfulness_curves", "agreement_matrix"),
     read_path=read_path,
     read_items=read_items,
     load_item=load_item,

@@ -13,6 +13,7 @@ the head, so the patch tokens there get no gradient.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -102,3 +103,32 @@ def to_feature_map(activation: torch.Tensor, layout: TokenLayout, input_size: tu
             f"for a {in_h}×{in_w} input; pick another layer."
         )
     return activation[:, prefix:].transpose(1, 2).reshape(n, c, h, w)
+
+
+# The Linear that reads a transformer block's FFN intermediate activations (after the activation function):
+# timm ViT/DeiT/BEiT/EVA ``blocks.i.mlp.fc2``, Hugging Face ViT/DeiT ``layers.i.mlp.fc2`` (transformers 5) or
+# ``encoder.layer.i.output.dense`` (4.x: its input is ``intermediate``'s output), torchvision ViT ``encoder_layer_i.mlp.3``.
+_FFN_OUT = (
+    re.compile(r"(^|\.)blocks\.\d+\.mlp\.fc2$"),
+    re.compile(r"(^|\.)layers\.\d+\.mlp\.fc2$"),
+    re.compile(r"(^|\.)encoder\.layer\.\d+\.output\.dense$"),
+    re.compile(r"(^|\.)encoder_layer_\d+\.mlp\.3$"),
+)
+
+
+_SWIN = re.compile(r"(^|\.)(swin|layers\.\d+\.blocks)\.")
+
+
+def ffn_layers(module: nn.Module, layout: TokenLayout | None = None) -> list[str]:
+    """The names of the Linear layers whose input is each transformer block's FFN intermediate activation
+    ("the neurons" of a ViT), one per block in order; [] for a model that is not a plain ViT (CNNs; Swin, whose
+    stages change the token grid, ``layout.channels_last``)."""
+    if layout is not None and layout.channels_last:
+        return []
+    if isinstance(module, torch.jit.ScriptModule):
+        return []
+    names = [name for name, m in module.named_modules()
+             if isinstance(m, nn.Linear) and any(p.search(name) for p in _FFN_OUT)]
+    if any(_SWIN.search(n) for n in names):
+        return []  # a Swin: its stages merge patches
+    return names

@@ -7,7 +7,7 @@ bar, the PNG (PDF, bundle) with the same bar and words drawn below the image. Ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -47,10 +47,13 @@ def target_name(explanation) -> str | None:
 
 
 def prepare(explanation, image: np.ndarray, colormap: str = colour_scales.UNSIGNED, opacity: float = 0.5,
-            title: str | None = None, magnitude: bool = False, percentile: float = CLIP_PERCENTILE) -> Overlay:
+            title: str | None = None, magnitude: bool = False, percentile: float = CLIP_PERCENTILE,
+            shows: str | None = None) -> Overlay:
     """``explanation.scores`` (H, W, on the image's pixel grid) over ``image``. Signed scores use the diverging
     scale on [-1, 1], unsigned ones ``colormap`` on [0, 1]; ``magnitude`` shows |scores| on ``colormap`` (Compare's
-    shared scale). Scores are clipped at their ``percentile``-th percentile (``base.scaling``; 100: no clipping)."""
+    shared scale). Scores are clipped at their ``percentile``-th percentile (``base.scaling``; 100: no clipping).
+    ``shows``: what the map shows when it is not relevance to a class (a neuron's activation): the legend's title,
+    its colours then saying only the sign."""
     scores = np.asarray(explanation.scores)
     h, w = image.shape[:2]
     if scores.shape != (h, w):
@@ -65,6 +68,9 @@ def prepare(explanation, image: np.ndarray, colormap: str = colour_scales.UNSIGN
     raw = resize_values(np.nan_to_num(shown_scores.astype(np.float32)), gh, gw, resample=Image.BOX)
     name, lo, hi = colour_scales.scale_for(signed, colormap)
     legend = scale.legend(target_name(explanation), magnitude=magnitude and explanation.signed)
+    if shows is not None:
+        meaning = "red: positive · blue: negative" if signed else "0 … the largest value"
+        legend = replace(legend, title=shows, meaning=meaning)
     return Overlay(downscale(image), (h, w), grid, name, lo, hi, opacity, title, legend, raw)
 
 
