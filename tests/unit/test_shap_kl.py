@@ -219,3 +219,32 @@ def test_leakage_refuses_bad_settings_with_a_sentence():
         leakage(regressor, regressor.held_out[0].iloc[0], "shap-permutation")
     one = leakage(mdl, row, "shap-kl", k=2, classes="random", params={"background": 5, "permutations": 1})
     assert one.n_checked == 1
+
+
+@pytest.mark.parametrize("params", [{}, {"background": 200, "permutations": 30}])
+def test_shap_kl_memory_estimate_is_above_the_measured_peak_and_within_four_times_it(params):
+    from tests.unit.test_run_budget import measured_peak
+
+    mdl = model("wine")
+    row = mdl.held_out[0].iloc[0]
+    estimate = get_method("shap-kl", "tabular").estimate_memory(params, mdl, n_rows=1)
+    explain(mdl, row, "shap-kl", **params)  # first use: lazy imports are not the run's
+    measured = measured_peak(lambda: explain(mdl, row, "shap-kl", **params))
+    assert measured <= estimate <= 4 * measured, (estimate, measured)
+
+
+def test_a_shap_kl_explanation_exports_to_every_report_form():
+    from reports.bundle import read_bundle, write_bundle
+    from reports.html import to_html
+    from reports.pdf import to_pdf
+    from reports.report import make_item, new_report
+
+    mdl = model()
+    row = mdl.held_out[0].iloc[0]
+    e = explain(mdl, row, "shap-kl", background=10, permutations=2)
+    report = new_report("SHAP-KL", [make_item(mdl, row.to_dict(), e)])
+    assert "all classes (distribution)" in to_html(report) and "Waterfall" in to_html(report)
+    assert to_pdf(report)[:4] == b"%PDF"
+    back = read_bundle(write_bundle(report)).items[0].explanation
+    np.testing.assert_array_equal(back.scores, e.scores)
+    assert back.target_label == ALL_CLASSES and back.base_value == pytest.approx(e.base_value)
