@@ -37,6 +37,11 @@ def explained_global(e, explained: str, why: str) -> tuple[str, str]:
     return explained, why
 
 
+def _figure(value: float) -> str:
+    """A leakage figure as shown: 4 decimals, float rounding below 5e-7 shown as +0.0000 (not -0.0000)."""
+    return f"{round(float(value), 6) + 0.0:+.4f}"
+
+
 def _shap_method(model, method: str) -> str:
     """The class-dependent SHAP method to check beside SHAP-KL: the page's when it is one, else the model's default."""
     return method if method != KL and method.startswith("shap-") else default_explainer(model)[0]
@@ -73,14 +78,16 @@ def leakage_section(model, model_key: str, method: str, params: dict, pool: pd.D
     columns = st.columns(len(result))
     for column, (name, figure) in zip(columns, result.items()):
         with column:
-            st.metric(f"{name} · leakage at k = {figure.k}", f"{figure.leakage:+.4f}",
+            st.metric(f"{name} · leakage at k = {figure.k}", _figure(figure.leakage),
                       help=f"{figure.n_checked} row-class pairs · {figure.n_forward:,} model rows evaluated")
     first, second = result.values()
     st.markdown(f"Mean over {state['rows']} rows and every class of p(c | top {first.k} features of the explanation "
                 f"for c) − p(c | row): above 0, the explanations make the class asked about look more likely than "
                 f"the model finds it (they leak the label); a class-independent explanation such as shap-kl scores "
-                f"0 by construction. Here **{first.method}** {first.leakage:+.4f}, **{second.method}** "
-                f"{second.leakage:+.4f}.")
+                f"0 by construction. Here **{first.method}** {_figure(first.leakage)}, **{second.method}** "
+                f"{_figure(second.leakage)}.")
     table = pd.DataFrame({name: np.nanmean(figure.gaps, axis=0) for name, figure in result.items()},
                          index=pd.Index(model.labels, name="class"))
+    st.caption("Per class: the mean over the rows of p(c | top k kept) − p(c | row) (shap-kl's add up to 0 across "
+               "the classes).")
     st.dataframe(table.style.format("{:+.4f}"), key="tab_leak_table")
