@@ -124,6 +124,11 @@ def test_shap_kl_is_offered_and_the_leakage_check_shows_both_figures(page):
     methods.set_value("shap-kl").run()
     assert not page.exception and not page.error
     assert "explains the whole distribution over classes" in captions(page)
+    page.number_input(key="tab_rows").set_value(3).run()
+    page.button(key="run_global").click().run()
+    assert not page.exception and not page.error
+    assert "shap-kl on 3 rows, explaining the −KL(p(y|x) ‖ p(y|x_S)) of **all classes" in captions(page)
+    assert any("tab_beeswarm" in i for i in charts(page))
     page.button(key="FormSubmitter:tab_whatif-Explain this row").click().run()
     assert not page.exception and not page.error
     local = page.session_state["tab_local"]["e"]
