@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from typing import Callable
 
@@ -70,8 +71,10 @@ def coalitions(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return masks, np.asarray(inverse).reshape(n, m + 1)
 
 
+@lru_cache(maxsize=256)
 def count_coalitions(m: int, permutations: int, seed: int = 0) -> int:
-    """How many distinct coalitions ``permutation_shapley(value, m, permutations, seed)`` asks ``value`` for."""
+    """How many distinct coalitions ``permutation_shapley(value, m, permutations, seed)`` asks ``value`` for
+    (remembered: a page asks for its estimate on every rerun)."""
     return len(coalitions(orderings(m, permutations, seed))[0])
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from explainers.core.budget import DOUBLE
 from explainers.core.engine import expect
 from explainers.core.registry import SEED, register
-from explainers.core.shapley import coalitions, orderings, permutation_shapley
+from explainers.core.shapley import count_coalitions, orderings, permutation_shapley
 from explainers.tabular.marginal import (
     ROWS_PER_BATCH, is_classifier, marginal_probabilities, probabilities, require_classifier,
 )
@@ -48,8 +48,7 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _coalitions(params, model) -> int:
     m = len(model.feature_names) if model is not None else 10
-    order = orderings(m, _positive("permutations", params["permutations"]), int(params["seed"]))
-    return len(coalitions(order)[0])
+    return count_coalitions(m, _positive("permutations", params["permutations"]), int(params["seed"]))
 
 
 def _kl_cost(params, model=None, **sizes):
