@@ -48,6 +48,7 @@ bench: $(VENV)/.test
 	$(PY) -m bench.bench_perturbation
 	$(PY) -m bench.bench_text
 	$(PY) -m bench.bench_tabular
+	$(PY) -m bench.bench_shap_kl
 	$(PY) -m bench.bench_craft
 	$(PY) -m bench.bench_neuron_path
 	$(PY) -m bench.bench_metrics

@@ -31,6 +31,7 @@ from explainers.neurons import neuron_path  # noqa: F401  (influential neuron pa
 from explainers.core import random_baseline  # noqa: F401  (the random baseline of every modality)
 from explainers.text import methods  # noqa: F401  (text classifiers)
 from explainers.tabular import shap_methods  # noqa: F401  (tables)
+from explainers.tabular import shap_kl  # noqa: F401  (SHAP-KL: the class distribution)
 from explainers.generation import methods as generation_methods  # noqa: F401  (generation)
 from explainers.generation import reagent  # noqa: F401
 

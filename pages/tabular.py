@@ -38,6 +38,7 @@ from reports.describe import row_name
 from reports.csv_export import csv_bytes
 from reports.figures import renderer
 from reports.figures.ranked_bars import magnitude_bars
+from pages.tabular_leakage import explained_global, leakage_section, method_caption, output_name
 
 app_runs_first()
 
@@ -134,6 +135,7 @@ st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **
 spec = get_method(method, model.modality)
 params = method_params(spec, model)
 st.caption(background_note(method, model, params))
+method_caption(model, method)
 
 target = None
 if model.task == "classification":
@@ -175,12 +177,13 @@ with global_tab:
                    if result.get("chosen") is None else f"**class {plain(e.target_label)}**")
         else:
             explained, why = "the prediction", "**the prediction**"
-        what = why if model.task != "classification" else f"the {model.output_kind} of {why}"
+        explained, why = explained_global(e, explained, why)
+        what = why if model.task != "classification" else f"the {output_name(model, e)} of {why}"
         st.caption(f"{e.method} on {len(e.extras['rows'])} rows, explaining {what} · "
                    f"{duration(e.runtime_s)} · {e.n_forward:,} model rows evaluated · base value {e.base_value:.4g}")
         st.plotly_chart(renderer("ranked_bars").plotly(magnitude_bars(
             e.feature_names, e.scores, f"Mean |SHAP| for {explained} ({e.method})",
-            f"mean |SHAP value| ({model.output_kind} of {explained})")), key="tab_bar")
+            f"mean |SHAP value| ({output_name(model, e)} of {explained})")), key="tab_bar")
         st.plotly_chart(renderer("beeswarm").figure(
             e, title=f"Beeswarm: SHAP values for {explained}, every sampled row"), key="tab_beeswarm")
         order = [e.feature_names[i] for i in np.argsort(-e.scores)]
@@ -230,9 +233,11 @@ with local_tab:
         if line:
             st.markdown(line)
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward:,} model rows "
-                   f"evaluated · {model.output_kind} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
-        st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{model.output_kind} ({e.target_label})"),
+                   f"evaluated · {output_name(model, e)} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
+        st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{output_name(model, e)} ({e.target_label})"),
                         key="tab_waterfall")
         _ranked_table(e, "local")
         add_to_report(model, result["row"], e, key=f"tabular:{e.method}",
                       input_name=result.get("name") or f"{model.name} row {result.get('index', index)}")
+
+leakage_section(model, model_key, method, params, model.held_out[0] if model.held_out is not None else model.background)

@@ -165,3 +165,18 @@ def test_image_agreement_is_computed_on_the_maps_as_shown(at):
             raw = [_features(np.abs(e.scores) if magnitude else e.scores) for e in results]
             assert not np.allclose(_shown_agreement(at), [[spearmanr(a, b).statistic for b in raw] for a in raw],
                                    atol=1e-3)
+
+
+def test_compare_offers_shap_kl_for_a_table_row(at):
+    open_page(at)
+    at.radio(key="compare_modality").set_value("Table row").run()
+    at.number_input(key="row_index:breast_cancer").set_value(5).run()
+    assert "shap-kl" in at.multiselect(key="compare_methods:tabular").options  # registered for tables: offered
+    at.multiselect(key="compare_methods:tabular").set_value(["shap-tree", "shap-kl"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    results = {e.method: e for e in at.session_state["compare_results"][1]}
+    assert results["shap-kl"].target_label == "all classes (distribution)"
+    assert results["shap-kl"].target == results["shap-tree"].target  # its deletion curve follows the same class
+    assert "compare_ranked_bars:shap-kl" in chart_keys(at)
+    assert np.isfinite(figures_table(at).loc["shap-kl", "deletion auc — lower is better"])

@@ -114,3 +114,33 @@ def test_pickle_upload_is_refused(page):
     page.radio(key="tab_model_source").set_value("Upload a skops model").run()
     page.file_uploader(key="tab_skops").set_value(("model.pkl", pickle.dumps(model.estimator), "application/octet-stream")).run()
     assert not page.exception and len(page.error) == 1 and "Pickle and joblib" in page.error[0].value
+
+
+def test_shap_kl_is_offered_and_the_leakage_check_shows_both_figures(page):
+    page.selectbox(key="tab_dataset").set_value("wine").run()
+    page.selectbox(key="tab_kind").set_value("linear").run()
+    methods = next(s for s in page.selectbox if s.key.startswith("tab_method:"))
+    assert "shap-kl" in methods.options
+    methods.set_value("shap-kl").run()
+    assert not page.exception and not page.error
+    assert "explains the whole distribution over classes" in captions(page)
+    page.number_input(key="tab_rows").set_value(3).run()
+    page.button(key="run_global").click().run()
+    assert not page.exception and not page.error
+    assert "shap-kl on 3 rows, explaining the −KL(p(y|x) ‖ p(y|x_S)) of **all classes" in captions(page)
+    assert any("tab_beeswarm" in i for i in charts(page))
+    page.button(key="FormSubmitter:tab_whatif-Explain this row").click().run()
+    assert not page.exception and not page.error
+    local = page.session_state["tab_local"]["e"]
+    assert local.method == "shap-kl" and local.target_label == "all classes (distribution)"
+    assert "−KL(p(y|x) ‖ p(y|x_S)) 0 = base value" in captions(page)
+    page.number_input(key="tab_leak_rows").set_value(2)
+    page.number_input(key="tab_leak_k").set_value(2).run()
+    page.button(key="tab_leak_run").click().run()
+    assert not page.exception and not page.error
+    result = page.session_state["tab_leakage"]["result"]
+    assert list(result) == ["shap-linear", "shap-kl"]  # the model's class-dependent SHAP beside SHAP-KL
+    labels = [m.label for m in page.metric]
+    assert labels == ["shap-linear · leakage at k = 2", "shap-kl · leakage at k = 2"]
+    assert abs(result["shap-kl"].leakage) < 1e-6 and result["shap-kl"].n_checked == 2 * 3
+    assert any("they leak the label" in m.value for m in page.markdown)
