@@ -30,6 +30,7 @@ from explainers.concepts import craft  # noqa: F401  (CRAFT concepts)
 from explainers.core import random_baseline  # noqa: F401  (the random baseline of every modality)
 from explainers.text import methods  # noqa: F401  (text classifiers)
 from explainers.tabular import shap_methods  # noqa: F401  (tables)
+from explainers.tabular import responsiveness  # noqa: F401  (recourse: feature responsiveness)
 from explainers.generation import methods as generation_methods  # noqa: F401  (generation)
 from explainers.generation import reagent  # noqa: F401
 
