@@ -204,3 +204,43 @@ def test_reasons_mark_shap_features_a_person_cannot_act_on():
     first = table.iloc[0]
     assert first["SHAP reason"] == "age" and first["can the person act on it?"] == "unresponsive: immutable"
     assert r.extras["fixed"] is True  # lowering x or changing colour cannot undo age >= 65
+
+
+def test_the_chart_exports_to_html_pdf_and_bundle_with_the_fixed_flag_said():
+    import io
+    import zipfile
+
+    import pypdf
+
+    from reports.bundle import read_bundle, write_bundle
+    from reports.html import to_html
+    from reports.pdf import to_pdf
+    from reports.report import make_item, new_report
+    from reports.views import views
+
+    m = model(THRESHOLD)
+    e = resp(m, actions={"x": GRID, "colour": {"values": ["green"]}})
+    item = make_item(m, ROW, e)
+    kinds = [v.kind for v in views(item)]
+    assert "responsiveness" in kinds
+    chart = next(v for v in views(item) if v.kind == "responsiveness").data
+    assert [en.status for en in chart.entries[:2]] == ["responsive", "unresponsive"]
+    assert chart.entries[0].text == "0.40 (all 10 values)" and "Not fixed: 1 feature alone" in chart.title
+    report = new_report("r", [item])
+    assert "Not fixed: 1 feature alone can reach class 1" in to_html(report)
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(to_pdf(report))).pages)
+    assert "Responsiveness" in text
+    bundle = write_bundle(report)
+    names = zipfile.ZipFile(io.BytesIO(bundle)).namelist()
+    assert any("responsiveness" in n and n.endswith(".png") for n in names), names
+    back = read_bundle(bundle).items[0].explanation
+    assert back.extras["fixed"] is False and back.extras["examples"]["x"]["value"] == 7
+    assert np.allclose(back.scores, e.scores) and back.params["actions"]["x"] == GRID
+    fixed = resp(m, actions={"x": {"lower": 0, "upper": 5, "step": 1}})
+    assert "Fixed prediction: no single allowed change reaches class 1" in renderer_title(fixed)
+
+
+def renderer_title(e):
+    from reports.figures import renderer
+
+    return renderer("responsiveness").prepare(e).title
