@@ -263,8 +263,8 @@ def candidates(a: Action, current: float, samples: int, max_exact: int, rng: np.
 def _grid_values(a: Action, k: np.ndarray) -> np.ndarray:
     values = a.lower + a.step * k.astype(float)
     if float(a.lower).is_integer() and float(a.step).is_integer():
-        values = np.round(values)  # whole numbers stay whole, without float noise
-    return values
+        return np.round(values)  # whole numbers stay whole, without float noise
+    return np.round(values, 10)  # 7.49, not 7.4899999999998546
 
 
 def _directed(values: np.ndarray, current: float, direction: str) -> np.ndarray:
@@ -511,7 +511,7 @@ def _data_step(values: np.ndarray) -> float | None:
     if _whole(values):
         return 1.0
     if values.size <= 100:
-        return float(np.min(np.diff(values)))
+        return float(f"{np.min(np.diff(values)):.6g}")  # 0.01, not 0.009999999999999787
     raw = (values[-1] - values[0]) / 100
     return float(f"{raw:.1g}")
 
@@ -590,7 +590,7 @@ def reasons(shap_explanation, resp_explanation, k: int = 5) -> pd.DataFrame:
     order = np.argsort(-np.abs(np.asarray(shap_explanation.scores, dtype=float)), kind="stable")[:k]
     ranked = sorted((f for f in names if resp[f] > 0), key=lambda f: -resp[f])[:k]
     rows = []
-    for r in range(k):
+    for r in range(min(k, len(names))):
         row = {"rank": r + 1}
         if r < len(order):
             f = shap_names[order[r]]

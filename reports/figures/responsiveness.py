@@ -93,12 +93,15 @@ def plotly(d: Responsiveness) -> go.Figure:
     shown = [max(en.score, 0.004) if en.status != "immutable" else 0.0 for en in entries]  # a stub shows a 0
     fig = go.Figure(go.Bar(
         x=shown, y=[label(en.feature) for en in entries], orientation="h",
-        marker_color=[css(en.colour) for en in entries], text=[label(en.text) for en in entries],
-        textposition="outside", cliponaxis=False,
+        marker_color=[css(en.colour) for en in entries],
         error_x=dict(type="data", symmetric=False, array=[max(en.high - en.score, 0) for en in entries],
                      arrayminus=[max(en.score - en.low, 0) for en in entries], color="#444", thickness=1.2),
         hovertext=[f"{label(en.feature)}: {label(en.text)} ({en.status})" for en in entries], hoverinfo="text",
     ))
+    fig.add_trace(go.Scatter(  # the numbers after the bar and its interval, never over them
+        x=[max(en.score, en.high) + 0.02 for en in entries], y=[label(en.feature) for en in entries], mode="text",
+        text=[label(en.text) for en in entries], textposition="middle right", hoverinfo="skip", cliponaxis=False,
+        textfont=dict(color=["#7f7f7f" if en.status == "immutable" else "#222" for en in entries])))
     fig.update_layout(title=f"{label(d.title)}<br><sup>{label(d.subtitle)}</sup>",
                       xaxis=dict(title="P(reaching the target by changing this feature alone)", range=[0, 1.45],
                                  tickvals=[0, 0.25, 0.5, 0.75, 1]),
