@@ -45,14 +45,16 @@ from explainers.core.engine import batched_logits, expect
 from explainers.core.registry import SEED, register
 from explainers.tabular.shap_methods import _positive
 from models.errors import ExplainerError, InputError
+from models.per_model import PerModel
 
-ROWS_PER_BATCH = 2048  # candidate rows per model call (scikit-learn is fastest on big batches)
+ROWS_PER_BATCH = 8192  # candidate rows per model call (scikit-learn is fastest on big batches: bench_responsiveness)
 DIRECTIONS = ("up", "down", "both")
 SPEC_KEYS = ("immutable", "values", "lower", "upper", "step", "direction")
 EDITOR_ACTIONS = ("immutable", "up", "down", "both", "values")  # the editor's choices per feature
 DISTRIBUTION = ("uniform over the allowed values different from the current one "
                 "(over the allowed interval for a range without a step)")
 _EPS = 1e-9
+_SEEN = PerModel()  # model -> its background rows encoded (the data's bounds, steps and whole numbers)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def _parse_one(model, feature: str, spec) -> Action:
             raise InputError(f"'{feature}' is a category, which has no up or down; list the allowed values instead.")
         known = model.schema.categories[feature]
         return Action(feature, immutable=False, category=True, values=tuple(known), codes=tuple(range(len(known))))
-    seen = model.schema.encode(model.background)[:, model.feature_names.index(feature)]
+    seen = _seen(model)[:, model.feature_names.index(feature)]
     seen = seen[~np.isnan(seen)]
     if seen.size == 0 and ("lower" not in spec or "upper" not in spec):
         raise InputError(f"'{feature}' has no values in the training rows; give its lower and upper bounds.")
@@ -174,6 +176,16 @@ def _parse_one(model, feature: str, spec) -> Action:
     elif _whole(seen) and float(lower).is_integer() and float(upper).is_integer():
         step = 1.0  # a column of whole numbers stays whole
     return Action(feature, immutable=False, lower=lower, upper=upper, step=step, direction=direction)
+
+
+def _seen(model) -> np.ndarray:
+    """The model's background rows encoded, once per model (read-only)."""
+    def encode():
+        values = model.schema.encode(model.background)
+        values.setflags(write=False)
+        return values
+
+    return _SEEN.get(model, "seen", encode)
 
 
 def _parse_values(model, feature, values, direction, category) -> Action:
@@ -520,7 +532,7 @@ def default_table(model) -> pd.DataFrame:
     """One row per feature for the action set editor: its type, ``action`` "immutable" (nothing is actionable
     until the person says so), and the defaults the data suggests: bounds from the smallest and largest value
     seen in the training rows, a step (``_data_step``: whole numbers step by 1), a category's observed values."""
-    encoded = model.schema.encode(model.background)
+    encoded = _seen(model)
     rows = []
     for j, f in enumerate(model.feature_names):
         if f in model.schema.categories:
