@@ -244,3 +244,13 @@ def renderer_title(e):
     from reports.figures import renderer
 
     return renderer("responsiveness").prepare(e).title
+
+
+def test_the_command_line_takes_an_action_set_as_json():
+    import cli
+
+    params = cli.method_params(["responsiveness"], ['responsiveness.actions={"x": {"lower": 0, "upper": 10}}',
+                                                    "responsiveness.pairs=true"])
+    assert params == {"responsiveness": {"actions": {"x": {"lower": 0, "upper": 10}}, "pairs": True}}
+    with pytest.raises(cli.UsageError, match="not valid JSON"):
+        cli.method_params(["responsiveness"], ['responsiveness.actions={"x": '])
