@@ -254,3 +254,19 @@ def test_the_command_line_takes_an_action_set_as_json():
     assert params == {"responsiveness": {"actions": {"x": {"lower": 0, "upper": 10}}, "pairs": True}}
     with pytest.raises(cli.UsageError, match="not valid JSON"):
         cli.method_params(["responsiveness"], ['responsiveness.actions={"x": '])
+
+
+def test_runs_through_the_engine_progress_and_cancel():
+    import threading
+
+    from explainers.core.engine import Cancelled
+
+    m = model(THRESHOLD)
+    reports = []
+    e = resp(m, actions={"x": GRID, "z": GRID}, progress=lambda done, total: reports.append((done, total)))
+    assert e.n_forward == 1 + 10 + 10  # the row's own x and z are not tried
+    assert reports[-1] == (23, 23)  # the estimate (at most: 1 + 11 + 11) is the progress's total, reached at the end
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        resp(m, actions={"x": GRID}, cancel=cancel)
