@@ -50,9 +50,10 @@ class Entry:
 @dataclass
 class Responsiveness:
     entries: list[Entry]  # first shown on top
-    title: str
-    subtitle: str
+    title: str  # "Responsiveness: " + the fixed flag's sentence
+    subtitle: str  # the current prediction and the target
     fixed: bool
+    flag: str = ""  # the fixed flag's sentence (``headline``)
 
 
 def headline(e) -> str:
@@ -84,8 +85,11 @@ def prepare(explanation, top: int = TOP) -> Responsiveness:
         entries.append(Entry(f, float(scores[j]), float(ci[j, 0]), float(ci[j, 1]), int(n[j]), bool(exact[j]), status))
     rank = {"responsive": 0, "unresponsive": 1, "immutable": 2}
     entries.sort(key=lambda en: (rank[en.status], -en.score))
-    subtitle = f"current prediction: {x.get('current', '?')} · target: {x.get('goal', '?')}"
-    return Responsiveness(entries[:top], "Responsiveness: " + headline(e), subtitle, bool(x.get("fixed")))
+    current = x.get("current", "?")
+    current = f"{current:.4g}" if isinstance(current, float) else current
+    subtitle = f"current prediction: {current} · target: {x.get('goal', '?')}"
+    flag = headline(e)
+    return Responsiveness(entries[:top], "Responsiveness: " + flag, subtitle, bool(x.get("fixed")), flag)
 
 
 def plotly(d: Responsiveness) -> go.Figure:
@@ -102,11 +106,12 @@ def plotly(d: Responsiveness) -> go.Figure:
         x=[max(en.score, en.high) + 0.02 for en in entries], y=[label(en.feature) for en in entries], mode="text",
         text=[label(en.text) for en in entries], textposition="middle right", hoverinfo="skip", cliponaxis=False,
         textfont=dict(color=["#7f7f7f" if en.status == "immutable" else "#222" for en in entries])))
-    fig.update_layout(title=f"{label(d.title)}<br><sup>{label(d.subtitle)}</sup>",
+    # three short lines, so that nothing is cut in a half-width column
+    fig.update_layout(title=f"Responsiveness<br><sup>{label(d.flag)}</sup><br><sup>{label(d.subtitle)}</sup>",
                       xaxis=dict(title="P(reaching the target by changing this feature alone)", range=[0, 1.45],
                                  tickvals=[0, 0.25, 0.5, 0.75, 1]),
                       yaxis=dict(autorange="reversed", title="feature", automargin=True),
-                      height=150 + 24 * len(entries), showlegend=False, margin=dict(l=10, r=20, t=70, b=40))
+                      height=170 + 24 * len(entries), showlegend=False, margin=dict(l=10, r=20, t=90, b=40))
     return fig
 
 
