@@ -98,10 +98,15 @@ def plotly(d: Responsiveness) -> go.Figure:
     fig = go.Figure(go.Bar(
         x=shown, y=[label(en.feature) for en in entries], orientation="h",
         marker_color=[css(en.colour) for en in entries],
-        error_x=dict(type="data", symmetric=False, array=[max(en.high - en.score, 0) for en in entries],
-                     arrayminus=[max(en.score - en.low, 0) for en in entries], color="#444", thickness=1.2),
         hovertext=[f"{label(en.feature)}: {label(en.text)} ({en.status})" for en in entries], hoverinfo="text",
     ))
+    sampled = [en for en in entries if en.high > en.low]  # an interval only where the score was sampled
+    if sampled:
+        fig.add_trace(go.Scatter(
+            x=[en.score for en in sampled], y=[label(en.feature) for en in sampled], mode="markers",
+            marker=dict(size=1, color="#444"), hoverinfo="skip",
+            error_x=dict(type="data", symmetric=False, array=[en.high - en.score for en in sampled],
+                         arrayminus=[en.score - en.low for en in sampled], color="#444", thickness=1.2)))
     fig.add_trace(go.Scatter(  # the numbers after the bar and its interval, never over them
         x=[max(en.score, en.high) + 0.02 for en in entries], y=[label(en.feature) for en in entries], mode="text",
         text=[label(en.text) for en in entries], textposition="middle right", hoverinfo="skip", cliponaxis=False,
