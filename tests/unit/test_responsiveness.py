@@ -270,3 +270,27 @@ def test_runs_through_the_engine_progress_and_cancel():
     cancel.set()
     with pytest.raises(Cancelled):
         resp(m, actions={"x": GRID}, cancel=cancel)
+
+
+def test_the_chart_forms_show_the_same_values_and_colours():
+    import io
+
+    from PIL import Image
+
+    from reports.figures import renderer
+    from reports.figures.base import css
+    from reports.figures.responsiveness import IMMUTABLE, RESPONSIVE
+
+    m = model(THRESHOLD)
+    e = resp(m, actions={"x": GRID, "z": {"lower": 0.5, "upper": 10.5}})
+    r = renderer("responsiveness")
+    d = r.prepare(e)
+    fig = r.plotly(d)
+    bars = fig.data[0]
+    assert list(bars.y) == [en.feature for en in d.entries] == ["x", "z", "age", "colour"]
+    assert bars.x[0] == pytest.approx(0.4) and list(bars.marker.color)[0] == css(RESPONSIVE)
+    assert list(bars.marker.color)[2:] == [css(IMMUTABLE)] * 2
+    interval = fig.data[1]  # only z was sampled: its Wilson interval
+    assert list(interval.y) == ["z"] and interval.error_x.array[0] == pytest.approx(d.entries[1].high - d.entries[1].score)
+    pixels = np.asarray(Image.open(io.BytesIO(r.png(d))).convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pixels - np.array(RESPONSIVE)).sum(axis=1) == 0).sum() > 100  # x's bar, in the same blue
