@@ -19,8 +19,8 @@ or above it must fall below it).
 ``{"values": [...]}`` (the allowed values: category names for a categorical column) or
 ``{"lower": a, "upper": b, "step": s, "direction": "up" | "down" | "both"}``; a feature not named is
 immutable, so nothing is actionable unless the caller says so. A missing bound is the smallest (largest)
-value seen in the model's training rows; a missing step is 1 for a column of whole numbers (integers stay
-integers), none otherwise (a continuous range). ``{"immutable": False}`` alone: those defaults, both ways.
+value seen in the model's training rows; a missing step is 1 for a column of whole numbers with whole bounds
+(integers stay integers), none otherwise (a continuous range). ``{"immutable": False}`` alone: those defaults, both ways.
 
 **How it is computed.** Where the allowed values are finite and at most ``max_exact`` (a category's values, a
 list, a range with a step), every one is evaluated: the score is exact (its interval is the score itself).
