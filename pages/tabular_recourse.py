@@ -8,13 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from explainers import explain, get_method
-from explainers.tabular.responsiveness import EDITOR_ACTIONS, actions_from_table, default_table, reasons
+from explainers.tabular.responsiveness import METHOD, EDITOR_ACTIONS, actions_from_table, default_table, reasons
 from models.units import duration
 from pages.widgets import add_to_report, method_params, plain, run_with_progress, show_error
-from reports.figures import renderer
+from reports.figures.responsiveness import RENDERER as CHART
 from reports.figures.responsiveness import headline
 
-METHOD = "responsiveness"
 RESULT = "tab_resp"
 
 
@@ -94,7 +93,7 @@ def chart(e) -> None:
         st.info("Responsiveness: mark the features this person can change in the action set above, then "
                 "*Check responsiveness*.")
         return
-    st.plotly_chart(renderer("responsiveness").figure(e), key="tab_resp_chart")
+    st.plotly_chart(CHART.figure(e), key="tab_resp_chart")
 
 
 def verdict(model, e, shap_e, row: dict, name: str) -> None:
@@ -118,6 +117,6 @@ def verdict(model, e, shap_e, row: dict, name: str) -> None:
                     "*unresponsive* cannot change this decision on its own)")
         st.dataframe(reasons(shap_e, e), hide_index=True, width="stretch", key="tab_resp_reasons",
                      column_config={"its responsiveness": st.column_config.NumberColumn(format="%.2f"),
-                                    "responsiveness": st.column_config.NumberColumn(format="%.2f"),
+                                    "its score": st.column_config.NumberColumn(format="%.2f"),
                                     "SHAP value": st.column_config.NumberColumn(format="%.4g")})
-    add_to_report(model, row, e, key="tabular:responsiveness", input_name=name)
+    add_to_report(model, row, e, key=f"tabular:{METHOD}", input_name=name)

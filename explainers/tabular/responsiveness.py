@@ -47,6 +47,7 @@ from explainers.tabular.shap_methods import _positive
 from models.errors import ExplainerError, InputError
 from models.per_model import PerModel
 
+METHOD = "responsiveness"  # its id: the Tables page's recourse part imports it (pages name no method themselves)
 ROWS_PER_BATCH = 8192  # candidate rows per model call (scikit-learn is fastest on big batches: bench_responsiveness)
 DIRECTIONS = ("up", "down", "both")
 SPEC_KEYS = ("immutable", "values", "lower", "upper", "step", "direction")
@@ -376,7 +377,7 @@ def _memory(params, model, n_rows=1, **_) -> int:
     return 4 * rows * (len(model.feature_names) + 8) * DOUBLE
 
 
-@register("responsiveness", modality="tabular", family="recourse", cost=_cost,
+@register(METHOD, modality="tabular", family="recourse", cost=_cost,
           defaults={"actions": None, "desired": None, "threshold": None, "samples": 200, "max_exact": 1000,
                     "confidence": 0.95, "pairs": False, "seed": 0},
           limits={"samples": (1, 100_000), "max_exact": (1, 100_000), "confidence": (0.5, 0.999),
@@ -615,6 +616,6 @@ def reasons(shap_explanation, resp_explanation, k: int = 5) -> pd.DataFrame:
             row.update({"SHAP reason": "", "SHAP value": np.nan, "its responsiveness": np.nan,
                         "can the person act on it?": ""})
         row.update({"responsive feature": ranked[r] if r < len(ranked) else "",
-                    "responsiveness": resp[ranked[r]] if r < len(ranked) else np.nan})
+                    "its score": resp[ranked[r]] if r < len(ranked) else np.nan})
         rows.append(row)
     return pd.DataFrame(rows)
