@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _value(text: str):
+    if text.lstrip().startswith(("{", "[")):  # a dict or list, as JSON: responsiveness.actions={"age": {...}}
+        import json
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--param value {text[:60]!r} starts like JSON but is not valid JSON ({exc.msg}).") from None
     for cast in (int, float):
         try:
             return cast(text)

@@ -32,6 +32,7 @@ from explainers.core import random_baseline  # noqa: F401  (the random baseline 
 from explainers.text import methods  # noqa: F401  (text classifiers)
 from explainers.tabular import shap_methods  # noqa: F401  (tables)
 from explainers.tabular import shap_kl  # noqa: F401  (SHAP-KL: the class distribution)
+from explainers.tabular import responsiveness  # noqa: F401  (recourse: feature responsiveness)
 from explainers.generation import methods as generation_methods  # noqa: F401  (generation)
 from explainers.generation import reagent  # noqa: F401
 

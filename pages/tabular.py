@@ -18,6 +18,7 @@ from explainers.tabular.shap_methods import (
 )
 from models.adapters.tabular import MODEL_KINDS, load_skops, untrusted_types
 from models.units import duration
+from pages import tabular_recourse as recourse
 from pages.widgets import (
     actual_vs_predicted_line,
     add_to_report,
@@ -128,7 +129,8 @@ remember_table_model(choice, model, model_key)  # Compare offers this table and 
 # --- explainer -----------------------------------------------------------------------------------------
 
 default_id, reason = default_explainer(model)
-methods = [m.id for m in methods_for(model, baseline=False)]  # those that apply (TreeSHAP: tree ensembles ...)
+methods = [m.id for m in methods_for(model, baseline=False)  # those that apply (TreeSHAP: tree ensembles ...)
+           if m.family != "recourse"]  # responsiveness has its own place in the Local tab (pages/tabular_recourse.py)
 method = st.selectbox("Explainer", methods, index=methods.index(default_id), key=f"tab_method:{model.name}")
 st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **{model.output_kind}**"
            + (" of the chosen class." if model.task == "classification" else "."))
@@ -234,8 +236,14 @@ with local_tab:
             st.markdown(line)
         st.caption(f"{e.method} for **{plain(e.target_label)}** · {duration(e.runtime_s)} · {e.n_forward:,} model rows "
                    f"evaluated · {output_name(model, e)} {output:.4g} = base value {e.base_value:.4g} + Σ contributions")
-        st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{output_name(model, e)} ({e.target_label})"),
-                        key="tab_waterfall")
+        resp = recourse.controls(model, model_key, result["row"])
+        shap_column, resp_column = st.columns(2)
+        with shap_column:
+            st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{output_name(model, e)} ({e.target_label})"),
+                            key="tab_waterfall")
+        with resp_column:
+            recourse.chart(resp)
+        recourse.verdict(model, resp, e, result["row"], result.get("name") or f"{model.name} row {result['index']}")
         _ranked_table(e, "local")
         add_to_report(model, result["row"], e, key=f"tabular:{e.method}",
                       input_name=result.get("name") or f"{model.name} row {result.get('index', index)}")

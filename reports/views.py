@@ -56,6 +56,9 @@ RULES: dict[str, Rule] = {
                                  lambda e, x: (e.extras["ablation"], "", e.target_label)),
     "waterfall": Rule(lambda e, x: e.scores.ndim == 1 and e.base_value is not None and "output" in e.extras,
                       lambda e: "Waterfall (base value + contributions = output)", lambda e, x: (e,)),
+    "responsiveness": Rule(lambda e, x: e.method == "responsiveness" and e.scores.ndim == 1 and "fixed" in e.extras,
+                           lambda e: "Responsiveness (P(reaching the target by changing one feature alone))",
+                           lambda e, x: (e,)),
 }
 
 

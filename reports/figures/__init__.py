@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from reports.figures import (agreement_matrix, beeswarm, cluster_graph, concept_crops, concept_maps, dependence,
                              distribution, faithfulness_curves, generation_matrix, image_overlay, mean_maps,
-                             neuron_path_ablation, ranked_bars, token_highlight, waterfall)
+                             neuron_path_ablation, ranked_bars, responsiveness, token_highlight, waterfall)
 from reports.figures.base import Renderer, label, labels
 from reports.figures.colour_scales import COLORMAPS
 
@@ -35,6 +35,7 @@ RENDERERS: dict[str, Renderer] = {r.kind: r for r in (
     distribution.RENDERER,
     mean_maps.RENDERER,
     neuron_path_ablation.RENDERER,
+    responsiveness.RENDERER,
 )}
 
 

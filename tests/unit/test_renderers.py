@@ -20,7 +20,7 @@ from reports.report import Agreement, ModelIdentity, ReportItem, make_item, new_
 
 KINDS = {"image_overlay", "token_highlight", "ranked_bars", "generation_matrix", "waterfall", "concept_maps",
          "agreement_matrix", "faithfulness_curves", "beeswarm", "dependence", "cluster_graph", "top_classes",
-         "concept_crops", "distribution", "mean_maps"}
+         "concept_crops", "distribution", "mean_maps", "responsiveness"}
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -94,6 +94,12 @@ def _inputs(kind: str, rng):
         return ({"grad-cam": rng.normal(0, 1, 30), "<b>rise</b>": rng.normal(1, 0.3, 12)},), {"better": "higher"}
     if kind == "mean_maps":
         return ([(str(c), rng.standard_normal((6, 6)).astype(np.float32), 3) for c in range(7)],), {}
+    if kind == "responsiveness":
+        e = Explanation(rng.random(3), "responsiveness", "tabular", "m", 0, "no", feature_names=["a", "<b>b</b>", "c"],
+                        extras={"fixed": False, "ci": np.array([[0.1, 0.9], [0.2, 0.2], [0, 0]]), "n": [40, 5, 0],
+                                "exact": [False, True, True], "actionable": ["a", "<b>b</b>"], "goal": "class yes",
+                                "current": "no"})
+        return (e,), {}
     raise AssertionError(kind)
 
 
