@@ -14,12 +14,11 @@ import streamlit as st
 
 from explainers import explain, get_method
 from explainers.core.cost import estimate_many, estimate_sentence
-from explainers.neurons.neuron_path import NOT_A_VIT, is_vit, neuron_map_explanations, path_rows
+from explainers.neurons.neuron_path import METHOD, NOT_A_VIT, is_vit, neuron_map_explanations, path_rows
 from models.units import duration
 from pages.widgets import add_to_report, memory_caption, method_params, plain, run_with_progress, show_error
 from reports.figures import renderer
 
-METHOD = "neuron-path"
 RESULT = "neurons_path_result"  # session state: {"key": what it explains, "explanation": Explanation}
 
 

@@ -8,11 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from explainers.metrics.leakage import DEFAULT_BACKGROUND, DEFAULT_K, leakage_check
-from explainers.tabular.shap_kl import VALUE_NAME
+from explainers.tabular.shap_kl import METHOD as KL, VALUE_NAME
 from explainers.tabular.shap_methods import default_explainer
 from pages.widgets import plain, run_with_progress
 
-KL = "shap-kl"
 MAX_ROWS = 50
 
 

@@ -46,6 +46,8 @@ from explainers.image.maps import resize_map, scale_by_max_abs
 from models.adapters.vit import ffn_layers, to_feature_map
 from models.errors import ExplainerError
 
+METHOD = "neuron-path"  # its id: the Neurons page imports it (pages name no method themselves)
+
 N_STEPS, CANDIDATES, N_RANDOM, BATCH = 16, 16, 20, 64
 NOT_A_VIT = ("neuron-path explains vision transformers (timm or Hugging Face ViT/DeiT): it needs the FFN layers of "
              "transformer blocks, which this model does not have.")
@@ -230,7 +232,7 @@ def grid_map(model, activation: torch.Tensor) -> torch.Tensor:
     return to_feature_map(activation[None, :, None], model.layout, model.input_size)[0, 0]
 
 
-@register("neuron-path", modality="image", family="neurons", cost=neuron_path_cost, memory=neuron_path_memory,
+@register(METHOD, modality="image", family="neurons", cost=neuron_path_cost, memory=neuron_path_memory,
           signed=True, requires=is_vit,
           defaults={"n_steps": N_STEPS, "candidates": CANDIDATES, "n_random": N_RANDOM, "seed": 0,
                     "batch_size": BATCH},
@@ -300,7 +302,7 @@ def ablation_study(model, images, targets=None, progress=None, **params) -> dict
     rows = {"probability": [], "path": [], "top_activation": [], "random_mean": [], "path_layers": []}
     for i, image in enumerate(images):
         target = None if targets is None else int(targets[i])
-        a = explain(model, image, "neuron-path", target=target, **params).extras
+        a = explain(model, image, METHOD, target=target, **params).extras
         rows["probability"].append(a["ablation"]["probability"])
         rows["path"].append(a["ablation"]["path"])
         rows["top_activation"].append(a["ablation"]["top_activation"])

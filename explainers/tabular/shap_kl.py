@@ -34,6 +34,8 @@ from explainers.tabular.marginal import (
 )
 from explainers.tabular.shap_methods import _encoded_background, _finish, _positive, _rows_memory, _target
 
+METHOD = "shap-kl"  # its id: the Tables page's leakage part imports it (pages name no method themselves)
+
 EPSILON = 1e-12  # probabilities are floored here inside the logarithm (a class the background never gives)
 ALL_CLASSES = "all classes (distribution)"
 VALUE_NAME = "−KL(p(y|x) ‖ p(y|x_S))"
@@ -69,7 +71,7 @@ def _kl_memory(params, model, n_rows=1, **_) -> int:
             + 4 * ROWS_PER_BATCH * (m + 2) * DOUBLE + _rows_memory(model, n_rows))
 
 
-@register("shap-kl", modality="tabular", family="shap", cost=_kl_cost,
+@register(METHOD, modality="tabular", family="shap", cost=_kl_cost,
           defaults={"background": 50, "permutations": 10, "seed": 0}, signed=True,
           limits={"background": (1, 200), "permutations": (1, 100), "seed": SEED}, memory=_kl_memory,
           exclusive=False, requires=is_classifier)
@@ -81,7 +83,7 @@ def shap_kl(model, frame, target, background=50, permutations=10, seed=0):
     closer to the row's. Estimated like shap-permutation (``permutations`` antithetic
     orderings, seeded); the values sum exactly to KL(p(y|x) ‖ mean background p).
     """
-    require_classifier(model, "shap-kl")
+    require_classifier(model, METHOD)
     k = _positive("background", background)
     p = _positive("permutations", permutations)
     frame = model.rows(frame)
@@ -103,7 +105,7 @@ def shap_kl(model, frame, target, background=50, permutations=10, seed=0):
 
         result = permutation_shapley(value, m, order=order)
         values[r], bases[r] = result.values, result.empty
-    scores, index, fields = _finish(model, frame, values, bases.mean(), index, "shap-kl", output=np.zeros(len(frame)))
+    scores, index, fields = _finish(model, frame, values, bases.mean(), index, METHOD, output=np.zeros(len(frame)))
     extras = fields["extras"]
     extras.update(output_kind=VALUE_NAME, probabilities=p_x[0] if len(frame) == 1 else p_x,
                   class_independent=True)
