@@ -32,6 +32,8 @@ from explainers.text import methods  # noqa: F401  (text classifiers)
 from explainers.tabular import shap_methods  # noqa: F401  (tables)
 from explainers.generation import methods as generation_methods  # noqa: F401  (generation)
 from explainers.generation import reagent  # noqa: F401
+from explainers.neurons import channels  # noqa: F401  (channel-attribution: a CNN layer's channels)
+from explainers.neurons import lm_neurons  # noqa: F401  (lm-neurons: an LM's MLP neurons, decoded)
 
 PLUGINS = "LUMEN_PLUGINS"
 

@@ -1,0 +1,1 @@
+"""Methods that explain a model by its units: CNN channels, LM neurons (and ViT neuron paths)."""

@@ -1,0 +1,333 @@
+"""What a causal LM's MLP neurons write: which of them drive the next token, and the tokens each one promotes.
+
+A neuron is one input unit j of a block's down projection (the MLP's output layer): its activation a_j (the input
+of ``down_proj`` at the last position) is written into the residual stream along the column W_down[:, j].
+``lm-neurons`` scores every neuron of every block by gradient × activation of the target token's logit at the
+last position (one forward and one backward), keeps the top ``top_k`` by |score|, and decodes each through the LM
+head (Decoding specialised feature neurons in LLMs with the final projection layer): the logits W_U · (γ ⊙
+W_down[:, j]) over the vocabulary, γ being the final norm's scale (``through_norm=True``, the default; the norm's
+per-token 1/rms is left out, as it only rescales all the tokens of a neuron alike), or W_U · W_down[:, j] without it.
+Its largest logits are the tokens the neuron promotes, its smallest those it suppresses.
+
+``search_neurons(model, word)``: the neurons whose decoded top tokens contain a word, over all blocks; each
+block's decoding is one matmul (in chunks of neurons, so memory stays bounded), kept per model.
+
+``scores`` (so the explanation fits every generation view: Compare, reports) is the prompt tokens' gradient ×
+input for the same target logit, from the same backward pass, divided by its largest |value| into [-1, 1].
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from torch import nn
+
+from explainers.core.budget import lm_logits_bytes, sequence_activation_bytes
+from explainers.core.engine import check_cancel, passes_made, report_progress
+from explainers.core.registry import register
+from explainers.generation.methods import MAX_NEW_TOKENS
+from models.errors import ExplainerError, InputError
+from models.per_model import PerModel
+
+# The MLP output layers of the usual causal LM families (Llama/Mistral/Qwen/Gemma/SmolLM: mlp.down_proj; GPT-2:
+# mlp.c_proj, a Conv1D; OPT: fc2; GPT-NeoX/Pythia: mlp.dense_4h_to_h; GPT-J: mlp.fc_out; Phi: mlp.fc2).
+_DOWN = re.compile(r"(^|\.)(mlp|feed_forward|ffn)\.(down_proj|c_proj|fc2|dense_4h_to_h|fc_out|w2)$|(^|\.)fc2$")
+# The final norm before the LM head, by the names the same families give it.
+_FINAL_NORMS = ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm", "model.final_layernorm",
+                "model.decoder.final_layer_norm", "transformer.norm_f")
+MAX_TOP_K = 200
+MAX_TOKENS = 50
+SEARCH_TOKENS = 10  # the decoded top (and bottom) tokens kept per neuron for the search
+CHUNK_BYTES = 64 * 2**20  # one chunk of a block's decoding (vocabulary × neurons floats)
+
+_DECODED = PerModel()  # (model, through_norm) -> DecodedNeurons: every neuron's top and bottom tokens
+
+
+def down_projections(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Each block's MLP output layer (name, module), in block order; [] for a model without recognised ones."""
+    found = []
+    for name, sub in module.named_modules():
+        if _DOWN.search(name) and _output_weight(sub) is not None:
+            found.append((name, sub))
+    return found
+
+
+def _output_weight(layer: nn.Module) -> torch.Tensor | None:
+    """The layer's weight as (d_model, n_neurons): a column per neuron (a Linear's own layout; Conv1D's transposed)."""
+    weight = getattr(layer, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+        return None
+    if isinstance(layer, nn.Linear):
+        return weight
+    if type(layer).__name__ == "Conv1D":  # transformers' GPT-2 layer: weight (in, out)
+        return weight.t()
+    return None
+
+
+def _unembedding(module: nn.Module) -> torch.Tensor | None:
+    head = module.get_output_embeddings() if hasattr(module, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    return weight if isinstance(weight, torch.Tensor) and weight.ndim == 2 else None
+
+
+def final_norm_scale(module: nn.Module) -> torch.Tensor | None:
+    """The final norm's scale γ (d_model,), or None for a model without a known final norm (or one without scale)."""
+    for name in _FINAL_NORMS:
+        try:
+            norm = module.get_submodule(name)
+        except AttributeError:
+            continue
+        weight = getattr(norm, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.ndim == 1:
+            # Gemma's RMSNorm scales by (1 + weight); its class says so by name
+            return weight + 1 if "Gemma" in type(norm).__name__ else weight
+    return None
+
+
+def fits(model) -> bool:
+    """A causal LM whose MLP output layers and LM head Lumen can read (``requires`` of lm-neurons)."""
+    module = getattr(model, "module", None)
+    if module is None or getattr(model, "modality", None) != "generation":
+        return False
+    head = _unembedding(module)
+    layers = down_projections(module)
+    return head is not None and bool(layers) and all(_output_weight(l).shape[0] == head.shape[1] for _, l in layers)
+
+
+def _check(model) -> list[tuple[str, nn.Module]]:
+    if not fits(model):
+        raise ExplainerError(f"{getattr(model, 'name', 'This model')} has no MLP output layers and LM head Lumen "
+                             "can read (Llama-, GPT-2-, NeoX-, OPT-style causal LMs), so its neurons cannot be decoded.")
+    return down_projections(model.module)
+
+
+def direction_logits(model, directions: torch.Tensor, through_norm: bool = True) -> torch.Tensor:
+    """Vocabulary logits (V, n) of residual-stream directions (d_model, n): W_U · (γ ⊙ directions)."""
+    head = _unembedding(model.module).detach()
+    directions = directions.detach().to(head.device, head.dtype)
+    if through_norm:
+        scale = final_norm_scale(model.module)
+        if scale is not None:
+            directions = directions * scale.detach().to(directions.dtype)[:, None]
+    return head @ directions
+
+
+def decode_neuron(model, layer: int, index: int, n_tokens: int = 10, through_norm: bool = True) -> dict:
+    """The tokens neuron ``index`` of block ``layer`` promotes and suppresses: {"promoted": [(token, logit), ...],
+    "suppressed": [...]}, strongest first."""
+    layers = _check(model)
+    if not 0 <= int(layer) < len(layers):
+        raise InputError(f"The model has blocks 0..{len(layers) - 1}; there is no block {layer}.")
+    weight = _output_weight(layers[int(layer)][1])
+    if not 0 <= int(index) < weight.shape[1]:
+        raise InputError(f"Block {layer} has neurons 0..{weight.shape[1] - 1}; there is no neuron {index}.")
+    logits = direction_logits(model, weight[:, int(index) : int(index) + 1], through_norm)[:, 0]
+    return _tokens_of(model, logits, n_tokens)
+
+
+def _tokens_of(model, logits: torch.Tensor, n_tokens: int) -> dict:
+    k = max(1, min(int(n_tokens), logits.shape[0]))
+    top = torch.topk(logits.float(), k)
+    bottom = torch.topk(-logits.float(), k)
+    words = model.token_strings
+    return {
+        "promoted": list(zip(words(top.indices.tolist()), [float(v) for v in top.values])),
+        "suppressed": list(zip(words(bottom.indices.tolist()), [float(-v) for v in bottom.values])),
+    }
+
+
+def _target_token(model, encoded, target, logits: torch.Tensor) -> int:
+    """The next token explained: the given one (text: its first token; ids: the first), else the predicted one."""
+    if target is None:
+        return int(logits.argmax())
+    if isinstance(target, (int, np.integer)):
+        ids = [int(target)]
+    else:
+        ids = model.encode(encoded, target).target_ids
+    return int(ids[0])
+
+
+def _cost(params, model=None, **sizes) -> tuple[int, int]:
+    return 1, 1
+
+
+def _memory(params, model, n_prompt=None, **_) -> int:
+    n = int(n_prompt or 20)
+    saved, _largest = sequence_activation_bytes(model, n)
+    return saved + lm_logits_bytes(model, 1)
+
+
+@register(
+    "lm-neurons",
+    modality="generation",
+    family="neurons",
+    cost=_cost,
+    defaults={"top_k": 20, "n_tokens": 10, "through_norm": True, "max_new_tokens": 1},
+    signed=True,
+    limits={"top_k": (1, MAX_TOP_K), "n_tokens": (1, MAX_TOKENS), "max_new_tokens": MAX_NEW_TOKENS},
+    memory=_memory,
+    requires=fits,
+)
+def lm_neurons(model, encoded, target, top_k=20, n_tokens=10, through_norm=True, max_new_tokens=1):
+    """MLP neurons that drive the next token (gradient × activation at the last position), decoded through the LM head.
+
+    Every block's down-projection input a (the neurons) is kept during one forward; one backward of the target
+    token's logit at the last position gives ∂logit/∂a; a neuron's score is a · ∂logit/∂a there. The top ``top_k``
+    by |score| are decoded through the LM head (``n_tokens`` promoted and suppressed tokens each).
+    It explains the next token only: a given continuation's first token, else the predicted one
+    (``max_new_tokens``, which pages set for every generation method, is not used).
+    """
+    layers = _check(model)
+    if isinstance(encoded, str):
+        encoded = model.encode(encoded)
+    ids = torch.tensor([encoded.prompt_ids], device=model.device)
+    kept: list[torch.Tensor] = []
+
+    def keep(_module, args):
+        kept.append(args[0])
+
+    check_cancel()
+    handles = [layer.register_forward_pre_hook(keep) for _, layer in layers]
+    try:
+        with torch.enable_grad():
+            embeds = model.embeddings(ids).detach().requires_grad_(True)
+            logits = model.forward(embeds, logits_to_keep=1)[0, -1]
+            token = _target_token(model, encoded, target, logits.detach())
+            if len(kept) != len(layers):
+                raise ExplainerError(f"Only {len(kept)} of the model's {len(layers)} MLP layers ran in its forward pass.")
+            grads = torch.autograd.grad(logits[token], [embeds, *kept])
+    finally:
+        for handle in handles:
+            handle.remove()
+    model.count_backward(1)
+    passes_made(1)
+    grad_embeds, grad_neurons = grads[0], grads[1:]
+    # (layers, neurons): gradient × activation at the last position
+    raw = torch.stack([(a[0, -1] * g[0, -1]).detach().float() for a, g in zip(kept, grad_neurons)])
+    k = max(1, min(int(top_k), raw.numel()))
+    order = torch.topk(raw.abs().flatten(), k).indices
+    n_neurons = raw.shape[1]
+    neurons = []
+    for flat in order.tolist():
+        layer, index = divmod(int(flat), n_neurons)
+        weight = _output_weight(layers[layer][1])
+        decoded = _tokens_of(model, direction_logits(model, weight[:, index : index + 1], through_norm)[:, 0],
+                             n_tokens)
+        neurons.append({
+            "layer": layer, "index": index, "score": float(raw[layer, index]),
+            "activation": float(kept[layer][0, -1, index].detach()),
+            "promoted_tokens": decoded["promoted"], "suppressed_tokens": decoded["suppressed"],
+            "module": layers[layer][0],
+        })
+    token_scores = (grad_embeds[0] * embeds.detach()[0]).sum(-1).float()
+    scale = float(token_scores.abs().max().clamp_min(1e-30))
+    target_ids = [token]
+    extras = {
+        "neurons": neurons,
+        "neuron_scores": raw.cpu().numpy().astype(np.float32),  # (layers, neurons), raw gradient × activation
+        "decoding": "W_U · (γ ⊙ W_down[:, j]), γ the final norm's scale" if through_norm and
+                    final_norm_scale(model.module) is not None else "W_U · W_down[:, j]",
+        "row_scale": np.array([scale], dtype=np.float32),
+        "prompt_ids": list(encoded.prompt_ids), "target_ids": target_ids,
+        "target_logit": float(logits[token].detach()),
+    }
+    if encoded.warning:
+        extras["warning"] = encoded.warning
+    scores = (token_scores / scale).cpu().numpy().astype(np.float32)[None, :]
+    return scores, None, {
+        "tokens": model.token_strings(encoded.prompt_ids),
+        "target_tokens": model.token_strings(target_ids),
+        "target_label": model.decode(target_ids),
+        "extras": extras,
+    }
+
+
+# ---------------------------------------------------------------- the search
+
+
+class DecodedNeurons:
+    """Every neuron's top and bottom ``SEARCH_TOKENS`` token ids and logits, (layers, neurons, k) each."""
+
+    def __init__(self, top_ids, top_values, bottom_ids, bottom_values):
+        self.top_ids, self.top_values = top_ids, top_values
+        self.bottom_ids, self.bottom_values = bottom_ids, bottom_values
+
+
+def decoded_neurons(model, through_norm: bool = True, progress=None) -> DecodedNeurons:
+    """Every neuron of every block decoded through the LM head (one matmul per block, in chunks of neurons so that
+    one chunk's logits stay under ``CHUNK_BYTES``), kept per model. ``progress(done, total)`` per block; Cancel
+    (explainers/core/engine.py) is checked between blocks."""
+    return _DECODED.get(model, bool(through_norm), lambda: _decode_all(model, bool(through_norm), progress))
+
+
+def _decode_all(model, through_norm: bool, progress) -> DecodedNeurons:
+    layers = _check(model)
+    vocab = _unembedding(model.module).shape[0]
+    chunk = max(1, CHUNK_BYTES // (4 * vocab))
+    k = min(SEARCH_TOKENS, vocab)
+    parts = ([], [], [], [])
+    with torch.inference_mode():
+        for i, (_, layer) in enumerate(layers):
+            report_progress(i, len(layers))
+            weight = _output_weight(layer)
+            rows = ([], [], [], [])
+            for start in range(0, weight.shape[1], chunk):
+                logits = direction_logits(model, weight[:, start : start + chunk], through_norm).float()
+                top = torch.topk(logits, k, dim=0)
+                bottom = torch.topk(-logits, k, dim=0)
+                for out, value in zip(rows, (top.indices, top.values, bottom.indices, -bottom.values)):
+                    out.append(value.t().cpu())
+            for out, value in zip(parts, rows):
+                out.append(torch.cat(value))
+            if progress is not None:
+                progress(i + 1, len(layers))
+    top_ids, top_values, bottom_ids, bottom_values = (torch.stack(p).numpy() for p in parts)
+    return DecodedNeurons(top_ids.astype(np.int32), top_values, bottom_ids.astype(np.int32), bottom_values)
+
+
+_TOKEN_TEXTS = PerModel()
+
+
+def _token_texts(model) -> list[str]:
+    vocab = _unembedding(model.module).shape[0]
+    return _TOKEN_TEXTS.get(model, "texts", lambda: [t.strip().lower() for t in model.token_strings(range(vocab))])
+
+
+def search_neurons(model, word: str, limit: int = 20, suppressed: bool = False, through_norm: bool = True,
+                   n_tokens: int = 10, progress=None) -> list[dict]:
+    """Neurons whose decoded top (``suppressed``: bottom) ``SEARCH_TOKENS`` tokens include a token spelling
+    ``word`` (case and spaces ignored), best first: by the matching token's rank among the neuron's tokens, then by
+    its logit. Each: {"layer", "index", "rank", "token", "logit", "promoted_tokens", "suppressed_tokens"}."""
+    wanted = word.strip().lower()
+    if not wanted:
+        raise InputError("Type a word to search the neurons' decoded tokens for.")
+    texts = _token_texts(model)
+    matches = np.array([i for i, t in enumerate(texts) if t == wanted], dtype=np.int64)
+    if matches.size == 0:
+        return []
+    decoded = decoded_neurons(model, through_norm, progress)
+    ids = decoded.bottom_ids if suppressed else decoded.top_ids
+    values = decoded.bottom_values if suppressed else decoded.top_values
+    hit = np.isin(ids, matches)  # (layers, neurons, k)
+    layer, index, rank = np.nonzero(hit)
+    if layer.size == 0:
+        return []
+    logit = values[layer, index, rank]
+    strength = -logit if suppressed else logit
+    order = np.lexsort((-strength, rank))  # by rank, then the strongest logit
+    seen, found = set(), []
+    for o in order:
+        key = (int(layer[o]), int(index[o]))
+        if key in seen:
+            continue
+        seen.add(key)
+        tokens = decode_neuron(model, *key, n_tokens=n_tokens, through_norm=through_norm)
+        found.append({"layer": key[0], "index": key[1], "rank": int(rank[o]),
+                      "token": model.token_strings([int(ids[key[0], key[1], rank[o]])])[0],
+                      "logit": float(logit[o]), "promoted_tokens": tokens["promoted"],
+                      "suppressed_tokens": tokens["suppressed"]})
+        if len(found) >= int(limit):
+            break
+    return found
