@@ -12,7 +12,7 @@ from torch import nn
 from explainers import explain, get_method, methods_for
 from explainers.core.engine import Cancelled, run_control
 from explainers.neurons.channels import crop_around, top_crops
-from explainers.neurons.lm_neurons import decode_neuron, decoded_neurons, search_neurons
+from explainers.neurons.lm_neurons import decode_neuron, direction_logits, search_bounds, search_neurons
 from models.errors import ExplainerError, InputError
 from tests.tiny_lm import VOCAB, tiny_lm, tiny_llama
 from tests.tiny_models import SmallCNN, classifier, random_image
@@ -235,11 +235,32 @@ def test_the_word_search_finds_the_planted_neuron():
     assert search_neurons(model, "nothing-spells-this") == []
     with pytest.raises(InputError):
         search_neurons(model, "  ")
-    decoded = decoded_neurons(model)
-    assert decoded.top_ids.shape == (2, 16, 10) and decoded is decoded_neurons(model)  # kept per model
-    # the suppressed side: the planted neuron pushes the token's opposite down
-    down = search_neurons(model, "w7", suppressed=True)
-    assert all(n["rank"] >= 0 for n in down)
+    bounds = search_bounds(model)
+    assert bounds.high[0].shape == (16,) and bounds is search_bounds(model)  # kept per model
+
+
+def brute_force(model, word_id, suppressed, k=10):
+    """Every neuron decoded over the whole vocabulary: (rank, layer, index) of those whose top (bottom) k hold it."""
+    found = []
+    for layer, block in enumerate(model.module.model.layers):
+        logits = direction_logits(model, block.mlp.down_proj.weight)
+        order = torch.topk(-logits if suppressed else logits, k, dim=0).indices  # (k, neurons)
+        for index in range(order.shape[1]):
+            ranks = torch.nonzero(order[:, index] == word_id)[:, 0]
+            if ranks.numel():
+                found.append((int(ranks[0]), layer, index))
+    return found
+
+
+@pytest.mark.parametrize("suppressed", [False, True])
+def test_the_bounded_search_finds_exactly_the_neurons_a_full_decoding_finds(suppressed):
+    model = planted_llama()
+    for word in range(1, VOCAB):
+        expected = brute_force(model, word, suppressed)
+        for sample in (3, 10, 14, VOCAB):  # 3 < k: no bound; 10, 14 of the 20 tokens: a bound that prunes
+            got = search_neurons(model, f"w{word}", limit=1000, suppressed=suppressed, sample=sample)
+            assert sorted((n["rank"], n["layer"], n["index"]) for n in got) == sorted(expected), (word, sample)
+            assert [n["rank"] for n in got] == sorted(n["rank"] for n in got)
 
 
 def test_lm_neurons_cancel_and_limits():
@@ -255,3 +276,34 @@ def test_lm_neurons_cancel_and_limits():
 
         lm_neurons(tiny_lm(), "w1 w2", None)
     assert VOCAB == 20
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_neuron_results_reach_the_html_pdf_and_bundle():
+    from reports.bundle import read_bundle, write_bundle
+    from reports.html import to_html
+    from reports.pdf import to_pdf
+    from reports.report import make_item, new_report
+    from reports.views import views
+
+    cnn, image = one_channel_cnn(), random_image(16)
+    channels = explain(cnn, image, "channel-attribution", target=0, top_k=3)
+    lm = planted_llama()
+    neurons = explain(lm, "w3 w4", "lm-neurons", top_k=4, n_tokens=3)
+    items = [make_item(cnn, image, channels), make_item(lm, "w3 w4", neurons)]
+    assert [v.kind for v in views(items[0])] == ["image_overlay", "ranked_bars", "channel_maps"]
+    assert [v.kind for v in views(items[1])] == ["generation_matrix", "ranked_bars"]
+    bars = views(items[1])[1].data
+    first = neurons.extras["neurons"][0]
+    assert bars.rows[0].label.startswith(f"L{first['layer']} #{first['index']} ↑ {first['promoted_tokens'][0][0]}")
+    sheet = views(items[0])[2].data
+    assert sheet.titles[0].startswith("#2 ")  # the channel that carries the class, first
+    report = new_report("neurons", items)
+    page = to_html(report)
+    assert "Top channels" in page and "Top MLP neurons" in page
+    assert to_pdf(report).startswith(b"%PDF")
+    back = read_bundle(write_bundle(report))
+    assert back.items[1].explanation.extras["neurons"][0]["index"] == first["index"]
+    np.testing.assert_array_equal(back.items[0].explanation.extras["channel_maps"], channels.extras["channel_maps"])
