@@ -33,6 +33,7 @@ from explainers.image.cam import _forward_keeping, layer_activations, layer_grad
 from explainers.image.gradients import CountedTarget, reference_input
 from explainers.image.maps import resize_map, to_pixel_grid
 from models.errors import ExplainerError, InputError
+from models.per_model import PerModel
 
 RULES = ("gradient-x-activation", "conductance")
 MAX_TOP_K = 64
@@ -56,6 +57,36 @@ def is_cnn(model) -> bool:
             or hf_transformer_defaults(module) is not None:
         return False
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+_LAYERS = PerModel()  # model -> the names of its layers with a channel map
+
+
+def channel_layers(model) -> list[str]:
+    """The layers whose output is an (N, C, h, w) map with h, w > 1, in the order they run (one forward of a blank
+    input, kept per model): the layers ``channel-attribution`` can read, for a page's layer chooser."""
+    return list(_LAYERS.get(model, "layers", lambda: _probe_layers(model)))
+
+
+def _probe_layers(model) -> tuple[str, ...]:
+    fired: list[str] = []
+
+    def hook(name):
+        def record(_module, _inputs, output):
+            if isinstance(output, torch.Tensor) and output.ndim == 4 and min(output.shape[2:]) > 1 \
+                    and name not in fired:
+                fired.append(name)
+        return record
+
+    with model.lock:
+        handles = [m.register_forward_hook(hook(n)) for n, m in model.module.named_modules() if n]
+        try:
+            with torch.inference_mode():
+                model.module(torch.zeros(1, 3, *model.input_size, device=model.device))
+        finally:
+            for handle in handles:
+                handle.remove()
+    return tuple(fired)
 
 
 def _channel_map(model, layer: str | None) -> None:
