@@ -5,9 +5,14 @@ import os
 from pathlib import Path
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, element=None) -> None:
+    """The page (or ``element``, scrolled to: Streamlit's full-page screenshot does not scroll) into
+    ``LUMEN_SCREENSHOTS``, when set."""
     folder = os.environ.get("LUMEN_SCREENSHOTS")
-    if folder:
+    if folder and element is not None:
+        element.scroll_into_view_if_needed()
+        element.screenshot(path=str(Path(folder) / f"{name}.png"))
+    elif folder:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
@@ -29,9 +34,9 @@ def test_smollm2_neurons_are_decoded_and_searched_by_a_word(server, browser):
     box.fill("city")
     box.press("Enter")
     page.get_by_role("button", name="Search neurons", exact=True).click()
-    page.locator('[data-testid="stDataFrame"]').nth(1).wait_for()
-    table.scroll_into_view_if_needed()
-    shot(page, "neurons-lm-search")
+    found = page.locator('[data-testid="stDataFrame"]').nth(1)
+    found.wait_for()
+    shot(page, "neurons-lm-search", found)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("No neuron has a token").count() == 0
     page.close()
