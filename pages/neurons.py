@@ -74,6 +74,9 @@ def channel_section(model, image, image_id: str) -> None:
                           format_func=lambda i: f"{model.labels[i]} ({i}) — {prediction.probs[i]:.1%}",
                           key=f"neurons_target:{model.name}:{image_id}")
     layers = channel_layers(model)
+    if not layers:
+        st.info(f"{plain(model.name)} has no layer with a spatial channel map to score.")
+        return
     default = model.target_layer_name if model.target_layer_name in layers else layers[-1]
     c1, c2, c3, c4 = st.columns([3, 1, 2, 1])
     layer = c1.selectbox("Layer (its channels are scored)", layers, index=layers.index(default),
