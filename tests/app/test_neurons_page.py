@@ -39,3 +39,20 @@ def test_a_vision_transformer_goes_to_the_neuron_path_section(neurons):
         import pages.neurons_path  # noqa: F401
     except ModuleNotFoundError:
         assert any("neuron path of vision transformers" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_the_top_channels_most_activating_crops_over_a_bundled_dataset(neurons):
+    at = neurons
+    at.number_input(key="neurons_top_k").set_value(2).run()
+    at.button(key="neurons_run_channels").click().run()
+    at.selectbox(key="neurons_crop_source").set_value("digits").run()
+    at.number_input(key="neurons_crop_images").set_value(6).run()
+    at.number_input(key="neurons_crop_each").set_value(3).run()
+    at.button(key="neurons_find_crops").click().run()
+    assert not at.exception and not at.error
+    channels = [m.value for m in at.markdown if m.value.startswith("**Channel ")]
+    assert len(channels) == 2
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    crops = [c for c in captions if c.split(" · ")[0].endswith(".png")]
+    assert len(crops) == 6  # three crops for each of the two channels, each named by its file and activation

@@ -7,10 +7,9 @@ import threading
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from explainers import explain, get_method, methods_for
-from explainers.core.engine import Cancelled, run_control
+from explainers.core.engine import Cancelled
 from explainers.neurons.channels import crop_around, top_crops
 from explainers.neurons.lm_neurons import decode_neuron, direction_logits, search_bounds, search_neurons
 from models.errors import ExplainerError, InputError
