@@ -155,7 +155,7 @@ def lm_section(model) -> None:
         return
     prompt = st.text_area("Prompt", "The capital of France is", max_chars=MAX_CHARS, key="neurons_prompt")
     target = st.text_input("Next token to explain (empty: the model's prediction)", "", max_chars=MAX_TARGET_CHARS,
-                           key="neurons_lm_target", help="Text: its first token is explained.")
+                           key="neurons_lm_target", help="Text: its first token's neurons are shown.")
     c1, c2, c3 = st.columns(3)
     top_k = int(c1.number_input("Top neurons", 1, MAX_TOP_K, 20, key="neurons_lm_top_k"))
     n_tokens = int(c2.number_input("Tokens decoded per neuron", 1, MAX_TOKENS, 8, key="neurons_lm_tokens"))
@@ -167,7 +167,8 @@ def lm_section(model) -> None:
     except Exception as exc:  # noqa: BLE001
         show_error(exc)
         st.stop()
-    cost_caption(model, "lm-neurons", params, n_prompt=n_prompt, n_target=1, generated=0)
+    n_target = len(model.encode(prompt, target).target_ids) if target else 1
+    cost_caption(model, "lm-neurons", params, n_prompt=n_prompt, n_target=n_target, generated=0 if target else 1)
     key = ("lm", model.name, prompt, target, tuple(sorted(params.items())))
     if st.button("Run", type="primary", key="neurons_run_lm"):
         e = run_method(model, prompt, "lm-neurons", params, target or None)
@@ -175,7 +176,7 @@ def lm_section(model) -> None:
             kept(RESULTS, key, e)
     e = kept(RESULTS, key)
     if e is not None:
-        st.markdown(f"**Next token explained:** {plain(repr(e.target_label))} · {duration(e.runtime_s)} · "
+        st.markdown(f"**Next token explained:** {plain(repr(e.extras['next_token']))} · {duration(e.runtime_s)} · "
                     f"{e.n_forward} forward + {e.n_backward} backward · decoded as {plain(e.extras['decoding'])}")
         neurons = e.extras["neurons"]
         table = pd.DataFrame({

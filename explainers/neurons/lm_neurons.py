@@ -16,8 +16,9 @@ neurons so that memory stays bounded, kept per model); only the neurons above th
 whole vocabulary (SmolLM2: 30 blocks × 1,536 neurons × 49,152 tokens in full would be 2.6 TFLOP; the sample's
 bound is 1/12 of it, once per model, and a word then costs milliseconds).
 
-``scores`` (so the explanation fits every generation view: Compare, reports) is the prompt tokens' gradient ×
-input for the same target logit, from the same backward pass, divided by its largest |value| into [-1, 1].
+``scores`` (so the explanation fits every generation view: the Generation page, Compare, reports): each
+continuation token's logit's gradient × input over the prompt tokens, teacher forced in the same forward (one
+backward per token, the first one the neurons' too), each row divided by its largest |value| into [-1, 1].
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from torch import nn
 from explainers.core.budget import lm_logits_bytes, sequence_activation_bytes
 from explainers.core.engine import check_cancel, passes_made, report_progress
 from explainers.core.registry import register
-from explainers.generation.methods import MAX_NEW_TOKENS
+from explainers.generation.methods import (
+    COST_PROMPT_TOKENS, COST_TARGET_TOKENS, MAX_NEW_TOKENS, make_task, scale_rows, target_tokens,
+)
 from models.errors import ExplainerError, InputError
 from models.per_model import PerModel
 
@@ -138,25 +141,15 @@ def _tokens_of(model, logits: torch.Tensor, n_tokens: int) -> dict:
     }
 
 
-def _target_token(model, encoded, target, logits: torch.Tensor) -> int:
-    """The next token explained: the given one (text: its first token; ids: the first), else the predicted one."""
-    if target is None:
-        return int(logits.argmax())
-    if isinstance(target, (int, np.integer)):
-        ids = [int(target)]
-    else:
-        ids = model.encode(encoded, target).target_ids
-    return int(ids[0])
-
-
 def _cost(params, model=None, **sizes) -> tuple[int, int]:
-    return 1, 1
+    """One forward of the prompt and continuation; one backward per continuation token (the first also reaches the
+    neurons)."""
+    return 1, int(target_tokens(sizes))
 
 
-def _memory(params, model, n_prompt=None, **_) -> int:
-    n = int(n_prompt or 20)
-    saved, _largest = sequence_activation_bytes(model, n)
-    return saved + lm_logits_bytes(model, 1)
+def _memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOKENS, **_) -> int:
+    saved, _largest = sequence_activation_bytes(model, int(n_prompt) + int(n_target))
+    return saved + lm_logits_bytes(model, int(n_target))
 
 
 @register(
@@ -171,18 +164,21 @@ def _memory(params, model, n_prompt=None, **_) -> int:
     requires=fits,
 )
 def lm_neurons(model, encoded, target, top_k=20, n_tokens=10, through_norm=True, max_new_tokens=1):
-    """MLP neurons that drive the next token (gradient × activation at the last position), decoded through the LM head.
+    """MLP neurons that drive the next token (gradient × activation at the last prompt position), decoded through the LM head.
 
-    Every block's down-projection input a (the neurons) is kept during one forward; one backward of the target
-    token's logit at the last position gives ∂logit/∂a; a neuron's score is a · ∂logit/∂a there. The top ``top_k``
-    by |score| are decoded through the LM head (``n_tokens`` promoted and suppressed tokens each).
-    It explains the next token only: a given continuation's first token, else the predicted one
-    (``max_new_tokens``, which pages set for every generation method, is not used).
+    Every block's down-projection input a (the neurons) is kept during one forward of the prompt and its
+    continuation (given, else ``max_new_tokens`` generated greedily: by default the predicted next token); the
+    backward of the first continuation token's logit gives ∂logit/∂a at the last prompt position, and a neuron's
+    score is a · ∂logit/∂a there. The top ``top_k`` by |score| are decoded through the LM head (``n_tokens``
+    promoted and suppressed tokens each). ``scores``: each continuation token's logit's gradient × input over the
+    prompt tokens (one backward each), each row divided by its largest |value| (``extras["row_scale"]``).
     """
     layers = _check(model)
-    if isinstance(encoded, str):
-        encoded = model.encode(encoded)
-    ids = torch.tensor([encoded.prompt_ids], device=model.device)
+    if isinstance(target, (int, np.integer)):
+        target = [int(target)]
+    task = make_task(model, encoded, target, max_new_tokens)
+    n_p, n_t = task.n_prompt, task.n_target
+    ids = task.ids[:, :-1]  # the prompt and the continuation but its last token: position n_p - 1 + k predicts t_k
     kept: list[torch.Tensor] = []
 
     def keep(_module, args):
@@ -193,19 +189,22 @@ def lm_neurons(model, encoded, target, top_k=20, n_tokens=10, through_norm=True,
     try:
         with torch.enable_grad():
             embeds = model.embeddings(ids).detach().requires_grad_(True)
-            logits = model.forward(embeds, logits_to_keep=1)[0, -1]
-            token = _target_token(model, encoded, target, logits.detach())
+            logits = model.forward(embeds, logits_to_keep=n_t)[0]  # (n_t, V)
             if len(kept) != len(layers):
                 raise ExplainerError(f"Only {len(kept)} of the model's {len(layers)} MLP layers ran in its forward pass.")
-            grads = torch.autograd.grad(logits[token], [embeds, *kept])
+            passes_made(1)
+            chosen = logits[torch.arange(n_t, device=logits.device), task.target]
+            grads = torch.autograd.grad(chosen[0], [embeds, *kept], retain_graph=n_t > 1)
+            rows = [grads[0]]
+            for k in range(1, n_t):
+                check_cancel()
+                rows.append(torch.autograd.grad(chosen[k], embeds, retain_graph=k < n_t - 1)[0])
     finally:
         for handle in handles:
             handle.remove()
-    model.count_backward(1)
-    passes_made(1)
-    grad_embeds, grad_neurons = grads[0], grads[1:]
-    # (layers, neurons): gradient × activation at the last position
-    raw = torch.stack([(a[0, -1] * g[0, -1]).detach().float() for a, g in zip(kept, grad_neurons)])
+    model.count_backward(n_t)
+    at = n_p - 1  # the last prompt position: where the next token is predicted
+    raw = torch.stack([(a[0, at] * g[0, at]).detach().float() for a, g in zip(kept, grads[1:])])  # (layers, neurons)
     k = max(1, min(int(top_k), raw.numel()))
     order = torch.topk(raw.abs().flatten(), k).indices
     n_neurons = raw.shape[1]
@@ -217,31 +216,21 @@ def lm_neurons(model, encoded, target, top_k=20, n_tokens=10, through_norm=True,
                              n_tokens)
         neurons.append({
             "layer": layer, "index": index, "score": float(raw[layer, index]),
-            "activation": float(kept[layer][0, -1, index].detach()),
+            "activation": float(kept[layer][0, at, index].detach()),
             "promoted_tokens": decoded["promoted"], "suppressed_tokens": decoded["suppressed"],
             "module": layers[layer][0],
         })
-    token_scores = (grad_embeds[0] * embeds.detach()[0]).sum(-1).float()
-    scale = float(token_scores.abs().max().clamp_min(1e-30))
-    target_ids = [token]
-    extras = {
+    inputs = embeds.detach()[0, :n_p]
+    scores, scale = scale_rows(torch.stack([(g[0, :n_p] * inputs).sum(-1).float() for g in rows]))
+    norm = through_norm and final_norm_scale(model.module) is not None
+    return scores, None, task.fields({
         "neurons": neurons,
         "neuron_scores": raw.cpu().numpy().astype(np.float32),  # (layers, neurons), raw gradient × activation
-        "decoding": "W_U · (γ ⊙ W_down[:, j]), γ the final norm's scale" if through_norm and
-                    final_norm_scale(model.module) is not None else "W_U · W_down[:, j]",
-        "row_scale": np.array([scale], dtype=np.float32),
-        "prompt_ids": list(encoded.prompt_ids), "target_ids": target_ids,
-        "target_logit": float(logits[token].detach()),
-    }
-    if encoded.warning:
-        extras["warning"] = encoded.warning
-    scores = (token_scores / scale).cpu().numpy().astype(np.float32)[None, :]
-    return scores, None, {
-        "tokens": model.token_strings(encoded.prompt_ids),
-        "target_tokens": model.token_strings(target_ids),
-        "target_label": model.decode(target_ids),
-        "extras": extras,
-    }
+        "next_token": model.token_strings(task.encoded.target_ids[:1])[0],
+        "decoding": "W_U · (γ ⊙ W_down[:, j]), γ the final norm's scale" if norm else "W_U · W_down[:, j]",
+        "row_scale": scale,
+        "target_logit": float(chosen[0].detach()),
+    })
 
 
 # ---------------------------------------------------------------- the search

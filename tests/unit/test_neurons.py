@@ -216,14 +216,23 @@ def test_lm_neuron_scores_are_gradient_x_activation_computed_by_hand():
     for n in neurons:
         assert n["score"] == pytest.approx(float(expected[n["layer"], n["index"]]), rel=1e-4, abs=1e-7)
         assert len(n["promoted_tokens"]) == 4 and len(n["suppressed_tokens"]) == 4
-    assert e.n_forward == 1 and e.n_backward == 1
+    assert e.n_forward == 2 and e.n_backward == 1  # a greedy step finds the next token, then one forward and backward
     assert e.scores.shape == (1, 4) and np.abs(e.scores).max() == pytest.approx(1.0)
     assert e.target_tokens == [f"w{token}"]
-    # a given target: its first token
+    # a given continuation: the neurons of its first token, the prompt's gradient × input for each of its tokens
     given = explain(model, prompt, "lm-neurons", target="w11 w2", top_k=2)
-    assert given.extras["target_ids"] == [11]
+    assert given.extras["target_ids"] == [11, 2] and given.extras["next_token"] == "w11"
     np.testing.assert_allclose(given.extras["neuron_scores"], hand_grad_x_act(model, [3, 9, 4, 12], 11),
                                rtol=1e-4, atol=1e-7)
+    assert given.scores.shape == (2, 4) and (given.n_forward, given.n_backward) == (1, 2)
+    spec = get_method("lm-neurons", "generation")
+    assert spec.estimate({}, model, n_prompt=4, n_target=2) == (1, 2)
+    for k, ids in enumerate(([3, 9, 4, 12], [3, 9, 4, 12, 11])):  # each token's row, from a forward of its own
+        embeds = model.module.get_input_embeddings()(torch.tensor([ids])).detach().requires_grad_(True)
+        logit = model.module(inputs_embeds=embeds).logits[0, -1, [11, 2][k]]
+        (grad,) = torch.autograd.grad(logit, embeds)
+        by_hand = (grad[0, :4] * embeds[0, :4]).sum(-1).detach().numpy()
+        np.testing.assert_allclose(given.scores[k] * given.extras["row_scale"][k], by_hand, rtol=1e-4, atol=1e-7)
 
 
 def test_the_word_search_finds_the_planted_neuron():
