@@ -56,3 +56,19 @@ def test_the_top_channels_most_activating_crops_over_a_bundled_dataset(neurons):
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
     crops = [c for c in captions if c.split(" · ")[0].endswith(".png")]
     assert len(crops) == 6  # three crops for each of the two channels, each named by its file and activation
+
+
+@pytest.mark.slow
+def test_lm_neurons_joins_compare_on_a_continuation_of_two_tokens(at):
+    """lm-neurons' scores are a generation explanation's (rows: continuation tokens), so Compare's agreement takes
+    it beside occlusion."""
+    from tests.app.test_compare_page import chart_keys, open_page
+
+    open_page(at)
+    at.radio(key="compare_modality").set_value("Prompt (generation)").run()
+    at.number_input(key="cmp_max_new").set_value(2).run()
+    at.multiselect(key="compare_methods:generation").set_value(["occlusion", "lm-neurons"]).run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception and not at.error
+    keys = chart_keys(at)
+    assert "compare_generation_matrix:lm-neurons" in keys and "compare_agreement_matrix" in keys
