@@ -6,10 +6,10 @@ import streamlit as st
 from explainers import explain, get_method
 from explainers.core.cost import estimate, estimate_sentence
 from explainers.batch.reader import BUNDLED
-from explainers.neurons.channels import MAX_CROP_IMAGES, MAX_CROPS, RULES, channel_layers, is_cnn, top_crops
+from explainers.neurons.channels import (MAX_CROP_IMAGES, MAX_CROPS, RULES, channel_layers, is_cnn,
+                                        is_vision_transformer, top_crops)
 from explainers.neurons.lm_neurons import MAX_TOKENS, MAX_TOP_K, fits, search_neurons
 from models.adapters.causal_lm import MAX_TARGET_CHARS
-from models.adapters.vit import hf_transformer_defaults, transformer_defaults
 from models.inputs.texts import MAX_CHARS
 from models.units import duration
 from pages.widgets import (add_to_report, app_runs_first, choose_image, choose_image_model, choose_language_model,
@@ -41,11 +41,6 @@ def kept(store: str, key, value=None, limit: int = 8):
 
 def tokens_text(pairs) -> str:
     return " · ".join(repr(t) for t, _ in pairs)
-
-
-def is_vit(model) -> bool:
-    module = getattr(model, "module", None)
-    return module is not None and (transformer_defaults(module) is not None or hf_transformer_defaults(module) is not None)
 
 
 def run_method(model, x, method: str, params: dict, target=None):
@@ -236,7 +231,7 @@ if model is None:
 image, image_id = choose_image()
 if image is None:
     st.stop()
-if is_vit(model):
+if is_vision_transformer(model):
     try:
         from pages.neurons_path import section
     except ModuleNotFoundError as exc:

@@ -45,16 +45,20 @@ CROP_BATCH = 16
 CONDUCTANCE_BATCH = 8  # LayerConductance's internal batch (inputs per forward and backward)
 
 
-def is_cnn(model) -> bool:
-    """An image model with convolutions that is not a known vision transformer (ViT, DeiT, Swin, BEiT: their one
-    convolution is the patch embedding): the models ``channel-attribution`` fits."""
+def is_vision_transformer(model) -> bool:
+    """An image model that is a known vision transformer (timm/torchvision/Hugging Face ViT, DeiT, Swin, BEiT)."""
     from models.adapters.vit import hf_transformer_defaults, transformer_defaults
 
     module = getattr(model, "module", None)
-    if module is None or getattr(model, "modality", None) != "image":
-        return False
-    if not isinstance(module, nn.Module) or transformer_defaults(module) is not None \
-            or hf_transformer_defaults(module) is not None:
+    return (isinstance(module, nn.Module) and getattr(model, "modality", None) == "image"
+            and (transformer_defaults(module) is not None or hf_transformer_defaults(module) is not None))
+
+
+def is_cnn(model) -> bool:
+    """An image model with convolutions that is not a known vision transformer (whose one convolution is the patch
+    embedding): the models ``channel-attribution`` fits."""
+    module = getattr(model, "module", None)
+    if not isinstance(module, nn.Module) or getattr(model, "modality", None) != "image" or is_vision_transformer(model):
         return False
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
