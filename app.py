@@ -14,6 +14,7 @@ page = st.navigation(
         st.Page("pages/text.py", title="Text classification", icon=":material/article:"),
         st.Page("pages/generation.py", title="Generation", icon=":material/chat:"),
         st.Page("pages/tabular.py", title="Tables", icon=":material/table_chart:"),
+        st.Page("pages/neurons.py", title="Neurons", icon=":material/hub:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/balance:"),
         st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
         st.Page("pages/report.py", title="Report", icon=":material/description:"),

@@ -35,6 +35,8 @@ from explainers.tabular import shap_kl  # noqa: F401  (SHAP-KL: the class distri
 from explainers.tabular import responsiveness  # noqa: F401  (recourse: feature responsiveness)
 from explainers.generation import methods as generation_methods  # noqa: F401  (generation)
 from explainers.generation import reagent  # noqa: F401
+from explainers.neurons import channels  # noqa: F401  (channel-attribution: a CNN layer's channels)
+from explainers.neurons import lm_neurons  # noqa: F401  (lm-neurons: an LM's MLP neurons, decoded)
 
 PLUGINS = "LUMEN_PLUGINS"
 

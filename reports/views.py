@@ -18,8 +18,10 @@ from models.errors import ExplainerError
 from reports.describe import is_craft
 from reports.figures import renderer
 from reports.figures.base import CLIP_PERCENTILE, display_scores
+from reports.figures.channel_maps import has_channel_maps
 from reports.figures.concept_crops import has_crops
 from reports.figures.neuron_path_ablation import has_ablation
+from reports.figures.neuron_bars import has_neurons, prepare as neuron_bars
 from reports.report import ReportItem
 
 
@@ -83,8 +85,22 @@ def explanation_views(e: Explanation, x, options: dict[str, dict] | None = None)
     kinds = [kind for kind in figure_kinds(e) if RULES[kind].shows(e, x)]
     if not kinds:  # nothing of its modality's figures fits (an item without its input): whatever can show it
         kinds = [kind for kind, rule in RULES.items() if rule.shows(e, x)][:1]
-    return [View(kind, RULES[kind].title(e), renderer(kind).prepare(*RULES[kind].args(e, x), **options.get(kind, {})))
-            for kind in kinds]
+    out = [View(kind, RULES[kind].title(e), renderer(kind).prepare(*RULES[kind].args(e, x), **options.get(kind, {})))
+           for kind in kinds]
+    return out + unit_views(e, x)
+
+
+def unit_views(e: Explanation, x) -> list[View]:
+    """The units a neurons method ranks (channel-attribution, lm-neurons): their bars (labelled with the decoded
+    tokens of an LM neuron) and a CNN's top channel maps over the image."""
+    if not has_neurons(e):
+        return []
+    what = "channels" if has_channel_maps(e) else "MLP neurons (↑ tokens each promotes, ↓ tokens it suppresses)"
+    out = [View("ranked_bars", f"Top {what}", neuron_bars(e))]
+    if has_channel_maps(e) and isinstance(x, np.ndarray) and x.ndim in (2, 3):
+        out.append(View("channel_maps", "Top channels' activation maps (rank order)",
+                        renderer("channel_maps").prepare(e, x), still=True))
+    return out
 
 
 def shown_scores(e: Explanation, x, options: dict[str, dict] | None = None) -> np.ndarray:

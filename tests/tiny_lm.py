@@ -72,3 +72,17 @@ class KeyTokenLM(nn.Module):
 
 def tiny_lm(**kwargs) -> CausalLM:
     return CausalLM("tiny-key-lm", KeyTokenLM(**kwargs), WordTokenizer(), device="cpu")
+
+
+def tiny_llama(seed: int = 0, layers: int = 2, hidden: int = 8, intermediate: int = 16) -> CausalLM:
+    """A randomly initialised two-block Llama (the architecture of SmolLM2) on ``WordTokenizer``'s 20 words, with
+    MLP blocks (``mlp.down_proj``), a final RMSNorm and an LM head of its own (untied)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=intermediate,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=64, eos_token_id=EOS, bos_token_id=1, pad_token_id=EOS,
+                         tie_word_embeddings=False)
+    module = LlamaForCausalLM(config).float()
+    return CausalLM("tiny-llama", module, WordTokenizer(), device="cpu")

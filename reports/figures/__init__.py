@@ -12,8 +12,8 @@ vector bars, cells and tokens from the same prepared data. Colours come from ``c
 
 from __future__ import annotations
 
-from reports.figures import (agreement_matrix, beeswarm, cluster_graph, concept_crops, concept_maps, dependence,
-                             distribution, faithfulness_curves, generation_matrix, image_overlay, mean_maps,
+from reports.figures import (agreement_matrix, beeswarm, channel_maps, cluster_graph, concept_crops, concept_maps,
+                             dependence, distribution, faithfulness_curves, generation_matrix, image_overlay, mean_maps,
                              neuron_path_ablation, ranked_bars, responsiveness, token_highlight, waterfall)
 from reports.figures.base import Renderer, label, labels
 from reports.figures.colour_scales import COLORMAPS
@@ -36,6 +36,7 @@ RENDERERS: dict[str, Renderer] = {r.kind: r for r in (
     mean_maps.RENDERER,
     neuron_path_ablation.RENDERER,
     responsiveness.RENDERER,
+    channel_maps.RENDERER,
 )}
 
 

@@ -17,7 +17,7 @@ ROOT = Path(APP).parent
 
 def test_app_lists_the_pages_folder():
     files = page_files()
-    assert len(files) == 8 and all(f.startswith("pages/") and (ROOT / f).is_file() for f in files)
+    assert len(files) == 9 and all(f.startswith("pages/") and (ROOT / f).is_file() for f in files)
 
 
 def test_every_page_makes_sure_app_ran_before_anything_else():

@@ -200,7 +200,8 @@ def _string_constants(path: Path) -> set[str]:
 def test_pages_and_the_command_line_name_no_method():
     """Which methods a page offers, and which first, comes from the registry and the spec, never from a list."""
     ids = {m for modality in list_modalities() for m in list_explainers(modality)} - {"random"}
-    own = {"concepts.py": {"craft"}}  # the Concepts page is the page of one method
+    own = {"concepts.py": {"craft"},  # the Concepts page is the page of one method
+           "neurons.py": {"channel-attribution", "lm-neurons"}}  # and the Neurons page the page of its units methods
     for path in [ROOT / "cli.py", *sorted((ROOT / "pages").glob("*.py"))]:
         named = _string_constants(path) & ids - own.get(path.name, set())
         assert not named, f"{path.name} names {sorted(named)}"

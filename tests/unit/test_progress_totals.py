@@ -14,7 +14,7 @@ from explainers.core.engine import batched_logits, begin_part, finish, report_pr
 from explainers.core.modality import input_sizes
 from models.adapters.tabular import train_model
 from models.inputs.tables import load_dataset
-from tests.tiny_lm import tiny_lm
+from tests.tiny_lm import tiny_llama, tiny_lm
 from tests.tiny_models import HeadedCNN, classifier, random_image, small_cnn
 from tests.tiny_text import bag_model, tiny_bert
 
@@ -42,7 +42,8 @@ def cases():
             elif modality == "text":
                 model, x = (bert if spec.family == "attention" else bag_model()), TEXT
             elif modality == "generation":
-                model, x = tiny_lm(), "w3 w7 w4"
+                # lm-neurons decodes MLP neurons: a model with MLP blocks and an LM head (the key-token LM has none)
+                model, x = (tiny_llama() if method == "lm-neurons" else tiny_lm()), "w3 w7 w4"
             else:
                 model = linear if method == "shap-linear" else forest
                 x = iris.features.iloc[:20] if spec.family == "global" else row
