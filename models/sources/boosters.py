@@ -13,12 +13,14 @@ exactly that: base value + sum of the SHAP values = the raw output.
 **Files.** A model file is recognised by its suffix *and* its content (XGBoost JSON or UBJSON, LightGBM's text
 format, CatBoost's ``CBM1`` header); pickles and joblib files are refused whatever their name, never opened. The
 feature names (and classes, where the file records them) come from the file; otherwise the data's columns are
-taken in order and its target's values, sorted, as the classes. A count or name mismatch is one sentence.
+taken in order and its target's values, sorted, as the classes (also when the file's classes are just the codes
+0..K-1 and the data names them). A count or name mismatch is one sentence.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -46,8 +48,13 @@ _REGRESS = {
     "lightgbm": {"regression", "regression_l1", "huber", "fair", "quantile"},
     "catboost": {"RMSE", "MAE", "Quantile", "Huber", "Lq"},
 }
-_PICKLE_HEADS = (b"\x80", b"\x78\x9c", b"\x78\x01", b"\x78\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18",
-                 b"ZF")  # pickle protocol 2+; joblib's zlib, gzip, bz2, xz, lz4 and old "ZF" compressed pickles
+_PICKLE_HEADS = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"ZF")
+# pickle protocol 2+; joblib's gzip, bz2, xz, lz4 and old "ZF" compressed pickles (zlib: ``_zlib``)
+
+
+def _zlib(head: bytes) -> bool:
+    """A zlib stream's two header bytes (joblib's default compression): deflate, and a multiple of 31."""
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
 
 
 def _sigmoid(d):
@@ -191,7 +198,7 @@ def file_library(path) -> str | None:
         head = f.read(64)
     from models.adapters.tabular import PICKLE_SUFFIXES, refuse_pickle  # noqa: PLC0415 - tabular imports this module lazily
 
-    if path.suffix.lower() in PICKLE_SUFFIXES or head.startswith(_PICKLE_HEADS):
+    if path.suffix.lower() in PICKLE_SUFFIXES or head.startswith(_PICKLE_HEADS) or _zlib(head):
         refuse_pickle()
     text = head.lstrip()
     if head.startswith(b"CBM1"):
@@ -293,6 +300,9 @@ def load_booster(library: str, path, dataset):
 
     features = dataset.features
     if names is not None:
+        if library == "lightgbm":  # LightGBM writes whitespace in feature names as underscores
+            spelled = {re.sub(r"\s", "_", str(c)): c for c in features.columns}
+            names = [n if n in features.columns else spelled.get(n, n) for n in names]
         missing = [n for n in names if n not in features.columns]
         if missing:
             raise ModelLoadError(
@@ -313,6 +323,9 @@ def load_booster(library: str, path, dataset):
         k = max(2, n_outputs)
         y = y.map(lambda v: str(int(v)) if isinstance(v, float) and float(v).is_integer() else str(v))
         values = sorted(y.unique())
+        if classes is not None and [str(c) for c in classes] == [str(i) for i in range(k)] and not set(values) <= {
+                str(i) for i in range(k)}:
+            classes = None  # codes 0..K-1 (a model trained on encoded labels): the data's names, sorted, as for XGBoost
         if classes is not None:
             classes = [str(c) for c in classes]
             if len(classes) != k:
