@@ -34,6 +34,7 @@ from models.adapters.base import ModelAdapter
 from models.errors import ExplainerError, InputError, ModelLoadError, reason
 from models.inputs.limits import check_size
 from models.inputs.tables import Dataset, TableSchema, load_dataset
+from models.sources.pickles import PICKLE_SUFFIXES, refuse_pickle
 
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
 
@@ -48,7 +49,6 @@ MODEL_KINDS = {
 }
 BOOSTERS = ("xgboost", "lightgbm", "catboost")  # models/sources/boosters.py: trained here or loaded from native files
 _ALIASES = {"logistic-regression": "linear", "linear-regression": "linear", "logistic": "linear"}
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".dill")
 
 
 @dataclass
@@ -203,11 +203,10 @@ class TabularModel(ModelAdapter):
         from sklearn.ensemble import GradientBoostingClassifier
         from sklearn.linear_model._base import LinearClassifierMixin
 
-        from models.sources.boosters import BoostedTrees
-
         final = self.final
-        if isinstance(final, (LinearClassifierMixin, GradientBoostingClassifier, BoostedTrees)) and hasattr(
-                final, "decision_function"):
+        margin = isinstance(final, (LinearClassifierMixin, GradientBoostingClassifier)) or getattr(
+            final, "decision_is_margin", False)  # a booster (models/sources/boosters.py): its raw margin
+        if margin and hasattr(final, "decision_function"):
             return "log-odds"
         if hasattr(self.estimator, "predict_proba"):
             return "probability"
@@ -355,7 +354,14 @@ def load_tabular(name: str, trusted=None, data=None, target=None) -> TabularMode
         if data is None:
             raise ModelLoadError(f"A {source} model file needs data to explain: pass data= (a bundled dataset name, a "
                                  "Dataset, or a DataFrame with its target column).")
-        return load_booster(source, rest, table_data(data, target))
+        estimator, features, dataset, y = load_booster(source, rest, table_data(data, target))
+        schema = TableSchema.from_frame(features)
+        model = TabularModel(f"{source}:{Path(rest).name}", estimator, schema, dataset.target, dataset.task, features,
+                             held_out=(schema.check(features), y))
+        model.kind = source
+        if model.score_name:
+            model.score_name += " on the given data"
+        return model
     if source == "tabular":
         dataset, _, kind = rest.partition(":")
         return train_model(load_dataset(dataset), kind or "random-forest")
@@ -380,14 +386,6 @@ def table_data(data, target: str | None = None) -> Dataset:
             raise InputError("The data needs a target column and at least one feature column.")
         return prepare_target(data, target if target is not None else data.columns[-1], name="data")
     raise InputError(f"data must be a bundled dataset name, a Dataset or a pandas DataFrame; got {type(data).__name__}.")
-
-
-def refuse_pickle() -> None:
-    raise ModelLoadError(
-        "Pickle and joblib files can run any code when they are opened, so Lumen does not load them. "
-        "Save the model with skops instead (skops.io.dump(model, 'model.skops')), or an XGBoost, LightGBM or "
-        "CatBoost model in its own format (save_model: .json/.ubj, .txt, .cbm)."
-    )
 
 
 def _refuse_pickle(path: Path, data: bytes) -> None:

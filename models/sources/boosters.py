@@ -31,6 +31,8 @@ from sklearn.utils.metaestimators import available_if
 
 from models.errors import ModelLoadError, reason
 from models.inputs.limits import check_size
+from models.inputs.tables import Dataset
+from models.sources.pickles import looks_pickled, refuse_pickle
 
 LIBRARIES = {"xgboost": "XGBoost", "lightgbm": "LightGBM", "catboost": "CatBoost"}
 SUFFIXES = {"xgboost": (".json", ".ubj"), "lightgbm": (".txt",), "catboost": (".cbm",)}
@@ -48,15 +50,6 @@ _REGRESS = {
     "lightgbm": {"regression", "regression_l1", "huber", "fair", "quantile"},
     "catboost": {"RMSE", "MAE", "Quantile", "Huber", "Lq"},
 }
-_PICKLE_HEADS = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"ZF")
-# pickle protocol 2+; joblib's gzip, bz2, xz, lz4 and old "ZF" compressed pickles (zlib: ``_zlib``)
-
-
-def _zlib(head: bytes) -> bool:
-    """A zlib stream's two header bytes (joblib's default compression): deflate, and a multiple of 31."""
-    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
-
-
 def _sigmoid(d):
     return 1.0 / (1.0 + np.exp(-d))
 
@@ -67,6 +60,7 @@ def _softmax(d):
 
 
 class BoostedTrees(BaseEstimator):
+    decision_is_margin = True  # decision_function is the raw margin (log-odds): TabularModel explains it
     """An XGBoost, LightGBM or CatBoost model behind scikit-learn's interface (``fit``, ``predict``,
     ``predict_proba``, ``decision_function`` = the raw margin, ``score``), taking rows of numbers.
 
@@ -196,9 +190,7 @@ def file_library(path) -> str | None:
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(64)
-    from models.adapters.tabular import PICKLE_SUFFIXES, refuse_pickle  # noqa: PLC0415 - tabular imports this module lazily
-
-    if path.suffix.lower() in PICKLE_SUFFIXES or head.startswith(_PICKLE_HEADS) or _zlib(head):
+    if looks_pickled(path, head):
         refuse_pickle()
     text = head.lstrip()
     if head.startswith(b"CBM1"):
@@ -263,12 +255,11 @@ def _shown(names, limit: int = 8) -> str:
     return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_booster(library: str, path, dataset):
-    """A ``TabularModel`` over ``dataset`` (a ``Dataset``) from an XGBoost (.json/.ubj), LightGBM (.txt) or
-    CatBoost (.cbm) file; every problem is one ``ModelLoadError`` sentence."""
-    from models.adapters.tabular import TabularModel
-    from models.inputs.tables import Dataset, TableSchema
-
+def load_booster(library: str, path, dataset: Dataset):
+    """What a ``TabularModel`` over ``dataset`` needs from an XGBoost (.json/.ubj), LightGBM (.txt) or CatBoost
+    (.cbm) file: (the ``BoostedTrees``, the feature columns in the model's order, the dataset with the model's task,
+    the target as the model's labels); every problem is one ``ModelLoadError`` sentence. models/adapters/tabular.py
+    (``load_tabular``) makes the model."""
     title = LIBRARIES.get(library)
     if title is None:
         raise ModelLoadError(f"Unknown boosting library '{library}'. Choose one of: {', '.join(LIBRARIES)}.")
@@ -345,10 +336,4 @@ def load_booster(library: str, path, dataset):
     if dataset.task != task:
         dataset = Dataset(dataset.name, dataset.frame, dataset.target, task, dataset.notes)
     estimator = BoostedTrees.from_file(library, tree_model, task, classes, features.shape[1])
-    schema = TableSchema.from_frame(features)
-    model = TabularModel(f"{library}:{path.name}", estimator, schema, dataset.target, task, features,
-                         held_out=(schema.check(features), y if task == "classification" else y.astype(float)))
-    model.kind = library
-    if model.score_name:
-        model.score_name += " on the given data"
-    return model
+    return estimator, features, dataset, (y if task == "classification" else y.astype(float))
