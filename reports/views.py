@@ -52,6 +52,9 @@ RULES: dict[str, Rule] = {
     "ranked_bars": Rule(lambda e, x: e.scores.ndim == 1, lambda e: "Ranked", lambda e, x: (e,)),
     "waterfall": Rule(lambda e, x: e.scores.ndim == 1 and e.base_value is not None and "output" in e.extras,
                       lambda e: "Waterfall (base value + contributions = output)", lambda e, x: (e,)),
+    "interaction_heatmap": Rule(lambda e, x: e.scores.ndim == 1 and "interactions" in e.extras,
+                                lambda e: "TreeSHAP interaction values (diagonal: main effects, not coloured)",
+                                lambda e, x: (e,)),
 }
 
 

@@ -13,7 +13,8 @@ vector bars, cells and tokens from the same prepared data. Colours come from ``c
 from __future__ import annotations
 
 from reports.figures import (agreement_matrix, beeswarm, cluster_graph, concept_crops, concept_maps, dependence,
-                             distribution, faithfulness_curves, generation_matrix, image_overlay, mean_maps,
+                             distribution, faithfulness_curves, generation_matrix, image_overlay, interaction_heatmap,
+                             mean_maps,
                              ranked_bars, token_highlight, waterfall)
 from reports.figures.base import Renderer, label, labels
 from reports.figures.colour_scales import COLORMAPS
@@ -34,6 +35,7 @@ RENDERERS: dict[str, Renderer] = {r.kind: r for r in (
     faithfulness_curves.RENDERER,
     distribution.RENDERER,
     mean_maps.RENDERER,
+    interaction_heatmap.RENDERER,
 )}
 
 

@@ -20,7 +20,7 @@ from reports.report import Agreement, ModelIdentity, ReportItem, make_item, new_
 
 KINDS = {"image_overlay", "token_highlight", "ranked_bars", "generation_matrix", "waterfall", "concept_maps",
          "agreement_matrix", "faithfulness_curves", "beeswarm", "dependence", "cluster_graph", "top_classes",
-         "concept_crops", "distribution", "mean_maps"}
+         "concept_crops", "distribution", "mean_maps", "interaction_heatmap"}
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -94,6 +94,11 @@ def _inputs(kind: str, rng):
         return ({"grad-cam": rng.normal(0, 1, 30), "<b>rise</b>": rng.normal(1, 0.3, 12)},), {"better": "higher"}
     if kind == "mean_maps":
         return ([(str(c), rng.standard_normal((6, 6)).astype(np.float32), 3) for c in range(7)],), {}
+    if kind == "interaction_heatmap":
+        e = _tabular(rng)
+        m = rng.standard_normal((3, 3))
+        e.extras["interactions"] = (m + m.T) / 2
+        return (e,), {}
     raise AssertionError(kind)
 
 
