@@ -203,6 +203,36 @@ def file_library(path) -> str | None:
     return None
 
 
+UPLOAD_TYPES = tuple(sorted({suffix.lstrip(".") for suffixes in SUFFIXES.values() for suffix in suffixes}))
+
+
+def library_of(name: str) -> str:
+    """The library whose native file ``name`` is named like (.json/.ubj XGBoost, .txt LightGBM, .cbm CatBoost); a
+    pickle's name gets the refusal, any other a sentence. The content is checked when the file is loaded."""
+    from models.sources.pickles import PICKLE_SUFFIXES
+
+    suffix = Path(name).suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        refuse_pickle()
+    for library, suffixes in SUFFIXES.items():
+        if suffix in suffixes:
+            return library
+    raise ModelLoadError(f"{Path(name).name} is not named like a booster's model file: XGBoost .json or .ubj, "
+                         "LightGBM .txt, CatBoost .cbm.")
+
+
+def raw_output_note(model) -> str | None:
+    """How a booster's SHAP values add up, for the page (None for other models)."""
+    if not isinstance(getattr(model, "final", None), BoostedTrees):
+        return None
+    if model.task == "classification":
+        squash = "sigmoid" if len(model.labels) == 2 else "softmax"
+        return (f"{LIBRARIES[model.final.library]} scores add up to the model's log-odds margin: base value + Σ SHAP "
+                f"= the raw output (the trees' sum before the {squash} that makes it a probability).")
+    return (f"{LIBRARIES[model.final.library]} scores add up to the model's prediction: base value + Σ SHAP = the "
+            "raw output.")
+
+
 def _read(library: str, path: Path):
     """The library's model object from its file, and (objective, n_outputs, feature names or None, classes or None)."""
     if library == "xgboost":
