@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from reports.figures import cells
-from reports.figures.base import Renderer
+from reports.figures.base import Legend, Renderer
 
 TOP_FEATURES = 15  # features shown (the strongest by |SHAP|); a matrix of every column of a wide table is unreadable
 
@@ -31,9 +31,23 @@ def prepare(explanation, top: int = TOP_FEATURES) -> cells.Cells:
     np.fill_diagonal(display, 0.0)  # main effects: printed on hover, not coloured
     output = e.extras.get("output_kind") or "output"
     what = "interaction value" if signed else "mean |interaction value|"
+    if signed:
+        meaning = "red: the pair raises the output together · blue: lowers it"
+        ticks = ((-1.0, f"-{hi:.3g}"), (0.0, "0"), (1.0, f"+{hi:.3g}"))
+    else:
+        meaning = "brighter: a stronger interaction"
+        ticks = ((0.0, "0"), (1.0, f"{hi:.3g}"))
+    legend = Legend(f"{what} ({output})", meaning,
+                    "scaled to the largest pair; the diagonal (main effects) is not coloured", ticks)
     return cells.make(display, raw, [names[i] for i in order], [names[i] for i in order], signed,
-                      colour_title=f"{what} ({output}), scaled to {hi:.3g}", numbers=len(order) <= 8,
-                      x_title="feature", y_title="feature")
+                      colour_title=legend.title, numbers=len(order) <= 8, x_title="feature", y_title="feature",
+                      legend=legend)
 
 
-RENDERER = Renderer("interaction_heatmap", prepare, plotly=cells.plotly, png=cells.png)
+def plotly(d: cells.Cells):
+    fig = cells.plotly(d)
+    fig.update_traces(colorbar_title_text="interaction")  # the cells' colour bar is titled for attribution maps
+    return fig
+
+
+RENDERER = Renderer("interaction_heatmap", prepare, plotly=plotly, png=cells.png)
