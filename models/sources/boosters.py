@@ -11,7 +11,9 @@ margin and column 0 its negative); a regressor's is its prediction (identity lin
 exactly that: base value + sum of the SHAP values = the raw output.
 
 **Files.** A model file is recognised by its suffix *and* its content (XGBoost JSON or UBJSON, LightGBM's text
-format, CatBoost's ``CBM1`` header); pickles and joblib files are refused whatever their name, never opened. The
+format, CatBoost's ``CBM1`` header); pickles and joblib files are refused whatever their name, never opened. A
+file is first read in a child process (``_probe``): the libraries' native readers can abort or crash on a damaged
+file, and that must not take the server down. The
 feature names (and classes, where the file records them) come from the file; otherwise the data's columns are
 taken in order and its target's values, sorted, as the classes (also when the file's classes are just the codes
 0..K-1 and the data names them). A count or name mismatch is one sentence.
@@ -233,6 +235,53 @@ def raw_output_note(model) -> str | None:
             "raw output.")
 
 
+# Run in a child process before the file is read here: a damaged file can make the libraries' native code abort
+# or crash (LightGBM's parser terminates on some; XGBoost's UBJSON reader can crash), which would take the whole
+# server down. The child loads the file, predicts a row and explains it with shap, as Lumen will.
+_PROBE = r"""
+import sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+library, path = sys.argv[1], sys.argv[2]
+if library == "xgboost":
+    import xgboost as xgb
+    model = xgb.Booster(model_file=path)
+    model.feature_names = None
+    model.feature_types = None
+    n = model.num_features()
+    model.inplace_predict(np.zeros((1, n)), predict_type="margin")
+elif library == "lightgbm":
+    import lightgbm as lgb
+    model = lgb.Booster(model_file=path)
+    n = model.num_feature()
+    model.predict(np.zeros((1, n)), raw_score=True)
+else:
+    import catboost as cb
+    model = cb.CatBoost()
+    model.load_model(path)
+    n = len(model.feature_names_ or [])
+    if not model.get_cat_feature_indices():
+        model.predict(np.zeros((1, n)), prediction_type="RawFormulaVal")
+"""
+PROBE_SECONDS = 120
+
+
+def _probe(library: str, path: Path) -> None:
+    """Read the file in a child process first (``_PROBE``); a child that crashes or aborts becomes a sentence."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, library, str(path)], capture_output=True,
+                              timeout=PROBE_SECONDS, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ModelLoadError(f"Reading the {LIBRARIES[library]} file {path.name} took over {PROBE_SECONDS} s; "
+                             "Lumen gave up on it.") from None
+    if done.returncode < 0:  # killed by a signal: the library crashed on the file
+        raise ModelLoadError(f"The {LIBRARIES[library]} file {path.name} is damaged: the library crashed reading "
+                             "it.")
+
+
 def _read(library: str, path: Path):
     """The library's model object from its file, and (objective, n_outputs, feature names or None, classes or None)."""
     if library == "xgboost":
@@ -304,6 +353,7 @@ def load_booster(library: str, path, dataset: Dataset):
         raise ModelLoadError(f"{path.name} is not a {title} model file (its content is none of the formats Lumen reads).")
     if found != library:
         raise ModelLoadError(f"{path.name} holds a {LIBRARIES[found]} model, not a {title} one: load it as {found}:PATH.")
+    _probe(library, path)
     try:
         tree_model, objective, n_outputs, names, n_features, classes = _read(library, path)
     except ModelLoadError:
