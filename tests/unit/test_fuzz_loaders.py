@@ -43,7 +43,7 @@ EXAMPLES = {
     "torchscript": 60,
     "hf-directory": 40,
     "skops": 80,
-    "booster": 40,  # each reads the file in a child process first (a crash there is a sentence): seconds apiece
+    "booster": 16,  # each reads the file in a child process first (a crash there is a sentence): seconds apiece
     "bundle": 200,
     "bundle-rehashed": 200,
 }
@@ -502,7 +502,7 @@ def valid_boosters() -> dict[str, bytes]:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for library, suffixes in (("xgboost", (".json", ".ubj")), ("lightgbm", (".txt",)), ("catboost", (".cbm",))):
-            booster = tree_model(train_model(load_dataset("iris"), library, n_estimators=5))
+            booster = tree_model(train_model(load_dataset("breast_cancer"), library, n_estimators=5))
             for suffix in suffixes:
                 path = Path(tmp) / f"model{suffix}"
                 booster.save_model(str(path))
@@ -526,7 +526,7 @@ def load_booster_file(file: tuple[str, bytes]):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        model = load_model(f"{library}:{path}", data="iris")
+        model = load_model(f"{library}:{path}", data="breast_cancer")
     return explain(model, model.background.iloc[:3], method="shap-tree", interactions=True)
 
 
