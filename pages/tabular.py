@@ -176,7 +176,7 @@ st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **
 if raw_output_note(model):
     st.caption(raw_output_note(model))
 spec = get_method(method, model.modality)
-interactions = method == "shap-tree" and st.checkbox(
+interactions = "interactions" in spec.defaults and st.checkbox(  # TreeSHAP's option (registry defaults)
     "Also TreeSHAP interaction values (a heatmap of each pair of features)", key="tab_interactions",
     help="Exact pairwise SHAP interaction values (Lundberg et al. 2020); each row of the matrix adds up to the "
          "feature's SHAP value.")
