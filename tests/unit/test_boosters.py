@@ -267,3 +267,12 @@ def test_regressor_file_on_a_dataframe(tmp_path):
     assert m.task == "regression" and m.output_kind == "prediction" and m.target == data.target
     np.testing.assert_allclose(m.output(data.features.iloc[:10])[:, 0], fitted.predict(data.features.iloc[:10]),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("dataset, kind", [("iris", "random-forest"), ("breast_cancer", "gradient-boosting")])
+def test_interactions_of_scikit_learn_trees_too(dataset, kind):
+    from models.adapters.tabular import train_model
+
+    m = train_model(load_dataset(dataset), kind, n_estimators=20)
+    e = explain(m, m.held_out[0].iloc[:3], method="shap-tree", target=0, interactions=True)
+    np.testing.assert_allclose(e.extras["interaction_values"].sum(axis=2), e.extras["shap_values"], atol=1e-9)
