@@ -9,6 +9,8 @@
     m = load_model("hf:path/to/save_pretrained_dir")          # or a hub id when online
     m = load_model("tabular:breast_cancer:random-forest")      # trained now on a bundled table
     m = load_model("skops:model.skops", data="iris", trusted=[...])  # after showing untrusted types
+    m = load_model("tabular:breast_cancer:xgboost")            # also lightgbm, catboost
+    m = load_model("xgboost:model.json", data=frame, target="y")  # a booster's native file (.ubj; .txt; .cbm)
     m.predict(image).top(5)
 
 ``MODEL_SOURCES`` describes each kind of source for a page to offer.
@@ -152,6 +154,7 @@ def load_model(
     std=None,
     trusted=None,
     data=None,
+    target=None,
 ) -> ModelAdapter:
     """Load a model: an embedded id, or ``timm:``/``torchvision:``/``torchscript:``/``hf:`` + name.
 
@@ -160,14 +163,16 @@ def load_model(
     of names; else names stored with the weights, ImageNet's for 1000 outputs,
     or "class i". ``input_size`` (int or (h, w)), ``mean``, ``std`` (RGB in
     [0, 1]) override the source's preprocessing.
-    ``tabular:DATASET:KIND`` and ``skops:PATH`` (with ``trusted`` types and ``data``) give a
-    ``TabularModel`` (models/adapters/tabular.py). Text and generation ids give a ``TextClassifier`` or a
+    ``tabular:DATASET:KIND`` (KIND e.g. random-forest, xgboost, lightgbm, catboost), ``skops:PATH`` (with ``trusted``
+    types and ``data``) and ``xgboost:PATH`` (.json/.ubj), ``lightgbm:PATH`` (.txt), ``catboost:PATH`` (.cbm) (with
+    ``data``: a bundled dataset name or a DataFrame, its target named by ``target`` or last) give a ``TabularModel``
+    (models/adapters/tabular.py, models/sources/boosters.py). Text and generation ids give a ``TextClassifier`` or a
     ``CausalLM``; every one is a ``ModelAdapter`` (models/adapters/base.py).
     """
-    if name.startswith(("tabular:", "skops:")):
+    if name.startswith(("tabular:", "skops:", "xgboost:", "lightgbm:", "catboost:")):
         from models.adapters.tabular import load_tabular
 
-        return load_tabular(name, trusted=trusted, data=data)
+        return load_tabular(name, trusted=trusted, data=data, target=target)
     if name in _EMBEDDED:
         if any(v is not None for v in (weights, labels, input_size, mean, std)):
             raise ModelLoadError(f"'{name}' is embedded: it takes no weights, labels or preprocessing settings.")

@@ -1,4 +1,5 @@
-"""Tables page: a bundled dataset or a CSV, a model trained here or uploaded (skops), SHAP global and local."""
+"""Tables page: a bundled dataset or a CSV, a model trained here or uploaded (skops, or an XGBoost/LightGBM/CatBoost
+file), SHAP global and local (TreeSHAP interaction values as an option)."""
 
 import hashlib
 import tempfile
@@ -16,7 +17,8 @@ from explainers.tabular.shap_methods import (
     ranked,
     strongest_interaction,
 )
-from models.adapters.tabular import MODEL_KINDS, load_skops, untrusted_types
+from models.adapters.tabular import MODEL_KINDS, load_skops, load_tabular, untrusted_types
+from models.sources.boosters import UPLOAD_TYPES as BOOSTER_TYPES, library_of, raw_output_note
 from models.units import duration
 from pages import tabular_recourse as recourse
 from pages.widgets import (
@@ -62,6 +64,42 @@ def _skops(name: str, data: bytes, dataset, trusted: tuple):
     with tempfile.TemporaryDirectory(prefix="lumen-skops-") as tmp:
         return load_skops(_upload_path(tmp, name, data), dataset, trusted=list(trusted))
 
+
+def _booster(name: str, data: bytes, dataset):
+    library = library_of(name)
+    with tempfile.TemporaryDirectory(prefix="lumen-booster-") as tmp:
+        return load_tabular(f"{library}:{_upload_path(tmp, name, data)}", data=dataset)
+
+
+def _booster_upload(dataset, data_key: str):
+    """An XGBoost/LightGBM/CatBoost model file for the chosen data: (model, its key), or stops the page."""
+    upload = kept_upload(
+        "Model file: XGBoost (.json, .ubj), LightGBM (.txt) or CatBoost (.cbm), saved with save_model",
+        type=[*BOOSTER_TYPES, "pkl", "pickle", "joblib"], key="tab_booster",
+        help="The file's feature names and classes are used where it records them, else the data's columns in "
+             "order and its target's values sorted. Pickle and joblib files are refused: opening them can run any code.")
+    if upload is None:
+        st.info("Upload a booster saved in its own format, trained on these columns.")
+        st.stop()
+    data = upload.getvalue()
+    key = f"booster:{data_key}:{hashlib.sha256(data).hexdigest()}:{upload.name}"
+    model = remember_model(key, lambda: _booster(upload.name, data, dataset), upload.name)
+    if model.score is not None:
+        st.caption(f"Loaded {plain_sentence(model.name)} · {model.score_name}: **{model.score:.3f}**")
+    return model, key
+
+
+def _interaction_heatmap(e, key: str):
+    """The TreeSHAP interaction values' heatmap, when the explanation has them (shap-tree's interactions option)."""
+    if "interactions" not in e.extras:
+        return
+    several = "interaction_values" in e.extras
+    st.markdown("**TreeSHAP interaction values** " + (
+        f"(mean |value| over {len(e.extras['interaction_values'])} rows)" if several else "(this row)"))
+    st.caption("Each pair's interaction is split evenly between its two cells; a row of the matrix adds up to that "
+               "feature's SHAP value (the diagonal holds the main effect: shown on hover, not coloured).")
+    st.plotly_chart(renderer("interaction_heatmap").figure(e), key=f"tab_interactions:{key}")
+
 ROWS = "model rows evaluated"
 
 
@@ -93,7 +131,9 @@ st.caption(
 
 # --- model ---------------------------------------------------------------------------------------------
 
-model_source = st.radio("Model", ["Train here", "Upload a skops model"], horizontal=True, key="tab_model_source")
+BOOSTER_FILE = "Upload an XGBoost, LightGBM or CatBoost file"
+model_source = st.radio("Model", ["Train here", "Upload a skops model", BOOSTER_FILE], horizontal=True,
+                        key="tab_model_source")
 try:
     if model_source == "Train here":
         kind = st.selectbox("Model kind", list(MODEL_KINDS), format_func=lambda k: MODEL_KINDS[k], key="tab_kind")
@@ -102,6 +142,8 @@ try:
             st.stop()
         model_key = f"{data_key}:{kind}"
         st.caption(f"Trained on 75% of the rows · held-out {model.score_name}: **{model.score:.3f}**")
+    elif model_source == BOOSTER_FILE:
+        model, model_key = _booster_upload(dataset, data_key)
     else:
         upload = kept_upload(
             "Model saved with skops (skops.io.dump)", type=["skops", "pkl", "pickle", "joblib"], key="tab_skops",
@@ -134,8 +176,16 @@ methods = [m.id for m in methods_for(model, baseline=False)  # those that apply 
 method = st.selectbox("Explainer", methods, index=methods.index(default_id), key=f"tab_method:{model.name}")
 st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **{model.output_kind}**"
            + (" of the chosen class." if model.task == "classification" else "."))
+if raw_output_note(model):
+    st.caption(raw_output_note(model))
 spec = get_method(method, model.modality)
-params = method_params(spec, model)
+interactions = "interactions" in spec.defaults and st.checkbox(  # TreeSHAP's option (registry defaults)
+    "Also TreeSHAP interaction values (a heatmap of each pair of features)", key="tab_interactions",
+    help="Exact pairwise SHAP interaction values (Lundberg et al. 2020); each row of the matrix adds up to the "
+         "feature's SHAP value.")
+params = method_params(spec, model, hidden=("interactions",))
+if interactions:
+    params["interactions"] = True
 st.caption(background_note(method, model, params))
 method_caption(model, method)
 
@@ -192,6 +242,7 @@ with global_tab:
         feature = st.selectbox("Dependence plot for", order, key="tab_dep_feature")
         partner = strongest_interaction(e, feature)
         st.plotly_chart(renderer("dependence").figure(e, feature, partner), key="tab_dependence")
+        _interaction_heatmap(e, "global")
         _ranked_table(e, "global")
         if result["perm"] is not None:
             p = result["perm"]
@@ -241,6 +292,7 @@ with local_tab:
         with shap_column:
             st.plotly_chart(renderer("waterfall").figure(e, output, output_name=f"{output_name(model, e)} ({e.target_label})"),
                             key="tab_waterfall")
+            _interaction_heatmap(e, "local")
         with resp_column:
             recourse.chart(resp)
         recourse.verdict(model, resp, e, result["row"], result.get("name") or f"{model.name} row {result['index']}")

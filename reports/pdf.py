@@ -476,6 +476,7 @@ def _waterfall(pdf: _Doc, view, label_w=55.0, row_h=4.5):
 
 
 _DRAW = {"image_overlay": _overlay, "token_highlight": _tokens, "ranked_bars": _bars, "generation_matrix": _matrix,
+         "interaction_heatmap": _matrix,
          "waterfall": _waterfall}
 
 

@@ -61,6 +61,9 @@ RULES: dict[str, Rule] = {
     "responsiveness": Rule(lambda e, x: e.method == "responsiveness" and e.scores.ndim == 1 and "fixed" in e.extras,
                            lambda e: "Responsiveness (P(reaching the target by changing one feature alone))",
                            lambda e, x: (e,)),
+    "interaction_heatmap": Rule(lambda e, x: e.scores.ndim == 1 and "interactions" in e.extras,
+                                lambda e: "TreeSHAP interaction values (diagonal: main effects, not coloured)",
+                                lambda e, x: (e,)),
 }
 
 

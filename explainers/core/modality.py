@@ -20,7 +20,8 @@ from models.errors import ExplainerError, LumenError
 
 # The figure kinds (one renderer each, in reports/figures/) a spec may name in ``figures``.
 FIGURE_KINDS = ("image_overlay", "token_highlight", "ranked_bars", "generation_matrix", "waterfall", "concept_maps",
-                "agreement_matrix", "faithfulness_curves", "neuron_path_ablation", "responsiveness")
+                "agreement_matrix", "faithfulness_curves", "neuron_path_ablation", "responsiveness",
+                "interaction_heatmap")
 
 
 def _no_sizes(model, x, target=None, params=None) -> dict[str, int]:

@@ -46,7 +46,8 @@ MAX_EXACT_BACKGROUND = 100  # background rows of the interventional linear expla
 EXACT_CHUNK = 256  # rows per call of the exact explainers, with progress and a cancel check in between
 _GROUPS = PerModel()  # model -> which of the person's columns each transformed column comes from (``groups``)
 _KMEANS = PerModel()  # (model, k) -> shap's k-means summary of the background (``_kmeans_background``)
-TREE_MODELS = ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree", "HistGradientBoosting")
+TREE_MODELS = ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree", "HistGradientBoosting",
+               "BoostedTrees")  # the last: XGBoost, LightGBM, CatBoost (models/sources/boosters.py)
 
 
 # --- which model, which explainer ---------------------------------------------------------------------
@@ -57,6 +58,12 @@ def is_tree(model) -> bool:
     if not name.startswith(TREE_MODELS):
         return False
     return not (name == "GradientBoostingClassifier" and len(model.labels) > 2)  # shap: binary only
+
+
+def tree_model(model):
+    """What shap's ``TreeExplainer`` reads: the final estimator, or a booster's library model."""
+    final = model.final
+    return getattr(final, "tree_model_", final)
 
 
 def is_linear(model) -> bool:
@@ -208,15 +215,29 @@ def _rows_memory(model, n_rows: int, copies: int = 4) -> int:
     return copies * max(1, n_rows) * (len(model.feature_names) + 8) * DOUBLE * 4
 
 
+def _tree_memory(params, model, n_rows=1, **_) -> int:
+    """The rows and their values; with interactions, shap's (rows × columns × columns) matrices, about three copies."""
+    if not params.get("interactions"):
+        return _rows_memory(model, n_rows)
+    width = max(len(model.feature_names), groups(model).shape[0])
+    return _rows_memory(model, n_rows) + 3 * min(max(1, n_rows), EXACT_CHUNK) * width * width * DOUBLE * 2
+
+
 @register("shap-tree", modality="tabular", family="shap", cost=lambda params, model=None, **sizes: (1, 0),
-          defaults={}, signed=True, memory=lambda params, model, n_rows=1, **_: _rows_memory(model, n_rows), exclusive=False,
-          requires=is_tree)
-def shap_tree(model, frame, target):
+          defaults={"interactions": False}, signed=True, memory=_tree_memory, exclusive=False, requires=is_tree)
+def shap_tree(model, frame, target, interactions=False):
     """TreeSHAP (Lundberg et al., Nature Machine Intelligence 2020): exact Shapley values of a tree ensemble.
 
     shap's ``TreeExplainer`` with path-dependent perturbation (the trees' own training
     cover stands in for the background): polynomial time, no sampling, exact additivity.
-    The only model call is one evaluation per row of the output explained.
+    The only model call is one evaluation per row of the output explained. XGBoost,
+    LightGBM and CatBoost classifiers are explained in their raw margin (log-odds).
+
+    ``interactions``: also the SHAP interaction values (Lundberg et al. 2020, the Shapley
+    interaction index split evenly between each pair; the diagonal holds the main effects),
+    whose rows add up to the SHAP values: ``extras["interactions"]`` is the row's
+    (features × features) matrix, or over several rows the mean |interaction value| per
+    pair (the rows' matrices in ``extras["interaction_values"]``).
     """
     import shap
 
@@ -230,15 +251,56 @@ def shap_tree(model, frame, target):
     g = groups(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        explainer = shap.TreeExplainer(model.final)
-    n_outputs, expected = len(model.labels), explainer.expected_value
+        explainer = shap.TreeExplainer(tree_model(model))
+    n_outputs = len(model.labels)
 
     def chunk(part):
         raw = explainer.shap_values(model.transform(part), check_additivity=False)
         return _select(raw, index, n_outputs) @ g
 
     values = _in_chunks(frame, chunk)
-    return _finish(model, frame, values, _select_base(expected, index, n_outputs), index, "shap-tree")
+    # read after explaining: for XGBoost, shap sets the expected value from the booster's own contributions (its
+    # bias term) once it has computed them; before, it is shap's reading of the base score, which may differ
+    expected = explainer.expected_value
+    out = _finish(model, frame, values, _select_base(expected, index, n_outputs), index, "shap-tree")
+    if interactions:
+        pairs = _interactions(model, explainer, frame, index, values)
+        out[2]["extras"]["interactions"] = pairs[0] if len(frame) == 1 else np.abs(pairs).mean(axis=0)
+        if len(frame) > 1:
+            out[2]["extras"]["interaction_values"] = pairs
+    return out
+
+
+def _interactions(model, explainer, frame, index: int, values: np.ndarray) -> np.ndarray:
+    """(rows, features, features): the target's SHAP interaction values per row, one-hot columns summed into their
+    source column on both sides; checked to add up (over the second feature) to ``values``, the SHAP values."""
+    g = groups(model)
+    n_outputs = len(model.labels)
+
+    def chunk(part):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                raw = np.asarray(explainer.shap_interaction_values(model.transform(part)), dtype=np.float64)
+            except Exception as e:  # noqa: BLE001 - shap supports interactions for fewer models than SHAP values
+                raise ExplainerError(f"shap cannot compute TreeSHAP interaction values for this "
+                                     f"{model.kind} model ({type(e).__name__}).") from None
+        n, width = len(part), g.shape[0]
+        if raw.ndim == 4 and raw.shape[:2] == (n_outputs, n) and raw.shape[2:] == (width, width):
+            raw = raw[index]  # CatBoost: classes first
+        elif raw.ndim == 4:
+            raw = raw[..., index]  # classes last
+        elif n_outputs == 2 and index == 0:
+            raw = -raw  # the margin explains class 1; class 0's is its negative
+        return np.einsum("ia,nab,bj->nij", g.T, raw, g)
+
+    pairs = _in_chunks(frame, chunk)
+    scale = np.maximum(1.0, np.abs(values).max(axis=1, keepdims=True))  # the libraries sum in float32
+    if pairs.shape != (len(frame),) + (values.shape[1],) * 2 or np.any(
+            np.abs(pairs.sum(axis=2) - values) > ADDITIVITY_TOLERANCE * scale):
+        raise ExplainerError(f"shap's TreeSHAP interaction values for this {model.kind} model do not add up to its "
+                             "SHAP values for the explained class, so Lumen does not show them.")
+    return pairs
 
 
 @register("shap-linear", modality="tabular", family="shap", cost=lambda params, model=None, **sizes: (1, 0),

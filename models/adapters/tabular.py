@@ -34,6 +34,7 @@ from models.adapters.base import ModelAdapter
 from models.errors import ExplainerError, InputError, ModelLoadError, reason
 from models.inputs.limits import check_size
 from models.inputs.tables import Dataset, TableSchema, load_dataset
+from models.sources.pickles import PICKLE_SUFFIXES, refuse_pickle
 
 BACKGROUND_ROWS = 1000  # training rows kept as SHAP background (a random sample of bigger tables)
 
@@ -42,9 +43,12 @@ MODEL_KINDS = {
     "linear": "Logistic regression (classification) or linear regression",
     "gradient-boosting": "Gradient boosting (100 trees of depth 3)",
     "mlp": "Multi-layer perceptron (one hidden layer of 32 units)",
+    "xgboost": "XGBoost (100 trees of depth 4)",
+    "lightgbm": "LightGBM (100 trees of 15 leaves)",
+    "catboost": "CatBoost (100 symmetric trees of depth 4)",
 }
+BOOSTERS = ("xgboost", "lightgbm", "catboost")  # models/sources/boosters.py: trained here or loaded from native files
 _ALIASES = {"logistic-regression": "linear", "linear-regression": "linear", "logistic": "linear"}
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".dill")
 
 
 @dataclass
@@ -81,6 +85,7 @@ def _estimator(kind: str, task: str, numeric: list[str], categorical: list[str],
             n_estimators=n_estimators, max_depth=3, random_state=seed),
         "mlp": lambda: (MLPClassifier if classify else MLPRegressor)(
             hidden_layer_sizes=(32,), max_iter=2000, random_state=seed),
+        **{library: (lambda library=library: _booster(library, task, n_estimators, seed)) for library in BOOSTERS},
     }[kind]()
     scale = kind in ("linear", "mlp")  # trees need no scaling
     number_steps = [("impute", SimpleImputer(strategy="median"))] + ([("scale", StandardScaler())] if scale else [])
@@ -93,6 +98,12 @@ def _estimator(kind: str, task: str, numeric: list[str], categorical: list[str],
             ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
         ]), categorical))
     return Pipeline([("prepare", ColumnTransformer(parts)), ("model", final)])
+
+
+def _booster(library: str, task: str, n_estimators: int, seed: int):
+    from models.sources.boosters import BoostedTrees
+
+    return BoostedTrees(library=library, task=task, n_estimators=n_estimators, seed=seed)
 
 
 def train_model(dataset: Dataset, kind: str = "random-forest", seed: int = 0, n_estimators: int = 100,
@@ -193,7 +204,9 @@ class TabularModel(ModelAdapter):
         from sklearn.linear_model._base import LinearClassifierMixin
 
         final = self.final
-        if isinstance(final, (LinearClassifierMixin, GradientBoostingClassifier)) and hasattr(final, "decision_function"):
+        margin = isinstance(final, (LinearClassifierMixin, GradientBoostingClassifier)) or getattr(
+            final, "decision_is_margin", False)  # a booster (models/sources/boosters.py): its raw margin
+        if margin and hasattr(final, "decision_function"):
             return "log-odds"
         if hasattr(self.estimator, "predict_proba"):
             return "probability"
@@ -331,25 +344,53 @@ class TabularModel(ModelAdapter):
 # --- loading -----------------------------------------------------------------------------------------
 
 
-def load_tabular(name: str, trusted=None, data=None) -> TabularModel:
-    """``tabular:DATASET:KIND`` (trained now) or ``skops:PATH`` (with ``data``: a Dataset or bundled name)."""
+def load_tabular(name: str, trusted=None, data=None, target=None) -> TabularModel:
+    """``tabular:DATASET:KIND`` (trained now), ``skops:PATH`` or ``xgboost:``/``lightgbm:``/``catboost:PATH`` (with
+    ``data``: a Dataset, a bundled name, or a DataFrame whose target is ``target`` or else its last column)."""
     source, _, rest = name.partition(":")
+    if source in BOOSTERS:
+        from models.sources.boosters import load_booster
+
+        if data is None:
+            raise ModelLoadError(f"A {source} model file needs data to explain: pass data= (a bundled dataset name, a "
+                                 "Dataset, or a DataFrame with its target column).")
+        estimator, features, dataset, y = load_booster(source, rest, table_data(data, target))
+        schema = TableSchema.from_frame(features)
+        model = TabularModel(f"{source}:{Path(rest).name}", estimator, schema, dataset.target, dataset.task, features,
+                             held_out=(schema.check(features), y))
+        model.kind = source
+        if model.score_name:
+            model.score_name += " on the given data"
+        return model
     if source == "tabular":
         dataset, _, kind = rest.partition(":")
         return train_model(load_dataset(dataset), kind or "random-forest")
     if source == "skops":
         if data is None:
             raise ModelLoadError("A skops model needs data to explain: pass data= (a Dataset or a bundled dataset name).")
-        return load_skops(rest, load_dataset(data) if isinstance(data, str) else data, trusted=trusted)
+        return load_skops(rest, table_data(data, target), trusted=trusted)
     raise ModelLoadError(f"Unknown tabular model '{name}'.")
+
+
+def table_data(data, target: str | None = None) -> Dataset:
+    """The data a loaded model is explained on: a ``Dataset``, a bundled dataset's name, or a DataFrame with the
+    target column named by ``target`` (else its last column)."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, str):
+        return load_dataset(data)
+    if isinstance(data, pd.DataFrame):
+        from models.inputs.tables import prepare_target
+
+        if data.shape[1] < 2:
+            raise InputError("The data needs a target column and at least one feature column.")
+        return prepare_target(data, target if target is not None else data.columns[-1], name="data")
+    raise InputError(f"data must be a bundled dataset name, a Dataset or a pandas DataFrame; got {type(data).__name__}.")
 
 
 def _refuse_pickle(path: Path, data: bytes) -> None:
     if path.suffix.lower() in PICKLE_SUFFIXES or data[:1] == b"\x80" or not zipfile.is_zipfile(path):
-        raise ModelLoadError(
-            "Pickle and joblib files can run any code when they are opened, so Lumen does not load them. "
-            "Save the model with skops instead (skops.io.dump(model, 'model.skops'))."
-        )
+        refuse_pickle()
 
 
 def untrusted_types(path) -> list[str]:

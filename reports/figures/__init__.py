@@ -13,8 +13,9 @@ vector bars, cells and tokens from the same prepared data. Colours come from ``c
 from __future__ import annotations
 
 from reports.figures import (agreement_matrix, beeswarm, channel_maps, cluster_graph, concept_crops, concept_maps,
-                             dependence, distribution, faithfulness_curves, generation_matrix, image_overlay, mean_maps,
-                             neuron_path_ablation, ranked_bars, responsiveness, token_highlight, waterfall)
+                             dependence, distribution, faithfulness_curves, generation_matrix, image_overlay,
+                             interaction_heatmap, mean_maps, neuron_path_ablation, ranked_bars, responsiveness,
+                             token_highlight, waterfall)
 from reports.figures.base import Renderer, label, labels
 from reports.figures.colour_scales import COLORMAPS
 
@@ -37,6 +38,7 @@ RENDERERS: dict[str, Renderer] = {r.kind: r for r in (
     neuron_path_ablation.RENDERER,
     responsiveness.RENDERER,
     channel_maps.RENDERER,
+    interaction_heatmap.RENDERER,
 )}
 
 

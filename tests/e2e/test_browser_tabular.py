@@ -42,3 +42,28 @@ def test_csv_upload_global_and_local_shap(server, browser, tmp_path):
     if os.environ.get("LUMEN_SCREENSHOT_TABLES"):
         shutil.copy(shot, os.environ["LUMEN_SCREENSHOT_TABLES"])
     page.close()
+
+
+def test_xgboost_waterfall_and_interaction_heatmap(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(180_000)
+    page.goto(f"{server}/tabular")
+    page.get_by_role("heading", name="Tables").wait_for()
+    page.get_by_text("held-out accuracy").wait_for()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Model kind").click()
+    page.get_by_role("option", name="XGBoost (100 trees of depth 4)").click()
+    page.get_by_text("scores add up to the model's log-odds margin").wait_for()
+    page.get_by_text("Also TreeSHAP interaction values").click()
+    page.get_by_role("tab", name="Local").click()
+    page.get_by_role("button", name="Explain this row").click()
+    page.get_by_text("= base value").wait_for()
+    page.get_by_text("TreeSHAP interaction values (this row)").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .waterfalllayer').first.wait_for(state="attached")
+    heatmap = page.locator('[data-testid="stPlotlyChart"]').nth(1)
+    heatmap.scroll_into_view_if_needed()
+    heatmap.locator(".heatmaplayer").first.wait_for(state="attached")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot = tmp_path / "interactions.png"
+    heatmap.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    page.close()

@@ -43,6 +43,7 @@ EXAMPLES = {
     "torchscript": 60,
     "hf-directory": 40,
     "skops": 80,
+    "booster": 16,  # each reads the file in a child process first (a crash there is a sentence): seconds apiece
     "bundle": 200,
     "bundle-rehashed": 200,
 }
@@ -491,6 +492,50 @@ def test_skops_loader(data):
     attempt("skops", load_skops, data)
 
 
+@functools.cache
+def valid_boosters() -> dict[str, bytes]:
+    """A small model of each booster format, saved natively: {file name: bytes}."""
+    from explainers.tabular.shap_methods import tree_model
+    from models.adapters.tabular import train_model
+    from models.inputs.tables import load_dataset
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for library, suffixes in (("xgboost", (".json", ".ubj")), ("lightgbm", (".txt",)), ("catboost", (".cbm",))):
+            booster = tree_model(train_model(load_dataset("breast_cancer"), library, n_estimators=5))
+            for suffix in suffixes:
+                path = Path(tmp) / f"model{suffix}"
+                booster.save_model(str(path))
+                out[path.name] = path.read_bytes()
+    return out
+
+
+@st.composite
+def hostile_booster(draw):
+    name = draw(st.sampled_from(sorted(valid_boosters())))
+    return name, draw(hostile([valid_boosters()[name]]))
+
+
+def load_booster_file(file: tuple[str, bytes]):
+    """load_model("LIBRARY:PATH") for a booster file (name, bytes), and its TreeSHAP with interactions on three rows."""
+    from explainers import explain
+    from models import load_model
+
+    name, data = file
+    library = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm", ".cbm": "catboost"}[Path(name).suffix]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        model = load_model(f"{library}:{path}", data="breast_cancer")
+    return explain(model, model.background.iloc[:3], method="shap-tree", interactions=True)
+
+
+@fuzz("booster")
+@given(hostile_booster())
+def test_booster_loader(damaged):
+    attempt("booster", load_booster_file, damaged)
+
+
 # ---------------------------------------------------------------- report bundles
 
 
@@ -553,7 +598,9 @@ def test_bundle_reader_past_its_hashes(data):
     (load_prompt, valid_texts), (load_csv, valid_csvs), (load_weights, valid_weights), (load_labels, valid_labels),
     (load_torchscript, valid_torchscript), (load_skops, lambda: valid_skops()[0]), (load_bundle, valid_bundles),
     (load_hf_directory, lambda: sorted(valid_hf_directories())),  # each directory kind, untouched
-], ids=["image", "image-zip", "text", "prompt", "csv", "weights", "labels", "torchscript", "skops", "bundle", "hf"])
+    (load_booster_file, lambda: list(valid_boosters().items())),
+], ids=["image", "image-zip", "text", "prompt", "csv", "weights", "labels", "torchscript", "skops", "bundle", "hf",
+        "booster"])
 def test_the_valid_files_load(load, files):
     """Each loader accepts the files its fuzzing starts from: refusing everything would pass the property too."""
     for data in files():

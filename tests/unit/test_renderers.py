@@ -20,7 +20,7 @@ from reports.report import Agreement, ModelIdentity, ReportItem, make_item, new_
 
 KINDS = {"image_overlay", "token_highlight", "ranked_bars", "generation_matrix", "waterfall", "concept_maps",
          "agreement_matrix", "faithfulness_curves", "beeswarm", "dependence", "cluster_graph", "top_classes",
-         "concept_crops", "distribution", "mean_maps", "responsiveness"}
+         "concept_crops", "distribution", "mean_maps", "responsiveness", "interaction_heatmap"}
 
 
 def _png(data: bytes) -> np.ndarray:
@@ -99,6 +99,11 @@ def _inputs(kind: str, rng):
                         extras={"fixed": False, "ci": np.array([[0.1, 0.9], [0.2, 0.2], [0, 0]]), "n": [40, 5, 0],
                                 "exact": [False, True, True], "actionable": ["a", "<b>b</b>"], "goal": "class yes",
                                 "current": "no"})
+        return (e,), {}
+    if kind == "interaction_heatmap":
+        e = _tabular(rng)
+        m = rng.standard_normal((3, 3))
+        e.extras["interactions"] = (m + m.T) / 2
         return (e,), {}
     raise AssertionError(kind)
 

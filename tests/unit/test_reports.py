@@ -125,8 +125,9 @@ def test_html_runs_only_its_own_scripts_and_shows_every_explanation(report):
     sections = [a for t, a in parser.tags if t == "section" and a.get("class") == "item"]
     assert [s["data-method"] for s in sections] == [i.explanation.method for i in report.items]
     assert page.count("Agreement between explainers") == 1 and "Environment" in text
-    # one figure per image, text (bar), generation, tabular, craft item, and the agreement matrix
-    assert len(figures) == 6
+    # one figure per image, text (bar), generation, craft item, and the agreement matrix; the tabular item two (its
+    # bars, and the heatmap of the TreeSHAP interaction values in its extras)
+    assert len(figures) == 7
 
 
 def test_html_token_highlight_colours_follow_the_sign():

@@ -36,11 +36,18 @@ def _row():
                        base_value=0.5, extras={"output": 0.7}), {"age": 30, "income": 2}
 
 
+def _row_with_interactions():
+    e, x = _row()
+    e.extras["interactions"] = np.array([[0.25, 0.05], [0.05, -0.15]])  # rows add up to the SHAP values
+    return e, x
+
+
 @pytest.mark.parametrize("make, kinds", [
     (_image, ["image_overlay"]),
     (_text, ["token_highlight", "ranked_bars"]),
     (_generation, ["generation_matrix"]),
     (_row, ["ranked_bars", "waterfall"]),
+    (_row_with_interactions, ["ranked_bars", "waterfall", "interaction_heatmap"]),
 ])
 def test_views_follow_the_spec_in_its_order(make, kinds):
     e, x = make()
