@@ -333,6 +333,8 @@ def run_seconds(found: Probe, n_forward: int, n_backward: int, spec, params, siz
     params = spec.resolve_params(params or {})
     if spec.family == "cam":  # a CAM's backward stops at its layer, near the output: a few operations of the head
         n_backward = 0
+    if spec.one_graph:  # one forward's graph, its backwards one at a time (``Method.one_graph``)
+        return generate_s(found, sizes) + (n_forward - generated) * found.forward_s(1) + n_backward * found.backward_s(1)
     if spec.row_groups is not None and n_backward == 0:
         # rows shorter than the probed ones, or in smaller batches (ReAGent's): a CPU's time per token follows the
         # tokens a batch holds, so each row costs its share (its tokens over the probed row's) of a probed row in a

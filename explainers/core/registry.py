@@ -67,6 +67,9 @@ class Method:
     row_groups: Callable | None = None
     # what its estimate is when its passes depend on the data ("typical", "at most"), said beside the estimate
     estimate_note: str = ""
+    # its backward passes all run, one at a time, on the graph of its forward passes (lm-neurons: one forward of the
+    # prompt and continuation, one backward per continuation token): timed as forwards and backwards at batch 1
+    one_graph: bool = False
 
     def share_key(self, params: dict[str, Any]) -> tuple | None:
         """Methods whose keys are equal (for resolved ``params``) can share one pass on one input and target."""
@@ -161,6 +164,7 @@ def register(
     shares: SharedPass | None = None,
     row_groups: Callable | None = None,
     estimate_note: str = "",
+    one_graph: bool = False,
 ):
     """Register ``fn(model, x, target, **params) -> (scores, target_index[, fields])`` under ``id``.
 
@@ -191,6 +195,8 @@ def register(
     that its estimate times them as they go.
     ``estimate_note``: a method whose passes depend on the data says what its estimate is ("typical", "at most"),
     shown beside the estimate.
+    ``one_graph``: the method's backward passes run one at a time on its forward passes' graph (no forward each),
+    so its estimate times ``n_forward`` forwards and ``n_backward`` backwards at batch 1.
     """
     _check_cost(id, cost)
 
@@ -199,7 +205,7 @@ def register(
         method = Method(
             id, modality, family, fn if wrap is None else wrap(fn, id), cost, dict(defaults or {}), summary, signed,
             dict(choices or {}), many, exclusive, _limits(id, dict(defaults or {}), limits), memory, requires,
-            shares, row_groups, estimate_note,
+            shares, row_groups, estimate_note, one_graph,
         )
         if shares is not None and "passes" not in inspect.signature(method.fn).parameters:
             raise TypeError(f"{id}: a method that shares passes takes them as its function's ``passes=`` keyword")

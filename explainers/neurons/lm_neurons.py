@@ -162,6 +162,7 @@ def _memory(params, model, n_prompt=COST_PROMPT_TOKENS, n_target=COST_TARGET_TOK
     limits={"top_k": (1, MAX_TOP_K), "n_tokens": (1, MAX_TOKENS), "max_new_tokens": MAX_NEW_TOKENS},
     memory=_memory,
     requires=fits,
+    one_graph=True,  # one forward, then a backward per continuation token on its graph
 )
 def lm_neurons(model, encoded, target, top_k=20, n_tokens=10, through_norm=True, max_new_tokens=1):
     """MLP neurons that drive the next token (gradient × activation at the last prompt position), decoded through the LM head.

@@ -210,6 +210,26 @@ def test_the_step_probe_runs_generates_own_loop_uncounted():
     assert all(shape[0] == 1 for shape in rows)
 
 
+def test_a_method_on_one_graph_is_timed_as_one_forward_and_its_backwards_at_batch_one(monkeypatch):
+    """lm-neurons makes one forward of the prompt and continuation, then a backward per continuation token on that
+    graph (``one_graph``): forwards and backwards at batch 1, no forward per backward (the paired forward + backward
+    at the probe's batch timed it at 0.65x its run on SmolLM2)."""
+    from explainers.core.registry import get_method
+    from tests.tiny_lm import tiny_llama
+
+    lm = tiny_llama()
+    assert get_method("lm-neurons", "generation").one_graph
+    fake = cost.Probe((0.010, 0.004), (0.02, 0.005), 8, 8, step=((8, 0.003), (16, 0.003)))
+    monkeypatch.setattr(cost, "_measure", lambda model, tokens=None: fake)
+    sizes = {"n_prompt": 4, "n_target": 3}  # the continuation given: nothing generated
+    n_forward, n_backward, seconds = cost.estimate(lm, "lm-neurons", {}, **sizes)
+    assert (n_forward, n_backward) == (1, 3)
+    assert seconds == pytest.approx(1 * 0.010 + 3 * 0.02, abs=1e-3)
+    generated = {"n_prompt": 4, "n_target": 1, "generated": 1}  # the next token found first: one greedy step
+    n_forward, n_backward, seconds = cost.estimate(lm, "lm-neurons", {}, **generated)
+    assert seconds == pytest.approx(fake.generate_s(4, 1) + (n_forward - 1) * 0.010 + n_backward * 0.02, abs=1e-3)
+
+
 def test_reagents_rows_are_timed_as_they_go(monkeypatch):
     """ReAGent's rows are the prompt (its sampler's set-up, in the engine's batches) and the prompt with the earlier
     target tokens (its probes: every probe at the first step, then the few still active), shorter than the probed
