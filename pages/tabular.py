@@ -260,7 +260,7 @@ with local_tab:
         columns = st.columns(3)
         for i, column in enumerate(model.feature_names):
             with columns[i % 3]:
-                key = f"tab_value:{index}:{i}"
+                key = f"tab_value:{model_key}:{index}:{i}"  # another table or model: its own values
                 if column in model.schema.categories:
                     options = model.schema.categories[column]
                     value = row.get(column)

@@ -47,7 +47,7 @@ def test_what_if_on_a_categorical_column_and_a_slow_explainer(page):
     page.selectbox(key="tab_dataset").set_value("tips").run()
     page.selectbox(key="tab_kind").set_value("mlp").run()
     assert "Default **shap-permutation**" in captions(page) and "held-out R²" in captions(page)
-    page.selectbox(key="tab_value:0:3").set_value("Sat")  # day: a form commits its values on submit
+    next(w for w in page.selectbox if w.key.startswith("tab_value:") and w.key.endswith(":0:3")).set_value("Sat")  # day: a form commits its values on submit
     page.button(key="FormSubmitter:tab_whatif-Explain this row").click().run()
     assert not page.exception and not page.error
     local = page.session_state["tab_local"]["e"]
@@ -144,3 +144,19 @@ def test_shap_kl_is_offered_and_the_leakage_check_shows_both_figures(page):
     assert labels == ["shap-linear · leakage at k = 2", "shap-kl · leakage at k = 2"]
     assert abs(result["shap-kl"].leakage) < 1e-6 and result["shap-kl"].n_checked == 2 * 3
     assert any("they leak the label" in m.value for m in page.markdown)
+
+
+def test_the_what_if_form_shows_the_chosen_datasets_row_after_a_switch(page):
+    """The what-if fields are the chosen table's: after breast cancer, wine's row 0 must not show breast-cancer
+    numbers labelled as edits (the fields were keyed by row and column only, so a switch kept the old values)."""
+    from models.inputs.tables import load_dataset
+
+    def first_field():
+        return next(w for w in page.number_input if w.key.startswith("tab_value:") and w.key.endswith(":0:0"))
+
+    page.number_input(key="tab_row").set_value(0).run()
+    assert first_field().value == pytest.approx(float(load_dataset("breast_cancer").features.iloc[0, 0]))
+    page.selectbox(key="tab_dataset").set_value("wine").run()
+    assert not page.exception and not page.error
+    page.number_input(key="tab_row").set_value(0).run()
+    assert first_field().value == pytest.approx(float(load_dataset("wine").features.iloc[0, 0]))
