@@ -12,6 +12,7 @@ from explainers.neurons.lm_neurons import MAX_TOKENS, MAX_TOP_K, fits, search_ne
 from models.adapters.causal_lm import MAX_TARGET_CHARS
 from models.inputs.texts import MAX_CHARS
 from models.units import duration
+from pages.neurons_path import section as path_section
 from pages.widgets import (add_to_report, app_runs_first, choose_image, choose_image_model, choose_language_model,
                            image_name, plain, run_with_progress, show_error)
 from reports.figures import renderer
@@ -232,14 +233,7 @@ image, image_id = choose_image()
 if image is None:
     st.stop()
 if is_vision_transformer(model):
-    try:
-        from pages.neurons_path import section
-    except ModuleNotFoundError as exc:
-        if exc.name != "pages.neurons_path":
-            raise
-        st.info("The neuron path of vision transformers is not part of this build.")
-    else:
-        section(model, image)
+    path_section(model, image)
 elif is_cnn(model) and getattr(model, "supports_layers", True):
     channel_section(model, image, image_id)
 else:

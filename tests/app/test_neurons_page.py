@@ -35,10 +35,8 @@ def test_a_vision_transformer_goes_to_the_neuron_path_section(neurons):
     at.selectbox(key="image_sample").set_value("digit 3 (for vit-digits)").run()
     assert not at.exception
     assert not [b for b in at.button if b.key == "neurons_run_channels"]  # no channel section for a ViT
-    try:
-        import pages.neurons_path  # noqa: F401
-    except ModuleNotFoundError:
-        assert any("neuron path of vision transformers" in i.value for i in at.info)
+    assert [b for b in at.button if b.key == "neurons_path:run"]  # the neuron path's section instead
+    assert any(s.value == "Influential neuron path" for s in at.subheader)
 
 
 @pytest.mark.slow

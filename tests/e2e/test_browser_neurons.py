@@ -58,3 +58,34 @@ def test_efficientnet_channels_are_shown(server, browser):
     shot(page, "neurons-cnn")
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+
+
+def _choose(page, box: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``box`` (sidebar or main area), and wait until it shows."""
+    select = page.locator('[data-testid="stSelectbox"]').filter(has_text=box).first
+    select.click()
+    page.get_by_role("option", name=option).first.click()
+    select.filter(has_text=option).wait_for()
+
+
+def test_digits_vit_neuron_path_is_found_and_its_ablation_shown(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.set_default_timeout(300_000)
+    page.goto(f"{server}/neurons")
+    page.get_by_role("heading", name="Neurons").wait_for()
+    page.get_by_text("Image classifier", exact=True).click()
+    _choose(page, "Image model", "Tiny ViT on 8×8 handwritten digits")
+    _choose(page, "Sample image", "digit 3 (for vit-digits)")
+    page.get_by_role("heading", name="Influential neuron path").wait_for()
+    section = page.get_by_role("heading", name="Influential neuron path").locator("xpath=ancestor::div[@data-testid='stVerticalBlock'][1]")
+    section.get_by_role("button", name="Run").click()
+    page.get_by_text("Where each path neuron fires on the input").wait_for()
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.last.locator(".main-svg").first.wait_for()
+    assert charts.count() >= 2  # the path neurons' maps and the ablation figure
+    charts.last.scroll_into_view_if_needed()
+    shot(page, "neurons-vit-path")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
