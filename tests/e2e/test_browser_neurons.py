@@ -60,12 +60,20 @@ def test_efficientnet_channels_are_shown(server, browser):
     page.close()
 
 
-def _choose(page, box: str, option: str) -> None:
-    """Pick ``option`` in the selectbox labelled ``box`` (sidebar or main area), and wait until it shows."""
-    select = page.locator('[data-testid="stSelectbox"]').filter(has_text=box).first
-    select.click()
-    page.get_by_role("option", name=option).first.click()
-    select.filter(has_text=option).wait_for()
+def _choose(page, box: str, option: str, then: str, tries: int = 3) -> None:
+    """Pick ``option`` in the selectbox labelled ``box`` until ``then`` shows (a rerun still under way can swallow
+    the first pick)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        page.locator('[data-testid="stSelectbox"]').filter(has_text=box).first.click()
+        page.get_by_role("option", name=option).first.click()
+        try:
+            page.get_by_text(then).first.wait_for(timeout=120_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
 
 
 def test_digits_vit_neuron_path_is_found_and_its_ablation_shown(server, browser):
@@ -74,9 +82,8 @@ def test_digits_vit_neuron_path_is_found_and_its_ablation_shown(server, browser)
     page.goto(f"{server}/neurons")
     page.get_by_role("heading", name="Neurons").wait_for()
     page.get_by_text("Image classifier", exact=True).click()
-    _choose(page, "Image model", "Tiny ViT on 8×8 handwritten digits")
-    _choose(page, "Sample image", "digit 3 (for vit-digits)")
-    page.get_by_role("heading", name="Influential neuron path").wait_for()
+    _choose(page, "Image model", "Tiny ViT on 8×8 handwritten digits", then="Influential neuron path")
+    _choose(page, "Sample image", "digit 3 (for vit-digits)", then="Influential neuron path")
     section = page.get_by_role("heading", name="Influential neuron path").locator("xpath=ancestor::div[@data-testid='stVerticalBlock'][1]")
     section.get_by_role("button", name="Run").click()
     page.get_by_text("Where each path neuron fires on the input").wait_for()
