@@ -14,9 +14,11 @@ from explainers.core.engine import batched_logits, begin_part, finish, report_pr
 from explainers.core.modality import input_sizes
 from models.adapters.tabular import train_model
 from models.inputs.tables import load_dataset
+from explainers.neurons.neuron_path import is_vit
 from tests.tiny_lm import tiny_llama, tiny_lm
 from tests.tiny_models import HeadedCNN, classifier, random_image, small_cnn
 from tests.tiny_text import bag_model, tiny_bert
+from tests.unit.test_neuron_path import small_timm_vit
 
 TEXT = "The food was awful but the staff were lovely."
 # a few methods' defaults are sized for real models: smaller here, the same code paths
@@ -37,7 +39,9 @@ def cases():
     for modality in list_modalities():
         for method in list_explainers(modality):
             spec = get_method(method, modality)
-            if modality == "image":
+            if modality == "image" and spec.requires is is_vit:  # neuron-path: a vision transformer's FFN neurons
+                model, x = small_timm_vit(), random_image(16)
+            elif modality == "image":
                 model, x = (headed, images) if spec.many else (small_cnn(size=32), random_image(32))
             elif modality == "text":
                 model, x = (bert if spec.family == "attention" else bag_model()), TEXT
