@@ -40,3 +40,16 @@ def weather_csv(folder: Path, rows: int = 120, seed: int = 1) -> Path:
     path = folder / "seattle-weather.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def shop_csv(folder: Path, rows: int = 120, seed: int = 0) -> Path:
+    """A small shop table (size, colour, price → sold: yes/no), sold mostly when large or red."""
+    rng = np.random.default_rng(seed)
+    lines = ["size,colour,price,sold"]
+    for i in range(rows):
+        size = rng.normal(10, 3)
+        colour = ["red", "blue", "green"][i % 3]
+        lines.append(f"{size:.2f},{colour},{rng.normal(50, 10):.1f},{'yes' if size + (colour == 'red') * 3 > 11 else 'no'}")
+    path = folder / "shop.csv"
+    path.write_text("\n".join(lines))
+    return path

@@ -69,28 +69,7 @@ _LAYERS = PerModel()  # model -> the names of its layers with a channel map
 def channel_layers(model) -> list[str]:
     """The layers whose output is an (N, C, h, w) map with h, w > 1, in the order they run (one forward of a blank
     input, kept per model): the layers ``channel-attribution`` can read, for a page's layer chooser."""
-    return list(_LAYERS.get(model, "layers", lambda: _probe_layers(model)))
-
-
-def _probe_layers(model) -> tuple[str, ...]:
-    fired: list[str] = []
-
-    def hook(name):
-        def record(_module, _inputs, output):
-            if isinstance(output, torch.Tensor) and output.ndim == 4 and min(output.shape[2:]) > 1 \
-                    and name not in fired:
-                fired.append(name)
-        return record
-
-    with model.lock:
-        handles = [m.register_forward_hook(hook(n)) for n, m in model.module.named_modules() if n]
-        try:
-            with torch.inference_mode():
-                model.module(torch.zeros(1, 3, *model.input_size, device=model.device))
-        finally:
-            for handle in handles:
-                handle.remove()
-    return tuple(fired)
+    return list(_LAYERS.get(model, "layers", lambda: tuple(model.spatial_layers())))
 
 
 def _channel_map(model, layer: str | None) -> None:

@@ -32,7 +32,7 @@ from explainers.core.shapley import count_coalitions, orderings, permutation_sha
 from explainers.tabular.marginal import (
     ROWS_PER_BATCH, is_classifier, marginal_probabilities, probabilities, require_classifier,
 )
-from explainers.tabular.shap_methods import _encoded_background, _finish, _positive, _rows_memory, _target
+from explainers.tabular.shap_methods import _finish, _positive, _rows_memory, orderings_setup
 
 METHOD = "shap-kl"  # its id: the Tables page's leakage part imports it (pages name no method themselves)
 
@@ -84,12 +84,7 @@ def shap_kl(model, frame, target, background=50, permutations=10, seed=0):
     orderings, seeded); the values sum exactly to KL(p(y|x) ‖ mean background p).
     """
     require_classifier(model, METHOD)
-    k = _positive("background", background)
-    p = _positive("permutations", permutations)
-    frame = model.rows(frame)
-    index = _target(model, frame, target)
-    bg = _encoded_background(model, k, seed)
-    m = len(model.feature_names)
+    k, p, frame, index, bg, m = orderings_setup(model, frame, target, background, permutations, seed)
     order = orderings(m, p, seed)
     expect(_kl_cost({"background": k, "permutations": p, "seed": seed}, model)[0] * len(frame))
     encoded = model.schema.encode(frame)

@@ -404,6 +404,16 @@ def _permutation_memory(params, model, n_rows=1, **_) -> int:
     return 3 * masked * (len(model.feature_names) + 2) * DOUBLE + _rows_memory(model, n_rows)
 
 
+def orderings_setup(model, frame, target, background, permutations, seed):
+    """What a permutation estimator over a table starts from (shap-permutation, shap-kl): the checked ``background``
+    and ``permutations`` counts, the rows, the class index, the encoded background rows and the feature count."""
+    k = _positive("background", background)
+    p = _positive("permutations", permutations)
+    frame = model.rows(frame)
+    index = _target(model, frame, target)
+    return k, p, frame, index, _encoded_background(model, k, seed), len(model.feature_names)
+
+
 @register("shap-permutation", modality="tabular", family="shap", cost=_permutation_cost,
           defaults={"background": 50, "permutations": 10, "seed": 0}, signed=True,
           limits={"background": (1, 200), "permutations": (1, 100), "seed": SEED}, memory=_permutation_memory)
@@ -418,12 +428,7 @@ def shap_permutation(model, frame, target, background=50, permutations=10, seed=
     """
     import shap
 
-    k = _positive("background", background)
-    p = _positive("permutations", permutations)
-    frame = model.rows(frame)
-    index = _target(model, frame, target)
-    bg = _encoded_background(model, k, seed)
-    m = len(model.feature_names)
+    k, p, frame, index, bg, m = orderings_setup(model, frame, target, background, permutations, seed)
     expect(_permutation_cost({"background": k, "permutations": p}, model)[0] * len(frame))
     with numpy_seed(seed):  # shap seeds and shuffles with the global np.random: nobody else draws meanwhile
         explainer = shap.PermutationExplainer(_engine_output(model, index), shap.maskers.Independent(bg, max_samples=k),

@@ -151,8 +151,10 @@ class ImageClassifier(ModelAdapter):
         """
         return to_feature_map(activation, self.layout, self.input_size)
 
-    def _last_spatial_layer(self) -> str:
-        """Name of the last module, in execution order, that outputs an (N, C, h, w) map with h, w > 1."""
+    def spatial_layers(self) -> list[str]:
+        """Names of the modules whose output is an (N, C, h, w) map with h, w > 1, in the order they run (one forward
+        of a blank input; a module that runs twice, as a ResNet block's ReLU, where it runs last): the layers a CAM
+        or a channel attribution can read."""
         fired: list[str] = []
 
         def hook(name):
@@ -170,6 +172,11 @@ class ImageClassifier(ModelAdapter):
             finally:
                 for h in handles:
                     h.remove()
+        return list(reversed(dict.fromkeys(reversed(fired))))  # each once, where it ran last
+
+    def _last_spatial_layer(self) -> str:
+        """Name of the last module, in execution order, that outputs an (N, C, h, w) map with h, w > 1."""
+        fired = self.spatial_layers()
         if not fired:
             raise ExplainerError("The model has no layer with a spatial feature map to explain.")
         return fired[-1]

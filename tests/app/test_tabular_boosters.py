@@ -9,21 +9,7 @@ import pytest
 from explainers.tabular.shap_methods import tree_model
 from models.inputs.tables import load_dataset
 from models.adapters.tabular import train_model
-
-
-@pytest.fixture
-def page(at):
-    at.switch_page("pages/tabular.py").run()
-    assert not at.exception and not at.error
-    return at
-
-
-def charts(app) -> list[str]:
-    return [chart.proto.id for chart in app.get("plotly_chart")]
-
-
-def captions(app) -> str:
-    return "\n".join(c.value for c in app.caption)
+from tests.app.test_tabular_page import captions, charts, page  # noqa: F401 - page: the Tables page's fixture
 
 
 def test_xgboost_trained_here_shows_waterfall_and_interactions(page):

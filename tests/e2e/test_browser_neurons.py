@@ -4,6 +4,8 @@ and EfficientNet-Lite0's channels. ``LUMEN_SCREENSHOTS``: a folder to keep the p
 import os
 from pathlib import Path
 
+from tests.e2e.picks import choose
+
 
 def shot(page, name: str, element=None) -> None:
     """The page (or ``element``, scrolled to: Streamlit's full-page screenshot does not scroll) into
@@ -60,30 +62,14 @@ def test_efficientnet_channels_are_shown(server, browser):
     page.close()
 
 
-def _choose(page, box: str, option: str, then: str, tries: int = 3) -> None:
-    """Pick ``option`` in the selectbox labelled ``box`` until ``then`` shows (a rerun still under way can swallow
-    the first pick)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(tries):
-        page.locator('[data-testid="stSelectbox"]').filter(has_text=box).first.click()
-        page.get_by_role("option", name=option).first.click()
-        try:
-            page.get_by_text(then).first.wait_for(timeout=120_000)
-            return
-        except PlaywrightTimeout:
-            if attempt == tries - 1:
-                raise
-
-
 def test_digits_vit_neuron_path_is_found_and_its_ablation_shown(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.set_default_timeout(300_000)
     page.goto(f"{server}/neurons")
     page.get_by_role("heading", name="Neurons").wait_for()
     page.get_by_text("Image classifier", exact=True).click()
-    _choose(page, "Image model", "Tiny ViT on 8×8 handwritten digits", then="Influential neuron path")
-    _choose(page, "Sample image", "digit 3 (for vit-digits)", then="Influential neuron path")
+    choose(page, "Image model", "Tiny ViT on 8×8 handwritten digits", then="Influential neuron path")
+    choose(page, "Sample image", "digit 3 (for vit-digits)", then="Influential neuron path")
     section = page.get_by_role("heading", name="Influential neuron path").locator("xpath=ancestor::div[@data-testid='stVerticalBlock'][1]")
     section.get_by_role("button", name="Run").click()
     page.get_by_text("Where each path neuron fires on the input").wait_for()

@@ -4,21 +4,11 @@ responsiveness chart beside the SHAP waterfall, the fixed flag, the action set k
 import os
 import shutil
 
-import numpy as np
 import pytest
 
+from tests.tables_csv import shop_csv
+
 pytestmark = pytest.mark.slow
-
-
-def _shop_csv(path):
-    rng = np.random.default_rng(0)
-    lines = ["size,colour,price,sold"]
-    for i in range(120):
-        size = rng.normal(10, 3)
-        colour = ["red", "blue", "green"][i % 3]
-        lines.append(f"{size:.2f},{colour},{rng.normal(50, 10):.1f},{'yes' if size + (colour == 'red') * 3 > 11 else 'no'}")
-    path.write_text("\n".join(lines))
-    return path
 
 
 def _local(page):
@@ -53,7 +43,7 @@ def test_action_editor_responsiveness_chart_and_fixed_flag(server, browser, tmp_
     page.goto(f"{server}/tabular")
     page.get_by_role("heading", name="Tables").wait_for()
     page.get_by_text("Upload CSV", exact=True).click()
-    page.locator('input[type="file"]').set_input_files(str(_shop_csv(tmp_path / "shop.csv")))
+    page.locator('input[type="file"]').set_input_files(str(shop_csv(tmp_path)))
     page.get_by_text("Guessed target").wait_for()
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("held-out accuracy").wait_for()

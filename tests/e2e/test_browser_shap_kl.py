@@ -1,20 +1,6 @@
 """End to end: SHAP-KL on the Tables page in a real headless Chromium — explain a row, run the leakage check."""
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-
-def choose(page, box: str, option: str, then: str, tries: int = 3) -> None:
-    """Pick ``option`` in the selectbox labelled ``box`` until ``then`` shows (a rerun still under way can swallow
-    the first pick)."""
-    for attempt in range(tries):
-        page.locator('[data-testid="stSelectbox"]').filter(has_text=box).first.click()
-        page.get_by_role("option", name=option).first.click()
-        try:
-            page.get_by_text(then).first.wait_for(timeout=60_000)
-            return
-        except PlaywrightTimeout:
-            if attempt == tries - 1:
-                raise
+from tests.e2e.picks import choose
 
 
 def test_shap_kl_waterfall_and_the_leakage_check(server, browser, tmp_path):
@@ -23,7 +9,7 @@ def test_shap_kl_waterfall_and_the_leakage_check(server, browser, tmp_path):
     page.goto(f"{server}/tabular")
     page.get_by_role("heading", name="Tables").wait_for()
     page.get_by_text("held-out accuracy").wait_for()  # breast cancer, a random forest
-    choose(page, "Explainer", "shap-kl", "explains the whole distribution over classes")
+    choose(page, "Explainer", "shap-kl", "explains the whole distribution over classes", timeout_ms=60_000)
     page.get_by_role("tab", name="Local").click()
     page.get_by_role("button", name="Explain this row").click()
     page.get_by_text("shap-kl for all classes (distribution)").wait_for()

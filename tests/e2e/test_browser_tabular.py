@@ -3,18 +3,12 @@
 import os
 import shutil
 
-import numpy as np
+
+from tests.tables_csv import shop_csv
 
 
 def test_csv_upload_global_and_local_shap(server, browser, tmp_path):
-    rng = np.random.default_rng(0)
-    lines = ["size,colour,price,sold"]
-    for i in range(120):
-        size = rng.normal(10, 3)
-        colour = ["red", "blue", "green"][i % 3]
-        lines.append(f"{size:.2f},{colour},{rng.normal(50, 10):.1f},{'yes' if size + (colour == 'red') * 3 > 11 else 'no'}")
-    csv_path = tmp_path / "shop.csv"
-    csv_path.write_text("\n".join(lines))
+    csv_path = shop_csv(tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.set_default_timeout(120_000)
     page.goto(f"{server}/tabular")
