@@ -171,8 +171,8 @@ remember_table_model(choice, model, model_key)  # Compare offers this table and 
 # --- explainer -----------------------------------------------------------------------------------------
 
 default_id, reason = default_explainer(model)
-methods = [m.id for m in methods_for(model, baseline=False)  # those that apply (TreeSHAP: tree ensembles ...)
-           if m.family != "recourse"]  # responsiveness has its own place in the Local tab (pages/tabular_recourse.py)
+# those that apply (TreeSHAP: tree ensembles ...); responsiveness has its own place in the Local tab
+methods = [m.id for m in methods_for(model, baseline=False)]
 method = st.selectbox("Explainer", methods, index=methods.index(default_id), key=f"tab_method:{model.name}")
 st.caption(f"Default **{default_id}**: {reason} Explained output: the model's **{model.output_kind}**"
            + (" of the chosen class." if model.task == "classification" else "."))

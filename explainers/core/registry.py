@@ -262,11 +262,19 @@ def get_method(id: str, modality: str) -> Method:
         raise ExplainerError(f"No {modality} explainer named '{id}'. Available: {available}.") from None
 
 
-def methods_for(model, *, baseline: bool = True) -> list[Method]:
+# families whose scores say what a person could change, not what drove the prediction (recourse: responsiveness):
+# their page gives them a place of their own (with the action set they need); they are not offered as explainers,
+# in Compare (whose figures measure attributions) or in dataset jobs
+OWN_PLACE = frozenset({"recourse"})
+
+
+def methods_for(model, *, baseline: bool = True, own_place: bool = False) -> list[Method]:
     """The methods that explain one input of ``model`` and apply to it (``Method.applies_to``), in registration
-    order: what a page offers. ``baseline=False`` leaves out the random baseline (Compare adds it itself)."""
+    order: what a page offers. ``baseline=False`` leaves out the random baseline (Compare adds it itself);
+    ``own_place=True`` keeps the families of ``OWN_PLACE``."""
     return [m for (mod, _), m in _METHODS.items() if mod == getattr(model, "modality", None)
-            and m.explains_one_input and m.applies_to(model) and (baseline or m.family != "baseline")]
+            and m.explains_one_input and m.applies_to(model) and (baseline or m.family != "baseline")
+            and (own_place or m.family not in OWN_PLACE)]
 
 
 def default_method(model) -> str:

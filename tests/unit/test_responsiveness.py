@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from explainers import explain, get_method
-from explainers.tabular.responsiveness import (actions_from_table, candidates, default_table, parse_actions,
+from explainers.tabular.responsiveness import (METHOD, actions_from_table, candidates, default_table, parse_actions,
                                                reasons, wilson)
 from models.adapters.tabular import TabularModel
 from models.errors import InputError
@@ -294,3 +294,16 @@ def test_the_chart_forms_show_the_same_values_and_colours():
     assert list(interval.y) == ["z"] and interval.error_x.array[0] == pytest.approx(d.entries[1].high - d.entries[1].score)
     pixels = np.asarray(Image.open(io.BytesIO(r.png(d))).convert("RGB")).reshape(-1, 3)
     assert (np.abs(pixels - np.array(RESPONSIVE)).sum(axis=1) == 0).sum() > 100  # x's bar, in the same blue
+
+
+def test_pages_compare_and_dataset_jobs_do_not_offer_it_as_an_explainer():
+    """Responsiveness needs an action set and says what a person could change, not what drove the prediction:
+    Compare (with no action set every feature would score 0 and every row read "fixed") and the explainer lists
+    leave it out; the Tables page gives it a place of its own."""
+    from explainers import methods_for
+    from models.adapters.tabular import train_model
+    from models.inputs.tables import load_dataset
+
+    model = train_model(load_dataset("iris"), "linear")
+    assert METHOD not in [m.id for m in methods_for(model)]
+    assert METHOD in [m.id for m in methods_for(model, own_place=True)]
