@@ -17,6 +17,7 @@ def test_shap_kl_waterfall_and_the_leakage_check(server, browser, tmp_path):
     page.get_by_role("button", name="Run the leakage check").click()
     page.get_by_text("they leak the label").wait_for()
     metrics = page.locator('[data-testid="stMetric"]')
+    metrics.nth(1).wait_for()  # the sentence can show a moment before the two figures above it are drawn
     assert metrics.count() == 2
     assert "shap-tree · leakage at k = 3" in metrics.nth(0).inner_text()
     assert "shap-kl · leakage at k = 3" in metrics.nth(1).inner_text()
