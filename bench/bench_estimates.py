@@ -24,13 +24,22 @@ timed in this process's CPU seconds, on one thread: on a machine shared with oth
 others (a probe taken at load 11 and runs at load 5: every generation ratio 1.2-3.9), CPU time the passes' own
 work (cache contention still adds some).
 
-Latest, on a quiet machine (2026-12-07, after the changes below; 2 threads, load < 1.2, the same command):
+Latest, generation on a quiet machine (2026-12-07, later; load 0.2-1.3, 2 threads; ``--modalities generation
+--quick``): 7 of 7 in [0.7, 1.3] after two changes. smollm2-135m: occlusion 0.78, attention 1.04 (was 1.57),
+gradient-x-input 1.00 (was 1.48), integrated-gradients 1.09, random 0.95 (was 1.23), reagent 1.02 (364 passes
+estimated, 410 run), lm-neurons 1.06 (was 0.65). (1) The generation-step probe now times steps of ``generate``'s own
+loop, four in a row around the probed length (``CausalLMAdapter.probe_step``/``_greedy``), not one step again and
+again: that was ~1.3x a step of the loop. (2) lm-neurons' backwards run one at a time on its forward's graph
+(``register(one_graph=True)``): timed as one forward and a backward per token at batch 1, no longer as paired
+forward + backward passes at the probe's batch. The image and text rows below are unchanged by either.
+
+Before those, on a quiet machine (2026-12-07, 2 threads, load < 1.2, ``--modalities image,text,generation --quick``):
 18 of 20 ratios in [0.7, 1.3], median 0.96, min 0.75, max 1.57. efficientnet-lite0: integrated-gradients 0.88,
 smoothgrad 1.14, gradient-shap 1.01, score-cam 1.04, occlusion 0.77, rise 0.96, sobol 1.06, shap 0.93;
 minilm 9 tokens: shap 0.75, lime 0.91; 254 tokens: integrated-gradients 0.79, occlusion 0.90, shap 0.84, lime 0.82;
-smollm2-135m: occlusion 0.96, integrated-gradients 1.03, random 1.23, reagent 1.10 (364 passes estimated, 410
-run), attention 1.57 and gradient-x-input 1.48 outside: both sub-second, mostly the 8 generated tokens, whose
-estimate (the probed greedy step) is ~1.3x the generation loop's time on a quiet machine.
+smollm2-135m: occlusion 0.96, integrated-gradients 1.03, random 1.23, reagent 1.10, attention 1.57 and
+gradient-x-input 1.48 (fixed since: above). The new methods' runs (neuron-path, channel-attribution: under 0.2 s)
+are too short to time; shap-kl on the bundled tables (0.1-0.2 s) estimates 2-4x its run.
 
 Results on a quiet machine (2026-12-06, 2 CPU cores, load < 1, 2 threads as the app;
 ``python -m bench.bench_estimates --modalities image,text,generation --quick``; ratio = estimate / measured, runs of
